@@ -1,0 +1,56 @@
+# Developer entry points. `make test` is what CI runs (through .ci/run).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# Local packages in dependency order: base <- calculator <- connectors <- event-broker.
+PACKAGES := $(wildcard packages/broker-connector-base packages/rebalance-calculator \
+	packages/ib-gateway-sim packages/fake-ably-server packages/ibkr-connector)
+EDITABLES := $(foreach p,$(PACKAGES),-e $(p)[test])
+
+.PHONY: help install test lint typecheck pytest demo bench container-test clean
+
+help:
+	@echo "make test            install everything into .venv, then ruff, mypy --strict, pytest"
+	@echo "make demo            run the rebalancer end to end on the built-in simulator"
+	@echo "make bench           run the benchmark scripts under bench/"
+	@echo "make container-test  build and run the container image with podman"
+
+$(STAMP): constraints.txt requirements-dev.txt event-broker/requirements.txt $(wildcard packages/*/pyproject.toml)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt \
+		-r requirements-dev.txt -r event-broker/requirements.txt $(EDITABLES)
+	@touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	@set -e; for p in $(PACKAGES); do \
+		echo "mypy --strict $$p"; \
+		$(VENV)/bin/mypy --strict $$p/src $$p/tests; \
+	done
+	$(VENV)/bin/mypy --strict event-broker/app event-broker/tests bench
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(PY) tools/demo.py
+
+bench: $(STAMP)
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+
+container-test: $(STAMP)
+	bash tools/container-test.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,62 @@
+"""Broker-agnostic interface, models and exceptions for portfolio rebalancing connectors."""
+
+from broker_connector_base.base_client import BrokerClient
+from broker_connector_base.base_rebalancer import BaseRebalancer
+from broker_connector_base.exceptions import (
+    AuthenticationError,
+    BrokerAPIError,
+    BrokerConnectionError,
+    BrokerError,
+    InvalidInputError,
+    MarketClosedError,
+    OrderExecutionError,
+    RateLimitError,
+)
+from broker_connector_base.models import (
+    AccountConfig,
+    AccountPosition,
+    AccountSnapshot,
+    AllocationItem,
+    BrokerConnectionConfig,
+    CalculateRebalanceResult,
+    ContractPrice,
+    OpenOrder,
+    OrderFill,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    RebalanceResult,
+    Trade,
+    TradingHoursStatus,
+)
+
+__version__ = "1.0.0"
+
+__all__ = [
+    "AccountConfig",
+    "AccountPosition",
+    "AccountSnapshot",
+    "AllocationItem",
+    "AuthenticationError",
+    "BaseRebalancer",
+    "BrokerAPIError",
+    "BrokerClient",
+    "BrokerConnectionConfig",
+    "BrokerConnectionError",
+    "BrokerError",
+    "CalculateRebalanceResult",
+    "ContractPrice",
+    "InvalidInputError",
+    "MarketClosedError",
+    "OpenOrder",
+    "OrderExecutionError",
+    "OrderFill",
+    "OrderResult",
+    "OrderStatus",
+    "OrderType",
+    "RateLimitError",
+    "RebalanceResult",
+    "Trade",
+    "TradingHoursStatus",
+    "__version__",
+]

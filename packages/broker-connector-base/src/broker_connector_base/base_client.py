@@ -1,0 +1,159 @@
+"""The broker interface every connector implements.
+
+Contract for all implementations (checked by ``broker_connector_base.conformance``):
+
+* async only; required arguments positional, options keyword-only;
+* returns base models only, never a broker library's own objects;
+* order ids are strings everywhere, whatever the broker uses natively;
+* every call is bounded in time: it returns or raises within the connector's configured timeout;
+* failures raise the base exception tree: ``BrokerConnectionError`` when the broker cannot be
+  reached, ``BrokerAPIError`` for an error answer, ``OrderExecutionError`` for a rejected or
+  unconfirmable order, ``InvalidInputError`` (a ``ValueError``) for a malformed argument such
+  as an order id in the wrong format or an unknown account.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from decimal import Decimal
+
+from broker_connector_base.models import (
+    AccountSnapshot,
+    ContractPrice,
+    OpenOrder,
+    OrderFill,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    TradingHoursStatus,
+)
+
+__all__ = ["BrokerClient"]
+
+
+class BrokerClient(ABC):
+    """Abstract, async broker API client."""
+
+    @abstractmethod
+    async def connect(self) -> bool:
+        """Connect to the broker.
+
+        Returns:
+            True once connected and ready for requests.
+
+        Raises:
+            BrokerConnectionError: The broker could not be reached within the configured
+                retries and timeout.
+        """
+
+    @abstractmethod
+    async def disconnect(self) -> None:
+        """Close the connection. Safe to call when not connected."""
+
+    @abstractmethod
+    def is_connected(self) -> bool:
+        """Whether the connection is up now."""
+
+    @abstractmethod
+    async def get_account_snapshot(
+        self, account_id: str, *, use_cached_prices: bool = False
+    ) -> AccountSnapshot:
+        """Balances and positions of ``account_id``, positions valued at market price.
+
+        Args:
+            account_id: The broker's account id.
+            use_cached_prices: Value positions with cached prices when fresh enough.
+
+        Raises:
+            InvalidInputError: ``account_id`` is not an account of this connection.
+        """
+
+    @abstractmethod
+    async def get_multiple_market_prices(
+        self, symbols: Sequence[str], *, use_cache: bool = False
+    ) -> list[ContractPrice]:
+        """Quotes for ``symbols``, requested together, one ``ContractPrice`` per symbol in order.
+
+        Raises:
+            BrokerAPIError: A symbol is unknown or has no usable price; the message names it.
+        """
+
+    @abstractmethod
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order_type: OrderType = "MARKET",
+        price: Decimal | None = None,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        """Place a day order. Negative ``quantity`` sells.
+
+        Args:
+            account_id: The broker's account id.
+            symbol: Ticker symbol.
+            quantity: Whole shares, non-zero; negative sells.
+            order_type: ``"MARKET"`` or ``"LIMIT"``.
+            price: Limit price, required for ``"LIMIT"`` and refused for ``"MARKET"``.
+            order_ref: A tag stored with the order at the broker (the run id), so a restarted
+                daemon can recognise its own orders.
+
+        Returns:
+            The acknowledgement, with the order id as a string.
+
+        Raises:
+            InvalidInputError: Zero quantity, missing or superfluous limit price.
+            OrderExecutionError: The broker rejected the order.
+        """
+
+    @abstractmethod
+    async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
+        """Orders of ``account_id`` that are still working."""
+
+    @abstractmethod
+    async def cancel_order(self, order_id: str) -> None:
+        """Request cancellation of ``order_id``.
+
+        Raises:
+            InvalidInputError: ``order_id`` is not in this broker's id format.
+            OrderExecutionError: No such order is known.
+        """
+
+    @abstractmethod
+    async def get_order_status(self, order_id: str) -> OrderStatus:
+        """Normalised status of ``order_id``; ``OrderStatus.NOT_FOUND`` when unknown.
+
+        Raises:
+            InvalidInputError: ``order_id`` is not in this broker's id format.
+        """
+
+    @abstractmethod
+    async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
+        """Wait until ``order_id`` reaches a final status, or ``timeout_secs`` passes.
+
+        Returns:
+            The status (non-final if the wait timed out), the filled quantity (signed like
+            the order) and the average fill price.
+
+        Raises:
+            InvalidInputError: ``order_id`` is not in this broker's id format.
+            OrderExecutionError: No such order is known.
+        """
+
+    @abstractmethod
+    async def cancel_all_orders(self, account_id: str, *, timeout_secs: float) -> list[str]:
+        """Cancel every open order of ``account_id`` and wait until none is working.
+
+        Returns:
+            The ids of the orders that were cancelled.
+
+        Raises:
+            OrderExecutionError: Orders were still working after ``timeout_secs``.
+        """
+
+    @abstractmethod
+    async def get_trading_hours_status(self, symbols: Sequence[str]) -> TradingHoursStatus:
+        """Whether every symbol is inside its regular (liquid) trading hours now."""

@@ -1,0 +1,320 @@
+"""Broker-agnostic models: the values every connector, the calculator and the daemon exchange.
+
+All models are pydantic v2 with ``extra="forbid"``; value objects are frozen. Money and prices
+are ``Decimal``; order quantities are whole shares (``int``). Position quantities are
+``Decimal`` because a broker may report fractional holdings; only whole shares are traded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from broker_connector_base.types import (
+    Money,
+    NonNegativeMoney,
+    Price,
+    Symbol,
+    to_decimal,
+)
+
+__all__ = [
+    "AccountConfig",
+    "AccountPosition",
+    "AccountSnapshot",
+    "AllocationItem",
+    "BrokerConnectionConfig",
+    "CalculateRebalanceResult",
+    "ContractPrice",
+    "OpenOrder",
+    "OrderFill",
+    "OrderResult",
+    "OrderStatus",
+    "OrderType",
+    "RebalanceResult",
+    "Trade",
+    "TradingHoursStatus",
+]
+
+OrderType = Literal["MARKET", "LIMIT"]
+
+
+class _Value(BaseModel):
+    """Immutable value object."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Orders
+# --------------------------------------------------------------------------------------------
+
+
+class OrderStatus(StrEnum):
+    """Normalised order statuses across brokers (a ``str``: ``OrderStatus.FILLED == "FILLED"``)."""
+
+    FILLED = "FILLED"
+    WORKING = "WORKING"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    PENDING = "PENDING"
+    NOT_FOUND = "NOT_FOUND"
+    ERROR = "ERROR"
+
+    @property
+    def is_final(self) -> bool:
+        """True when the order can no longer fill (filled, cancelled, rejected, expired)."""
+        return self in _FINAL_STATUSES
+
+
+_FINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+class Trade(_Value):
+    """One proposed or executed trade. Negative ``quantity`` sells.
+
+    ``price`` is the price the plan was computed with: the bid for sells, ``ask * 1.005``
+    rounded to the cent for buys. After execution, ``order_id`` (always a string, whatever the
+    broker uses natively), ``status``, ``filled_quantity`` (signed like ``quantity``) and
+    ``avg_fill_price`` describe what actually happened.
+    """
+
+    symbol: Symbol
+    quantity: int
+    current_shares: Decimal = Field(allow_inf_nan=False)
+    target_value: NonNegativeMoney
+    current_value: Money
+    price: Price
+    order_type: OrderType = "MARKET"
+    order_id: str | None = None
+    status: OrderStatus | None = None
+    filled_quantity: int | None = None
+    avg_fill_price: Price | None = None
+
+    @field_validator("current_shares", mode="before")
+    @classmethod
+    def _exact_shares(cls, value: object) -> object:
+        return to_decimal(value)
+
+    @field_validator("quantity")
+    @classmethod
+    def _non_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("a trade must buy or sell at least one share (quantity is 0)")
+        return value
+
+    @property
+    def action(self) -> Literal["BUY", "SELL"]:
+        """``"BUY"`` for a positive quantity, ``"SELL"`` for a negative one."""
+        return "BUY" if self.quantity > 0 else "SELL"
+
+    @property
+    def notional(self) -> Decimal:
+        """Absolute value of the trade at its planned price."""
+        return abs(self.quantity) * self.price
+
+
+class OrderResult(_Value):
+    """What the broker acknowledged when an order was placed."""
+
+    order_id: str = Field(min_length=1)
+    symbol: Symbol
+    quantity: int
+    status: OrderStatus
+    order_ref: str | None = None
+
+
+class OpenOrder(_Value):
+    """An order that is still working at the broker."""
+
+    order_id: str = Field(min_length=1)
+    symbol: Symbol
+    quantity: int
+    status: OrderStatus
+    order_type: OrderType
+    account_id: str | None = None
+    limit_price: Price | None = None
+    order_ref: str | None = None
+
+
+class OrderFill(_Value):
+    """The state of an order after waiting for it (``BrokerClient.wait_for_order``).
+
+    ``filled_quantity`` is signed like the order (negative for a sell). ``status`` may be
+    non-final when the wait timed out; callers must check ``status.is_final``.
+    """
+
+    order_id: str = Field(min_length=1)
+    status: OrderStatus
+    filled_quantity: int = 0
+    remaining_quantity: int = 0
+    avg_fill_price: Price | None = None
+    message: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Allocations and configuration
+# --------------------------------------------------------------------------------------------
+
+
+class AllocationItem(_Value):
+    """Target weight of one symbol, as a fraction of the investable account value."""
+
+    symbol: Symbol
+    allocation: Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]
+
+    @field_validator("allocation", mode="before")
+    @classmethod
+    def _exact_allocation(cls, value: object) -> object:
+        return to_decimal(value)
+
+
+class AccountConfig(_Value):
+    """One brokerage account as configured in ``accounts.yaml``.
+
+    ``type`` is what the account is (paper or live); the daemon trades it only when it equals
+    the daemon's ``TRADING_MODE``, so a live account needs "live" said twice.
+    ``min_trade_value`` (dollars) and ``drift_band_percent`` (percent of account value) are
+    optional calculator thresholds, off (0) by default.
+    """
+
+    account_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+    type: Literal["paper", "live"]
+    enabled: bool = True
+    strategy_name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+    cash_reserve_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(1)
+    replacement_set: str | None = None
+    pdt_protection_enabled: bool = False
+    broker: str = "ibkr"
+    min_trade_value: NonNegativeMoney = Decimal(0)
+    drift_band_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
+
+    @field_validator("cash_reserve_percent", "drift_band_percent", mode="before")
+    @classmethod
+    def _exact_percent(cls, value: object) -> object:
+        return to_decimal(value)
+
+    @field_validator("broker")
+    @classmethod
+    def _lower_broker(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not value:
+            raise ValueError("broker must not be empty")
+        return value
+
+    @field_validator("replacement_set")
+    @classmethod
+    def _non_empty_set(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("replacement_set must be a set name or absent, not empty")
+        return value.strip() if value is not None else None
+
+
+class BrokerConnectionConfig(_Value):
+    """Broker-agnostic connection settings; each connector extends it with its own fields."""
+
+    broker_type: str
+    trading_mode: Literal["paper", "live"]
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    timeout_secs: Annotated[float, Field(gt=0)] = 30.0
+
+
+# --------------------------------------------------------------------------------------------
+# Market data and account state
+# --------------------------------------------------------------------------------------------
+
+
+class ContractPrice(_Value):
+    """A quote. Any field may be ``None`` when the broker has no value for it."""
+
+    symbol: Symbol
+    bid: Price | None = None
+    ask: Price | None = None
+    last: Price | None = None
+    close: Price | None = None
+
+
+class AccountPosition(_Value):
+    """A holding valued at the current market price (not the average cost)."""
+
+    symbol: Symbol
+    quantity: Decimal = Field(allow_inf_nan=False)
+    market_price: Price
+    market_value: Money
+    avg_cost: Price | None = None
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _exact_quantity(cls, value: object) -> object:
+        return to_decimal(value)
+
+
+class AccountSnapshot(_Value):
+    """Balances and positions of one account at one moment."""
+
+    account_id: str = Field(min_length=1)
+    total_value: Money
+    cash_balance: Money
+    settled_cash: Money
+    positions: list[AccountPosition] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_symbols(self) -> AccountSnapshot:
+        seen: set[str] = set()
+        for position in self.positions:
+            if position.symbol in seen:
+                raise ValueError(f"position {position.symbol} appears more than once")
+            seen.add(position.symbol)
+        return self
+
+    def position(self, symbol: str) -> AccountPosition | None:
+        """The position in ``symbol`` (case-insensitive), or ``None``."""
+        wanted = symbol.strip().upper()
+        return next((p for p in self.positions if p.symbol == wanted), None)
+
+
+class TradingHoursStatus(_Value):
+    """Whether every requested symbol is inside its liquid (regular) trading hours now.
+
+    ``closed_symbols`` lists those that are not; ``next_open`` is the earliest moment at which
+    all of them are open again (``None`` when open now or unknown).
+    """
+
+    is_open: bool
+    checked_at: datetime
+    closed_symbols: list[Symbol] = Field(default_factory=list)
+    next_open: datetime | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Rebalance results
+# --------------------------------------------------------------------------------------------
+
+
+class RebalanceResult(_Value):
+    """Result of an executed rebalance."""
+
+    orders: list[Trade]
+    total_value: Money
+    cash_balance: Money | None = None
+    success: bool
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class CalculateRebalanceResult(_Value):
+    """Result of a preview: the trades that would be placed, none placed."""
+
+    proposed_trades: list[Trade]
+    current_value: Money
+    cash_balance: Money | None = None
+    success: bool
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,79 @@
+"""Validated scalar types shared by every model.
+
+Money, prices and share counts are exact: ``Decimal`` (never ``float``) for money and prices,
+``int`` for order quantities. Floats given on input are converted through their shortest
+``repr`` (``0.1`` becomes ``Decimal("0.1")``), never through their binary expansion, and NaN or
+infinity are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+__all__ = [
+    "CENT",
+    "Money",
+    "NonNegativeMoney",
+    "Price",
+    "Symbol",
+    "to_decimal",
+    "to_cents",
+]
+
+CENT = Decimal("0.01")
+
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9./ -]{0,19}$")
+
+
+def to_decimal(value: Any) -> Any:
+    """Convert floats through ``repr`` so ``0.1`` becomes ``Decimal('0.1')`` exactly.
+
+    Other values pass through for pydantic to validate (``bool`` is refused: ``True`` is not
+    a price).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not a number")
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+def to_cents(value: Decimal) -> Decimal:
+    """Round half-up to the cent, the way a limit or buffered price is quoted."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _normalise_symbol(value: Any) -> Any:
+    if isinstance(value, str):
+        return " ".join(value.split()).upper()
+    return value
+
+
+def _check_symbol(value: str) -> str:
+    if not value:
+        raise ValueError("symbol must not be empty")
+    if not _SYMBOL_RE.match(value):
+        raise ValueError(
+            f"symbol {value!r} is not a ticker (letters, digits, '.', '-', '/', space; "
+            "at most 20 characters)"
+        )
+    return value
+
+
+Symbol = Annotated[str, BeforeValidator(_normalise_symbol), AfterValidator(_check_symbol)]
+"""A ticker symbol, whitespace-collapsed and upper-cased (``" spy "`` -> ``"SPY"``)."""
+
+Money = Annotated[Decimal, BeforeValidator(to_decimal), Field(allow_inf_nan=False)]
+"""An exact amount of money; may be negative (a margin debit)."""
+
+NonNegativeMoney = Annotated[
+    Decimal, BeforeValidator(to_decimal), Field(ge=0, allow_inf_nan=False)
+]
+"""An exact, non-negative amount of money."""
+
+Price = Annotated[Decimal, BeforeValidator(to_decimal), Field(ge=0, allow_inf_nan=False)]
+"""An exact, non-negative price per share. Zero means "no quote" where a broker reports that."""
