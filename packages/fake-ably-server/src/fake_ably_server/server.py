@@ -1,0 +1,454 @@
+"""A local fake Ably realtime server for the real ``ably`` SDK.
+
+One aiohttp server on 127.0.0.1 serves the realtime websocket on ``/`` and a few loopback HTTP
+routes (``fake_ably_server.rest``) so another process can publish into it. What it speaks is
+taken from ably-python 3.1.4 (see the package README for the protocol notes it relies on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from fake_ably_server.protocol import (
+    FLAG_ATTACH_RESUME,
+    FLAG_RESUMED,
+    Action,
+    decode_frame,
+    encode_frame,
+    error_body,
+    wire_message,
+)
+
+__all__ = ["FakeAblyServer", "InboundFrame"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundFrame:
+    """A protocol message a client sent, as recorded for assertions."""
+
+    connection_id: str
+    frame: dict[str, Any]
+
+
+@dataclass
+class _Connection:
+    connection_id: str
+    connection_key: str
+    binary: bool
+    resumed: bool
+    ws: web.WebSocketResponse
+    transport: asyncio.Transport | None
+    attached: set[str] = field(default_factory=set)
+
+
+class FakeAblyServer:
+    """Fake Ably realtime endpoint on ``127.0.0.1`` for tests, the demo and benches.
+
+    Args:
+        port: TCP port; ``0`` picks a free one (read it from ``.port`` after ``start()``).
+        api_key: When set, a client presenting another key (or none) gets a connection ERROR
+            40101 and is closed. ``None`` accepts any credentials.
+        max_idle_interval_ms: ``maxIdleInterval`` sent in CONNECTED; ``0`` disables the SDK's
+            idle timer. Use a small value with ``heartbeat_every_secs=None`` to test idle drops.
+        heartbeat_every_secs: Send ``{"action": 0}`` to every client this often.
+        refuse_resume: Answer every ``resume=`` with a new connection id and error 80008.
+        withhold_attach: Record ATTACH frames but never answer them.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        api_key: str | None = None,
+        max_idle_interval_ms: int = 0,
+        heartbeat_every_secs: float | None = None,
+        refuse_resume: bool = False,
+        withhold_attach: bool = False,
+    ) -> None:
+        self.api_key = api_key
+        self.max_idle_interval_ms = max_idle_interval_ms
+        self.heartbeat_every_secs = heartbeat_every_secs
+        self.refuse_resume = refuse_resume
+        self.withhold_attach = withhold_attach
+        self.inbound: list[InboundFrame] = []
+        self.request_queries: list[dict[str, str]] = []
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._connections: dict[str, _Connection] = {}
+        self._sessions: dict[str, str] = {}  # connectionKey -> connectionId, kept across restarts
+        self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._serial: dict[str, int] = defaultdict(int)
+        self._attach_counts: dict[str, int] = defaultdict(int)
+        self._connect_count = 0
+        self._changed = asyncio.Condition()
+        # Random per server instance so message ids stay unique across fake restarts.
+        self._publisher_id = f"fake-{secrets.token_hex(4)}"
+        self._message_seq = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the ephemeral one after ``start()`` with ``port=0``)."""
+        return self._port
+
+    @property
+    def endpoint(self) -> str:
+        """``127.0.0.1:<port>``: the SDK's ``endpoint`` option (the port must be inside it)."""
+        return f"127.0.0.1:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is accepting connections."""
+        return self._runner is not None
+
+    async def start(self) -> None:
+        """Bind and serve; after ``stop()`` this binds the same port again."""
+        if self._runner is not None:
+            return
+        # Imported here: rest.py imports this module for type hints only.
+        from fake_ably_server.rest import add_rest_routes
+
+        app = web.Application()
+        app.router.add_get("/", self._handle_websocket)
+        add_rest_routes(app, self)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self._port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        server = site._server  # aiohttp exposes no public accessor for the bound socket
+        if self._port == 0 and isinstance(server, asyncio.Server):
+            self._port = server.sockets[0].getsockname()[1]
+        self._runner = runner
+        if self.heartbeat_every_secs:
+            self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
+        logger.info("Fake Ably server listening on %s", self.endpoint)
+
+    async def stop(self) -> None:
+        """Abort every client connection and stop listening (an outage)."""
+        if self._runner is None:
+            return
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+        await self.drop_all(abrupt=True)
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+        logger.info("Fake Ably server on port %s stopped", self._port)
+
+    async def __aenter__(self) -> FakeAblyServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- test controls ---------------------------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        """Open client connections right now."""
+        return len(self._connections)
+
+    @property
+    def connect_count(self) -> int:
+        """CONNECTED frames sent since the server object was created."""
+        return self._connect_count
+
+    def attach_count(self, channel: str) -> int:
+        """ATTACHED frames sent for ``channel`` since the server object was created."""
+        return self._attach_counts[channel]
+
+    def history(self, channel: str) -> list[dict[str, Any]]:
+        """The MESSAGE protocol frames published on ``channel``, oldest first."""
+        return list(self._history[channel])
+
+    async def publish(
+        self,
+        channel: str,
+        data: object,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        encoding: str | None = None,
+        timestamp_ms: int | None = None,
+    ) -> str:
+        """Publish one message to every client attached to ``channel``; return its id.
+
+        ``data`` may be a ``dict`` (sent as SDKs send it: delivered as ``dict``), a raw ``str``
+        (delivered as ``str``), a JSON string with ``encoding="json"`` (delivered as ``dict``)
+        or ``bytes`` (delivered as ``bytearray``).
+        """
+        entry = wire_message(data, name=name, encoding=encoding)
+        if id is not None:
+            entry["id"] = id
+        self._message_seq += 1
+        return await self._append_and_fan_out(
+            channel,
+            [entry],
+            f"{self._publisher_id}:{self._message_seq}",
+            self._publisher_id,
+            timestamp_ms,
+        )
+
+    async def publish_raw(self, channel: str, messages: list[dict[str, Any]]) -> str:
+        """Publish already-encoded Ably message dicts (as a REST publisher sends them)."""
+        self._message_seq += 1
+        proto_id = f"{self._publisher_id}:{self._message_seq}"
+        return await self._append_and_fan_out(channel, messages, proto_id, self._publisher_id, None)
+
+    async def drop_all(self, *, abrupt: bool = True) -> int:
+        """Drop every client connection: TCP abort, or a clean websocket close (1001)."""
+        connections = list(self._connections.values())
+        for conn in connections:
+            if abrupt and conn.transport is not None:
+                conn.transport.abort()
+            else:
+                await conn.ws.close(code=1001, message=b"going away")
+        return len(connections)
+
+    async def send_disconnected(self, *, code: int = 80003, status_code: int = 400) -> None:
+        """Send DISCONNECTED to every client (always a 4xx error: 5xx leaves the SDK deaf)."""
+        frame = {"action": Action.DISCONNECTED, "error": error_body(code, status_code, "test")}
+        for conn in list(self._connections.values()):
+            await self._send(conn, frame)
+
+    async def channel_error(
+        self, channel: str, *, code: int = 40160, status_code: int = 401, message: str = "denied"
+    ) -> None:
+        """Send a channel ERROR to every client attached to ``channel`` (it goes FAILED)."""
+        frame = {
+            "action": Action.ERROR,
+            "channel": channel,
+            "error": error_body(code, status_code, message),
+        }
+        for conn in list(self._connections.values()):
+            if channel in conn.attached:
+                conn.attached.discard(channel)
+                await self._send(conn, frame)
+
+    async def wait_attached(
+        self, channel: str, *, count: int = 1, timeout_secs: float = 10.0
+    ) -> None:
+        """Wait until ``count`` ATTACHED frames in total were sent for ``channel``."""
+        await self._wait_for(lambda: self._attach_counts[channel] >= count, timeout_secs)
+
+    async def wait_connected(self, *, count: int = 1, timeout_secs: float = 10.0) -> None:
+        """Wait until ``count`` CONNECTED frames in total were sent."""
+        await self._wait_for(lambda: self._connect_count >= count, timeout_secs)
+
+    async def wait_inbound(
+        self, action: int, *, count: int = 1, timeout_secs: float = 10.0
+    ) -> None:
+        """Wait until ``count`` inbound frames with ``action`` were recorded."""
+        await self._wait_for(
+            lambda: sum(1 for f in self.inbound if f.frame.get("action") == action) >= count,
+            timeout_secs,
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _wait_for(self, predicate: Any, timeout_secs: float) -> None:
+        async with asyncio.timeout(timeout_secs), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _send(self, conn: _Connection, frame: dict[str, Any]) -> None:
+        await _send_frame(conn.ws, frame, binary=conn.binary)
+
+    async def _append_and_fan_out(
+        self,
+        channel: str,
+        messages: list[dict[str, Any]],
+        proto_id: str,
+        connection_id: str,
+        timestamp_ms: int | None,
+    ) -> str:
+        self._serial[channel] += 1
+        frame: dict[str, Any] = {
+            "action": Action.MESSAGE,
+            "channel": channel,
+            "id": proto_id,
+            "connectionId": connection_id,
+            "timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+            "channelSerial": str(self._serial[channel]),
+            "messages": messages,
+        }
+        self._history[channel].append(frame)
+        for conn in list(self._connections.values()):
+            if channel in conn.attached:
+                await self._send(conn, frame)
+        first = messages[0].get("id") if messages else None
+        return str(first) if first else f"{proto_id}:0"
+
+    async def _heartbeat_loop(self) -> None:
+        assert self.heartbeat_every_secs is not None
+        while True:
+            await asyncio.sleep(self.heartbeat_every_secs)
+            for conn in list(self._connections.values()):
+                await self._send(conn, {"action": Action.HEARTBEAT})
+
+    def _credentials_ok(self, query: dict[str, str]) -> bool:
+        if self.api_key is None:
+            return True
+        presented = query.get("key", query.get("accessToken"))
+        return presented is not None and secrets.compare_digest(presented, self.api_key)
+
+    async def _handle_websocket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=400, text="websocket upgrade expected\n")
+        await ws.prepare(request)
+        query = dict(request.query)
+        self.request_queries.append(query)
+        binary = query.get("format") == "msgpack"
+        if not self._credentials_ok(query):
+            frame = {"action": Action.ERROR, "error": error_body(40101, 401, "Invalid key")}
+            await _send_frame(ws, frame, binary=binary)
+            await ws.close()
+            return ws
+        conn = await self._open_connection(query, ws, request.transport, binary)
+        try:
+            async for msg in ws:
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue
+                try:
+                    frame = decode_frame(msg.data)
+                except ValueError:
+                    logger.warning("Fake Ably server: undecodable frame %r", msg.data)
+                    continue
+                self.inbound.append(InboundFrame(conn.connection_id, frame))
+                await self._dispatch(conn, frame)
+                await self._notify()
+        finally:
+            if self._connections.get(conn.connection_id) is conn:
+                del self._connections[conn.connection_id]
+        return ws
+
+    async def _open_connection(
+        self,
+        query: dict[str, str],
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        binary: bool,
+    ) -> _Connection:
+        resume_key = query.get("resume")
+        resumed = resume_key is not None and resume_key in self._sessions and not self.refuse_resume
+        if resumed and resume_key is not None:
+            conn_id, conn_key = self._sessions[resume_key], resume_key
+        else:
+            conn_id = secrets.token_hex(6)
+            conn_key = f"{conn_id}!{secrets.token_hex(6)}"
+            self._sessions[conn_key] = conn_id
+        conn = _Connection(conn_id, conn_key, binary, resumed, ws, transport)
+        old = self._connections.pop(conn_id, None)
+        if old is not None and old.transport is not None:
+            old.transport.abort()
+        self._connections[conn_id] = conn
+        connected: dict[str, Any] = {
+            "action": Action.CONNECTED,
+            "connectionId": conn_id,
+            "connectionDetails": {
+                "connectionKey": conn_key,
+                "maxIdleInterval": self.max_idle_interval_ms,
+                "connectionStateTtl": 120000,
+                "clientId": "*",
+            },
+        }
+        if resume_key is not None and not resumed:
+            connected["error"] = error_body(80008, 400, "Unable to recover connection")
+        await self._send(conn, connected)
+        self._connect_count += 1
+        await self._notify()
+        return conn
+
+    async def _dispatch(self, conn: _Connection, frame: dict[str, Any]) -> None:
+        action = frame.get("action")
+        channel = str(frame.get("channel", ""))
+        if action == Action.HEARTBEAT and "id" in frame:
+            await self._send(conn, {"action": Action.HEARTBEAT, "id": frame["id"]})
+        elif action == Action.ATTACH:
+            await self._attach(conn, channel, frame)
+        elif action == Action.DETACH:
+            conn.attached.discard(channel)
+            await self._send(conn, {"action": Action.DETACHED, "channel": channel})
+        elif action == Action.MESSAGE:
+            await self._client_publish(conn, channel, frame)
+        elif action == Action.CLOSE:
+            await self._send(conn, {"action": Action.CLOSED})
+            await conn.ws.close()
+
+    async def _attach(self, conn: _Connection, channel: str, frame: dict[str, Any]) -> None:
+        if self.withhold_attach:
+            return
+        params = frame.get("params")
+        resumed = conn.resumed and bool(int(frame.get("flags") or 0) & FLAG_ATTACH_RESUME)
+        conn.attached.add(channel)
+        attached: dict[str, Any] = {
+            "action": Action.ATTACHED,
+            "channel": channel,
+            "flags": FLAG_RESUMED if resumed else 0,
+            "channelSerial": str(self._serial[channel]),
+        }
+        if params:
+            attached["params"] = params
+        await self._send(conn, attached)
+        self._attach_counts[channel] += 1
+        for missed in self._replay(channel, frame, resumed):
+            await self._send(conn, missed)
+
+    def _replay(self, channel: str, frame: dict[str, Any], resumed: bool) -> list[dict[str, Any]]:
+        """Messages after the client's ``channelSerial`` on a resume; ``rewind=N`` otherwise."""
+        history = self._history[channel]
+        if resumed:
+            try:
+                since = int(frame.get("channelSerial") or 0)
+            except ValueError:
+                return []
+            return [m for m in history if int(m["channelSerial"]) > since]
+        params = frame.get("params") or {}
+        rewind = str(params.get("rewind", "")) if isinstance(params, dict) else ""
+        if rewind.isdigit() and int(frame.get("flags") or 0) & FLAG_ATTACH_RESUME == 0:
+            return history[-int(rewind) :] if int(rewind) else []
+        return []
+
+    async def _client_publish(self, conn: _Connection, channel: str, frame: dict[str, Any]) -> None:
+        messages = list(frame.get("messages") or [])
+        serial = frame.get("msgSerial", 0)
+        await self._send(conn, {"action": Action.ACK, "msgSerial": serial, "count": 1})
+        await self._append_and_fan_out(
+            channel, messages, f"{conn.connection_id}:{serial}", conn.connection_id, None
+        )
+
+
+async def _send_frame(ws: web.WebSocketResponse, frame: dict[str, Any], *, binary: bool) -> None:
+    if ws.closed:
+        return
+    payload = encode_frame(frame, binary=binary)
+    # The peer may vanish between the check and the write; that is a drop, not a bug here.
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        if isinstance(payload, bytes):
+            await ws.send_bytes(payload)
+        else:
+            await ws.send_str(payload)
