@@ -20,8 +20,8 @@ __all__ = [
     "NonNegativeMoney",
     "Price",
     "Symbol",
-    "to_decimal",
     "to_cents",
+    "to_decimal",
 ]
 
 CENT = Decimal("0.01")
@@ -70,9 +70,7 @@ Symbol = Annotated[str, BeforeValidator(_normalise_symbol), AfterValidator(_chec
 Money = Annotated[Decimal, BeforeValidator(to_decimal), Field(allow_inf_nan=False)]
 """An exact amount of money; may be negative (a margin debit)."""
 
-NonNegativeMoney = Annotated[
-    Decimal, BeforeValidator(to_decimal), Field(ge=0, allow_inf_nan=False)
-]
+NonNegativeMoney = Annotated[Decimal, BeforeValidator(to_decimal), Field(ge=0, allow_inf_nan=False)]
 """An exact, non-negative amount of money."""
 
 Price = Annotated[Decimal, BeforeValidator(to_decimal), Field(ge=0, allow_inf_nan=False)]

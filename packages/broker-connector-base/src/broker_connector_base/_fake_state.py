@@ -1,0 +1,209 @@
+"""State records and pure checks of the in-memory fake broker (``broker_connector_base.fake``)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from broker_connector_base.exceptions import BrokerAPIError, InvalidInputError
+from broker_connector_base.models import ContractPrice, OrderFill, OrderStatus, OrderType
+
+__all__ = [
+    "FakeAccount",
+    "FakeOrderRecord",
+    "check_order_args",
+    "mark_price",
+    "normalise_symbol",
+    "parse_order_id",
+]
+
+_ORDER_ID_RE = re.compile(r"^[0-9]{1,18}$")
+
+
+@dataclass(frozen=True)
+class FakeAccount:
+    """Initial state of one account of the fake broker (a cash account: no margin, no shorts).
+
+    Attributes:
+        cash: Cash balance.
+        settled_cash: Settled part of the cash; defaults to all of ``cash``.
+        positions: Shares held per symbol.
+        avg_costs: Average cost per share of those positions, where known.
+    """
+
+    cash: Decimal
+    settled_cash: Decimal | None = None
+    positions: Mapping[str, Decimal | int] = field(default_factory=dict)
+    avg_costs: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FakeOrderRecord:
+    """One order as the fake broker saw it, for tests to read (``InMemoryBroker.order_log``).
+
+    ``quantity`` and ``filled_quantity`` are signed (negative sells). ``reason`` says why an
+    order was rejected.
+    """
+
+    order_id: str
+    account_id: str
+    symbol: str
+    quantity: int
+    order_type: OrderType
+    limit_price: Decimal | None
+    order_ref: str | None
+    placed_at: datetime
+    status: OrderStatus
+    filled_quantity: int
+    avg_fill_price: Decimal | None
+    reason: str | None
+
+
+@dataclass
+class AccountState:
+    """Mutable balances of one fake account."""
+
+    cash: Decimal
+    settled_cash: Decimal
+    positions: dict[str, Decimal]
+    avg_costs: dict[str, Decimal]
+
+    @classmethod
+    def from_config(cls, config: FakeAccount) -> AccountState:
+        """Copy a ``FakeAccount`` into mutable state, normalising symbols."""
+        settled = config.cash if config.settled_cash is None else config.settled_cash
+        positions = {normalise_symbol(s): Decimal(q) for s, q in config.positions.items()}
+        return cls(
+            cash=Decimal(config.cash),
+            settled_cash=Decimal(settled),
+            positions={s: q for s, q in positions.items() if q != 0},
+            avg_costs={normalise_symbol(s): Decimal(c) for s, c in config.avg_costs.items()},
+        )
+
+
+@dataclass
+class OrderState:
+    """Mutable state of one fake order."""
+
+    order_id: str
+    account_id: str
+    symbol: str
+    quantity: int
+    order_type: OrderType
+    limit_price: Decimal | None
+    order_ref: str | None
+    placed_at: datetime
+    status: OrderStatus
+    reserve_price: Decimal | None = None
+    filled: int = 0
+    fill_value: Decimal = Decimal(0)
+    commission_charged: bool = False
+    reason: str | None = None
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> int:
+        """Signed shares still to fill."""
+        return self.quantity - self.filled
+
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        """Average price of the fills so far, ``None`` before the first."""
+        return self.fill_value / abs(self.filled) if self.filled else None
+
+    def record(self) -> FakeOrderRecord:
+        """An immutable copy for the order log."""
+        return FakeOrderRecord(
+            order_id=self.order_id,
+            account_id=self.account_id,
+            symbol=self.symbol,
+            quantity=self.quantity,
+            order_type=self.order_type,
+            limit_price=self.limit_price,
+            order_ref=self.order_ref,
+            placed_at=self.placed_at,
+            status=self.status,
+            filled_quantity=self.filled,
+            avg_fill_price=self.avg_fill_price,
+            reason=self.reason,
+        )
+
+    def fill_report(self) -> OrderFill:
+        """The ``OrderFill`` that ``wait_for_order`` returns."""
+        remaining = 0 if self.status.is_final else abs(self.remaining)
+        return OrderFill(
+            order_id=self.order_id,
+            status=self.status,
+            filled_quantity=self.filled,
+            remaining_quantity=remaining,
+            avg_fill_price=self.avg_fill_price,
+            message=self.reason,
+        )
+
+    def finish(self, status: OrderStatus, reason: str | None = None) -> None:
+        """Move to a final status and wake every waiter."""
+        self.status = status
+        if reason is not None:
+            self.reason = reason
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.waiters.clear()
+
+
+def normalise_symbol(symbol: str) -> str:
+    """Collapse whitespace and upper-case, as the models do."""
+    return " ".join(str(symbol).split()).upper()
+
+
+def parse_order_id(order_id: str) -> str:
+    """Check the fake's id format (decimal digits, like IB's integer ids).
+
+    Raises:
+        InvalidInputError: ``order_id`` is not a string of digits.
+    """
+    if not isinstance(order_id, str) or not _ORDER_ID_RE.match(order_id):
+        raise InvalidInputError(f"order id {order_id!r} is not a decimal number")
+    return order_id
+
+
+def check_order_args(quantity: int, order_type: str, price: Decimal | None) -> None:
+    """Refuse malformed orders before anything is placed.
+
+    Raises:
+        InvalidInputError: Zero or non-integer quantity, unknown order type, a limit order
+            without a positive price, or a market order with one.
+    """
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise InvalidInputError(f"quantity must be a whole number of shares, got {quantity!r}")
+    if quantity == 0:
+        raise InvalidInputError("quantity must not be 0")
+    if order_type not in ("MARKET", "LIMIT"):
+        raise InvalidInputError(f"order type must be MARKET or LIMIT, got {order_type!r}")
+    if order_type == "MARKET" and price is not None:
+        raise InvalidInputError(f"a MARKET order takes no price, got {price}")
+    if order_type == "LIMIT":
+        if price is None:
+            raise InvalidInputError("a LIMIT order needs a price")
+        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
+            raise InvalidInputError(f"limit price must be a positive Decimal, got {price!r}")
+
+
+def mark_price(quote: ContractPrice) -> Decimal:
+    """The price positions are valued at: last, else the bid/ask midpoint, else close.
+
+    Raises:
+        BrokerAPIError: The quote has no usable price.
+    """
+    if quote.last:
+        return quote.last
+    if quote.bid and quote.ask:
+        return (quote.bid + quote.ask) / 2
+    for price in (quote.close, quote.bid, quote.ask):
+        if price:
+            return price
+    raise BrokerAPIError(f"no usable price for {quote.symbol}")
