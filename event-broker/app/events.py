@@ -1,0 +1,130 @@
+"""Turns realtime messages into strategy runs: validate, de-duplicate, journal, dispatch.
+
+The channel name is the strategy name. Every message is journalled with its outcome; a
+malformed message or an unknown ``exec`` is journalled with the reason and trades nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from broker_connector_base import InvalidInputError
+from pydantic import ValidationError
+
+from app.journal import Journal
+from app.models import EventData, StrategyExecutionResult
+from app.services.ably_service import ReceivedMessage, decode_message_data
+from app.services.strategy_executor import ShuttingDownError, StrategyExecutor
+
+__all__ = ["KNOWN_EXECS", "EventProcessor"]
+
+logger = logging.getLogger(__name__)
+
+KNOWN_EXECS = ("rebalance", "print-rebalance")
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in error["loc"]) or "data"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+class EventProcessor:
+    """Handles each received message in its own task, so channels never block each other.
+
+    Args:
+        journal: Where every event and its outcome is recorded.
+        strategies: Runs the accounts of a strategy.
+    """
+
+    def __init__(self, journal: Journal, strategies: StrategyExecutor) -> None:
+        self.journal = journal
+        self.strategies = strategies
+        self._tasks: set[asyncio.Task[StrategyExecutionResult | None]] = set()
+
+    async def on_message(self, message: ReceivedMessage) -> None:
+        """``AblyService``'s callback: start handling ``message`` and return at once."""
+        task = asyncio.create_task(self.handle(message), name=f"event-{message.message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_idle(self, timeout_secs: float | None = None) -> None:
+        """Wait until every message being handled is done (or ``timeout_secs`` passes)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_secs)
+
+    async def handle(self, message: ReceivedMessage) -> StrategyExecutionResult | None:
+        """Validate and run one message; ``None`` when nothing was run (the journal says why)."""
+        event_id = message.message_id
+        if self.journal.event_seen(event_id):
+            logger.info("Event %s on %s already received; not run again", event_id, message.channel)
+            return None
+        self.journal.record_event(
+            event_id=event_id, channel=message.channel, payload=_payload(message.data)
+        )
+        event = self._parse(message)
+        if event is None:
+            return None
+        strategy = message.channel
+        accounts = self.strategies.accounts_by_strategy().get(strategy, ())
+        if event.account_id is not None:
+            accounts = tuple(a for a in accounts if a.account_id == event.account_id)
+        if not accounts:
+            return self._ignore(
+                event_id,
+                f"no tradable account for strategy {strategy!r}"
+                + (f" and account {event.account_id}" if event.account_id else ""),
+            )
+        logger.info(
+            "Event %s: %s for %d accounts of strategy %s",
+            event_id,
+            event.exec,
+            len(accounts),
+            strategy,
+        )
+        try:
+            result = await self.strategies.execute_accounts(
+                strategy, accounts, event.exec, event_id=event_id
+            )
+        except ShuttingDownError as exc:
+            return self._ignore(event_id, f"not run: {exc}")
+        self.journal.set_event_outcome(
+            event_id, f"ran {result.accounts_processed} accounts: {result.status}"
+        )
+        return result
+
+    def _parse(self, message: ReceivedMessage) -> EventData | None:
+        source = f"channel {message.channel} message {message.message_id}"
+        try:
+            data = decode_message_data(message.data, source=source)
+        except InvalidInputError as exc:
+            self._reject(message.message_id, f"malformed: {exc}")
+            return None
+        exec_name = data.get("exec")
+        if isinstance(exec_name, str) and exec_name not in KNOWN_EXECS:
+            self._ignore(message.message_id, f"ignored: unknown exec {exec_name!r}")
+            return None
+        try:
+            return EventData.model_validate(data)
+        except ValidationError as exc:
+            self._reject(message.message_id, f"malformed: {source}: {_describe_validation(exc)}")
+            return None
+
+    def _reject(self, event_id: str, outcome: str) -> None:
+        logger.error("Event %s %s; nothing traded", event_id, outcome)
+        self.journal.set_event_outcome(event_id, outcome)
+
+    def _ignore(self, event_id: str, outcome: str) -> None:
+        logger.warning("Event %s %s", event_id, outcome)
+        self.journal.set_event_outcome(event_id, outcome)
+
+
+def _payload(data: Any) -> Any:
+    """Something the journal can store, whatever the message data is."""
+    if isinstance(data, bytes | bytearray):
+        return data.decode("utf-8", errors="replace")
+    return data

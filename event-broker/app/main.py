@@ -1,0 +1,242 @@
+"""The daemon: ``python -m app.main`` (and ``--check`` for the container HEALTHCHECK).
+
+Listens on one realtime channel per strategy of the tradable accounts and runs every account
+of a strategy when its signal arrives. Without ``REALTIME_API_KEY`` it runs for manual
+triggers only (the CLI) and says so. Exit codes: 0 after SIGTERM/SIGINT, 1 when the realtime
+connection fails for good (the container restarts it), 2 for a configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from broker_connector_base import InvalidInputError
+
+from app.config import AppConfig, load_app_config, load_settings
+from app.events import EventProcessor
+from app.journal import Journal
+from app.logging_setup import configure_logging
+from app.services.ably_service import AblyConnectionFailed, AblyService
+from app.services.notification_service import NotificationService
+from app.services.pdt_protection_service import PDTProtectionService
+from app.services.strategy_executor import StrategyExecutor
+from app.services.trading_executor import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
+from app.status import AblyState, DaemonStatus, check_status, write_status
+from app.worker_process import WorkerProcesses
+
+__all__ = ["Daemon", "main", "package_versions"]
+
+logger = logging.getLogger(__name__)
+
+STATUS_INTERVAL_SECS = 5.0
+STATUS_MAX_AGE_SECS = 30.0
+"""``--check`` fails when the status file is older than this (six missed writes)."""
+
+LOCAL_PACKAGES = ("broker-connector-base", "rebalance-calculator", "ibkr-connector")
+
+EXIT_OK = 0
+EXIT_REALTIME_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the local packages (``"not installed"`` when missing)."""
+    versions: dict[str, str] = {}
+    for name in LOCAL_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+class Daemon:
+    """The running daemon: journal, guards, executors and the realtime subscription."""
+
+    def __init__(self, config: AppConfig) -> None:
+        settings = config.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.journal = Journal(settings.data_dir / JOURNAL_FILE)
+        self.notifier = NotificationService(settings.notification_urls)
+        self.executor = TradingExecutor(
+            config,
+            journal=self.journal,
+            pdt=PDTProtectionService(settings.data_dir / PDT_STATE_FILE),
+            notifier=self.notifier,
+            workers=WorkerProcesses(),
+        )
+        self.strategies = StrategyExecutor(
+            self.executor, max_parallel=settings.max_parallel_accounts
+        )
+        self.events = EventProcessor(self.journal, self.strategies)
+        self.stopping = asyncio.Event()
+        self.ably: AblyService | None = None
+        self.started_at = time.time()
+
+    @property
+    def ably_state(self) -> AblyState:
+        """The realtime connection as the health check sees it."""
+        if self.ably is None:
+            return "disabled"
+        return "connected" if self.ably.healthy else "disconnected"
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT or a permanent realtime failure; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_stop, sig)
+        status_task = asyncio.create_task(self._status_loop())
+        exit_code = EXIT_OK
+        try:
+            await self.report_unfinished_runs()
+            exit_code = await self._serve()
+        finally:
+            await self._shutdown()
+            status_task.cancel()
+            await asyncio.gather(status_task, return_exceptions=True)
+            self._write_status(accepting=False)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            self.journal.close()
+        logger.info("Daemon stopped (exit code %d)", exit_code)
+        return exit_code
+
+    async def report_unfinished_runs(self) -> None:
+        """Report runs a previous daemon left unfinished (crash, kill), then mark them abandoned.
+
+        Their orders may be working at the broker; the next rebalance of the account cancels
+        open orders and recomputes from a fresh snapshot, so nothing is placed twice.
+        """
+        for run in self.journal.unfinished_runs():
+            logger.error("Unfinished run found at start-up: %s", run.describe())
+            await self.notifier.notify_text(
+                title=f"Rebalancer: unfinished run {run.run_id} of account {run.account_id}",
+                body=run.describe(),
+            )
+            self.journal.mark_run_abandoned(run.run_id)
+
+    async def _serve(self) -> int:
+        settings = self.config.settings
+        strategies = sorted(self.config.strategies())
+        if settings.realtime_api_key is None:
+            logger.warning(
+                "REALTIME_API_KEY is not set: no realtime signals; manual triggers only "
+                "(python -m app.cli, tools/rebalance.sh)"
+            )
+            await self.stopping.wait()
+            return EXIT_OK
+        if not strategies:
+            logger.warning("No tradable account: no channel to subscribe to; manual triggers only")
+            await self.stopping.wait()
+            return EXIT_OK
+        self.ably = AblyService(
+            api_key=settings.realtime_api_key,
+            channels=strategies,
+            on_message=self.events.on_message,
+            state_dir=settings.data_dir,
+            endpoint=settings.ably_endpoint,
+            tls=settings.ably_tls,
+            max_message_age_secs=settings.event_max_age_secs,
+        )
+        logger.info(
+            "Subscribing to %d strategy channels: %s", len(strategies), ", ".join(strategies)
+        )
+        await self.ably.start()
+        ably_task = asyncio.create_task(self.ably.run())
+        stop_task = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({ably_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        if not ably_task.done():
+            return EXIT_OK
+        try:
+            ably_task.result()
+        except AblyConnectionFailed as exc:
+            logger.critical("Realtime connection failed for good: %s; exiting", exc)
+            return EXIT_REALTIME_FAILED
+        logger.error("Realtime subscription ended unexpectedly; exiting")
+        return EXIT_REALTIME_FAILED
+
+    async def _shutdown(self) -> None:
+        grace = self.config.settings.shutdown_grace_secs
+        logger.info(
+            "Shutting down: no new events; %d account runs active", self.strategies.active_runs
+        )
+        if self.ably is not None:
+            await self.ably.close()
+        await self.strategies.shutdown(grace)
+        await self.events.wait_idle(grace)
+
+    def _request_stop(self, sig: signal.Signals) -> None:
+        logger.info("Received %s; stopping", sig.name)
+        self.stopping.set()
+
+    async def _status_loop(self) -> None:
+        while True:
+            self._write_status(accepting=not self.stopping.is_set())
+            await asyncio.sleep(STATUS_INTERVAL_SECS)
+
+    def _write_status(self, *, accepting: bool) -> None:
+        try:
+            write_status(
+                self.config.settings.data_dir,
+                DaemonStatus(
+                    pid=os.getpid(),
+                    updated_at=time.time(),
+                    started_at=self.started_at,
+                    ably=self.ably_state,
+                    active_runs=self.strategies.active_runs,
+                    accepting=accepting and self.strategies.accepting,
+                ),
+            )
+        except OSError as exc:
+            logger.error("Cannot write the status file: %s", exc)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m app.main", description=__doc__)
+    parser.add_argument(
+        "--check", action="store_true", help="health check: exit 0 only when the daemon is up"
+    )
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="dotenv file")
+    return parser.parse_args(argv)
+
+
+def _health_check(env_file: Path) -> int:
+    try:
+        settings = load_settings(env_file=env_file)
+    except InvalidInputError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    healthy, reason = check_status(settings.data_dir, max_age_secs=STATUS_MAX_AGE_SECS)
+    print(("healthy: " if healthy else "unhealthy: ") + reason)
+    return 0 if healthy else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m app.main``."""
+    args = _parse_args(argv)
+    if args.check:
+        return _health_check(args.env_file)
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    versions = ", ".join(f"{name} {version}" for name, version in package_versions().items())
+    logger.info("Event broker starting (pid %d): %s", os.getpid(), versions)
+    try:
+        config = load_app_config(env_file=args.env_file)
+    except InvalidInputError as exc:
+        logger.critical("Configuration error, not starting:\n%s", exc)
+        return EXIT_CONFIG
+    configure_logging(config.settings.log_level)
+    return asyncio.run(Daemon(config).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

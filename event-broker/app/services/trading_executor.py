@@ -1,0 +1,172 @@
+"""One account run, end to end: lock, PDT guard, journal, worker process, notification.
+
+Every trigger (Ably event, CLI, demo) goes through ``TradingExecutor.execute_account`` so the
+same guards apply whatever started the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from broker_connector_base import AccountConfig
+
+from app.config import AppConfig
+from app.journal import Journal
+from app.locks import AccountBusyError, account_lock
+from app.models import AccountExecutionResult, ExecMode
+from app.services.notification_service import NotificationService
+from app.services.pdt_protection_service import PDTProtectionService, pdt_refusal_message
+from app.worker_process import WorkerProcesses, failed_result
+from app.worker_protocol import WorkerRequest
+
+__all__ = ["JOURNAL_FILE", "PDT_STATE_FILE", "TradingExecutor", "new_run_id"]
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.sqlite3"
+PDT_STATE_FILE = "pdt-state.sqlite3"
+
+_LOCK_MARGIN_SECS = 30.0
+"""Beyond one run timeout, how long a second run waits for the account lock before refusing."""
+
+
+def new_run_id() -> str:
+    """A unique, sortable run id; it tags every order at the broker (``order_ref``)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+class TradingExecutor:
+    """Runs single accounts through the guards and a worker process.
+
+    Args:
+        config: The loaded configuration.
+        journal: Where events, runs and orders are recorded.
+        pdt: The PDT protection state.
+        notifier: Sends one message per account run.
+        workers: The worker process tracker (shared so shutdown can reach every worker).
+    """
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        journal: Journal,
+        pdt: PDTProtectionService,
+        notifier: NotificationService,
+        workers: WorkerProcesses | None = None,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.pdt = pdt
+        self.notifier = notifier
+        self.workers = workers or WorkerProcesses()
+
+    @property
+    def journal_path(self) -> Path:
+        """The journal file the workers record orders into."""
+        return self.config.settings.data_dir / JOURNAL_FILE
+
+    def build_request(self, account: AccountConfig, mode: ExecMode, run_id: str) -> WorkerRequest:
+        """The worker's input for one run of ``account``."""
+        settings = self.config.settings
+        replacements = settings.replacement_sets_file
+        return WorkerRequest(
+            account=account,
+            mode=mode,
+            run_id=run_id,
+            client_id=self.config.client_ids[account.account_id],
+            trading_mode=settings.trading_mode,
+            gateway_host=settings.ib_gateway_host,
+            gateway_port=settings.gateway_port,
+            data_dir=settings.data_dir,
+            journal_path=self.journal_path,
+            allocations_api_url=settings.allocations_api_url,
+            allocations_api_key=settings.allocations_api_key,
+            replacement_sets_file=replacements if replacements.exists() else None,
+            fill_timeout_secs=settings.fill_timeout_secs,
+            price_cache_ttl_secs=settings.price_cache_ttl_secs,
+            log_level=settings.log_level,
+        )
+
+    async def execute_account(
+        self, account: AccountConfig, mode: ExecMode, *, event_id: str | None = None
+    ) -> AccountExecutionResult:
+        """Preview or rebalance ``account`` once; never raises for a failed run.
+
+        A second run of the same account (from this process or another, e.g. the CLI while
+        the daemon runs) waits for the first, up to one run timeout plus a margin, and is
+        then refused. A ``rebalance`` under PDT protection that already ran today is refused
+        with the next allowed time. The outcome is journalled and notified either way.
+        """
+        run_id = new_run_id()
+        request = self.build_request(account, mode, run_id)
+        settings = self.config.settings
+        wait_secs = settings.account_run_timeout_secs + _LOCK_MARGIN_SECS
+        started_at = datetime.now(UTC)
+        try:
+            async with account_lock(settings.data_dir, account.account_id, wait_secs=wait_secs):
+                result = await self._run_locked(request, event_id)
+        except AccountBusyError as exc:
+            logger.warning("Account %s run %s refused: %s", account.account_id, run_id, exc)
+            self.journal.start_run(
+                run_id=run_id, account_id=account.account_id, mode=mode, event_id=event_id
+            )
+            result = failed_result(request, status="refused", error=str(exc), started_at=started_at)
+            self.journal.finish_run(run_id=run_id, result=result)
+        self._log_result(result)
+        await self.notifier.notify_account_result(result)
+        return result
+
+    async def _run_locked(
+        self, request: WorkerRequest, event_id: str | None
+    ) -> AccountExecutionResult:
+        account = request.account
+        self.journal.start_run(
+            run_id=request.run_id,
+            account_id=account.account_id,
+            mode=request.mode,
+            event_id=event_id,
+        )
+        guarded = request.mode == "rebalance" and account.pdt_protection_enabled
+        if guarded:
+            check = self.pdt.is_execution_allowed(account.account_id)
+            if not check.allowed:
+                message = pdt_refusal_message(account.account_id, check.next_allowed_time)
+                result = failed_result(
+                    request, status="refused", error=message, started_at=datetime.now(UTC)
+                )
+                self.journal.finish_run(run_id=request.run_id, result=result)
+                return result
+        result = await self.workers.run(
+            request, timeout_secs=self.config.settings.account_run_timeout_secs
+        )
+        # A failed rebalance that placed orders has traded today all the same: a second one
+        # could close those positions the same day, which is the day trade PDT guards against.
+        if guarded and (result.success or any(t.order_id for t in result.trades)):
+            self.pdt.record_execution(account.account_id)
+        self.journal.finish_run(run_id=request.run_id, result=result)
+        return result
+
+    @staticmethod
+    def _log_result(result: AccountExecutionResult) -> None:
+        if result.success:
+            logger.info(
+                "Account %s run %s %s succeeded: %d trades in %.1f s",
+                result.account_id,
+                result.run_id,
+                result.mode,
+                len(result.trades),
+                result.duration_secs,
+            )
+        else:
+            logger.error(
+                "Account %s run %s %s %s: %s",
+                result.account_id,
+                result.run_id,
+                result.mode,
+                result.status,
+                result.error,
+            )

@@ -1,0 +1,1 @@
+"""Broker selection: the only place that names a concrete connector."""

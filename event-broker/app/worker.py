@@ -1,0 +1,147 @@
+"""Per-account worker process: ``python -m app.worker`` runs one account and exits.
+
+Each account run gets its own process so that a hung connection, a crash in the broker
+library or a leaked socket cannot affect the daemon or another account; the daemon kills the
+process group on timeout or shutdown. Protocol (see ``app.worker_protocol``): a JSON request
+on stdin, log lines on stderr, one JSON ``AccountExecutionResult`` on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from broker_connector_base import BrokerClient, BrokerError, InvalidInputError, Trade
+
+from app.journal import Journal
+from app.logging_setup import configure_logging
+from app.models import AccountExecutionResult
+from app.trading.broker_factory import create_broker_client, create_rebalancer
+from app.worker_protocol import WorkerRequest, decode_request
+
+__all__ = ["execute_request", "main"]
+
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _connected(client: BrokerClient) -> AsyncIterator[BrokerClient]:
+    """Connect ``client`` and always disconnect it, whatever happens inside."""
+    try:
+        await client.connect()
+        yield client
+    finally:
+        try:
+            await client.disconnect()
+        except BrokerError as exc:
+            logger.warning("Disconnect failed: %s", exc)
+
+
+def _result(
+    request: WorkerRequest,
+    started_at: datetime,
+    *,
+    success: bool,
+    trades: list[Trade],
+    error: str | None = None,
+    total_value: object = None,
+    cash_balance: object = None,
+    warnings: list[str] | None = None,
+) -> AccountExecutionResult:
+    return AccountExecutionResult(
+        account_id=request.account.account_id,
+        run_id=request.run_id,
+        mode=request.mode,
+        status="succeeded" if success else "failed",
+        success=success,
+        error=error,
+        trades=trades,
+        total_value=total_value,
+        cash_balance=cash_balance,
+        warnings=warnings or [],
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+    )
+
+
+async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
+    """Run the preview or rebalance of ``request``; failures come back as a failed result."""
+    started_at = datetime.now(UTC)
+    journal = Journal(request.journal_path)
+
+    def on_order(trade: Trade) -> None:
+        # Journalled as it happens, so a crash mid-run still leaves every placed order on disk.
+        journal.record_order(run_id=request.run_id, trade=trade)
+        logger.info(
+            "Order %s %s %s x%d status %s",
+            trade.order_id,
+            trade.action,
+            trade.symbol,
+            abs(trade.quantity),
+            trade.status,
+        )
+
+    try:
+        client = create_broker_client(request)
+        async with _connected(client):
+            rebalancer = create_rebalancer(request, client, on_order=on_order, logger=logger)
+            if request.mode == "rebalance":
+                done = await rebalancer.rebalance_account(request.account)
+                return _result(
+                    request,
+                    started_at,
+                    success=done.success,
+                    trades=done.orders,
+                    error=done.error,
+                    total_value=done.total_value,
+                    cash_balance=done.cash_balance,
+                    warnings=done.warnings,
+                )
+            preview = await rebalancer.calculate_rebalance(request.account)
+            return _result(
+                request,
+                started_at,
+                success=preview.success,
+                trades=preview.proposed_trades,
+                error=None if preview.success else "; ".join(preview.warnings) or "preview failed",
+                total_value=preview.current_value,
+                cash_balance=preview.cash_balance,
+                warnings=preview.warnings,
+            )
+    except (InvalidInputError, BrokerError) as exc:
+        logger.error("Run failed: %s", exc)
+        return _result(request, started_at, success=False, trades=[], error=str(exc))
+    except Exception as exc:
+        # The process boundary: anything unexpected becomes a failed result with its type,
+        # and the traceback goes to the log, instead of a worker that dies without a word.
+        logger.exception("Run failed unexpectedly")
+        return _result(
+            request, started_at, success=False, trades=[], error=f"{type(exc).__name__}: {exc}"
+        )
+    finally:
+        journal.close()
+
+
+def main() -> int:
+    """Entry point: read the request from stdin, write the result to stdout."""
+    # Keep the real stdout for the result only; anything a library prints goes to stderr.
+    result_fd = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    request = decode_request(sys.stdin.buffer.read())
+    configure_logging(
+        request.log_level,
+        worker_context=f"account={request.account.account_id} run={request.run_id}",
+    )
+    result = asyncio.run(execute_request(request))
+    with os.fdopen(result_fd, "w", encoding="utf-8") as out:
+        out.write(result.model_dump_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

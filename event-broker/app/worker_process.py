@@ -1,0 +1,202 @@
+"""Runs per-account worker processes (``python -m app.worker``) from the daemon or the CLI.
+
+Each worker runs in its own session (process group) so that killing it also kills anything it
+started; on timeout the group is killed and the run is recorded as ``timed_out``. Worker log
+lines are re-logged here at their level; the worker tags each with account and run id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+import app
+from app.logging_setup import parse_worker_line
+from app.models import AccountExecutionResult
+from app.worker_protocol import WorkerRequest, encode_request
+
+__all__ = ["WorkerProcesses", "failed_result"]
+
+logger = logging.getLogger(__name__)
+worker_logger = logging.getLogger("app.worker")
+
+_KILL_WAIT_SECS = 5.0
+"""How long a worker gets to exit after SIGTERM before SIGKILL."""
+
+
+def failed_result(
+    request: WorkerRequest,
+    *,
+    status: str,
+    error: str,
+    started_at: datetime,
+) -> AccountExecutionResult:
+    """A result for a run that produced none of its own (refused, timed out, crashed)."""
+    return AccountExecutionResult.model_validate(
+        {
+            "account_id": request.account.account_id,
+            "run_id": request.run_id,
+            "mode": request.mode,
+            "status": status,
+            "success": False,
+            "error": error,
+            "trades": [],
+            "started_at": started_at,
+            "finished_at": datetime.now(UTC),
+        }
+    )
+
+
+def _worker_env() -> dict[str, str]:
+    """The daemon's environment, with the ``app`` package importable by the worker."""
+    env = dict(os.environ)
+    app_root = str(Path(app.__file__).resolve().parent.parent)
+    current = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = app_root if not current else f"{app_root}{os.pathsep}{current}"
+    return env
+
+
+def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    # Already gone, or a zombie whose group refuses signals: nothing left to stop.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+class WorkerProcesses:
+    """Starts worker processes and keeps track of them until they exit."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.subprocess.Process] = {}
+        self._terminating = False
+
+    @property
+    def running_count(self) -> int:
+        """How many worker processes are alive now."""
+        return len(self._running)
+
+    async def run(self, request: WorkerRequest, *, timeout_secs: float) -> AccountExecutionResult:
+        """Run ``request`` in a new worker process and return its result.
+
+        Never raises for a failure of the run: a timeout gives ``status="timed_out"``, a
+        crash or termination gives ``status="failed"`` with the reason in ``error``.
+        """
+        started_at = datetime.now(UTC)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            env=_worker_env(),
+        )
+        self._running[request.run_id] = process
+        logger.info(
+            "Worker pid %d started for account %s run %s (%s, client id %d)",
+            process.pid,
+            request.account.account_id,
+            request.run_id,
+            request.mode,
+            request.client_id,
+        )
+        relay = asyncio.create_task(self._relay_log(process))
+        try:
+            output = await asyncio.wait_for(self._exchange(process, request), timeout_secs)
+        except TimeoutError:
+            logger.error(
+                "Account %s run %s timed out after %.0f s; killing worker pid %d",
+                request.account.account_id,
+                request.run_id,
+                timeout_secs,
+                process.pid,
+            )
+            await self._kill(process)
+            return failed_result(
+                request,
+                status="timed_out",
+                error=f"run timed out after {timeout_secs:g} s; the worker was killed",
+                started_at=started_at,
+            )
+        except BaseException:
+            await self._kill(process)  # cancelled (shutdown): never leave an orphan
+            raise
+        finally:
+            self._running.pop(request.run_id, None)
+            await asyncio.wait({relay}, timeout=_KILL_WAIT_SECS)
+            if not relay.done():
+                relay.cancel()
+        return self._parse(request, process, output, started_at)
+
+    async def terminate_all(self) -> None:
+        """SIGTERM every running worker's group, SIGKILL what is left after a short wait."""
+        self._terminating = True
+        processes = list(self._running.values())
+        for process in processes:
+            logger.warning("Terminating worker pid %d", process.pid)
+            _signal_group(process, signal.SIGTERM)
+        if processes:
+            await asyncio.wait(
+                [asyncio.create_task(p.wait()) for p in processes], timeout=_KILL_WAIT_SECS
+            )
+        for process in processes:
+            _signal_group(process, signal.SIGKILL)
+
+    @staticmethod
+    async def _exchange(process: asyncio.subprocess.Process, request: WorkerRequest) -> bytes:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(encode_request(request))
+        await process.stdin.drain()
+        process.stdin.close()
+        output = await process.stdout.read()
+        await process.wait()
+        return output
+
+    @staticmethod
+    async def _kill(process: asyncio.subprocess.Process) -> None:
+        _signal_group(process, signal.SIGKILL)
+        try:
+            await asyncio.wait_for(process.wait(), _KILL_WAIT_SECS)
+        except TimeoutError:
+            logger.error("Worker pid %d did not exit after SIGKILL", process.pid)
+
+    @staticmethod
+    async def _relay_log(process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        level = logging.INFO
+        async for raw in process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                level, text = parse_worker_line(line, level)
+                worker_logger.log(level, "%s", text)
+
+    def _parse(
+        self,
+        request: WorkerRequest,
+        process: asyncio.subprocess.Process,
+        output: bytes,
+        started_at: datetime,
+    ) -> AccountExecutionResult:
+        code = process.returncode
+        if code == 0 and output:
+            try:
+                return AccountExecutionResult.model_validate_json(output)
+            except ValidationError as exc:
+                error = f"worker returned an unreadable result: {exc.error_count()} errors"
+        elif self._terminating:
+            error = "run terminated at daemon shutdown"
+        elif code is not None and code < 0:
+            error = f"worker was killed by signal {signal.Signals(-code).name}"
+        else:
+            error = f"worker exited with code {code} without a result"
+        logger.error("Account %s run %s: %s", request.account.account_id, request.run_id, error)
+        return failed_result(request, status="failed", error=error, started_at=started_at)
