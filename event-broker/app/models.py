@@ -1,0 +1,202 @@
+"""Daemon models: events, per-account and per-strategy results, PDT state.
+
+The trading models live in ``broker_connector_base`` and are re-exported here so the daemon
+imports everything it exchanges from one place (seed Task 2.5). Results cross the per-account
+subprocess boundary, so every model here is a picklable, frozen pydantic value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from broker_connector_base import (
+    AccountConfig,
+    AccountPosition,
+    AccountSnapshot,
+    AllocationItem,
+    CalculateRebalanceResult,
+    ContractPrice,
+    OpenOrder,
+    OrderResult,
+    RebalanceResult,
+    Trade,
+)
+from broker_connector_base.types import Money
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "AccountConfig",
+    "AccountExecutionResult",
+    "AccountPosition",
+    "AccountSnapshot",
+    "AllocationItem",
+    "CalculateRebalanceResult",
+    "ContractPrice",
+    "EventData",
+    "ExecMode",
+    "OpenOrder",
+    "OrderResult",
+    "PDTCheckResult",
+    "PDTExecutionInfo",
+    "RebalanceResult",
+    "RunStatus",
+    "StrategyExecutionResult",
+    "Trade",
+]
+
+ExecMode = Literal["rebalance", "print-rebalance"]
+"""``rebalance`` places orders; ``print-rebalance`` only previews them."""
+
+RunStatus = Literal["succeeded", "failed", "refused", "timed_out"]
+"""How one account run ended. ``refused``: a guard (PDT, lock, market hours) stopped it."""
+
+
+def _aware(value: datetime) -> datetime:
+    """Treat a naive timestamp as UTC: every time the daemon stores or compares is aware."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class EventData(BaseModel):
+    """A strategy signal as published on the realtime channel or given to the CLI.
+
+    Publishers add fields over time; unknown fields are ignored rather than refused so a new
+    field never stops the daemon trading. ``created_at`` accepts ISO-8601 text or a Unix
+    timestamp; a naive value is taken as UTC.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    exec: ExecMode
+    account_id: str | None = Field(default=None, min_length=1)
+    event_id: str | None = Field(default=None, min_length=1)
+    times_queued: int | None = Field(default=None, ge=0)
+    created_at: datetime | None = None
+    data: dict[str, Any] | None = None
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware_created_at(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _aware(value)
+
+
+class AccountExecutionResult(BaseModel):
+    """The outcome of one account run (one subprocess), preview or execution.
+
+    ``trades`` are the placed orders for ``rebalance`` and the proposed trades for
+    ``print-rebalance``. ``success`` is true exactly when ``status`` is ``"succeeded"``;
+    ``error`` carries the reason for every other status.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_id: str = Field(min_length=1)
+    run_id: str = Field(min_length=1)
+    mode: ExecMode
+    status: RunStatus
+    success: bool
+    error: str | None = None
+    trades: list[Trade] = Field(default_factory=list)
+    total_value: Money | None = None
+    cash_balance: Money | None = None
+    warnings: list[str] = Field(default_factory=list)
+    started_at: datetime
+    finished_at: datetime
+
+    @field_validator("started_at", "finished_at")
+    @classmethod
+    def _aware_times(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AccountExecutionResult:
+        if self.success != (self.status == "succeeded"):
+            raise ValueError(
+                f"success={self.success} contradicts status={self.status!r} "
+                "(success is true exactly when status is 'succeeded')"
+            )
+        if not self.success and not self.error:
+            raise ValueError(f"status {self.status!r} needs an error saying why")
+        if self.finished_at < self.started_at:
+            raise ValueError(
+                f"finished_at {self.finished_at.isoformat()} is before "
+                f"started_at {self.started_at.isoformat()}"
+            )
+        return self
+
+    @property
+    def duration_secs(self) -> float:
+        """Wall-clock length of the run."""
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def traded_notional(self) -> Decimal:
+        """Sum of the absolute planned values of the trades."""
+        return sum((trade.notional for trade in self.trades), Decimal(0))
+
+
+class StrategyExecutionResult(BaseModel):
+    """All account runs triggered by one strategy event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: str = Field(min_length=1)
+    timestamp: datetime
+    event: ExecMode
+    accounts_processed: int = Field(ge=0)
+    results: list[AccountExecutionResult] = Field(default_factory=list)
+    status: str | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware_timestamp(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+    @property
+    def all_succeeded(self) -> bool:
+        """True when every account run succeeded (vacuously true with no accounts)."""
+        return all(result.success for result in self.results)
+
+
+class PDTCheckResult(BaseModel):
+    """Whether a ``rebalance`` may run now under PDT protection.
+
+    ``next_allowed_time`` is ISO-8601 with a UTC offset (New York time), set only when
+    ``allowed`` is false.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed: bool
+    next_allowed_time: str | None = None
+
+    @field_validator("next_allowed_time")
+    @classmethod
+    def _iso_with_offset(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(f"next_allowed_time {value!r} has no UTC offset")
+        return value
+
+    @model_validator(mode="after")
+    def _time_when_refused(self) -> PDTCheckResult:
+        if not self.allowed and self.next_allowed_time is None:
+            raise ValueError("a refusal must say when the next execution is allowed")
+        return self
+
+
+class PDTExecutionInfo(BaseModel):
+    """When an account last executed a rebalance and when it may next execute one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    last_executed: datetime
+    next_execution: datetime
+
+    @field_validator("last_executed", "next_execution")
+    @classmethod
+    def _aware_times(cls, value: datetime) -> datetime:
+        return _aware(value)
