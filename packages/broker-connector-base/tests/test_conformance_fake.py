@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 from broker_connector_base.conformance import BrokerClientConformance, ConformanceEnv
-from broker_connector_base.fake import FakeAccount, InMemoryBroker
+from broker_connector_base.fake import FakeAccount, FakeExchange, InMemoryBroker
 from broker_connector_base.models import ContractPrice
 
 
 def _broker(*, market_open: bool) -> InMemoryBroker:
-    return InMemoryBroker(
+    exchange = FakeExchange(
         accounts={
             "DU111111": FakeAccount(
                 cash=Decimal("100000"),
@@ -29,6 +29,7 @@ def _broker(*, market_open: bool) -> InMemoryBroker:
         market_open=market_open,
         next_open=None if market_open else datetime(2026, 11, 23, 14, 30, tzinfo=UTC),
     )
+    return InMemoryBroker(exchange)
 
 
 class TestInMemoryBrokerConformance(BrokerClientConformance):
