@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from app.logging_setup import parse_worker_line
 from app.models import AccountExecutionResult
 from app.worker_protocol import WorkerRequest, encode_request
 
-__all__ = ["WorkerProcesses", "failed_result"]
+__all__ = ["WORKER_COMMAND", "WorkerProcesses", "failed_result"]
 
 logger = logging.getLogger(__name__)
 worker_logger = logging.getLogger("app.worker")
@@ -70,10 +71,18 @@ def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> N
         os.killpg(process.pid, sig)
 
 
-class WorkerProcesses:
-    """Starts worker processes and keeps track of them until they exit."""
+WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "app.worker")
 
-    def __init__(self) -> None:
+
+class WorkerProcesses:
+    """Starts worker processes and keeps track of them until they exit.
+
+    Args:
+        command: The worker's argv; the default is this interpreter running ``app.worker``.
+    """
+
+    def __init__(self, command: Sequence[str] = WORKER_COMMAND) -> None:
+        self._command = tuple(command)
         self._running: dict[str, asyncio.subprocess.Process] = {}
         self._terminating = False
 
@@ -90,9 +99,7 @@ class WorkerProcesses:
         """
         started_at = datetime.now(UTC)
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "app.worker",
+            *self._command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

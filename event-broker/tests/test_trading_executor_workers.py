@@ -1,0 +1,148 @@
+"""Worker processes: result over the pipe, timeout kills the group, crashes become results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from app.worker_process import WorkerProcesses
+from app.worker_protocol import WorkerRequest, decode_request, encode_request
+
+WorkerScript = Callable[[str], tuple[str, ...]]
+RequestFactory = Callable[..., WorkerRequest]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_encode_request_carries_api_key_only_in_pipe_payload(make_request: RequestFactory) -> None:
+    request = make_request(allocations_api_key=SecretStr("s3cret-key"))
+
+    raw = encode_request(request)
+
+    assert b"s3cret-key" in raw
+    assert "s3cret-key" not in repr(request)
+    decoded = decode_request(raw)
+    assert decoded.allocations_api_key is not None
+    assert decoded.allocations_api_key.get_secret_value() == "s3cret-key"
+    assert decoded.account == request.account
+
+
+async def test_run_returns_worker_result_and_relays_its_log_lines(
+    worker_script: WorkerScript,
+    make_request: RequestFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    command = worker_script(
+        """
+        print("WARNING|account=DU111111 run=r1 test: careful", file=sys.stderr)
+        print("stray stdout noise goes elsewhere in the real worker", file=sys.stderr)
+        print(result())
+        """
+    )
+    caplog.set_level(logging.INFO, logger="app.worker")
+
+    result = await WorkerProcesses(command).run(make_request(), timeout_secs=30)
+
+    assert result.status == "succeeded"
+    assert result.run_id == "run-DU111111"
+    relayed = [r for r in caplog.records if r.name == "app.worker"]
+    assert any(r.levelno == logging.WARNING and "careful" in r.getMessage() for r in relayed)
+
+
+async def test_run_past_timeout_kills_worker_group_and_reports_timed_out(
+    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    command = worker_script(
+        f"""
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        open({str(pid_file)!r}, "w").write(str(child.pid))
+        time.sleep(600)
+        """
+    )
+    workers = WorkerProcesses(command)
+
+    result = await workers.run(make_request(), timeout_secs=1.5)
+
+    assert result.status == "timed_out"
+    assert result.success is False
+    assert "timed out after 1.5 s" in (result.error or "")
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):  # SIGKILL is asynchronous; the grandchild is reaped by init
+        if not _alive(grandchild):
+            break
+        await asyncio.sleep(0.1)
+    assert not _alive(grandchild)
+    assert workers.running_count == 0
+
+
+async def test_run_of_crashing_worker_reports_failed_with_exit_code(
+    worker_script: WorkerScript, make_request: RequestFactory
+) -> None:
+    command = worker_script("sys.exit(3)")
+
+    result = await WorkerProcesses(command).run(make_request(), timeout_secs=30)
+
+    assert result.status == "failed"
+    assert result.error == "worker exited with code 3 without a result"
+
+
+async def test_run_of_worker_with_garbage_output_reports_unreadable_result(
+    worker_script: WorkerScript, make_request: RequestFactory
+) -> None:
+    command = worker_script('print("{not json")')
+
+    result = await WorkerProcesses(command).run(make_request(), timeout_secs=30)
+
+    assert result.status == "failed"
+    assert "unreadable result" in (result.error or "")
+
+
+async def test_terminate_all_stops_running_worker_and_run_reports_shutdown(
+    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    command = worker_script(f"open({str(started)!r}, 'w').close(); time.sleep(600)")
+    workers = WorkerProcesses(command)
+    run = asyncio.create_task(workers.run(make_request(), timeout_secs=60))
+    for _ in range(100):
+        if started.exists():
+            break
+        await asyncio.sleep(0.05)
+
+    await workers.terminate_all()
+    result = await run
+
+    assert result.status == "failed"
+    assert result.error == "run terminated at daemon shutdown"
+
+
+async def test_cancelled_run_kills_its_worker(
+    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "worker.pid"
+    command = worker_script(f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)")
+    run = asyncio.create_task(WorkerProcesses(command).run(make_request(), timeout_secs=60))
+    for _ in range(100):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    pid = int(pid_file.read_text())
+
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    assert not _alive(pid)

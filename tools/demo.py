@@ -1,0 +1,150 @@
+"""``make demo``: the whole flow on the built-in IB Gateway simulator, no network.
+
+Starts the simulator with ``demo/scenario.yaml`` (two paper accounts, one with the IRA
+replacement set), serves target allocations from ``demo/allocations`` (``file://``), then
+through ``tools/rebalance.sh`` (the operator's path): preview every account, execute, preview
+again (no trades needed), print the journal summary, and stop everything it started. The
+repo's ``accounts.yaml`` and ``replacement-sets.yaml`` are used; state goes to a temp dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIO = REPO / "demo" / "scenario.yaml"
+ALLOCATIONS = REPO / "demo" / "allocations"
+REBALANCE = REPO / "tools" / "rebalance.sh"
+SIM_START_TIMEOUT_SECS = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SIM_START_TIMEOUT_SECS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"demo: the simulator exited with code {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"demo: the simulator did not listen on port {port} within 30 s")
+
+
+@contextlib.contextmanager
+def simulator(port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``python -m ib_gateway_sim`` on ``port`` until the block ends."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ib_gateway_sim",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--scenario",
+                str(SCENARIO),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for_port(port, process)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _demo_env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # Nothing from the operator's own setup may reach the demo (a real key, a real
+        # notification URL, a real gateway).
+        if key
+        not in {
+            "REALTIME_API_KEY",
+            "ABLY_ENDPOINT",
+            "ALLOCATIONS_API_KEY",
+            "NOTIFICATION_URLS",
+            "REBALANCE_EXEC",
+        }
+    }
+    env.update(
+        {
+            "TRADING_MODE": "paper",
+            "IB_GATEWAY_HOST": "127.0.0.1",
+            "IB_GATEWAY_PORT": str(port),
+            "ALLOCATIONS_API_URL": ALLOCATIONS.as_uri(),
+            "DATA_DIR": str(data_dir),
+            "ACCOUNTS_FILE": str(REPO / "accounts.yaml"),
+            "REPLACEMENT_SETS_FILE": str(REPO / "replacement-sets.yaml"),
+            "NOTIFICATION_URLS": "",
+            "LOG_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING"),
+            "REBALANCE_TARGET": "local",
+            "PYTHONPATH": str(REPO / "event-broker"),
+        }
+    )
+    return env
+
+
+def _step(title: str, args: list[str], env: dict[str, str], cwd: Path) -> None:
+    print(f"\n=== {title}\n$ tools/rebalance.sh {' '.join(args)}", flush=True)
+    done = subprocess.run([str(REBALANCE), *args], env=env, cwd=cwd, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"demo: '{' '.join(args)}' failed with exit code {done.returncode}")
+
+
+def _journal_summary(data_dir: Path) -> str:
+    sys.path.insert(0, str(REPO / "event-broker"))
+    from app.journal import Journal
+    from app.services.trading_executor import JOURNAL_FILE
+
+    journal = Journal(data_dir / JOURNAL_FILE)
+    try:
+        return str(journal.summary())
+    finally:
+        journal.close()
+
+
+def main() -> int:
+    """Run the demo; non-zero exit when any step fails."""
+    with tempfile.TemporaryDirectory(prefix="rebalancer-demo-") as tmp:
+        work = Path(tmp)
+        data_dir = work / "data"
+        port = _free_port()
+        env = _demo_env(data_dir, port)
+        print(f"Demo: IB Gateway simulator on 127.0.0.1:{port}, scenario {SCENARIO.name}")
+        print(f"      allocations from {ALLOCATIONS}, state in {data_dir}")
+        with simulator(port, work / "simulator.log"):
+            _step("Preview every account", ["-all"], env, work)
+            _step("Execute the rebalance", ["-all", "-exec", "rebalance"], env, work)
+            _step("Preview again: the portfolios are on target", ["-all"], env, work)
+            print("\n=== Journal summary")
+            print(_journal_summary(data_dir))
+    print("\nDemo finished; the simulator is stopped and the temp state removed.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
