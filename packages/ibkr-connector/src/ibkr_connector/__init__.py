@@ -1,0 +1,24 @@
+"""Interactive Brokers connector: ``BrokerClient`` over ib_async, the rebalancer, and the
+allocation and replacement services it uses."""
+
+from ibkr_connector.allocation_service import AllocationService, AllocationServiceError
+from ibkr_connector.client import IBKRClient
+from ibkr_connector.config import IBKRConnectionConfig
+from ibkr_connector.models import CachedPrice, StrategyAllocations
+from ibkr_connector.rebalancer import IBKRRebalancer
+from ibkr_connector.replacement_service import Replacement, ReplacementService
+
+__version__ = "1.0.0"
+
+__all__ = [
+    "AllocationService",
+    "AllocationServiceError",
+    "CachedPrice",
+    "IBKRClient",
+    "IBKRConnectionConfig",
+    "IBKRRebalancer",
+    "Replacement",
+    "ReplacementService",
+    "StrategyAllocations",
+    "__version__",
+]

@@ -1,0 +1,167 @@
+"""Bounded ib_async requests: every ``*Async`` call wrapped in a timeout and mapped errors.
+
+ib_async's ``RequestTimeout`` only covers its synchronous wrappers, not the ``*Async``
+coroutines, so each await here carries its own ``asyncio.wait_for``. Requests that ib_async
+only offers as fire-and-forget with a future (snapshots, account summary) are issued through
+its wrapper's request registry, the same way its own ``*Async`` methods do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from broker_connector_base import BrokerAPIError, BrokerConnectionError, BrokerError
+from ib_async import IB, Contract, ContractDetails, Stock, Ticker
+
+from ibkr_connector.errors import exception_for_code, exception_from_python
+
+__all__ = [
+    "ACCOUNT_TAGS",
+    "account_summary",
+    "bounded",
+    "contract_details",
+    "require_connected",
+    "snapshots",
+]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+ACCOUNT_TAGS = ("NetLiquidation", "TotalCashValue", "SettledCash")
+
+
+def require_connected(ib: IB, context: str) -> None:
+    """Raise ``BrokerConnectionError`` unless the API connection is up."""
+    if not ib.isConnected():
+        raise BrokerConnectionError(f"{context}: not connected to the IB gateway")
+
+
+async def bounded(ib: IB, awaitable: Awaitable[_T], timeout_secs: float, context: str) -> _T:
+    """Await one gateway request within ``timeout_secs``, mapping every failure.
+
+    Raises:
+        BrokerConnectionError: Not connected, the socket failed, or no answer in time.
+        BrokerError: The gateway answered with an error (mapped by code).
+    """
+    if not ib.isConnected():
+        if asyncio.iscoroutine(awaitable):
+            awaitable.close()
+        raise BrokerConnectionError(f"{context}: not connected to the IB gateway")
+    try:
+        return await asyncio.wait_for(awaitable, timeout_secs)
+    except BrokerError:
+        raise
+    except TimeoutError:
+        raise BrokerConnectionError(
+            f"{context}: no answer from the IB gateway within {timeout_secs} s"
+        ) from None
+    except Exception as exc:
+        raise exception_from_python(exc, context=context) from exc
+
+
+async def contract_details(
+    ib: IB, symbols: Sequence[str], timeout_secs: float
+) -> dict[str, ContractDetails]:
+    """Contract details of US stocks/ETFs (SMART routed), requested together.
+
+    Raises:
+        BrokerAPIError: A symbol is unknown or ambiguous; the message names it.
+    """
+
+    async def one(symbol: str) -> list[ContractDetails]:
+        return await ib.reqContractDetailsAsync(Stock(symbol, "SMART", "USD"))
+
+    results = await bounded(
+        ib,
+        asyncio.gather(*(one(s) for s in symbols), return_exceptions=True),
+        timeout_secs,
+        f"looking up contracts {', '.join(symbols)}",
+    )
+    details: dict[str, ContractDetails] = {}
+    for symbol, result in zip(symbols, results, strict=True):
+        if isinstance(result, BaseException):
+            code = getattr(result, "code", None)
+            if isinstance(code, int):
+                raise exception_for_code(
+                    code, str(getattr(result, "message", result)), context=f"symbol {symbol}"
+                ) from result
+            raise exception_from_python(result, context=f"looking up symbol {symbol}")
+        found = [d for d in result if d.contract is not None]
+        if not found:
+            raise BrokerAPIError(f"symbol {symbol} is unknown to IB", api_code="200")
+        if len(found) > 1:
+            raise BrokerAPIError(f"symbol {symbol} is ambiguous at IB ({len(found)} contracts)")
+        details[symbol] = found[0]
+    return details
+
+
+async def snapshots(
+    ib: IB, contracts: dict[str, Contract], timeout_secs: float
+) -> dict[str, Ticker | BrokerError]:
+    """One market data snapshot per symbol, all requested at once.
+
+    Unlike ``IB.reqTickersAsync``, one failing symbol does not fail the others: each gets its
+    ticker or the mapped error.
+    """
+    require_connected(ib, "requesting quotes")
+    reqs: list[tuple[str, int, Ticker, asyncio.Future[Any]]] = []
+    for symbol, contract in contracts.items():
+        req_id = ib.client.getReqId()
+        future = ib.wrapper.startReq(req_id, contract)  # type: ignore[no-untyped-call]
+        ticker = ib.wrapper.startTicker(req_id, contract, "snapshot")
+        reqs.append((symbol, req_id, ticker, future))
+        ib.client.reqMktData(req_id, contract, "", True, False, [])  # type: ignore[no-untyped-call]
+    results = await bounded(
+        ib,
+        asyncio.gather(*(r[3] for r in reqs), return_exceptions=True),
+        timeout_secs,
+        f"requesting quotes for {', '.join(contracts)}",
+    )
+    out: dict[str, Ticker | BrokerError] = {}
+    for (symbol, _req_id, ticker, _), result in zip(reqs, results, strict=True):
+        ib.wrapper.endTicker(ticker, "snapshot")
+        if isinstance(result, BaseException):
+            code = getattr(result, "code", None)
+            out[symbol] = (
+                exception_for_code(
+                    code, str(getattr(result, "message", result)), context=f"quote for {symbol}"
+                )
+                if isinstance(code, int)
+                else exception_from_python(result, context=f"quote for {symbol}")
+            )
+        else:
+            out[symbol] = ticker
+    return out
+
+
+async def account_summary(ib: IB, account_id: str, timeout_secs: float) -> dict[str, Decimal]:
+    """Fresh USD balances of one account (``ACCOUNT_TAGS``) through a one-off summary request.
+
+    The subscription is cancelled once answered: IB allows only two at a time, and a stale
+    subscription would hand the post-sell cash read an old value.
+    """
+    require_connected(ib, f"requesting balances of {account_id}")
+    req_id = ib.client.getReqId()
+    future = ib.wrapper.startReq(req_id)  # type: ignore[no-untyped-call]
+    ib.client.reqAccountSummary(req_id, "All", ",".join(ACCOUNT_TAGS))  # type: ignore[no-untyped-call]
+    try:
+        await bounded(ib, future, timeout_secs, f"requesting balances of {account_id}")
+    finally:
+        if ib.isConnected():
+            ib.client.cancelAccountSummary(req_id)  # type: ignore[no-untyped-call]
+    values: dict[str, Decimal] = {}
+    for value in ib.wrapper.acctSummary.values():
+        if value.account != account_id or value.tag not in ACCOUNT_TAGS:
+            continue
+        if value.currency not in ("USD", "BASE", ""):
+            continue
+        try:
+            values[value.tag] = Decimal(value.value)
+        except InvalidOperation:
+            logger.warning("Account %s: %s is not a number: %r", account_id, value.tag, value.value)
+    return values

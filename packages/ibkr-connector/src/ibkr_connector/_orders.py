@@ -1,0 +1,285 @@
+"""Order placement, status, waits and cancels for ``IBKRClient`` (composition, not a mixin)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from broker_connector_base import (
+    BrokerConnectionError,
+    InvalidInputError,
+    OpenOrder,
+    OrderExecutionError,
+    OrderFill,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+)
+from ib_async import IB, Contract, LimitOrder, MarketOrder, Order
+from ib_async import Trade as IBTrade
+
+from ibkr_connector import _gateway
+from ibkr_connector.config import IBKRConnectionConfig
+from ibkr_connector.errors import exception_for_code
+from ibkr_connector.translation import (
+    ib_price,
+    order_id_to_int,
+    order_status,
+    quantity_to_action,
+)
+
+__all__ = ["OrderBook"]
+
+ContractLookup = Callable[[str], Awaitable[Contract]]
+
+
+def trade_status(trade: IBTrade) -> OrderStatus:
+    """The normalised status of an ib_async trade, rejections told apart from cancels."""
+    codes = [entry.errorCode for entry in trade.log if entry.errorCode]
+    return order_status(trade.orderStatus.status, codes)
+
+
+def _last_error(trade: IBTrade) -> tuple[int, str] | None:
+    for entry in reversed(trade.log):
+        if entry.errorCode:
+            return entry.errorCode, entry.message
+    return None
+
+
+def _signed(trade: IBTrade, quantity: float) -> int:
+    value = round(quantity)
+    return -value if trade.order.action == "SELL" else value
+
+
+class OrderBook:
+    """Order methods on one ib_async connection."""
+
+    def __init__(
+        self,
+        ib: IB,
+        config: IBKRConnectionConfig,
+        logger: logging.Logger,
+        contract_for: ContractLookup,
+    ) -> None:
+        self.ib = ib
+        self.config = config
+        self.logger = logger
+        self._contract_for = contract_for
+
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order_type: OrderType = "MARKET",
+        price: Decimal | None = None,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        """Place a DAY order and wait for the gateway to acknowledge or reject it."""
+        action, total = quantity_to_action(quantity)
+        if order_type == "LIMIT" and (price is None or price <= 0):
+            raise InvalidInputError(f"a LIMIT order needs a positive price, got {price}")
+        if order_type == "MARKET" and price is not None:
+            raise InvalidInputError(f"a MARKET order takes no price, got {price}")
+        symbol = " ".join(symbol.split()).upper()
+        contract = await self._contract_for(symbol)
+        order: Order
+        if order_type == "LIMIT":
+            assert price is not None
+            order = LimitOrder(action, total, float(price))
+        else:
+            order = MarketOrder(action, total)
+        order.account = account_id
+        order.tif = "DAY"
+        order.orderRef = order_ref or ""
+        order.transmit = True
+        what = f"{action} {total} {symbol} for {account_id}"
+        _gateway.require_connected(self.ib, f"placing {what}")
+        try:
+            trade = self.ib.placeOrder(contract, order)
+        except ConnectionError as exc:
+            raise BrokerConnectionError(f"placing {what}: {exc}") from exc
+        order_id = str(trade.order.orderId)
+        status = await self._wait_until(
+            trade,
+            lambda: trade.orderStatus.status not in ("PendingSubmit", "ApiPending", ""),
+            self.config.order_ack_timeout_secs,
+        )
+        if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+            error = _last_error(trade)
+            if error:
+                raise exception_for_code(
+                    error[0], error[1], context=f"order {order_id} {what}", order_id=order_id
+                )
+            raise OrderExecutionError(f"order {order_id} {what} was {status}", order_id=order_id)
+        if status is OrderStatus.PENDING:
+            raise OrderExecutionError(
+                f"order {order_id} {what} not acknowledged within "
+                f"{self.config.order_ack_timeout_secs} s; it may still be working",
+                order_id=order_id,
+            )
+        self.logger.info("Placed order %s: %s (ref %s), %s", order_id, what, order_ref, status)
+        return OrderResult(
+            order_id=order_id,
+            symbol=symbol,
+            quantity=quantity,
+            status=status,
+            order_ref=order_ref,
+        )
+
+    async def _wait_until(
+        self, trade: IBTrade, done: Callable[[], bool], timeout_secs: float
+    ) -> OrderStatus:
+        """Wait for ``done()`` on status events, a dropped connection, or the timeout."""
+        if done() or timeout_secs <= 0:
+            return trade_status(trade)
+        changed = asyncio.Event()
+
+        def on_change(*_: object) -> None:
+            changed.set()
+
+        trade.statusEvent += on_change
+        trade.fillEvent += on_change
+        self.ib.disconnectedEvent += on_change
+        deadline = time.monotonic() + timeout_secs
+        try:
+            while not done():
+                if not self.ib.isConnected():
+                    raise BrokerConnectionError(
+                        f"connection to the IB gateway lost while waiting for order "
+                        f"{trade.order.orderId}"
+                    )
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                changed.clear()
+                try:
+                    await asyncio.wait_for(changed.wait(), remaining)
+                except TimeoutError:
+                    break
+        finally:
+            trade.statusEvent -= on_change
+            trade.fillEvent -= on_change
+            self.ib.disconnectedEvent -= on_change
+        return trade_status(trade)
+
+    def _find(self, order_id: str) -> IBTrade | None:
+        wanted = order_id_to_int(order_id)
+        matches = [t for t in self.ib.trades() if t.order.orderId == wanted]
+        # Ids are per client id: prefer this client's own order.
+        own = [t for t in matches if t.order.clientId == self.config.client_id]
+        candidates = own or matches
+        return candidates[-1] if candidates else None
+
+    async def _find_or_refresh(self, order_id: str) -> IBTrade | None:
+        trade = self._find(order_id)
+        if trade is None:
+            await _gateway.bounded(
+                self.ib,
+                self.ib.reqAllOpenOrdersAsync(),
+                self.config.request_timeout_secs,
+                "listing open orders",
+            )
+            trade = self._find(order_id)
+        return trade
+
+    async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
+        """Working orders of ``account_id`` (from every client id of this login)."""
+        trades = await _gateway.bounded(
+            self.ib,
+            self.ib.reqAllOpenOrdersAsync(),
+            self.config.request_timeout_secs,
+            f"listing open orders of {account_id}",
+        )
+        out: list[OpenOrder] = []
+        seen: set[str] = set()
+        for trade in [*trades, *self.ib.openTrades()]:
+            order = trade.order
+            status = trade_status(trade)
+            order_id = str(order.orderId)
+            if order.account != account_id or status.is_final or order_id in seen:
+                continue
+            seen.add(order_id)
+            limit = ib_price(float(order.lmtPrice or 0)) if order.orderType == "LMT" else None
+            out.append(
+                OpenOrder(
+                    order_id=order_id,
+                    symbol=trade.contract.symbol,
+                    quantity=_signed(trade, float(order.totalQuantity)),
+                    status=status,
+                    order_type="LIMIT" if order.orderType == "LMT" else "MARKET",
+                    account_id=order.account or None,
+                    limit_price=limit,
+                    order_ref=order.orderRef or None,
+                )
+            )
+        return out
+
+    async def cancel_order(self, order_id: str) -> None:
+        """Request cancellation of ``order_id``."""
+        trade = await self._find_or_refresh(order_id)
+        if trade is None:
+            raise OrderExecutionError(f"order {order_id} is not known to IB", order_id=order_id)
+        status = trade_status(trade)
+        if status.is_final:
+            raise OrderExecutionError(
+                f"order {order_id} is already {status}, it cannot be cancelled", order_id=order_id
+            )
+        _gateway.require_connected(self.ib, f"cancelling order {order_id}")
+        self.ib.cancelOrder(trade.order)
+        self.logger.info("Requested cancellation of order %s", order_id)
+
+    async def get_order_status(self, order_id: str) -> OrderStatus:
+        """Normalised status of ``order_id``; ``NOT_FOUND`` when IB knows no such order."""
+        trade = await self._find_or_refresh(order_id)
+        return OrderStatus.NOT_FOUND if trade is None else trade_status(trade)
+
+    async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
+        """Wait until the order is final or ``timeout_secs`` passes; report what filled."""
+        trade = await self._find_or_refresh(order_id)
+        if trade is None:
+            raise OrderExecutionError(f"order {order_id} is not known to IB", order_id=order_id)
+        status = await self._wait_until(trade, trade.isDone, timeout_secs)
+        filled = float(trade.orderStatus.filled) or float(
+            sum(f.execution.shares for f in trade.fills)
+        )
+        remaining = (
+            0.0 if status is OrderStatus.FILLED else float(trade.order.totalQuantity) - filled
+        )
+        error = _last_error(trade)
+        return OrderFill(
+            order_id=order_id,
+            status=status,
+            filled_quantity=_signed(trade, filled),
+            remaining_quantity=_signed(trade, remaining),
+            avg_fill_price=ib_price(trade.orderStatus.avgFillPrice) if filled else None,
+            message=f"IB error {error[0]}: {error[1]}" if error else None,
+        )
+
+    async def cancel_all_orders(self, account_id: str, *, timeout_secs: float) -> list[str]:
+        """Cancel every working order of ``account_id`` and wait until none is left."""
+        open_orders = await self.get_open_orders(account_id)
+        ids = [o.order_id for o in open_orders]
+        for order_id in ids:
+            trade = self._find(order_id)
+            if trade is not None and not trade.isDone():
+                _gateway.require_connected(self.ib, f"cancelling order {order_id}")
+                self.ib.cancelOrder(trade.order)
+        if ids:
+            self.logger.info("Cancelling %d open orders of %s: %s", len(ids), account_id, ids)
+        deadline = time.monotonic() + timeout_secs
+        for order_id in ids:
+            trade = self._find(order_id)
+            if trade is not None:
+                await self._wait_until(trade, trade.isDone, max(0.0, deadline - time.monotonic()))
+        left = await self.get_open_orders(account_id)
+        if left:
+            raise OrderExecutionError(
+                f"orders {[o.order_id for o in left]} of {account_id} still working "
+                f"{timeout_secs} s after cancelling"
+            )
+        return ids

@@ -1,0 +1,431 @@
+"""``BrokerClient`` for Interactive Brokers through IB Gateway (or TWS) with ib_async.
+
+Every call is bounded in time (see ``_gateway.bounded``), order ids cross the interface as
+strings and are converted to IB's integers here, and IB errors become the base exceptions by
+their numeric code (``errors.IB_ERRORS``). Runs inside the caller's asyncio loop: nothing
+here starts or nests an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import broker_connector_base
+from broker_connector_base import (
+    AccountPosition,
+    AccountSnapshot,
+    BrokerAPIError,
+    BrokerClient,
+    BrokerConnectionError,
+    ContractPrice,
+    InvalidInputError,
+    OpenOrder,
+    OrderFill,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    TradingHoursStatus,
+)
+from ib_async import IB, Contract, ContractDetails
+
+from ibkr_connector import _gateway, _orders
+from ibkr_connector.config import IBKRConnectionConfig
+from ibkr_connector.price_cache import PriceCache
+from ibkr_connector.translation import (
+    has_any_price,
+    ib_price,
+    next_open,
+    parse_liquid_hours,
+    usable_price,
+)
+
+__all__ = ["IBKRClient"]
+
+_LOG = logging.getLogger(__name__)
+
+
+class IBKRClient(BrokerClient):
+    """Interactive Brokers implementation of ``BrokerClient``.
+
+    Args:
+        config: Connection settings; ``None`` means paper trading on 127.0.0.1 with
+            ``client_id``.
+        client_id: The API client id (required without ``config``; must match it with one).
+        logger: Logger for this client's messages.
+    """
+
+    def __init__(
+        self,
+        config: IBKRConnectionConfig | None = None,
+        *,
+        client_id: int | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if config is None:
+            if client_id is None:
+                raise InvalidInputError("IBKRClient needs a config or a client_id")
+            config = IBKRConnectionConfig(client_id=client_id)
+        elif client_id is not None and client_id != config.client_id:
+            raise InvalidInputError(
+                f"client_id {client_id} differs from config.client_id {config.client_id}"
+            )
+        self.config = config
+        self.logger = logger or _LOG
+        self.ib = IB()
+        self.ib.RaiseRequestErrors = True  # a failed request raises instead of returning []
+        self.ib.RequestTimeout = config.request_timeout_secs
+        cache_path = config.data_dir / "price_cache.sqlite3" if config.data_dir else None
+        self.price_cache = PriceCache(cache_path, config.price_cache_ttl_secs)
+        self.price_warnings: list[str] = []
+        self._details: dict[str, ContractDetails] = {}
+        self._connect_errors: list[tuple[int, str]] = []
+        self.ib.errorEvent += self._on_error
+        self.orders = _orders.OrderBook(self.ib, config, self.logger, self._contract_for)
+        from ibkr_connector import __version__
+
+        self.logger.info(
+            "Initializing IBKRClient v%s with broker-connector-base v%s (client id %d, %s:%d, %s)",
+            __version__,
+            broker_connector_base.__version__,
+            config.client_id,
+            config.host,
+            config.effective_port,
+            config.trading_mode,
+        )
+
+    # ------------------------------------------------------------------------------------
+    # connection
+    # ------------------------------------------------------------------------------------
+
+    async def connect(self) -> bool:
+        """Connect with bounded retries and exponential backoff.
+
+        Raises:
+            BrokerConnectionError: Gateway down, restarting, or the client id stays in use.
+        """
+        if self.ib.isConnected():
+            return True
+        cfg = self.config
+        attempts = cfg.connect_retries + 1
+        last = ""
+        for attempt in range(1, attempts + 1):
+            self._connect_errors.clear()
+            try:
+                await asyncio.wait_for(
+                    self.ib.connectAsync(
+                        cfg.host,
+                        cfg.effective_port,
+                        clientId=cfg.client_id,
+                        timeout=cfg.connect_timeout_secs,
+                        raiseSyncErrors=True,
+                    ),
+                    cfg.connect_timeout_secs * 3,
+                )
+            except (TimeoutError, ConnectionError, OSError) as exc:
+                self.ib.disconnect()
+                last = self._describe_connect_failure(exc)
+            else:
+                self.ib.reqMarketDataType(cfg.market_data_type)
+                self.logger.info(
+                    "Connected to IB gateway %s:%d as client %d; accounts %s",
+                    cfg.host,
+                    cfg.effective_port,
+                    cfg.client_id,
+                    ", ".join(self.ib.managedAccounts()) or "none",
+                )
+                return True
+            if attempt < attempts:
+                delay = cfg.connect_backoff_secs * 2 ** (attempt - 1)
+                self.logger.warning(
+                    "Connection attempt %d of %d failed (%s); retrying in %.1f s",
+                    attempt,
+                    attempts,
+                    last,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        raise BrokerConnectionError(
+            f"cannot connect to IB gateway at {cfg.host}:{cfg.effective_port} as client "
+            f"{cfg.client_id} after {attempts} attempts: {last}"
+        )
+
+    def _describe_connect_failure(self, exc: BaseException) -> str:
+        if any(code == 326 for code, _ in self._connect_errors):
+            return (
+                f"client id {self.config.client_id} is already in use by another API "
+                "connection (IB error 326)"
+            )
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused: the gateway is not running or its API port is closed"
+        if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+            return "no API handshake in time: the gateway is starting, restarting or not logged in"
+        return f"{type(exc).__name__}: {exc}"
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        if code == 326 or not self.ib.isConnected():
+            self._connect_errors.append((code, message))
+
+    async def disconnect(self) -> None:
+        """Close the connection. Safe to call when not connected."""
+        if self.ib.isConnected() or self.ib.client.connState != 0:
+            self.ib.disconnect()
+
+    def is_connected(self) -> bool:
+        """Whether the API connection is up now."""
+        return self.ib.isConnected()
+
+    # ------------------------------------------------------------------------------------
+    # account
+    # ------------------------------------------------------------------------------------
+
+    def _check_account(self, account_id: str) -> None:
+        _gateway.require_connected(self.ib, f"account {account_id}")
+        accounts = self.ib.managedAccounts()
+        if account_id not in accounts:
+            raise InvalidInputError(
+                f"account {account_id!r} is not managed by this gateway login "
+                f"(managed: {', '.join(accounts) or 'none'})"
+            )
+
+    async def get_account_snapshot(
+        self, account_id: str, *, use_cached_prices: bool = False
+    ) -> AccountSnapshot:
+        """Balances and positions of ``account_id``, positions valued at market price."""
+        self._check_account(account_id)
+        timeout = self.config.request_timeout_secs
+        balances, positions = await asyncio.gather(
+            _gateway.account_summary(self.ib, account_id, timeout),
+            _gateway.bounded(
+                self.ib, self.ib.reqPositionsAsync(), timeout, f"positions of {account_id}"
+            ),
+        )
+        held = {
+            p.contract.symbol.upper(): p
+            for p in positions
+            if p.account == account_id and p.position != 0
+        }
+        for symbol, position in held.items():
+            self._remember_contract(symbol, position.contract)
+        prices = await self.get_multiple_market_prices(list(held), use_cache=use_cached_prices)
+        snapshot_positions = []
+        for price in prices:
+            p = held[price.symbol]
+            quantity = Decimal(repr(float(p.position)))
+            mark = _valuation_price(price)
+            snapshot_positions.append(
+                AccountPosition(
+                    symbol=price.symbol,
+                    quantity=quantity,
+                    market_price=mark,
+                    market_value=quantity * mark,
+                    avg_cost=ib_price(p.avgCost),
+                )
+            )
+        cash = balances.get("TotalCashValue")
+        if cash is None:
+            raise BrokerAPIError(f"IB reported no TotalCashValue for account {account_id}")
+        # Total value from the same marks as the positions, so targets and holdings agree.
+        total = cash + sum((p.market_value for p in snapshot_positions), Decimal(0))
+        return AccountSnapshot(
+            account_id=account_id,
+            total_value=total,
+            cash_balance=cash,
+            settled_cash=balances.get("SettledCash", cash),
+            positions=snapshot_positions,
+        )
+
+    # ------------------------------------------------------------------------------------
+    # market data
+    # ------------------------------------------------------------------------------------
+
+    async def get_multiple_market_prices(
+        self, symbols: Sequence[str], *, use_cache: bool = False
+    ) -> list[ContractPrice]:
+        """Quotes for ``symbols``, requested together; fresh cached quotes when ``use_cache``.
+
+        A symbol without bid or ask gets last (or close) in their place, with a warning in
+        ``price_warnings``.
+
+        Raises:
+            BrokerAPIError: A symbol is unknown or has no usable price; the message names it.
+        """
+        wanted = list(dict.fromkeys(" ".join(s.split()).upper() for s in symbols))
+        _gateway.require_connected(self.ib, "requesting quotes")
+        now = dt.datetime.now(dt.UTC)
+        found: dict[str, ContractPrice] = {}
+        if use_cache:
+            for symbol, cached in self.price_cache.get_fresh(wanted, now).items():
+                self.logger.info(
+                    "Using cached price for %s (%.1f s old)", symbol, cached.age_secs(now)
+                )
+                found[symbol] = cached.price
+        missing = [s for s in wanted if s not in found]
+        if missing:
+            fresh = await self._fetch_quotes(missing)
+            self.price_cache.put(fresh.values(), dt.datetime.now(dt.UTC))
+            found.update(fresh)
+        result = []
+        for symbol in wanted:
+            price, warning = usable_price(found[symbol])
+            if warning:
+                self.logger.warning(warning)
+                self.price_warnings.append(warning)
+            result.append(price)
+        by_symbol = {p.symbol: p for p in result}
+        return [by_symbol[" ".join(s.split()).upper()] for s in symbols]
+
+    async def _fetch_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
+        contracts = await self._contracts(symbols)
+        started = time.monotonic()
+        tickers = await _gateway.snapshots(self.ib, contracts, self.config.request_timeout_secs)
+        quotes: dict[str, ContractPrice] = {}
+        for symbol, ticker in tickers.items():
+            if isinstance(ticker, Exception):
+                raise BrokerAPIError(
+                    f"no quote for {symbol}: {ticker}", api_code=getattr(ticker, "api_code", None)
+                )
+            price = ContractPrice(
+                symbol=symbol,
+                bid=ib_price(ticker.bid),
+                ask=ib_price(ticker.ask),
+                last=ib_price(ticker.last),
+                close=ib_price(ticker.close),
+            )
+            if not has_any_price(price):
+                raise BrokerAPIError(f"no usable price for {symbol} (no bid, ask, last or close)")
+            if ticker.marketDataType in (3, 4):
+                self.logger.info("Quote for %s is delayed market data", symbol)
+            quotes[symbol] = price
+        self.logger.debug("Quoted %d symbols in %.3f s", len(quotes), time.monotonic() - started)
+        return quotes
+
+    async def _contracts(self, symbols: Sequence[str]) -> dict[str, Contract]:
+        unknown = [s for s in symbols if s not in self._details]
+        if unknown:
+            self._details.update(
+                await _gateway.contract_details(self.ib, unknown, self.config.request_timeout_secs)
+            )
+        out: dict[str, Contract] = {}
+        for symbol in symbols:
+            contract = self._details[symbol].contract
+            assert contract is not None  # contract_details only keeps details with one
+            out[symbol] = contract
+        return out
+
+    def _remember_contract(self, symbol: str, contract: Contract) -> None:
+        if symbol not in self._details and contract.conId:
+            # Positions carry a full contract: reuse it instead of another details request.
+            self._details[symbol] = ContractDetails(contract=_smart(contract))
+
+    async def _contract_for(self, symbol: str) -> Contract:
+        return (await self._contracts([symbol]))[symbol]
+
+    # ------------------------------------------------------------------------------------
+    # orders (see _orders.OrderBook)
+    # ------------------------------------------------------------------------------------
+
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order_type: OrderType = "MARKET",
+        price: Decimal | None = None,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        """Place a DAY order tagged with ``order_ref`` (IB ``orderRef``); see ``BrokerClient``."""
+        if quantity == 0:
+            raise InvalidInputError("order quantity must not be 0")
+        self._check_account(account_id)
+        return await self.orders.place_order(
+            account_id, symbol, quantity, order_type=order_type, price=price, order_ref=order_ref
+        )
+
+    async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
+        """Working orders of ``account_id``."""
+        self._check_account(account_id)
+        return await self.orders.get_open_orders(account_id)
+
+    async def cancel_order(self, order_id: str) -> None:
+        """Request cancellation; ``InvalidInputError`` for a non-numeric id."""
+        await self.orders.cancel_order(order_id)
+
+    async def get_order_status(self, order_id: str) -> OrderStatus:
+        """Normalised status of ``order_id``."""
+        return await self.orders.get_order_status(order_id)
+
+    async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
+        """Wait for a final status or the timeout."""
+        return await self.orders.wait_for_order(order_id, timeout_secs=timeout_secs)
+
+    async def cancel_all_orders(self, account_id: str, *, timeout_secs: float) -> list[str]:
+        """Cancel every working order of ``account_id`` and wait until none is left."""
+        self._check_account(account_id)
+        return await self.orders.cancel_all_orders(account_id, timeout_secs=timeout_secs)
+
+    # ------------------------------------------------------------------------------------
+    # trading hours
+    # ------------------------------------------------------------------------------------
+
+    async def get_trading_hours_status(self, symbols: Sequence[str]) -> TradingHoursStatus:
+        """Whether every symbol is in its liquid hours now, by the gateway's clock.
+
+        The gateway's time is used, not the local clock: it is what the exchange session is
+        judged by (and what a simulator's market clock sets).
+        """
+        wanted = list(dict.fromkeys(" ".join(s.split()).upper() for s in symbols))
+        timeout = self.config.request_timeout_secs
+        details = await _gateway.contract_details(self.ib, wanted, timeout)
+        self._details.update(details)
+        now = await _gateway.bounded(
+            self.ib, self.ib.reqCurrentTimeAsync(), timeout, "reading the gateway time"
+        )
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=dt.UTC)
+        closed: list[str] = []
+        opens: list[dt.datetime] = []
+        for symbol in wanted:
+            d = details[symbol]
+            sessions = parse_liquid_hours(d.liquidHours, d.timeZoneId)
+            is_open, opens_at = next_open(sessions, now)
+            if not is_open:
+                closed.append(symbol)
+                if opens_at is not None:
+                    opens.append(opens_at)
+        return TradingHoursStatus(
+            is_open=not closed,
+            checked_at=now,
+            closed_symbols=closed,
+            next_open=max(opens).astimezone(dt.UTC) if closed and opens else None,
+        )
+
+
+def _valuation_price(price: ContractPrice) -> Decimal:
+    """The mark a position is valued at: mid of bid/ask, else last, else close."""
+    if price.bid is not None and price.ask is not None:
+        return (price.bid + price.ask) / 2
+    for value in (price.last, price.close, price.bid, price.ask):
+        if value is not None:
+            return value
+    raise BrokerAPIError(f"no usable price for {price.symbol}")
+
+
+def _smart(contract: Contract) -> Contract:
+    """A position's contract routed through SMART (positions report the primary exchange)."""
+    return Contract(
+        secType=contract.secType,
+        conId=contract.conId,
+        symbol=contract.symbol,
+        exchange="SMART",
+        primaryExchange=contract.primaryExchange or contract.exchange,
+        currency=contract.currency,
+        localSymbol=contract.localSymbol,
+        tradingClass=contract.tradingClass,
+    )

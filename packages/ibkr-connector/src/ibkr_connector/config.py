@@ -1,0 +1,46 @@
+"""Connection settings of the Interactive Brokers connector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from broker_connector_base import BrokerConnectionConfig
+from pydantic import Field
+
+__all__ = ["DEFAULT_PORTS", "IBKRConnectionConfig"]
+
+DEFAULT_PORTS: dict[str, int] = {"paper": 4002, "live": 4001}
+"""IB Gateway's default API ports: 4002 for a paper login, 4001 for a live one."""
+
+
+class IBKRConnectionConfig(BrokerConnectionConfig):
+    """Where and how to reach an IB Gateway (or TWS).
+
+    ``port`` ``None`` means the gateway default for ``trading_mode`` (4002 paper, 4001 live).
+    ``request_timeout_secs`` bounds every single request to the gateway;
+    ``connect_timeout_secs`` bounds one connection attempt, of which there are
+    ``connect_retries`` + 1 with exponential backoff starting at ``connect_backoff_secs``.
+    ``data_dir`` holds the price cache (SQLite); ``None`` keeps prices in memory only.
+    ``market_data_type`` 3 asks for live quotes where subscribed and delayed ones otherwise
+    (IB sends live data whenever it can).
+    """
+
+    broker_type: Literal["ibkr"] = "ibkr"
+    trading_mode: Literal["paper", "live"] = "paper"
+    client_id: Annotated[int, Field(ge=0, le=2_147_483_647)]
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    connect_timeout_secs: Annotated[float, Field(gt=0)] = 10.0
+    request_timeout_secs: Annotated[float, Field(gt=0)] = 30.0
+    connect_retries: Annotated[int, Field(ge=0, le=20)] = 3
+    connect_backoff_secs: Annotated[float, Field(ge=0)] = 1.0
+    order_ack_timeout_secs: Annotated[float, Field(gt=0)] = 15.0
+    data_dir: Path | None = None
+    price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60.0
+    market_data_type: Literal[1, 2, 3, 4] = 3
+
+    @property
+    def effective_port(self) -> int:
+        """``port`` if set, else the gateway default for the trading mode."""
+        return self.port if self.port is not None else DEFAULT_PORTS[self.trading_mode]
