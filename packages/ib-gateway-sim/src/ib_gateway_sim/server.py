@@ -1,0 +1,399 @@
+"""The simulator: TCP listener, event fan-out to sessions, and the in-process control API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+from ib_gateway_sim import messages as m
+from ib_gateway_sim.clock import MarketClock
+from ib_gateway_sim.engine import Engine
+from ib_gateway_sim.scenario import FaultSpec, Scenario
+from ib_gateway_sim.session import Session
+from ib_gateway_sim.state import AccountState, SimFill, SimOrder
+from ib_gateway_sim.wire import SERVER_VERSION
+
+logger = logging.getLogger(__name__)
+
+_CLOCK_POLL_SECS = 1.0
+
+
+class GatewaySimulator:
+    """An IB Gateway on loopback that the unmodified ``ib_async.IB`` client talks to.
+
+    Use as ``async with GatewaySimulator(Scenario.builtin("example")) as sim:`` and connect
+    ``ib_async`` to ``sim.host``/``sim.port``. Every read and write below runs on the event
+    loop the simulator was started on.
+
+    Args:
+        scenario: accounts, symbols, clock, fill behaviour and faults to start from.
+        host: listen address for the TWS API (loopback by default).
+        port: listen port; 0 picks a free one (read it back from ``port``).
+        control_host: listen address for the HTTP control endpoint.
+        control_port: HTTP control port; None (default) starts no control endpoint, 0 picks one.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        control_host: str = "127.0.0.1",
+        control_port: int | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.host = host
+        self.port = port
+        self.control_host = control_host
+        self.control_port = control_port
+        self.server_version = SERVER_VERSION
+        self.sessions: set[Session] = set()
+        self.clock = MarketClock(scenario.clock)
+        self.engine = Engine(
+            accounts=self._fresh_accounts(),
+            symbols=dict(scenario.symbols),
+            clock=self.clock,
+            fills=scenario.fills,
+            faults=scenario.faults,
+            listener=self,
+        )
+        self._server: asyncio.Server | None = None
+        self._control: Any = None
+        self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._drop_handle: asyncio.TimerHandle | None = None
+        self._refusing_until: float = 0.0
+        self._was_liquid = self.clock.is_liquid()
+
+    def _fresh_accounts(self) -> dict[str, AccountState]:
+        return {n: AccountState.from_spec(n, s) for n, s in self.scenario.accounts.items()}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the API port (and the control port if configured) and start background work."""
+        await self._listen()
+        if self.control_port is not None:
+            from ib_gateway_sim.control import start_control
+
+            self._control, self.control_port = await start_control(
+                self, self.control_host, self.control_port
+            )
+        self._spawn(self._clock_loop())
+        self._schedule_drop_at()
+        logger.info("IB Gateway simulator listening on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Close every connection and listener."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._drop_handle is not None:
+            self._drop_handle.cancel()
+        for session in list(self.sessions):
+            session.abort()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._control is not None:
+            await self._control.cleanup()
+            self._control = None
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> GatewaySimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Session(self), self.host, self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _clock_loop(self) -> None:
+        # A real-time clock with trading hours opens and closes the market by itself.
+        while True:
+            await asyncio.sleep(_CLOCK_POLL_SECS)
+            self._market_changed(force=False)
+
+    def _market_changed(self, *, force: bool = True) -> None:
+        liquid = self.clock.is_liquid()
+        if force or liquid != self._was_liquid:
+            self._was_liquid = liquid
+            self.engine.on_market_change()
+            self.notify_changed()
+
+    # -- waiting -------------------------------------------------------------------------
+
+    def notify_changed(self) -> None:
+        """Wake every ``wait_for`` caller (called after any state change)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout_secs: float = 10.0) -> None:
+        """Wait until ``predicate()`` is true; raise ``TimeoutError`` after ``timeout_secs``."""
+        async with asyncio.timeout(timeout_secs):
+            while True:
+                event = self._changed
+                if predicate():
+                    return
+                await event.wait()
+
+    async def wait_for_orders(self, count: int, timeout_secs: float = 10.0) -> list[SimOrder]:
+        """Wait until at least ``count`` orders exist; return all orders."""
+        await self.wait_for(lambda: len(self.engine.orders) >= count, timeout_secs)
+        return self.orders()
+
+    async def wait_for_clients(self, count: int, timeout_secs: float = 10.0) -> None:
+        """Wait until exactly ``count`` API clients are connected."""
+        await self.wait_for(lambda: len(self.client_ids()) == count, timeout_secs)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def orders(self) -> list[SimOrder]:
+        """Every order (working and done) in placement order."""
+        return list(self.engine.orders.values())
+
+    def order(self, client_id: int, order_id: int) -> SimOrder:
+        """One order by its client id and order id (KeyError if unknown)."""
+        return self.engine.orders[(client_id, order_id)]
+
+    def account(self, name: str) -> AccountState:
+        """Live state of one account (cash, settled cash, positions)."""
+        return self.engine.accounts[name]
+
+    def cash(self, account: str) -> Decimal:
+        """Cash balance of an account."""
+        return self.engine.accounts[account].cash
+
+    def positions(self, account: str) -> dict[str, Decimal]:
+        """Symbol to quantity for an account's non-zero positions."""
+        return {s: p.quantity for s, p in self.engine.accounts[account].positions.items()}
+
+    def client_ids(self) -> list[int]:
+        """Client ids of the connected API clients."""
+        return sorted(s.client_id for s in self.sessions if s.client_id is not None)
+
+    @property
+    def faults(self) -> FaultSpec:
+        """Current faults (replace them with ``set_faults``)."""
+        return self.engine.faults
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole observable state as JSON-friendly data (what ``GET /state`` returns)."""
+        symbols = self.engine.symbols
+        return {
+            "server_version": self.server_version,
+            "port": self.port,
+            "clients": self.client_ids(),
+            "clock": {
+                "now": self.clock.now().isoformat(),
+                "real_time": self.clock.is_real_time,
+                "always_open": self.clock.always_open,
+                "liquid": self.clock.is_liquid(),
+            },
+            "accounts": {n: a.to_dict(symbols) for n, a in self.engine.accounts.items()},
+            "orders": [o.to_dict() for o in self.orders()],
+            "symbols": {
+                n: s.model_dump(mode="json", include={"con_id", "bid", "ask", "last", "close"})
+                for n, s in symbols.items()
+            },
+            "faults": self.faults.model_dump(mode="json"),
+        }
+
+    def client_id_in_use(self, client_id: int) -> bool:
+        """True when a connected session already uses ``client_id``."""
+        return client_id in self.client_ids()
+
+    # -- writes --------------------------------------------------------------------------
+
+    def set_price(
+        self,
+        symbol: str,
+        *,
+        bid: Decimal | str | None = None,
+        ask: Decimal | str | None = None,
+        last: Decimal | str | None = None,
+        close: Decimal | str | None = None,
+    ) -> None:
+        """Change a symbol's quote (only the given fields), stream it, and work orders."""
+        current = self.engine.symbols[symbol]
+        changes = {
+            k: Decimal(str(v))
+            for k, v in {"bid": bid, "ask": ask, "last": last, "close": close}.items()
+            if v is not None
+        }
+        self.engine.symbols[symbol] = current.model_validate(current.model_dump() | changes)
+        for session in list(self.sessions):
+            session.push_quote(symbol)
+        self.engine.on_market_change()
+        for name, account in self.engine.accounts.items():
+            if symbol in account.positions:
+                self.account_changed(name, symbol)
+        self.notify_changed()
+
+    def set_clock(self, when: dt.datetime | None) -> None:
+        """Freeze the market clock at ``when`` (aware datetime), or follow real time (None)."""
+        self.clock.set_time(when)
+        self._market_changed()
+
+    def advance_clock(self, delta: dt.timedelta) -> None:
+        """Move the clock forward (it stays frozen at the new time)."""
+        self.clock.advance(delta)
+        self._market_changed()
+
+    def set_always_open(self, always_open: bool) -> None:
+        """Switch between an always-open market and the scenario's trading hours."""
+        self.clock.always_open = always_open
+        self._market_changed()
+
+    def set_faults(self, **changes: Any) -> FaultSpec:
+        """Change faults at run time (same names as the scenario's ``faults:``); returns them."""
+        merged = self.engine.faults.model_dump() | changes
+        self.engine.faults = FaultSpec.model_validate(merged)
+        self._schedule_drop_at()
+        self.notify_changed()
+        return self.engine.faults
+
+    def drop_connections(self, refuse_secs: float = 0.0) -> None:
+        """Close every API connection; with ``refuse_secs`` also refuse new ones that long."""
+        for session in list(self.sessions):
+            session.close()
+        if refuse_secs > 0 and self._server is not None:
+            self._server.close()
+            self._server = None
+            asyncio.get_running_loop().call_later(refuse_secs, lambda: self._spawn(self._reopen()))
+        self.notify_changed()
+
+    async def _reopen(self) -> None:
+        await self._listen()
+        logger.info("simulator accepting connections again on port %s", self.port)
+        self.notify_changed()
+
+    @property
+    def accepting(self) -> bool:
+        """False while connections are refused (simulated gateway restart)."""
+        return self._server is not None
+
+    def reset(self) -> None:
+        """Back to the scenario's starting accounts, prices, clock, faults; no orders."""
+        self.engine.accounts = self._fresh_accounts()
+        self.engine.symbols = dict(self.scenario.symbols)
+        self.engine.orders.clear()
+        self.engine.orders_placed = 0
+        self.engine.faults = self.scenario.faults
+        self.clock.set_time(self.scenario.clock.time)
+        self.clock.always_open = self.scenario.clock.always_open
+        self._schedule_drop_at()
+        self.notify_changed()
+
+    def _schedule_drop_at(self) -> None:
+        if self._drop_handle is not None:
+            self._drop_handle.cancel()
+            self._drop_handle = None
+        when = self.engine.faults.drop_connections_at
+        if when is None:
+            return
+        delay = max((when - dt.datetime.now(dt.UTC)).total_seconds(), 0.0)
+        self._drop_handle = asyncio.get_running_loop().call_later(
+            delay, lambda: self.drop_connections(self.engine.faults.refuse_connections_secs)
+        )
+
+    def order_received(self) -> None:
+        """Called by sessions after every placeOrder (drives the drop-after-N fault)."""
+        limit = self.engine.faults.drop_connections_after_orders
+        if limit is not None and self.engine.orders_placed == limit:
+            refuse = self.engine.faults.refuse_connections_secs
+            asyncio.get_running_loop().call_soon(self.drop_connections, refuse)
+
+    # -- EngineListener: engine events to wire messages ----------------------------------
+
+    def _owners(self, client_id: int) -> list[Session]:
+        return [s for s in self.sessions if s.client_id == client_id]
+
+    def order_status(self, order: SimOrder, *, with_open_order: bool) -> None:
+        """Send openOrder (optionally) and orderStatus to the placing client."""
+        currency = self.engine.symbols[order.symbol].currency
+        payloads = [m.open_order(order, currency)] if with_open_order else []
+        payloads.append(m.order_status(order))
+        for session in self._owners(order.client_id):
+            session.send(*payloads)
+        self.notify_changed()
+
+    def order_filled(self, order: SimOrder, fill: SimFill) -> None:
+        """Send the fill sequence of the reference §7.1 to the placing client."""
+        spec = self.engine.symbols[order.symbol]
+        execution = m.exec_details(-1, order, fill, spec.currency, spec.primary_exchange)
+        status = [m.order_status(order)]
+        if order.status == "Filled":
+            status.insert(0, m.open_order(order, spec.currency))
+        if self.engine.fill_spec.filled_status_before_exec:
+            payloads = [*status, execution]
+        else:
+            payloads = [execution, *status]
+        payloads.append(m.commission_report(fill, spec.currency))
+        for session in self._owners(order.client_id):
+            session.send(*payloads)
+        self.notify_changed()
+
+    def order_cancelled(self, order: SimOrder, code: int | None, text: str) -> None:
+        """Send error (202/201) if any, then orderStatus Cancelled."""
+        payloads = [m.error(order.order_id, code, text)] if code is not None else []
+        payloads.append(m.order_status(order))
+        for session in self._owners(order.client_id):
+            session.send(*payloads)
+        self.notify_changed()
+
+    def order_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
+        """Send only the error; ib_async marks the trade Cancelled."""
+        for session in self._owners(client_id):
+            session.send(m.error(order_id, code, text))
+        self.notify_changed()
+
+    def account_changed(self, account: str, symbol: str | None) -> None:
+        """Push position, portfolio and account values to subscribed sessions."""
+        for session in list(self.sessions):
+            if not session.is_ready:
+                continue
+            subs = session.subs
+            payloads: list[bytes] = []
+            if symbol is not None and subs.positions:
+                payloads.append(session.position_message(account, symbol))
+            if subs.account_updates == account:
+                if symbol is not None:
+                    payloads.append(session.portfolio_message(account, symbol))
+                payloads += session.account_value_messages(account)
+                payloads.append(m.account_update_time(self.clock.now()))
+            for req_id, multi_account in subs.account_multi.items():
+                if multi_account == account:
+                    payloads += session.multi_messages(req_id, account)
+            if payloads:
+                session.send(*payloads)
+        self.notify_changed()
+
+
+async def run_forever(sim: GatewaySimulator) -> None:
+    """Run until cancelled (used by the command line)."""
+    async with sim:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
