@@ -347,3 +347,13 @@ async def test_api_key_secret_never_appears_in_logs_or_repr(
     for form in (SECRET, "s3cr3t%2FValue%2BWith%3DChars", "s3cr3t"):
         assert form not in rendered
     assert SECRET not in repr(service)
+
+
+async def test_malformed_key_makes_start_raise_without_quoting_the_key(
+    fake: FakeAblyServer, tmp_path: Path
+) -> None:
+    service = make_service(fake, tmp_path, Collector(), api_key=SecretStr(SECRET))
+    with pytest.raises(AblyConnectionFailed) as caught:
+        await service.start()
+    assert SECRET not in str(caught.value)
+    assert not service.healthy

@@ -232,9 +232,13 @@ class AblyService:
     async def run(self) -> None:
         """Run the liveness watchdog until the connection fails for good.
 
+        A failed check while the SDK is reconnecting by itself only counts; a failed check
+        while it claims to be connected (a deaf socket) or has no client re-creates the client.
+        Call :meth:`close` afterwards.
+
         Raises:
             AblyConnectionFailed: The connection went FAILED (for example a refused key), or
-                ``max_watchdog_failures`` consecutive checks failed despite re-creating the client.
+                ``max_watchdog_failures`` consecutive checks failed.
         """
         if self._client is None:
             raise RuntimeError("AblyService.run() called before start()")
@@ -253,9 +257,24 @@ class AblyService:
                 raise AblyConnectionFailed(
                     f"Ably connection still unusable after {failures} watchdog checks"
                 )
-            logger.warning("Ably watchdog check %d failed; recreating the client", failures)
-            with contextlib.suppress(AblyConnectionFailed):
-                await self._reconnect()
+            await self._recover(failures)
+
+    async def _recover(self, failures: int) -> None:
+        state = self._client.connection.state if self._client is not None else None
+        if state in ("connecting", "disconnected", "suspended"):
+            # The SDK is retrying by itself; a new client would give up resume continuity.
+            logger.warning(
+                "Ably watchdog check %d/%d failed while the connection is %s; SDK is retrying",
+                failures,
+                self._max_failures,
+                state,
+            )
+            return
+        logger.warning(
+            "Ably watchdog check %d/%d failed; recreating the client", failures, self._max_failures
+        )
+        with contextlib.suppress(AblyConnectionFailed):
+            await self._reconnect()
 
     async def close(self) -> None:
         """Close the client, stop delivering and close the de-duplication database."""
@@ -277,7 +296,11 @@ class AblyService:
         self._generation += 1
         generation = self._generation
         self._attached_once: set[str] = set()
-        client = AblyRealtime(self._api_key.get_secret_value(), **self._sdk_options)
+        try:
+            client = AblyRealtime(self._api_key.get_secret_value(), **self._sdk_options)
+        except Exception as exc:  # e.g. a malformed key; the SDK's message may quote it
+            reason = self._redactor.redact(str(exc))
+            raise AblyConnectionFailed(f"cannot create the Ably client: {reason}") from None
         self._client = client
         self._redactor.install()  # again: the SDK may have created loggers lazily
         client.connection.on(lambda change: self._on_connection_state(generation, change))
