@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -74,11 +75,10 @@ async def run_manual(
             notifier=NotificationService(settings.notification_urls),
         )
         strategies = StrategyExecutor(executor, max_parallel=settings.max_parallel_accounts)
-        event_id = f"manual-{uuid.uuid4().hex[:12]}"
-        journal.record_event(
-            event_id=event_id,
+        event_row = journal.record_event(
+            event_id=f"manual-{uuid.uuid4().hex[:12]}",
             channel="manual",
-            payload={"exec": mode, "accounts": [a.account_id for a in accounts]},
+            payload=json.dumps({"exec": mode, "accounts": [a.account_id for a in accounts]}),
         )
         loop = asyncio.get_running_loop()
         stop_tasks: list[asyncio.Task[None]] = []
@@ -95,7 +95,7 @@ async def run_manual(
         try:
             done = await asyncio.gather(
                 *(
-                    strategies.execute_accounts(name, group, mode, event_id=event_id)
+                    strategies.execute_accounts(name, group, mode, event_row=event_row)
                     for name, group in groups.items()
                 )
             )
@@ -105,7 +105,7 @@ async def run_manual(
             await asyncio.gather(*stop_tasks)
         results = [r for strategy in done for r in strategy.results]
         failed = sum(1 for r in results if not r.success)
-        journal.set_event_outcome(event_id, f"ran {len(results)} accounts: {failed} not succeeded")
+        journal.set_event_outcome(event_row, f"ran {len(results)} accounts: {failed} not succeeded")
         return results
     finally:
         journal.close()

@@ -7,7 +7,9 @@ malformed message or an unknown ``exec`` is journalled with the reason and trade
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import uuid
 from typing import Any
 
 from broker_connector_base import InvalidInputError
@@ -48,7 +50,7 @@ class EventProcessor:
 
     async def on_message(self, message: ReceivedMessage) -> None:
         """``AblyService``'s callback: start handling ``message`` and return at once."""
-        task = asyncio.create_task(self.handle(message), name=f"event-{message.message_id}")
+        task = asyncio.create_task(self.handle(message), name=f"event-{message.channel}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -59,14 +61,15 @@ class EventProcessor:
 
     async def handle(self, message: ReceivedMessage) -> StrategyExecutionResult | None:
         """Validate and run one message; ``None`` when nothing was run (the journal says why)."""
-        event_id = message.message_id
+        # Ably always sets an id; a message without one cannot be de-duplicated, only journalled.
+        event_id = message.message_id or f"{message.channel}:no-id:{uuid.uuid4().hex}"
         if self.journal.event_seen(event_id):
             logger.info("Event %s on %s already received; not run again", event_id, message.channel)
             return None
-        self.journal.record_event(
+        row = self.journal.record_event(
             event_id=event_id, channel=message.channel, payload=_payload(message.data)
         )
-        event = self._parse(message)
+        event = self._parse(message, event_id, row)
         if event is None:
             return None
         strategy = message.channel
@@ -76,6 +79,7 @@ class EventProcessor:
         if not accounts:
             return self._ignore(
                 event_id,
+                row,
                 f"no tradable account for strategy {strategy!r}"
                 + (f" and account {event.account_id}" if event.account_id else ""),
             )
@@ -88,43 +92,48 @@ class EventProcessor:
         )
         try:
             result = await self.strategies.execute_accounts(
-                strategy, accounts, event.exec, event_id=event_id
+                strategy, accounts, event.exec, event_row=row
             )
         except ShuttingDownError as exc:
-            return self._ignore(event_id, f"not run: {exc}")
+            return self._ignore(event_id, row, f"not run: {exc}")
         self.journal.set_event_outcome(
-            event_id, f"ran {result.accounts_processed} accounts: {result.status}"
+            row, f"ran {result.accounts_processed} accounts: {result.status}"
         )
         return result
 
-    def _parse(self, message: ReceivedMessage) -> EventData | None:
-        source = f"channel {message.channel} message {message.message_id}"
+    def _parse(self, message: ReceivedMessage, event_id: str, row: int) -> EventData | None:
+        source = f"channel {message.channel} message {event_id}"
         try:
             data = decode_message_data(message.data, source=source)
         except InvalidInputError as exc:
-            self._reject(message.message_id, f"malformed: {exc}")
+            self._reject(event_id, row, f"malformed: {exc}")
             return None
         exec_name = data.get("exec")
         if isinstance(exec_name, str) and exec_name not in KNOWN_EXECS:
-            self._ignore(message.message_id, f"ignored: unknown exec {exec_name!r}")
+            self._ignore(event_id, row, f"ignored: unknown exec {exec_name!r}")
             return None
         try:
             return EventData.model_validate(data)
         except ValidationError as exc:
-            self._reject(message.message_id, f"malformed: {source}: {_describe_validation(exc)}")
+            self._reject(event_id, row, f"malformed: {source}: {_describe_validation(exc)}")
             return None
 
-    def _reject(self, event_id: str, outcome: str) -> None:
+    def _reject(self, event_id: str, row: int, outcome: str) -> None:
         logger.error("Event %s %s; nothing traded", event_id, outcome)
-        self.journal.set_event_outcome(event_id, outcome)
+        self.journal.set_event_outcome(row, outcome)
 
-    def _ignore(self, event_id: str, outcome: str) -> None:
+    def _ignore(self, event_id: str, row: int, outcome: str) -> None:
         logger.warning("Event %s %s", event_id, outcome)
-        self.journal.set_event_outcome(event_id, outcome)
+        self.journal.set_event_outcome(row, outcome)
 
 
-def _payload(data: Any) -> Any:
-    """Something the journal can store, whatever the message data is."""
+def _payload(data: Any) -> str:
+    """The message data as text for the journal, whatever its type."""
     if isinstance(data, bytes | bytearray):
-        return data.decode("utf-8", errors="replace")
-    return data
+        return bytes(data).decode("utf-8", errors="replace")
+    if isinstance(data, str):
+        return data
+    try:
+        return json.dumps(data, default=str)
+    except (TypeError, ValueError):
+        return repr(data)

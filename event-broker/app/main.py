@@ -24,6 +24,7 @@ from app.config import AppConfig, load_app_config, load_settings
 from app.events import EventProcessor
 from app.journal import Journal
 from app.logging_setup import configure_logging
+from app.recovery import report_unfinished_runs
 from app.services.ably_service import AblyConnectionFailed, AblyService
 from app.services.notification_service import NotificationService
 from app.services.pdt_protection_service import PDTProtectionService
@@ -97,7 +98,7 @@ class Daemon:
         status_task = asyncio.create_task(self._status_loop())
         exit_code = EXIT_OK
         try:
-            await self.report_unfinished_runs()
+            await report_unfinished_runs(self.journal, self.notifier, self.config.settings.data_dir)
             exit_code = await self._serve()
         finally:
             await self._shutdown()
@@ -109,20 +110,6 @@ class Daemon:
             self.journal.close()
         logger.info("Daemon stopped (exit code %d)", exit_code)
         return exit_code
-
-    async def report_unfinished_runs(self) -> None:
-        """Report runs a previous daemon left unfinished (crash, kill), then mark them abandoned.
-
-        Their orders may be working at the broker; the next rebalance of the account cancels
-        open orders and recomputes from a fresh snapshot, so nothing is placed twice.
-        """
-        for run in self.journal.unfinished_runs():
-            logger.error("Unfinished run found at start-up: %s", run.describe())
-            await self.notifier.notify_text(
-                title=f"Rebalancer: unfinished run {run.run_id} of account {run.account_id}",
-                body=run.describe(),
-            )
-            self.journal.mark_run_abandoned(run.run_id)
 
     async def _serve(self) -> int:
         settings = self.config.settings
@@ -150,7 +137,12 @@ class Daemon:
         logger.info(
             "Subscribing to %d strategy channels: %s", len(strategies), ", ".join(strategies)
         )
-        await self.ably.start()
+        try:
+            await self.ably.start()
+        except AblyConnectionFailed as exc:
+            logger.critical("Realtime connection could not be established: %s; exiting", exc)
+            self.ably = None
+            return EXIT_REALTIME_FAILED
         ably_task = asyncio.create_task(self.ably.run())
         stop_task = asyncio.create_task(self.stopping.wait())
         await asyncio.wait({ably_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)

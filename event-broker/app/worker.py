@@ -26,7 +26,7 @@ from app.worker_protocol import WorkerRequest, decode_request
 
 __all__ = ["execute_request", "main"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("app.worker.run")  # not "__main__" under -m
 
 
 @asynccontextmanager

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from broker_connector_base import AccountConfig, BrokerClient, InvalidInputError
-
 from app.trading.broker_factory import check_broker_supported, create_broker_client
 from app.worker_protocol import WorkerRequest
+from broker_connector_base import AccountConfig, BrokerClient, InvalidInputError
 
 RequestFactory = Callable[..., WorkerRequest]
 
@@ -23,9 +22,7 @@ def test_create_broker_client_for_ibkr_account_is_disconnected_broker_client(
 
 
 def test_check_broker_supported_refuses_unknown_broker_naming_it() -> None:
-    account = AccountConfig(
-        account_id="DU1", type="paper", strategy_name="s", broker="schwab"
-    )
+    account = AccountConfig(account_id="DU1", type="paper", strategy_name="s", broker="schwab")
 
     with pytest.raises(InvalidInputError, match="unsupported broker 'schwab'; supported: ibkr"):
         check_broker_supported(account)

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from app.status import DaemonStatus, check_status, read_status, write_status
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
-
 from app.worker_process import WorkerProcesses
 from app.worker_protocol import WorkerRequest, decode_request, encode_request
+from pydantic import SecretStr
 
 WorkerScript = Callable[[str], tuple[str, ...]]
 RequestFactory = Callable[..., WorkerRequest]
@@ -133,7 +132,9 @@ async def test_cancelled_run_kills_its_worker(
     worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "worker.pid"
-    command = worker_script(f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)")
+    command = worker_script(
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    )
     run = asyncio.create_task(WorkerProcesses(command).run(make_request(), timeout_secs=60))
     for _ in range(100):
         if pid_file.exists() and pid_file.read_text():

@@ -57,13 +57,13 @@ class StrategyExecutor:
         return self.executor.config.strategies()
 
     async def execute_strategy(
-        self, strategy: str, mode: ExecMode, *, event_id: str | None = None
+        self, strategy: str, mode: ExecMode, *, event_row: int | None = None
     ) -> StrategyExecutionResult:
         """Run every tradable account of ``strategy``."""
         accounts = self.accounts_by_strategy().get(strategy, ())
         if not accounts:
             logger.warning("Strategy %s has no tradable account; nothing to run", strategy)
-        return await self.execute_accounts(strategy, accounts, mode, event_id=event_id)
+        return await self.execute_accounts(strategy, accounts, mode, event_row=event_row)
 
     async def execute_all(self, mode: ExecMode) -> list[StrategyExecutionResult]:
         """Run every tradable account, strategies side by side."""
@@ -80,7 +80,7 @@ class StrategyExecutor:
         accounts: Sequence[AccountConfig],
         mode: ExecMode,
         *,
-        event_id: str | None = None,
+        event_row: int | None = None,
     ) -> StrategyExecutionResult:
         """Run ``accounts`` (of ``strategy``) in parallel within the bound.
 
@@ -89,7 +89,7 @@ class StrategyExecutor:
         """
         if not self._accepting:
             raise ShuttingDownError("the daemon is shutting down; no new run is started")
-        tasks = [self._start(account, mode, event_id) for account in accounts]
+        tasks = [self._start(account, mode, event_row) for account in accounts]
         results = [
             await self._collect(task, account, mode)
             for task, account in zip(tasks, accounts, strict=True)
@@ -117,20 +117,20 @@ class StrategyExecutor:
             await asyncio.wait(pending, timeout=grace_secs)
 
     def _start(
-        self, account: AccountConfig, mode: ExecMode, event_id: str | None
+        self, account: AccountConfig, mode: ExecMode, event_row: int | None
     ) -> asyncio.Task[AccountExecutionResult]:
         task = asyncio.create_task(
-            self._run_in_slot(account, mode, event_id), name=f"account-{account.account_id}"
+            self._run_in_slot(account, mode, event_row), name=f"account-{account.account_id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
     async def _run_in_slot(
-        self, account: AccountConfig, mode: ExecMode, event_id: str | None
+        self, account: AccountConfig, mode: ExecMode, event_row: int | None
     ) -> AccountExecutionResult:
         async with self._slots:
-            return await self.executor.execute_account(account, mode, event_id=event_id)
+            return await self.executor.execute_account(account, mode, event_row=event_row)
 
     async def _collect(
         self, task: asyncio.Task[AccountExecutionResult], account: AccountConfig, mode: ExecMode

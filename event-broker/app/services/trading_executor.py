@@ -14,7 +14,7 @@ from pathlib import Path
 from broker_connector_base import AccountConfig
 
 from app.config import AppConfig
-from app.journal import Journal
+from app.journal import JOURNAL_FILENAME, Journal
 from app.locks import AccountBusyError, account_lock
 from app.models import AccountExecutionResult, ExecMode
 from app.services.notification_service import NotificationService
@@ -26,7 +26,7 @@ __all__ = ["JOURNAL_FILE", "PDT_STATE_FILE", "TradingExecutor", "new_run_id"]
 
 logger = logging.getLogger(__name__)
 
-JOURNAL_FILE = "journal.sqlite3"
+JOURNAL_FILE = JOURNAL_FILENAME
 PDT_STATE_FILE = "pdt-state.sqlite3"
 
 _LOCK_MARGIN_SECS = 30.0
@@ -47,6 +47,8 @@ class TradingExecutor:
         pdt: The PDT protection state.
         notifier: Sends one message per account run.
         workers: The worker process tracker (shared so shutdown can reach every worker).
+        lock_wait_secs: How long a run waits for the account lock held by another run;
+            default one run timeout plus a margin, so the first run ends (or is killed) first.
     """
 
     def __init__(
@@ -57,12 +59,18 @@ class TradingExecutor:
         pdt: PDTProtectionService,
         notifier: NotificationService,
         workers: WorkerProcesses | None = None,
+        lock_wait_secs: float | None = None,
     ) -> None:
         self.config = config
         self.journal = journal
         self.pdt = pdt
         self.notifier = notifier
         self.workers = workers or WorkerProcesses()
+        self.lock_wait_secs = (
+            lock_wait_secs
+            if lock_wait_secs is not None
+            else config.settings.account_run_timeout_secs + _LOCK_MARGIN_SECS
+        )
 
     @property
     def journal_path(self) -> Path:
@@ -92,7 +100,7 @@ class TradingExecutor:
         )
 
     async def execute_account(
-        self, account: AccountConfig, mode: ExecMode, *, event_id: str | None = None
+        self, account: AccountConfig, mode: ExecMode, *, event_row: int | None = None
     ) -> AccountExecutionResult:
         """Preview or rebalance ``account`` once; never raises for a failed run.
 
@@ -104,32 +112,35 @@ class TradingExecutor:
         run_id = new_run_id()
         request = self.build_request(account, mode, run_id)
         settings = self.config.settings
-        wait_secs = settings.account_run_timeout_secs + _LOCK_MARGIN_SECS
         started_at = datetime.now(UTC)
         try:
-            async with account_lock(settings.data_dir, account.account_id, wait_secs=wait_secs):
-                result = await self._run_locked(request, event_id)
+            async with account_lock(
+                settings.data_dir, account.account_id, wait_secs=self.lock_wait_secs
+            ):
+                result = await self._run_locked(request, event_row)
         except AccountBusyError as exc:
             logger.warning("Account %s run %s refused: %s", account.account_id, run_id, exc)
-            self.journal.start_run(
-                run_id=run_id, account_id=account.account_id, mode=mode, event_id=event_id
-            )
+            self._start_run(request, event_row)
             result = failed_result(request, status="refused", error=str(exc), started_at=started_at)
             self.journal.finish_run(run_id=run_id, result=result)
         self._log_result(result)
         await self.notifier.notify_account_result(result)
         return result
 
-    async def _run_locked(
-        self, request: WorkerRequest, event_id: str | None
-    ) -> AccountExecutionResult:
-        account = request.account
+    def _start_run(self, request: WorkerRequest, event_row: int | None) -> None:
         self.journal.start_run(
             run_id=request.run_id,
-            account_id=account.account_id,
+            account_id=request.account.account_id,
             mode=request.mode,
-            event_id=event_id,
+            client_id=request.client_id,
+            event_row=event_row,
         )
+
+    async def _run_locked(
+        self, request: WorkerRequest, event_row: int | None
+    ) -> AccountExecutionResult:
+        account = request.account
+        self._start_run(request, event_row)
         guarded = request.mode == "rebalance" and account.pdt_protection_enabled
         if guarded:
             check = self.pdt.is_execution_allowed(account.account_id)

@@ -87,11 +87,16 @@ def create_rebalancer(
     check_broker_supported(request.account)
     from ibkr_connector import AllocationService, IBKRRebalancer, ReplacementService
 
-    replacements = (
-        ReplacementService.from_yaml(request.replacement_sets_file)
-        if request.replacement_sets_file is not None and request.replacement_sets_file.exists()
-        else None
-    )
+    replacements = None
+    set_name = request.account.replacement_set
+    if set_name is not None:
+        if request.replacement_sets_file is None:
+            raise InvalidInputError(
+                f"account {request.account.account_id} uses replacement set {set_name!r} but "
+                "no replacement sets file exists (REPLACEMENT_SETS_FILE)",
+                source="accounts file",
+            )
+        replacements = ReplacementService.from_yaml(request.replacement_sets_file)
     return IBKRRebalancer(
         broker_client,
         logger,
