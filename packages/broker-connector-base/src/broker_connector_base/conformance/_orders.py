@@ -52,7 +52,8 @@ class OrderTests(ConformanceSupport):
         assert result.quantity == self.quantity
         assert result.order_ref == ref
         fill = await self.call(
-            env.client.wait_for_order(result.order_id, timeout_secs=self.timeout_secs)
+            env.client.wait_for_order(result.order_id, timeout_secs=self.timeout_secs),
+            waits_secs=self.timeout_secs,
         )
         assert fill.order_id == result.order_id
         assert fill.status == OrderStatus.FILLED, fill
@@ -89,7 +90,8 @@ class OrderTests(ConformanceSupport):
         assert result.quantity == -self.quantity
         assert result.order_id != buy_id
         fill = await self.call(
-            env.client.wait_for_order(result.order_id, timeout_secs=self.timeout_secs)
+            env.client.wait_for_order(result.order_id, timeout_secs=self.timeout_secs),
+            waits_secs=self.timeout_secs,
         )
         assert fill.status == OrderStatus.FILLED, fill
         assert fill.filled_quantity == -self.quantity
@@ -143,7 +145,8 @@ class OrderTests(ConformanceSupport):
         order_id, _ = await self.place_resting_buy(env, self.new_ref())
         try:
             fill = await self.call(
-                env.client.wait_for_order(order_id, timeout_secs=self.short_wait_secs)
+                env.client.wait_for_order(order_id, timeout_secs=self.short_wait_secs),
+                waits_secs=self.short_wait_secs,
             )
             assert fill.status in RESTING, fill
             assert fill.filled_quantity == 0
@@ -157,7 +160,8 @@ class OrderTests(ConformanceSupport):
         try:
             await self.call(env.client.cancel_order(order_id))
             fill = await self.call(
-                env.client.wait_for_order(order_id, timeout_secs=self.timeout_secs)
+                env.client.wait_for_order(order_id, timeout_secs=self.timeout_secs),
+                waits_secs=self.timeout_secs,
             )
             assert fill.status == OrderStatus.CANCELLED, fill
             assert fill.filled_quantity == 0
@@ -187,7 +191,8 @@ class OrderTests(ConformanceSupport):
                 order_id, _ = await self.place_resting_buy(env, self.new_ref())
                 ids.append(order_id)
             cancelled = await self.call(
-                env.client.cancel_all_orders(env.account_id, timeout_secs=self.timeout_secs)
+                env.client.cancel_all_orders(env.account_id, timeout_secs=self.timeout_secs),
+                waits_secs=self.timeout_secs,
             )
             assert all(type(i) is str for i in cancelled)
             assert set(ids) <= set(cancelled), (ids, cancelled)
@@ -202,8 +207,12 @@ class OrderTests(ConformanceSupport):
         self, env: ConformanceEnv
     ) -> None:
         timeout = self.timeout_secs
-        await self.call(env.client.cancel_all_orders(env.account_id, timeout_secs=timeout))
-        again = await self.call(env.client.cancel_all_orders(env.account_id, timeout_secs=timeout))
+        await self.call(
+            env.client.cancel_all_orders(env.account_id, timeout_secs=timeout), waits_secs=timeout
+        )
+        again = await self.call(
+            env.client.cancel_all_orders(env.account_id, timeout_secs=timeout), waits_secs=timeout
+        )
         assert again == []
 
     # ----------------------------------------------------------------------------------
@@ -218,7 +227,9 @@ class OrderTests(ConformanceSupport):
         self, env: ConformanceEnv
     ) -> None:
         with pytest.raises(OrderExecutionError):
-            await self.call(env.client.wait_for_order(env.unknown_order_id, timeout_secs=1))
+            await self.call(
+                env.client.wait_for_order(env.unknown_order_id, timeout_secs=1), waits_secs=1
+            )
 
     async def test_cancel_order_unknown_id_raises_order_execution_error(
         self, env: ConformanceEnv

@@ -97,12 +97,17 @@ class ConformanceSupport:
     # helpers
     # ----------------------------------------------------------------------------------
 
-    async def call(self, awaitable: Awaitable[_T]) -> _T:
-        """Await one broker call, failing the test if it outlives ``timeout_secs``."""
+    async def call(self, awaitable: Awaitable[_T], *, waits_secs: float = 0.0) -> _T:
+        """Await one broker call, failing the test if it outlives its bound.
+
+        The bound is ``timeout_secs``, plus ``waits_secs`` for calls told to wait that long
+        (``wait_for_order``, ``cancel_all_orders``).
+        """
+        bound = self.timeout_secs + waits_secs
         try:
-            return await asyncio.wait_for(awaitable, self.timeout_secs)
+            return await asyncio.wait_for(awaitable, bound)
         except TimeoutError:
-            pytest.fail(f"broker call did not return within {self.timeout_secs} s")
+            pytest.fail(f"broker call did not return within {bound} s")
 
     async def snapshot(self, env: ConformanceEnv) -> AccountSnapshot:
         """The current snapshot of ``env.account_id``."""
@@ -175,7 +180,8 @@ class ConformanceSupport:
             )
         )
         fill = await self.call(
-            env.client.wait_for_order(result.order_id, timeout_secs=self.timeout_secs)
+            env.client.wait_for_order(result.order_id, timeout_secs=self.timeout_secs),
+            waits_secs=self.timeout_secs,
         )
         assert fill.status == OrderStatus.FILLED, fill
         return result.order_id

@@ -1,0 +1,257 @@
+"""The conformance suite fails connectors that break the contract (it is not vacuous).
+
+Each case takes the fake broker, breaks one guarantee in a subclass, and runs the one suite
+test that guards it; the test must fail. The unbroken fake must pass the same test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from broker_connector_base.conformance import BrokerClientConformance, ConformanceEnv
+from broker_connector_base.exceptions import BrokerConnectionError, OrderExecutionError
+from broker_connector_base.fake import FakeAccount, FakeExchange, InMemoryBroker
+from broker_connector_base.models import (
+    AccountSnapshot,
+    ContractPrice,
+    OrderFill,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    TradingHoursStatus,
+)
+
+
+class _Suite(BrokerClientConformance):
+    """Not collected (no ``Test`` prefix): driven by hand below, with short timeouts."""
+
+    timeout_secs = 0.5
+    short_wait_secs = 0.05
+    quantity = 2  # so that a one-share partial fill is not a complete one
+
+
+class _CancelAllReturnsNothing(InMemoryBroker):
+    async def cancel_all_orders(self, account_id: str, *, timeout_secs: float) -> list[str]:
+        await super().cancel_all_orders(account_id, timeout_secs=timeout_secs)
+        return []
+
+
+class _UnknownOrderRaises(InMemoryBroker):
+    async def get_order_status(self, order_id: str) -> OrderStatus:
+        status = await super().get_order_status(order_id)
+        if status == OrderStatus.NOT_FOUND:
+            raise OrderExecutionError(f"no order {order_id}")
+        return status
+
+
+class _ValuesAtCost(InMemoryBroker):
+    async def get_account_snapshot(
+        self, account_id: str, *, use_cached_prices: bool = False
+    ) -> AccountSnapshot:
+        snap = await super().get_account_snapshot(account_id)
+        positions = [
+            p.model_copy(update={"market_value": p.quantity * (p.avg_cost or Decimal(0))})
+            for p in snap.positions
+        ]
+        return snap.model_copy(update={"positions": positions})
+
+
+class _UnknownAccountEmpty(InMemoryBroker):
+    async def get_account_snapshot(
+        self, account_id: str, *, use_cached_prices: bool = False
+    ) -> AccountSnapshot:
+        if account_id not in self.exchange.accounts:
+            zero = Decimal(0)
+            return AccountSnapshot(
+                account_id=account_id, total_value=zero, cash_balance=zero, settled_cash=zero
+            )
+        return await super().get_account_snapshot(account_id)
+
+
+class _DropsMarketPrice(InMemoryBroker):
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order_type: OrderType = "MARKET",
+        price: Decimal | None = None,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        if order_type == "MARKET":
+            price = None  # silently ignores a superfluous price instead of refusing it
+        return await super().place_order(
+            account_id, symbol, quantity, order_type=order_type, price=price, order_ref=order_ref
+        )
+
+
+class _ForgetsOrderRef(InMemoryBroker):
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order_type: OrderType = "MARKET",
+        price: Decimal | None = None,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        return await super().place_order(
+            account_id, symbol, quantity, order_type=order_type, price=price
+        )
+
+
+class _ReusesOrderIds(InMemoryBroker):
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order_type: OrderType = "MARKET",
+        price: Decimal | None = None,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        result = await super().place_order(
+            account_id, symbol, quantity, order_type=order_type, price=price, order_ref=order_ref
+        )
+        return result.model_copy(update={"order_id": "1"})
+
+
+class _UnsignedSellFill(InMemoryBroker):
+    async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
+        fill = await super().wait_for_order(order_id, timeout_secs=timeout_secs)
+        return fill.model_copy(update={"filled_quantity": abs(fill.filled_quantity)})
+
+
+class _SortsPrices(InMemoryBroker):
+    async def get_multiple_market_prices(
+        self, symbols: Sequence[str], *, use_cache: bool = False
+    ) -> list[ContractPrice]:
+        prices = await super().get_multiple_market_prices(symbols)
+        return sorted(prices, key=lambda p: p.symbol)
+
+
+class _SkipsUnknownSymbols(InMemoryBroker):
+    async def get_multiple_market_prices(
+        self, symbols: Sequence[str], *, use_cache: bool = False
+    ) -> list[ContractPrice]:
+        known = [s for s in symbols if s.upper() in self.exchange.quotes]
+        return await super().get_multiple_market_prices(known)
+
+
+class _IgnoresCancel(InMemoryBroker):
+    async def cancel_order(self, order_id: str) -> None:
+        await self.get_order_status(order_id)
+
+
+class _AlwaysOpen(InMemoryBroker):
+    async def get_trading_hours_status(self, symbols: Sequence[str]) -> TradingHoursStatus:
+        status = await super().get_trading_hours_status(symbols)
+        return status.model_copy(update={"is_open": True, "closed_symbols": []})
+
+
+class _DisconnectTwiceRaises(InMemoryBroker):
+    async def disconnect(self) -> None:
+        if not self.is_connected():
+            raise BrokerConnectionError("not connected")
+        await super().disconnect()
+
+
+class _Hangs(InMemoryBroker):
+    def __init__(self, exchange: FakeExchange) -> None:
+        super().__init__(exchange, latency_secs=30)
+
+
+class _HalfFills(InMemoryBroker):
+    def __init__(self, exchange: FakeExchange) -> None:
+        exchange.set_partial_fill("SPY", 1)
+        super().__init__(exchange)
+
+
+# (broken client, the suite test that must catch it, ConformanceEnv changes)
+_CASES: list[tuple[Callable[[FakeExchange], InMemoryBroker], str, dict[str, object]]] = [
+    (
+        _CancelAllReturnsNothing,
+        "test_cancel_all_orders_cancels_every_resting_order_and_returns_ids",
+        {},
+    ),
+    (_UnknownOrderRaises, "test_get_order_status_unknown_id_returns_not_found", {}),
+    (_ValuesAtCost, "test_snapshot_positions_are_valued_at_market_price", {}),
+    (_UnknownAccountEmpty, "test_snapshot_unknown_account_raises_invalid_input_error", {}),
+    (_ForgetsOrderRef, "test_limit_buy_far_below_bid_rests_and_is_listed_with_order_ref", {}),
+    (_ReusesOrderIds, "test_resting_orders_get_unique_string_ids", {}),
+    (_UnsignedSellFill, "test_market_sell_after_buy_fills_and_restores_position", {}),
+    (_SortsPrices, "test_prices_several_symbols_come_back_in_request_order", {}),
+    (_SkipsUnknownSymbols, "test_prices_unknown_symbol_raises_broker_api_error_naming_it", {}),
+    (_IgnoresCancel, "test_cancel_order_resting_limit_ends_cancelled_and_unlisted", {}),
+    (_AlwaysOpen, "test_trading_hours_status_matches_env_market_open", {"market_open": False}),
+    (_DisconnectTwiceRaises, "test_disconnect_twice_does_not_raise", {}),
+    (_Hangs, "test_snapshot_known_account_has_its_id_and_decimal_money", {}),
+    (_HalfFills, "test_market_buy_fills_completely_and_grows_position", {}),
+]
+
+
+def _exchange(*, market_open: bool) -> FakeExchange:
+    return FakeExchange(
+        accounts={"DU1": FakeAccount(cash=Decimal("5000"), positions={"VTI": 3})},
+        quotes=[
+            ContractPrice(symbol="SPY", bid=Decimal("99.99"), ask=Decimal("100.01")),
+            ContractPrice(symbol="VTI", bid=Decimal("230.10"), ask=Decimal("230.14")),
+        ],
+        market_open=market_open,
+    )
+
+
+def _env(client: InMemoryBroker, changes: dict[str, object]) -> ConformanceEnv:
+    env = ConformanceEnv(
+        client=client,
+        account_id="DU1",
+        buy_symbol="SPY",
+        unknown_symbol="ZZZQX",
+        unknown_account_id="DU9",
+        extra_symbols=("VTI",),
+    )
+    return replace(env, **changes)  # type: ignore[arg-type]
+
+
+async def _run(
+    make: Callable[[FakeExchange], InMemoryBroker], test_name: str, changes: dict[str, object]
+) -> BaseException | None:
+    """Run one suite test; return how it failed, or None when it passed."""
+    exchange = _exchange(market_open=bool(changes.get("market_open", True)))
+    client = make(exchange)
+    client.latency_secs, latency = 0, client.latency_secs
+    await client.connect()
+    client.latency_secs = latency
+    test = getattr(_Suite(), test_name)
+    try:
+        await test(_env(client, changes))
+    except (Exception, pytest.fail.Exception) as failure:
+        return failure
+    finally:
+        client.latency_secs = 0
+        await InMemoryBroker.disconnect(client)
+    return None
+
+
+_IDS = [f"{make.__name__}-{name.removeprefix('test_')[:40]}" for make, name, _ in _CASES]
+
+
+@pytest.mark.parametrize(("make", "test_name", "changes"), _CASES, ids=_IDS)
+async def test_suite_test_fails_for_broker_breaking_its_guarantee(
+    make: Callable[[FakeExchange], InMemoryBroker], test_name: str, changes: dict[str, object]
+) -> None:
+    failure = await _run(make, test_name, changes)
+    assert failure is not None, f"{test_name} passed a broker that breaks it ({make.__name__})"
+
+
+@pytest.mark.parametrize(("make", "test_name", "changes"), _CASES, ids=_IDS)
+async def test_suite_test_passes_for_unbroken_fake(
+    make: Callable[[FakeExchange], InMemoryBroker], test_name: str, changes: dict[str, object]
+) -> None:
+    assert await _run(InMemoryBroker, test_name, changes) is None
