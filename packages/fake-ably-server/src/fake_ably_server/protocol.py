@@ -7,7 +7,7 @@ import json
 from enum import IntEnum
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack  # type: ignore[import-untyped,unused-ignore]
 
 __all__ = [
     "FLAG_ATTACH_RESUME",
