@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from ib_async import IB
-
+from ib_async import IB, Trade
 from ib_gateway_sim import GatewaySimulator, Scenario
 
 Connect = Callable[..., Awaitable[IB]]
@@ -101,3 +101,30 @@ def ib_errors() -> Callable[[IB], list[tuple[int, int, str]]]:
         return seen
 
     return _attach
+
+
+TradeUntil = Callable[..., Awaitable[None]]
+
+
+async def _trade_until(
+    trade: Trade, predicate: Callable[[Trade], bool], timeout_secs: float = 5.0
+) -> None:
+    if predicate(trade):
+        return
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def _on_status(changed: Trade) -> None:
+        if predicate(changed) and not future.done():
+            future.set_result(None)
+
+    trade.statusEvent += _on_status
+    try:
+        await asyncio.wait_for(future, timeout_secs)
+    finally:
+        trade.statusEvent -= _on_status
+
+
+@pytest.fixture
+def trade_until() -> TradeUntil:
+    """``await trade_until(trade, predicate)``: wait on the trade's status events."""
+    return _trade_until

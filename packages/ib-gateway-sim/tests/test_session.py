@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from ib_async import IB, MarketOrder, Position, Stock
-
 from ib_gateway_sim import GatewaySimulator
 
 Connect = Callable[..., Awaitable[IB]]
