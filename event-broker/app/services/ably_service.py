@@ -406,16 +406,18 @@ class AblyService:
 
     def _make_listener(self, channel: str) -> Callable[[Any], None]:
         def listener(message: Any) -> None:
-            # Only enqueue here: the SDK runs sync listeners inside its frame handler.
-            self._queue.put_nowait(
-                ReceivedMessage(
-                    channel=channel,
-                    message_id=message.id,
-                    name=message.name,
-                    data=message.data,
-                    timestamp_ms=message.timestamp,
-                )
+            # Only check age and enqueue here: the SDK runs sync listeners inside its frame
+            # handler. Age is judged on arrival, so a backlog behind a slow handler never
+            # turns a fresh command stale.
+            received = ReceivedMessage(
+                channel=channel,
+                message_id=message.id,
+                name=message.name,
+                data=message.data,
+                timestamp_ms=message.timestamp,
             )
+            if not self._is_stale(received):
+                self._queue.put_nowait(received)
 
         return listener
 
@@ -439,22 +441,26 @@ class AblyService:
                     "Handling Ably message %s on %s failed", message.message_id, message.channel
                 )
 
-    def _should_deliver(self, message: ReceivedMessage) -> bool:
-        now_ms = time.time() * 1000
-        if message.timestamp_ms is not None and now_ms - message.timestamp_ms > self._max_age_ms:
-            logger.warning(
-                "Ignoring stale Ably message %s on %s: published %.0f s ago (limit %.0f s)",
-                message.message_id,
-                message.channel,
-                (now_ms - message.timestamp_ms) / 1000,
-                self._max_age_ms / 1000,
-            )
+    def _is_stale(self, message: ReceivedMessage) -> bool:
+        age_ms = time.time() * 1000 - (message.timestamp_ms or 0)
+        if message.timestamp_ms is None or age_ms <= self._max_age_ms:
             return False
+        logger.warning(
+            "Ignoring stale Ably message %s on %s: published %.0f s ago (limit %.0f s)",
+            message.message_id,
+            message.channel,
+            age_ms / 1000,
+            self._max_age_ms / 1000,
+        )
+        return True
+
+    def _should_deliver(self, message: ReceivedMessage) -> bool:
+        """Record the id; ``False`` for a duplicate."""
         if message.message_id is None:
             logger.warning("Ably message on %s has no id; cannot de-duplicate", message.channel)
             return True
         assert self._store is not None
-        if not self._store.add(message.message_id, message.channel, int(now_ms)):
+        if not self._store.add(message.message_id, message.channel, int(time.time() * 1000)):
             logger.info(
                 "Ignoring duplicate Ably message %s on %s", message.message_id, message.channel
             )

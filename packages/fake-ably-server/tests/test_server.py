@@ -243,3 +243,10 @@ async def test_cli_prints_port_and_serves_until_sigterm() -> None:
         process.terminate()
         status = await asyncio.wait_for(process.wait(), 10)
     assert status == 0
+
+
+async def test_history_is_capped_at_history_max_oldest_dropped() -> None:
+    server = FakeAblyServer(history_max=2)
+    for data in ("a", "b", "c"):
+        await server.publish("c", data)
+    assert [frame["messages"][0]["data"] for frame in server.history("c")] == ["b", "c"]

@@ -64,6 +64,7 @@ class FakeAblyServer:
         heartbeat_every_secs: Send ``{"action": 0}`` to every client this often.
         refuse_resume: Answer every ``resume=`` with a new connection id and error 80008.
         withhold_attach: Record ATTACH frames but never answer them.
+        history_max: Messages kept per channel for replay and REST history (oldest dropped).
     """
 
     def __init__(
@@ -75,12 +76,14 @@ class FakeAblyServer:
         heartbeat_every_secs: float | None = None,
         refuse_resume: bool = False,
         withhold_attach: bool = False,
+        history_max: int = 10_000,
     ) -> None:
         self.api_key = api_key
         self.max_idle_interval_ms = max_idle_interval_ms
         self.heartbeat_every_secs = heartbeat_every_secs
         self.refuse_resume = refuse_resume
         self.withhold_attach = withhold_attach
+        self.history_max = history_max
         self.inbound: list[InboundFrame] = []
         self.request_queries: list[dict[str, str]] = []
         self._port = port
@@ -295,7 +298,10 @@ class FakeAblyServer:
             "channelSerial": str(self._serial[channel]),
             "messages": messages,
         }
-        self._history[channel].append(frame)
+        history = self._history[channel]
+        history.append(frame)
+        if len(history) > self.history_max:
+            del history[: len(history) - self.history_max]
         for conn in list(self._connections.values()):
             if channel in conn.attached:
                 await self._send(conn, frame)
