@@ -33,6 +33,7 @@ IB_ORDER_STATUS: dict[str, OrderStatus] = {
     "ApiPending": OrderStatus.PENDING,
     "PreSubmitted": OrderStatus.WORKING,
     "Submitted": OrderStatus.WORKING,
+    "ApiUpdate": OrderStatus.WORKING,  # a modification of a working order is in flight
     # A cancel was requested but IB has not confirmed it: the order can still fill.
     "PendingCancel": OrderStatus.WORKING,
     # ib_async's own status for an order that got a validation warning; it is still live.

@@ -1,0 +1,145 @@
+"""Fixtures: the IB Gateway simulator, connected IBKRClients, a local allocations API, and a
+guard that fails any test in which ib_async logged an unexpected error (decoder errors above
+all)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from ib_gateway_sim import GatewaySimulator, Scenario
+from ibkr_connector import IBKRClient, IBKRConnectionConfig
+from ibkr_connector.testing import API_KEY, AllocationsAPI, dumps_document
+
+# ib_async logs every error message the gateway sends as "Error <code>, reqId ..."; tests
+# provoke those on purpose. Anything else at ERROR means ib_async could not read the stream.
+_SERVER_ERROR = re.compile(r"^(Error|Warning) -?\d+, reqId -?\d+")
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def allowed_ib_errors() -> list[str]:
+    """Regexes of ib_async ERROR lines a test expects (connection failures it provokes)."""
+    return []
+
+
+@pytest.fixture(autouse=True)
+def fail_on_ib_async_errors(allowed_ib_errors: list[str]) -> Iterator[None]:
+    """Fail the test when ib_async logged an error other than a gateway error message."""
+    collector = _Collector()
+    root = logging.getLogger("ib_async")
+    root.addHandler(collector)
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+    unexpected = [
+        f"{r.name}: {r.getMessage()}"
+        for r in collector.records
+        if not (r.name != "ib_async.Decoder" and _SERVER_ERROR.match(r.getMessage()))
+        and not any(re.search(p, r.getMessage()) for p in allowed_ib_errors)
+    ]
+    if unexpected:
+        pytest.fail("ib_async logged errors:\n" + "\n".join(unexpected))
+
+
+def scenario_data(**overrides: Any) -> dict[str, Any]:
+    """The simulator's example scenario as plain data, with top-level keys replaced."""
+    data = Scenario.builtin("example").model_dump()
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    """The scenario the ``sim`` fixture starts from (override in a test module)."""
+    return Scenario.builtin("example")
+
+
+@pytest.fixture
+async def sim(scenario: Scenario) -> AsyncIterator[GatewaySimulator]:
+    """A running simulator on an ephemeral loopback port."""
+    async with GatewaySimulator(scenario) as simulator:
+        yield simulator
+
+
+MakeClient = Callable[..., Awaitable[IBKRClient]]
+
+
+@pytest.fixture
+async def make_client(sim: GatewaySimulator, tmp_path: Path) -> AsyncIterator[MakeClient]:
+    """Connected clients against ``sim`` (disconnected at teardown)."""
+    clients: list[IBKRClient] = []
+
+    async def make(client_id: int = 11, connect: bool = True, **config: Any) -> IBKRClient:
+        settings: dict[str, Any] = {
+            "client_id": client_id,
+            "port": sim.port,
+            "connect_timeout_secs": 2.0,
+            "request_timeout_secs": 5.0,
+            "connect_retries": 0,
+            "connect_backoff_secs": 0.05,
+            "data_dir": tmp_path / "data",
+        }
+        settings.update(config)
+        client = IBKRClient(IBKRConnectionConfig(**settings))
+        clients.append(client)
+        if connect:
+            await client.connect()
+        return client
+
+    yield make
+    for client in clients:
+        await client.disconnect()
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> IBKRClient:
+    """One connected client."""
+    return await make_client()
+
+
+@pytest.fixture
+async def allocations_api() -> AsyncIterator[AllocationsAPI]:
+    """A real aiohttp server on 127.0.0.1 serving ``GET /{strategy}/allocations``."""
+    api = AllocationsAPI()
+
+    async def handler(request: web.Request) -> web.Response:
+        api.requests.append(dict(request.headers))
+        if api.statuses:
+            status = api.statuses.pop(0)
+            if status != 200:
+                return web.Response(status=status, text=f"status {status}")
+        if request.headers.get("x-api-key") != API_KEY:
+            return web.Response(status=401, text='{"error": "bad key"}')
+        document = api.documents.get(request.match_info["strategy"])
+        if document is None:
+            return web.Response(status=404, text='{"error": "unknown strategy"}')
+        text = document if isinstance(document, str) else dumps_document(document)
+        return web.Response(text=text, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/{strategy}/allocations", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    api.base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        yield api
+    finally:
+        await runner.cleanup()
