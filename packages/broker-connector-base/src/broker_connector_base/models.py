@@ -7,17 +7,17 @@ are ``Decimal``; order quantities are whole shares (``int``). Position quantitie
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from broker_connector_base.types import (
     Money,
     NonNegativeMoney,
     Price,
+    Shares,
     Symbol,
     to_decimal,
 )
@@ -87,7 +87,7 @@ class Trade(_Value):
     """
 
     symbol: Symbol
-    quantity: int
+    quantity: Shares
     current_shares: Decimal = Field(allow_inf_nan=False)
     target_value: NonNegativeMoney
     current_value: Money
@@ -95,7 +95,7 @@ class Trade(_Value):
     order_type: OrderType = "MARKET"
     order_id: str | None = None
     status: OrderStatus | None = None
-    filled_quantity: int | None = None
+    filled_quantity: Shares | None = None
     avg_fill_price: Price | None = None
 
     @field_validator("current_shares", mode="before")
@@ -126,7 +126,7 @@ class OrderResult(_Value):
 
     order_id: str = Field(min_length=1)
     symbol: Symbol
-    quantity: int
+    quantity: Shares
     status: OrderStatus
     order_ref: str | None = None
 
@@ -136,7 +136,7 @@ class OpenOrder(_Value):
 
     order_id: str = Field(min_length=1)
     symbol: Symbol
-    quantity: int
+    quantity: Shares
     status: OrderStatus
     order_type: OrderType
     account_id: str | None = None
@@ -153,8 +153,8 @@ class OrderFill(_Value):
 
     order_id: str = Field(min_length=1)
     status: OrderStatus
-    filled_quantity: int = 0
-    remaining_quantity: int = 0
+    filled_quantity: Shares = 0
+    remaining_quantity: Shares = 0
     avg_fill_price: Price | None = None
     message: str | None = None
 
@@ -220,11 +220,11 @@ class AccountConfig(_Value):
 class BrokerConnectionConfig(_Value):
     """Broker-agnostic connection settings; each connector extends it with its own fields."""
 
-    broker_type: str
+    broker_type: str = Field(min_length=1)
     trading_mode: Literal["paper", "live"]
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    timeout_secs: Annotated[float, Field(gt=0)] = 30.0
+    timeout_secs: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 30.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,9 +289,9 @@ class TradingHoursStatus(_Value):
     """
 
     is_open: bool
-    checked_at: datetime
+    checked_at: AwareDatetime
     closed_symbols: list[Symbol] = Field(default_factory=list)
-    next_open: datetime | None = None
+    next_open: AwareDatetime | None = None
 
 
 # --------------------------------------------------------------------------------------------

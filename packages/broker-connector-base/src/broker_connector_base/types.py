@@ -19,6 +19,7 @@ __all__ = [
     "Money",
     "NonNegativeMoney",
     "Price",
+    "Shares",
     "Symbol",
     "to_cents",
     "to_decimal",
@@ -45,6 +46,12 @@ def to_decimal(value: Any) -> Any:
 def to_cents(value: Decimal) -> Decimal:
     """Round half-up to the cent, the way a limit or buffered price is quoted."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _refuse_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not a number of shares")
+    return value
 
 
 def _normalise_symbol(value: Any) -> Any:
@@ -75,3 +82,6 @@ NonNegativeMoney = Annotated[Decimal, BeforeValidator(to_decimal), Field(ge=0, a
 
 Price = Annotated[Decimal, BeforeValidator(to_decimal), Field(ge=0, allow_inf_nan=False)]
 """An exact, non-negative price per share. Zero means "no quote" where a broker reports that."""
+
+Shares = Annotated[int, BeforeValidator(_refuse_bool)]
+"""A whole, signed number of shares (``True`` is not a share count)."""
