@@ -357,3 +357,14 @@ async def test_malformed_key_makes_start_raise_without_quoting_the_key(
         await service.start()
     assert SECRET not in str(caught.value)
     assert not service.healthy
+
+
+async def test_unusable_state_dir_makes_start_raise_invalid_input(
+    fake: FakeAblyServer, tmp_path: Path
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    service = make_service(fake, not_a_dir, Collector())
+    with pytest.raises(InvalidInputError, match="de-duplication database"):
+        await service.start()
+    assert fake.connect_count == 0

@@ -122,8 +122,8 @@ class AblyService:
         watchdog_interval_secs: Time between liveness checks in :meth:`run`.
         connect_timeout_secs: Limit for connecting and attaching every channel.
         ping_timeout_secs: Limit for one watchdog ping (or channel re-attach).
-        max_watchdog_failures: Consecutive failed checks (each followed by a client
-            re-creation) before :meth:`run` raises :class:`AblyConnectionFailed`.
+        max_watchdog_failures: Consecutive failed checks before :meth:`run` raises
+            :class:`AblyConnectionFailed`.
         request_timeout_secs: SDK ``realtime_request_timeout`` (connect, attach and ping).
         retry_timeout_secs: SDK retry delay after a disconnection or a suspended channel.
         use_binary_protocol: msgpack frames (the SDK default) or JSON.
@@ -184,6 +184,8 @@ class AblyService:
         self._fatal_event = asyncio.Event()
         self._ping_ok = False
         self._health_waiters: list[asyncio.Future[None]] = []
+        self._started = False
+        self._attached_once: set[str] = set()  # channels attached at least once on this client
 
     def __repr__(self) -> str:
         return f"AblyService(channels={list(self._channels)!r}, healthy={self.healthy})"
@@ -213,16 +215,23 @@ class AblyService:
     async def start(self) -> None:
         """Connect and attach every channel.
 
+        A service object starts once; after :meth:`close` build a new one.
+
         Raises:
             AblyConnectionFailed: The key was refused, or connecting and attaching did not
                 finish within ``connect_timeout_secs``.
+            InvalidInputError: The de-duplication database cannot be opened.
+            RuntimeError: ``start()`` was already called.
         """
+        if self._started:
+            raise RuntimeError("AblyService.start() may be called only once")
+        self._started = True
         self._redactor.install()
-        self._store = _SeenMessageStore(
-            self._state_dir / "ably-seen-messages.sqlite3", max_entries=self._seen_ids_max
-        )
-        self._worker = asyncio.create_task(self._deliver_loop(), name="ably-deliver")
         try:
+            self._store = _SeenMessageStore(
+                self._state_dir / "ably-seen-messages.sqlite3", max_entries=self._seen_ids_max
+            )
+            self._worker = asyncio.create_task(self._deliver_loop(), name="ably-deliver")
             await self._connect()
         except BaseException:
             await self.close()
@@ -295,7 +304,7 @@ class AblyService:
     async def _connect(self) -> None:
         self._generation += 1
         generation = self._generation
-        self._attached_once: set[str] = set()
+        self._attached_once.clear()
         try:
             client = AblyRealtime(self._api_key.get_secret_value(), **self._sdk_options)
         except Exception as exc:  # e.g. a malformed key; the SDK's message may quote it
@@ -318,15 +327,18 @@ class AblyService:
             pass
         finally:
             fatal.cancel()
-        if attach_all.done() and attach_all.exception() is None and self._fatal is None:
+        error = attach_all.exception() if attach_all.done() else None
+        if attach_all.done() and error is None and self._fatal is None:
             self._ping_ok = True
             self._notify_health()
             return
         attach_all.cancel()
-        with contextlib.suppress(BaseException):
-            await attach_all
+        # Retrieve the outcome so asyncio does not log "exception was never retrieved".
+        attach_all.add_done_callback(lambda f: f.cancelled() or f.exception())
         reason = self._fatal or (
-            f"could not connect and attach {len(self._channels)} channel(s) within "
+            f"attaching failed: {error}"
+            if error is not None
+            else f"could not connect and attach {len(self._channels)} channel(s) within "
             f"{self._connect_timeout_secs:g} s"
         )
         await self._close_client()
