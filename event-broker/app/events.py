@@ -77,12 +77,13 @@ class EventProcessor:
         if event.account_id is not None:
             accounts = tuple(a for a in accounts if a.account_id == event.account_id)
         if not accounts:
-            return self._ignore(
+            self._ignore(
                 event_id,
                 row,
                 f"no tradable account for strategy {strategy!r}"
                 + (f" and account {event.account_id}" if event.account_id else ""),
             )
+            return None
         logger.info(
             "Event %s: %s for %d accounts of strategy %s",
             event_id,
@@ -95,7 +96,8 @@ class EventProcessor:
                 strategy, accounts, event.exec, event_row=row
             )
         except ShuttingDownError as exc:
-            return self._ignore(event_id, row, f"not run: {exc}")
+            self._ignore(event_id, row, f"not run: {exc}")
+            return None
         self.journal.set_event_outcome(
             row, f"ran {result.accounts_processed} accounts: {result.status}"
         )

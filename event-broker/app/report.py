@@ -17,7 +17,7 @@ def _money(value: Decimal | None) -> str:
 
 
 def _rows(result: AccountExecutionResult) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for trade in result.trades:
         rows.append(
             (

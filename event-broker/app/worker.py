@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -127,16 +128,31 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
         journal.close()
 
 
+EXIT_ORPHANED = 70
+
+
+def _watch_lifeline() -> None:
+    """Exit at once when the daemon's end of stdin closes (the daemon died).
+
+    Runs in a daemon thread: a blocking read of stdin returns only at EOF.
+    """
+    sys.stdin.buffer.read()
+    logger.error("The daemon went away (stdin closed); stopping this run now")
+    logging.shutdown()
+    os._exit(EXIT_ORPHANED)
+
+
 def main() -> int:
-    """Entry point: read the request from stdin, write the result to stdout."""
+    """Entry point: read the request line from stdin, write the result to stdout."""
     # Keep the real stdout for the result only; anything a library prints goes to stderr.
     result_fd = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    request = decode_request(sys.stdin.buffer.read())
+    request = decode_request(sys.stdin.buffer.readline())
     configure_logging(
         request.log_level,
         worker_context=f"account={request.account.account_id} run={request.run_id}",
     )
+    threading.Thread(target=_watch_lifeline, name="lifeline", daemon=True).start()
     result = asyncio.run(execute_request(request))
     with os.fdopen(result_fd, "w", encoding="utf-8") as out:
         out.write(result.model_dump_json())

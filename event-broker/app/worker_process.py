@@ -137,6 +137,8 @@ class WorkerProcesses:
             await self._kill(process)  # cancelled (shutdown): never leave an orphan
             raise
         finally:
+            if process.stdin is not None:
+                process.stdin.close()
             self._running.pop(request.run_id, None)
             await asyncio.wait({relay}, timeout=_KILL_WAIT_SECS)
             if not relay.done():
@@ -161,9 +163,11 @@ class WorkerProcesses:
     async def _exchange(process: asyncio.subprocess.Process, request: WorkerRequest) -> bytes:
         assert process.stdin is not None
         assert process.stdout is not None
-        process.stdin.write(encode_request(request))
+        # stdin stays open after the request line: it is the worker's lifeline. If the daemon
+        # dies (even by SIGKILL) the worker sees EOF and stops, so no orphan keeps trading an
+        # account whose lock died with the daemon.
+        process.stdin.write(encode_request(request) + b"\n")
         await process.stdin.drain()
-        process.stdin.close()
         output = await process.stdout.read()
         await process.wait()
         return output

@@ -24,7 +24,7 @@ RequestFactory = Callable[..., WorkerRequest]
 
 _RESULT_TEMPLATE = """
 import json, sys, datetime, os, time, subprocess
-request = json.loads(sys.stdin.buffer.read())
+request = json.loads(sys.stdin.buffer.readline())
 now = datetime.datetime.now(datetime.UTC).isoformat()
 def result(status="succeeded", error=None):
     return json.dumps({
