@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import apprise
+from apprise.manager_plugins import NotificationManager
 from pydantic import SecretStr
 
 from app.models import AccountExecutionResult
@@ -29,6 +31,13 @@ __all__ = ["NotificationLevel", "NotificationService", "format_account_result"]
 logger = logging.getLogger(__name__)
 
 NotificationLevel = Literal["info", "success", "warning", "failure"]
+
+# Apprise loads its plugins lazily on first use; its e-mail plugin imports the stdlib
+# ``imghdr`` module, which warns DeprecationWarning on Python 3.11/3.12 (apprise shims it on
+# 3.13). Load them once here, with that warning silenced, instead of inside a notification.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    NotificationManager().load_modules()  # type: ignore[no-untyped-call]
 
 _NOTIFY_TYPES: dict[str, Any] = {
     "info": apprise.NotifyType.INFO,
