@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from ib_gateway_sim import GatewaySimulator, Scenario
 from ibkr_connector import IBKRClient, IBKRConnectionConfig
-from ibkr_connector.testing import API_KEY, AllocationsAPI, dumps_document
+from ibkr_connector.testing import API_KEY, AllocationsAPI, MakeClient, dumps_document
 
 # ib_async logs every error message the gateway sends as "Error <code>, reqId ..."; tests
 # provoke those on purpose. Anything else at ERROR means ib_async could not read the stream.
@@ -74,9 +74,6 @@ async def sim(scenario: Scenario) -> AsyncIterator[GatewaySimulator]:
     """A running simulator on an ephemeral loopback port."""
     async with GatewaySimulator(scenario) as simulator:
         yield simulator
-
-
-MakeClient = Callable[..., Awaitable[IBKRClient]]
 
 
 @pytest.fixture

@@ -7,17 +7,22 @@ document builder, and the state of a local allocations API served by a test fixt
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker_connector_base import AccountConfig
+
+if TYPE_CHECKING:
+    from ibkr_connector.client import IBKRClient
 
 __all__ = [
     "ACCOUNT",
     "API_KEY",
     "OTHER_ACCOUNT",
     "AllocationsAPI",
+    "MakeClient",
     "account_config",
     "allocation_document",
     "dumps_document",
@@ -28,6 +33,9 @@ ACCOUNT = "DUM959247"
 OTHER_ACCOUNT = "DU789012"
 """The example scenario's second account: 50,000 cash, no positions."""
 API_KEY = "sk-test-0123456789abcdef"
+
+MakeClient = Callable[..., Awaitable["IBKRClient"]]
+"""A fixture's factory of connected clients: ``await make_client(client_id=..., **config)``."""
 
 
 @dataclass
