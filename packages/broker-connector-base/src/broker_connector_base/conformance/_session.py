@@ -91,6 +91,17 @@ class SessionTests(ConformanceSupport):
         expected = position.quantity * position.market_price
         assert abs(position.market_value - expected) <= self.value_tolerance, position
 
+    async def test_snapshot_with_cached_prices_has_same_holdings(self, env: ConformanceEnv) -> None:
+        fresh = await self.snapshot(env)
+        cached = await self.call(
+            env.client.get_account_snapshot(env.account_id, use_cached_prices=True)
+        )
+        assert cached.account_id == env.account_id
+        assert {p.symbol: p.quantity for p in cached.positions} == {
+            p.symbol: p.quantity for p in fresh.positions
+        }
+        assert cached.cash_balance == fresh.cash_balance
+
     async def test_snapshot_unknown_account_raises_invalid_input_error(
         self, env: ConformanceEnv
     ) -> None:
@@ -119,6 +130,17 @@ class SessionTests(ConformanceSupport):
         for order in (symbols, list(reversed(symbols))):
             prices = await self.call(env.client.get_multiple_market_prices(order))
             assert [p.symbol for p in prices] == [norm(s) for s in order]
+
+    async def test_prices_with_use_cache_return_same_symbols_in_order(
+        self, env: ConformanceEnv
+    ) -> None:
+        symbols = [env.buy_symbol, *env.extra_symbols]
+        await self.call(env.client.get_multiple_market_prices(symbols))
+        cached = await self.call(env.client.get_multiple_market_prices(symbols, use_cache=True))
+        assert [p.symbol for p in cached] == [norm(s) for s in symbols]
+
+    async def test_prices_no_symbols_returns_empty_list(self, env: ConformanceEnv) -> None:
+        assert await self.call(env.client.get_multiple_market_prices([])) == []
 
     async def test_prices_unknown_symbol_raises_broker_api_error_naming_it(
         self, env: ConformanceEnv
