@@ -185,6 +185,9 @@ async def test_client_publish_is_acked_and_fanned_out_and_detach_answered(
         assert channel.state == "detached"
     assert message.data == {"exec": "rebalance"}
     assert fake_ably.history("c")[0]["messages"][0]["name"] == "cmd"
+    await fake_ably.wait_inbound(Action.CLOSE)  # sent by client.close()
+    actions = [f.frame["action"] for f in fake_ably.inbound]
+    assert actions.count(Action.DETACH) == 1
 
 
 async def test_withheld_attach_times_out_in_the_sdk(fake_ably: FakeAblyServer) -> None:
