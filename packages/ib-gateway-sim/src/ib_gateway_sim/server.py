@@ -71,6 +71,8 @@ class GatewaySimulator:
         self._drop_handle: asyncio.TimerHandle | None = None
         self._refusing_until: float = 0.0
         self._was_liquid = self.clock.is_liquid()
+        self._dirty: dict[str, set[str]] = {}
+        self._flush_scheduled = False
 
     def _fresh_accounts(self) -> dict[str, AccountState]:
         return {n: AccountState.from_spec(n, s) for n, s in self.scenario.accounts.items()}
@@ -371,25 +373,42 @@ class GatewaySimulator:
         self.notify_changed()
 
     def account_changed(self, account: str, symbol: str | None) -> None:
-        """Push position, portfolio and account values to subscribed sessions."""
-        for session in list(self.sessions):
-            if not session.is_ready:
-                continue
-            subs = session.subs
-            payloads: list[bytes] = []
-            if symbol is not None and subs.positions:
-                payloads.append(session.position_message(account, symbol))
-            if subs.account_updates == account:
-                if symbol is not None:
-                    payloads.append(session.portfolio_message(account, symbol))
-                payloads += session.account_value_messages(account)
-                payloads.append(m.account_update_time(self.clock.now()))
-            for req_id, multi_account in subs.account_multi.items():
-                if multi_account == account:
-                    payloads += session.multi_messages(req_id, account)
-            if payloads:
-                session.send(*payloads)
+        """Queue position, portfolio and account-value pushes for subscribed sessions.
+
+        Pushes are coalesced until the current burst of requests has been handled (as TWS
+        batches account updates), so a burst of fills sends one set of account values.
+        """
+        symbols = self._dirty.setdefault(account, set())
+        if symbol is not None:
+            symbols.add(symbol)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_accounts)
         self.notify_changed()
+
+    def _flush_accounts(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, {}
+        for account, symbols in dirty.items():
+            if account not in self.engine.accounts:
+                continue  # reset() since the change
+            for session in list(self.sessions):
+                if session.is_ready:
+                    session.send(*self._account_payloads(session, account, sorted(symbols)))
+
+    def _account_payloads(self, session: Session, account: str, symbols: list[str]) -> list[bytes]:
+        subs = session.subs
+        payloads: list[bytes] = []
+        if subs.positions:
+            payloads += [session.position_message(account, s) for s in symbols]
+        if subs.account_updates == account:
+            payloads += [session.portfolio_message(account, s) for s in symbols]
+            payloads += session.account_value_messages(account)
+            payloads.append(m.account_update_time(self.clock.now()))
+        for req_id, multi_account in subs.account_multi.items():
+            if multi_account == account:
+                payloads += session.multi_messages(req_id, account)
+        return payloads
 
 
 async def run_forever(sim: GatewaySimulator) -> None:

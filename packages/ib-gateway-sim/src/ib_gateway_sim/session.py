@@ -97,7 +97,7 @@ class Session(RequestsMixin, asyncio.Protocol):
 
     def send(self, *payloads: bytes) -> None:
         """Write already-framed messages."""
-        if self.transport is not None and not self.transport.is_closing():
+        if payloads and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(payloads))
 
     def close(self) -> None:

@@ -21,6 +21,8 @@ Field = str | int | Decimal | None
 
 def fmt(value: Field) -> str:
     """Format one field: ``None`` is empty, Decimals are plain (no exponent), ints decimal."""
+    if value.__class__ is str:
+        return value  # the common case first, for speed
     if value is None:
         return ""
     if isinstance(value, bool):
