@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from ably import AblyRealtime, AblyRest
-from fake_ably_server import Action, FakeAblyServer, realtime_options
+from fake_ably_server import Action, FakeAblyServer, realtime_options, rest_options
 from fake_ably_server.pytest_plugin import TEST_API_KEY
 
 
@@ -202,9 +202,7 @@ async def test_withheld_attach_times_out_in_the_sdk(fake_ably: FakeAblyServer) -
 async def test_rest_publish_from_sdk_reaches_realtime_subscriber_and_history(
     fake_ably: FakeAblyServer, binary: bool
 ) -> None:
-    rest = AblyRest(
-        token="x", endpoint="127.0.0.1", port=fake_ably.port, tls=False, use_binary_protocol=binary
-    )
+    rest = AblyRest(**rest_options(fake_ably.endpoint, binary=binary))
     async with realtime(fake_ably) as client:
         received = await subscribe_queue(client, "c")
         await rest.channels.get("c").publish("cmd", {"exec": "print-rebalance"})

@@ -4,6 +4,7 @@ from fake_ably_server.client_options import (
     TEST_TIMEOUTS_MS,
     ensure_loopback_bypasses_proxy,
     realtime_options,
+    rest_options,
 )
 from fake_ably_server.protocol import Action
 from fake_ably_server.server import FakeAblyServer, InboundFrame
@@ -18,4 +19,5 @@ __all__ = [
     "__version__",
     "ensure_loopback_bypasses_proxy",
     "realtime_options",
+    "rest_options",
 ]

@@ -15,7 +15,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["TEST_TIMEOUTS_MS", "ensure_loopback_bypasses_proxy", "realtime_options"]
+__all__ = [
+    "TEST_TIMEOUTS_MS",
+    "ensure_loopback_bypasses_proxy",
+    "realtime_options",
+    "rest_options",
+]
 
 # Millisecond SDK timeouts short enough for tests (defaults: 10000, 15000, 30000, 15000).
 TEST_TIMEOUTS_MS: dict[str, int] = {
@@ -43,6 +48,22 @@ def realtime_options(
     if fast_timeouts:
         options.update(TEST_TIMEOUTS_MS)
     return options
+
+
+def rest_options(endpoint: str, *, binary: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``AblyRest(**options)`` publishing into the fake over plain http.
+
+    REST builds ``http://<endpoint>:<port>``, so host and port are split here; and the SDK
+    refuses basic (key) auth over plain http (40103), so a dummy bearer token is used.
+    """
+    host, _, port = endpoint.rpartition(":")
+    return {
+        "token": "fake-token",
+        "endpoint": host,
+        "port": int(port),
+        "tls": False,
+        "use_binary_protocol": binary,
+    }
 
 
 def ensure_loopback_bypasses_proxy() -> None:
