@@ -13,7 +13,7 @@ from broker_connector_base.exceptions import (
     InvalidInputError,
     RateLimitError,
 )
-from broker_connector_base.fake import FakeExchange, InMemoryBroker
+from broker_connector_base.fake import FakeAccount, FakeExchange, InMemoryBroker
 from broker_connector_base.models import OrderStatus
 
 ACCOUNT = "DU100"
@@ -186,3 +186,18 @@ async def test_place_order_bad_quantity_or_limit_raises_invalid_input(
 async def test_place_order_unknown_account_raises_invalid_input(broker: InMemoryBroker) -> None:
     with pytest.raises(InvalidInputError, match="DU999"):
         await broker.place_order("DU999", "SPY", 1)
+
+
+async def test_fake_account_float_holdings_are_exact_and_nan_refused(
+    exchange: FakeExchange,
+) -> None:
+    exchange.add_account("DU400", FakeAccount(cash=Decimal(0), positions={"VTI": 0.1}))
+    broker = InMemoryBroker(exchange)
+    await broker.connect()
+    snap = await broker.get_account_snapshot("DU400")
+    vti = snap.position("VTI")
+    assert vti is not None
+    assert vti.quantity == Decimal("0.1")
+    assert vti.market_value == Decimal("23.012")
+    with pytest.raises(ValueError, match="not a finite number"):
+        exchange.add_account("DU401", FakeAccount(cash=Decimal("NaN")))

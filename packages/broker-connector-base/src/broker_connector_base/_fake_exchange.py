@@ -13,6 +13,7 @@ from broker_connector_base._fake_state import (
     FakeAccount,
     FakeOrderRecord,
     OrderState,
+    exact,
     normalise_symbol,
     parse_order_id,
 )
@@ -64,7 +65,7 @@ class FakeExchange:
         reject_orders_when_closed: bool = False,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        self.commission_per_order = Decimal(commission_per_order)
+        self.commission_per_order = exact(commission_per_order)
         self.require_settled_cash = require_settled_cash
         self.reject_orders_when_closed = reject_orders_when_closed
         self.clock = clock

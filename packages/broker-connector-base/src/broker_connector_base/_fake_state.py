@@ -16,6 +16,7 @@ __all__ = [
     "FakeAccount",
     "FakeOrderRecord",
     "check_order_args",
+    "exact",
     "mark_price",
     "normalise_symbol",
     "parse_order_id",
@@ -37,7 +38,7 @@ class FakeAccount:
 
     cash: Decimal
     settled_cash: Decimal | None = None
-    positions: Mapping[str, Decimal | int] = field(default_factory=dict)
+    positions: Mapping[str, Decimal | int | float] = field(default_factory=dict)
     avg_costs: Mapping[str, Decimal] = field(default_factory=dict)
 
 
@@ -76,12 +77,12 @@ class AccountState:
     def from_config(cls, config: FakeAccount) -> AccountState:
         """Copy a ``FakeAccount`` into mutable state, normalising symbols."""
         settled = config.cash if config.settled_cash is None else config.settled_cash
-        positions = {normalise_symbol(s): Decimal(q) for s, q in config.positions.items()}
+        positions = {normalise_symbol(s): exact(q) for s, q in config.positions.items()}
         return cls(
-            cash=Decimal(config.cash),
-            settled_cash=Decimal(settled),
+            cash=exact(config.cash),
+            settled_cash=exact(settled),
             positions={s: q for s, q in positions.items() if q != 0},
-            avg_costs={normalise_symbol(s): Decimal(c) for s, c in config.avg_costs.items()},
+            avg_costs={normalise_symbol(s): exact(c) for s, c in config.avg_costs.items()},
         )
 
 
@@ -153,6 +154,20 @@ class OrderState:
             if not waiter.done():
                 waiter.set_result(None)
         self.waiters.clear()
+
+
+def exact(value: Decimal | int | float | str) -> Decimal:
+    """A finite ``Decimal``; floats through their shortest ``repr`` (``0.1`` -> ``0.1``).
+
+    Raises:
+        ValueError: ``value`` is a boolean, NaN or infinite.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean, not a number")
+    result = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return result
 
 
 def normalise_symbol(symbol: str) -> str:

@@ -51,6 +51,7 @@ class OrderTests(ConformanceSupport):
         assert result.symbol == norm(env.buy_symbol)
         assert result.quantity == self.quantity
         assert result.order_ref == ref
+        assert result.status in {OrderStatus.FILLED, *RESTING}, result
         fill = await self.call(
             env.client.wait_for_order(result.order_id, timeout_secs=self.timeout_secs),
             waits_secs=self.timeout_secs,
