@@ -565,9 +565,5 @@ class _SeenMessageStore:
         )
         return True
 
-    def count(self) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM seen_messages").fetchone()
-        return int(row[0])
-
     def close(self) -> None:
         self._db.close()
