@@ -5,63 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from typing import Protocol
 
 from ib_gateway_sim.clock import MarketClock
+from ib_gateway_sim.ledger import OrderRefused, apply_fill, commission
+from ib_gateway_sim.orders import EngineListener, OrderRequest
 from ib_gateway_sim.scenario import FaultSpec, FillSpec, SymbolSpec
-from ib_gateway_sim.state import ZERO, AccountState, PositionState, SimFill, SimOrder
+from ib_gateway_sim.state import ZERO, AccountState, SimFill, SimOrder
 
 _SUPPORTED_TYPES = frozenset({"MKT", "LMT"})
 _SUPPORTED_TIFS = frozenset({"DAY", "GTC", "IOC"})
-
-
-class EngineListener(Protocol):
-    """What the engine reports; the server turns these into wire messages."""
-
-    def order_status(self, order: SimOrder, *, with_open_order: bool) -> None:
-        """The order's status changed (or it was accepted/modified)."""
-
-    def order_filled(self, order: SimOrder, fill: SimFill) -> None:
-        """A fill happened; cash and positions are already updated."""
-
-    def order_cancelled(self, order: SimOrder, code: int | None, text: str) -> None:
-        """A working order was cancelled (code None: expired without an error message)."""
-
-    def order_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
-        """A placement was refused before any order existed (error only)."""
-
-    def account_changed(self, account: str, symbol: str | None) -> None:
-        """Cash or a position changed (``symbol`` None: only cash or reservations)."""
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """The fields of a placeOrder message that the simulator acts on."""
-
-    client_id: int
-    order_id: int
-    con_id: int
-    symbol: str
-    action: str
-    quantity: Decimal
-    order_type: str
-    limit_price: Decimal | None
-    tif: str
-    account: str
-    order_ref: str
-    exchange: str
-    transmit: bool = True
-
-
-class OrderRefused(Exception):
-    """Raised inside validation: the order is refused with ``code`` and ``text``."""
-
-    def __init__(self, code: int, text: str) -> None:
-        super().__init__(f"{code}: {text}")
-        self.code = code
-        self.text = text
 
 
 class Engine:
@@ -87,6 +40,7 @@ class Engine:
         self.orders_placed = 0
         self._perm_seq = 1_000_000_000 + (int(time.time()) % 100_000) * 10_000
         self._exec_seq = 0
+        self._scheduled: set[int] = set()
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -137,11 +91,8 @@ class Engine:
         )
 
     def commission(self, quantity: Decimal, price: Decimal) -> Decimal:
-        """IB fixed-style commission: per share, with a minimum and a percentage cap."""
-        spec = self.fill_spec
-        raw = max(quantity * spec.commission_per_share, spec.commission_min)
-        cap = quantity * price * spec.commission_max_pct / 100
-        return min(raw, cap).quantize(Decimal("0.01"))
+        """Commission of one execution under the scenario's fill settings."""
+        return commission(self.fill_spec, quantity, price)
 
     # -- placement -----------------------------------------------------------------------
 
@@ -307,9 +258,19 @@ class Engine:
             return
         delay = self.faults.fill_delay_secs
         if delay > 0:
-            asyncio.get_running_loop().call_later(delay, self._fill_steps, order, 0)
+            self._schedule(delay, order, 0)
         else:
             self._fill_steps(order, 0)
+
+    def _schedule(self, delay: float, order: SimOrder, step: int) -> None:
+        # While a step is scheduled, price and clock changes must not fill the order early.
+        self._scheduled.add(order.perm_id)
+        asyncio.get_running_loop().call_later(delay, self._scheduled_step, order, step)
+
+    def _scheduled_step(self, order: SimOrder, step: int) -> None:
+        self._scheduled.discard(order.perm_id)
+        if self.orders.get((order.client_id, order.order_id)) is order:  # not reset since
+            self._fill_steps(order, step)
 
     def _set_status(self, order: SimOrder, status: str, *, with_open_order: bool) -> None:
         order.status = status
@@ -338,17 +299,16 @@ class Engine:
             step += 1
             interval = self.faults.partial_fill_interval_secs
             if interval > 0 and order.is_working:
-                asyncio.get_running_loop().call_later(interval, self._fill_steps, order, step)
+                self._schedule(interval, order, step)
                 return
 
     def _fill(self, order: SimOrder, quantity: Decimal, price: Decimal) -> None:
+        commission = self.commission(quantity, price)
         try:
-            self._check_funds_at_fill(order, quantity, price)
+            realized = apply_fill(self.accounts[order.account], order, quantity, price, commission)
         except OrderRefused as refused:
             self.cancel(order, code=refused.code, text=refused.text)
             return
-        commission = self.commission(quantity, price)
-        realized = self._apply_to_account(order, quantity, price, commission)
         now = self.clock.now()
         cum = order.filled + quantity
         order.avg_fill_price = (order.avg_fill_price * order.filled + price * quantity) / cum
@@ -372,47 +332,6 @@ class Engine:
             order.completed_at = now
         self.listener.order_filled(order, fill)
         self.listener.account_changed(order.account, order.symbol)
-
-    def _check_funds_at_fill(self, order: SimOrder, quantity: Decimal, price: Decimal) -> None:
-        account = self.accounts[order.account]
-        if order.is_buy:
-            cost = quantity * price + self.commission(quantity, price)
-            if account.account_type == "cash" and cost > account.cash:
-                raise OrderRefused(
-                    201,
-                    f"Order rejected - reason:Insufficient cash at fill: {cost:.2f} needed, "
-                    f"{account.cash:.2f} held",
-                )
-            return
-        held = account.positions.get(order.symbol)
-        if held is None or held.quantity < quantity:
-            raise OrderRefused(201, "Order rejected - reason:Position no longer held")
-
-    def _apply_to_account(
-        self, order: SimOrder, quantity: Decimal, price: Decimal, commission: Decimal
-    ) -> Decimal | None:
-        account = self.accounts[order.account]
-        position = account.positions.get(order.symbol)
-        if order.is_buy:
-            cost = quantity * price + commission
-            account.cash -= cost
-            account.settled_cash = max(account.settled_cash - cost, ZERO)
-            if position is None:
-                account.positions[order.symbol] = PositionState(quantity, cost / quantity)
-            else:
-                total = position.quantity * position.avg_cost + cost
-                position.quantity += quantity
-                position.avg_cost = total / position.quantity
-            return None
-        assert position is not None  # checked in _check_funds_at_fill
-        proceeds = quantity * price - commission
-        account.cash += proceeds
-        realized = proceeds - quantity * position.avg_cost
-        position.realized_pnl += realized
-        position.quantity -= quantity
-        if position.quantity == 0:
-            del account.positions[order.symbol]
-        return realized
 
     def cancel(self, order: SimOrder, *, code: int | None, text: str) -> None:
         """Cancel a working order (code 202 for a client cancel, None for expiry)."""
@@ -441,7 +360,8 @@ class Engine:
             if not order.session_seen:
                 order.session_seen = True
                 self._set_status(order, "Submitted", with_open_order=False)
-            if self._marketable_price(order) is not None:
+            scheduled = order.perm_id in self._scheduled
+            if not scheduled and self._marketable_price(order) is not None:
                 self._fill_steps(order, len(order.fills))
 
     def timestamp(self) -> dt.datetime:

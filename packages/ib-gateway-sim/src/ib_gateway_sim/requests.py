@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ib_gateway_sim import messages as m
-from ib_gateway_sim.engine import Engine, OrderRequest
+from ib_gateway_sim.engine import Engine
 from ib_gateway_sim.marketdata import MarketDataMixin
+from ib_gateway_sim.orders import OrderRequest
 from ib_gateway_sim.reports import account_values, portfolio_rows, summary_rows
 from ib_gateway_sim.state import ZERO, SimOrder, mark_price
 from ib_gateway_sim.wire import dec, integer
@@ -259,7 +260,6 @@ class RequestsMixin(MarketDataMixin):
             tif=fields[21],
             account=fields[23],
             order_ref=fields[26],
-            transmit=fields[27] != "0",
         )
         self.engine.place(request)
         self.sim.order_received()

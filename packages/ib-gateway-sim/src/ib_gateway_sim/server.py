@@ -11,12 +11,12 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from ib_gateway_sim import messages as m
 from ib_gateway_sim.clock import MarketClock
 from ib_gateway_sim.engine import Engine
+from ib_gateway_sim.fanout import Fanout
 from ib_gateway_sim.scenario import FaultSpec, Scenario
 from ib_gateway_sim.session import Session
-from ib_gateway_sim.state import AccountState, SimFill, SimOrder
+from ib_gateway_sim.state import AccountState, SimOrder
 from ib_gateway_sim.wire import SERVER_VERSION
 
 logger = logging.getLogger(__name__)
@@ -62,17 +62,15 @@ class GatewaySimulator:
             clock=self.clock,
             fills=scenario.fills,
             faults=scenario.faults,
-            listener=self,
+            listener=Fanout(self),
         )
         self._server: asyncio.Server | None = None
         self._control: Any = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._drop_handle: asyncio.TimerHandle | None = None
-        self._refusing_until: float = 0.0
+        self._reopen_handle: asyncio.TimerHandle | None = None
         self._was_liquid = self.clock.is_liquid()
-        self._dirty: dict[str, set[str]] = {}
-        self._flush_scheduled = False
 
     def _fresh_accounts(self) -> dict[str, AccountState]:
         return {n: AccountState.from_spec(n, s) for n, s in self.scenario.accounts.items()}
@@ -96,8 +94,9 @@ class GatewaySimulator:
         """Close every connection and listener."""
         for task in list(self._tasks):
             task.cancel()
-        if self._drop_handle is not None:
-            self._drop_handle.cancel()
+        for handle in (self._drop_handle, self._reopen_handle):
+            if handle is not None:
+                handle.cancel()
         for session in list(self.sessions):
             session.abort()
         if self._server is not None:
@@ -251,7 +250,7 @@ class GatewaySimulator:
         self.engine.on_market_change()
         for name, account in self.engine.accounts.items():
             if symbol in account.positions:
-                self.account_changed(name, symbol)
+                self.engine.listener.account_changed(name, symbol)
         self.notify_changed()
 
     def set_clock(self, when: dt.datetime | None) -> None:
@@ -284,7 +283,9 @@ class GatewaySimulator:
         if refuse_secs > 0 and self._server is not None:
             self._server.close()
             self._server = None
-            asyncio.get_running_loop().call_later(refuse_secs, lambda: self._spawn(self._reopen()))
+            self._reopen_handle = asyncio.get_running_loop().call_later(
+                refuse_secs, lambda: self._spawn(self._reopen())
+            )
         self.notify_changed()
 
     async def _reopen(self) -> None:
@@ -327,88 +328,6 @@ class GatewaySimulator:
         if limit is not None and self.engine.orders_placed == limit:
             refuse = self.engine.faults.refuse_connections_secs
             asyncio.get_running_loop().call_soon(self.drop_connections, refuse)
-
-    # -- EngineListener: engine events to wire messages ----------------------------------
-
-    def _owners(self, client_id: int) -> list[Session]:
-        return [s for s in self.sessions if s.client_id == client_id]
-
-    def order_status(self, order: SimOrder, *, with_open_order: bool) -> None:
-        """Send openOrder (optionally) and orderStatus to the placing client."""
-        currency = self.engine.symbols[order.symbol].currency
-        payloads = [m.open_order(order, currency)] if with_open_order else []
-        payloads.append(m.order_status(order))
-        for session in self._owners(order.client_id):
-            session.send(*payloads)
-        self.notify_changed()
-
-    def order_filled(self, order: SimOrder, fill: SimFill) -> None:
-        """Send the fill sequence of the reference §7.1 to the placing client."""
-        spec = self.engine.symbols[order.symbol]
-        execution = m.exec_details(-1, order, fill, spec.currency, spec.primary_exchange)
-        status = [m.order_status(order)]
-        if order.status == "Filled":
-            status.insert(0, m.open_order(order, spec.currency))
-        if self.engine.fill_spec.filled_status_before_exec:
-            payloads = [*status, execution]
-        else:
-            payloads = [execution, *status]
-        payloads.append(m.commission_report(fill, spec.currency))
-        for session in self._owners(order.client_id):
-            session.send(*payloads)
-        self.notify_changed()
-
-    def order_cancelled(self, order: SimOrder, code: int | None, text: str) -> None:
-        """Send error (202/201) if any, then orderStatus Cancelled."""
-        payloads = [m.error(order.order_id, code, text)] if code is not None else []
-        payloads.append(m.order_status(order))
-        for session in self._owners(order.client_id):
-            session.send(*payloads)
-        self.notify_changed()
-
-    def order_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
-        """Send only the error; ib_async marks the trade Cancelled."""
-        for session in self._owners(client_id):
-            session.send(m.error(order_id, code, text))
-        self.notify_changed()
-
-    def account_changed(self, account: str, symbol: str | None) -> None:
-        """Queue position, portfolio and account-value pushes for subscribed sessions.
-
-        Pushes are coalesced until the current burst of requests has been handled (as TWS
-        batches account updates), so a burst of fills sends one set of account values.
-        """
-        symbols = self._dirty.setdefault(account, set())
-        if symbol is not None:
-            symbols.add(symbol)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_accounts)
-        self.notify_changed()
-
-    def _flush_accounts(self) -> None:
-        self._flush_scheduled = False
-        dirty, self._dirty = self._dirty, {}
-        for account, symbols in dirty.items():
-            if account not in self.engine.accounts:
-                continue  # reset() since the change
-            for session in list(self.sessions):
-                if session.is_ready:
-                    session.send(*self._account_payloads(session, account, sorted(symbols)))
-
-    def _account_payloads(self, session: Session, account: str, symbols: list[str]) -> list[bytes]:
-        subs = session.subs
-        payloads: list[bytes] = []
-        if subs.positions:
-            payloads += [session.position_message(account, s) for s in symbols]
-        if subs.account_updates == account:
-            payloads += [session.portfolio_message(account, s) for s in symbols]
-            payloads += session.account_value_messages(account)
-            payloads.append(m.account_update_time(self.clock.now()))
-        for req_id, multi_account in subs.account_multi.items():
-            if multi_account == account:
-                payloads += session.multi_messages(req_id, account)
-        return payloads
 
 
 async def run_forever(sim: GatewaySimulator) -> None:
