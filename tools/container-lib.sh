@@ -22,9 +22,13 @@ ct_require_system_tools() {
     for cmd in podman runc debootstrap docker-compose; do
         command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
     done
+    # Container-name DNS on podman's CNI networks (podman 4.3 here) needs the dnsname plugin;
+    # without it the daemon cannot resolve the gateway's service name.
+    [ -x /usr/lib/cni/dnsname ] || [ -x /opt/cni/bin/dnsname ] || missing+=("dnsname CNI plugin")
     [ "${#missing[@]}" -eq 0 ] && return 0
     # --no-install-recommends matters: without it docker-compose pulls in a whole Docker engine.
     local pkgs="podman buildah runc fuse-overlayfs uidmap slirp4netns debootstrap docker-compose"
+    pkgs+=" golang-github-containernetworking-plugin-dnsname"
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         ct_log "installing missing tools (${missing[*]}) with apt-get"
         apt-get update -q >/dev/null

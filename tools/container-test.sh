@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Container checks (make container-test; CI runs it after make test). With podman, for real:
+#   1. lint both Dockerfiles (hadolint) and validate docker-compose.yaml (docker-compose config)
+#   2. build both images from a base made without a registry (tools/container-base.sh), or from
+#      BASE_IMAGE when set (for example BASE_IMAGE=python:3.12-slim where a registry is reachable)
+#   3. inside the daemon image: package versions, pip check, user, time zone, health command
+#   4. the compose `sim` profile: simulator + daemon containers, a preview and an execute through
+#      tools/rebalance.sh, the simulator's orders checked, then a stop that must take < 5 s
+#
+# Installs what it needs where it may (apt-get as root; pip into .venv); otherwise it names
+# exactly what is missing. Work files go to .container-test/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$(pwd)"
+# shellcheck source=tools/container-lib.sh
+source tools/container-lib.sh
+
+VENV="${VENV:-$repo/.venv}"
+WORK="$repo/.container-test"
+PROJECT="${CT_PROJECT:-rebalancer-ci}"
+export IMAGE_TAG="${IMAGE_TAG:-ci}"
+EB_IMAGE="localhost/ibkr-rebalancer/event-broker:$IMAGE_TAG"
+SIM_IMAGE="localhost/ibkr-rebalancer/ib-gateway-sim:$IMAGE_TAG"
+DEMO_ACCOUNT="${CT_DEMO_ACCOUNT:-DUM959247}"
+STOP_LIMIT_SECS=5
+started=$SECONDS
+
+step() { ct_log "== $*"; }
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+
+# --- tools -----------------------------------------------------------------------------------
+ct_require_system_tools
+ct_require_python_tools "$VENV"
+ct_containers_conf "$WORK"
+compose=("$VENV/bin/podman-compose" --in-pod false -p "$PROJECT" -f "$repo/docker-compose.yaml")
+
+# --- 1. static checks ------------------------------------------------------------------------
+step "hadolint"
+"$VENV/bin/hadolint" --no-color event-broker/Dockerfile packages/ib-gateway-sim/Dockerfile
+ct_log "hadolint: no findings"
+
+step "docker-compose config -q"
+# Validated in a scratch project directory whose .env is .env.example, so the check neither needs
+# nor reads a developer's real .env.
+mkdir -p "$WORK/compose-project"
+cp .env.example "$WORK/compose-project/.env"
+docker-compose --project-directory "$WORK/compose-project" -f docker-compose.yaml config -q
+COMPOSE_PROFILES=sim docker-compose --project-directory "$WORK/compose-project" \
+    -f docker-compose.yaml config --services | sort | tr '\n' ' ' >&2
+echo >&2
+ct_log "compose file valid"
+
+# --- 2. images -------------------------------------------------------------------------------
+step "base image"
+if [ -z "${BASE_IMAGE:-}" ]; then
+    BASE_IMAGE="$(bash tools/container-base.sh)"
+fi
+export BASE_IMAGE
+ct_log "BASE_IMAGE=$BASE_IMAGE"
+
+ca="$(ct_ca_bundle)"
+build() {
+    local dockerfile="$1" tag="$2" t0=$SECONDS
+    # --format docker keeps HEALTHCHECK (the OCI format has none); the CA bundle is mounted for
+    # pip only during the build, never copied into the image.
+    podman build --pull=never --format docker -v "$ca:$ca:ro" \
+        --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$dockerfile" -t "$tag" . >"$WORK/build-$(basename "$(dirname "$dockerfile")").log" 2>&1 ||
+        {
+            tail -n 40 "$WORK/build-$(basename "$(dirname "$dockerfile")").log" >&2
+            ct_die "podman build -f $dockerfile failed (full log above in $WORK)"
+        }
+    ct_log "built $tag in $((SECONDS - t0)) s"
+}
+step "podman build"
+build event-broker/Dockerfile "$EB_IMAGE"
+build packages/ib-gateway-sim/Dockerfile "$SIM_IMAGE"
+grep -A4 -E '^STEP .*pip list --format=freeze' "$WORK/build-event-broker.log" | grep -E '==|No broken' >&2 || true
+
+# --- 3. inside the daemon image --------------------------------------------------------------
+step "inside the event-broker image"
+run_eb() { podman run --rm --no-healthcheck "$EB_IMAGE" "$@"; }
+run_eb python -c '
+import broker_connector_base, ibkr_connector, rebalance_calculator
+print(f"broker-connector-base: v{broker_connector_base.__version__}")
+print(f"rebalance-calculator: v{rebalance_calculator.__version__}")
+print(f"ibkr-connector: v{ibkr_connector.__version__}")
+'
+run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|rebalance-calculator|ibkr-connector) "'
+run_eb pip check
+identity="$(run_eb sh -c 'echo "uid=$(id -u) tz=$TZ zone=$(date +%Z) python=$(python -V 2>&1)"')"
+ct_log "$identity"
+user="$(podman image inspect --format '{{.Config.User}}' "$EB_IMAGE")"
+[ "$user" = "1000:1000" ] || ct_die "image USER is '$user', expected 1000:1000"
+case "$identity" in
+    uid=0\ *) ct_die "the image runs as root" ;;
+esac
+[[ "$identity" =~ zone=(EST|EDT) ]] || ct_die "TZ=America/New_York is not in effect: $identity"
+leaked="$(run_eb sh -c 'ls -a /app; ls /app/app | grep -c tests || true')"
+if grep -qxE '\.env|\.git|tests' <<<"$leaked"; then
+    ct_die "the image holds files .dockerignore should keep out: $leaked"
+fi
+hc="$(podman image inspect --format '{{json .Config.Healthcheck.Test}}' "$EB_IMAGE")"
+ct_log "HEALTHCHECK $hc"
+[ "$hc" = '["CMD","python","-m","app.main","--check"]' ] || ct_die "unexpected HEALTHCHECK: $hc"
+# With no daemon running there is no status file: the health command must say unhealthy.
+if run_eb env ALLOCATIONS_API_URL=file:///tmp python -m app.main --check >"$WORK/check.out" 2>&1; then
+    cat "$WORK/check.out" >&2
+    ct_die "the health command reported healthy with no daemon running"
+fi
+ct_log "health command without a daemon: unhealthy, as it must be ($(tail -n1 "$WORK/check.out"))"
+
+# --- 4. the sim profile ----------------------------------------------------------------------
+container_of() {
+    podman ps -a --filter "label=com.docker.compose.project=$PROJECT" \
+        --filter "label=com.docker.compose.service=$1" --format '{{.Names}}' | head -n1
+}
+teardown() {
+    local rc=$?
+    if [ "$rc" -ne 0 ]; then
+        for service in ib-gateway-sim event-broker-sim; do
+            local c
+            c="$(container_of "$service" 2>/dev/null || true)"
+            [ -n "$c" ] || continue
+            ct_log "--- last log lines of $service ($c)"
+            podman logs --tail 40 "$c" >&2 2>&1 || true
+        done
+    fi
+    "${compose[@]}" --profile sim down -v >/dev/null 2>&1 || true
+    exit "$rc"
+}
+trap teardown EXIT
+
+wait_healthy() {
+    local container="$1" limit="$2" t0=$SECONDS
+    # Nothing runs healthchecks by itself here (no systemd timers): run them until healthy.
+    until podman healthcheck run "$container" >/dev/null 2>&1; do
+        if [ "$(podman inspect --format '{{.State.Running}}' "$container")" != true ]; then
+            ct_die "$container exited while waiting for it to become healthy"
+        fi
+        [ $((SECONDS - t0)) -lt "$limit" ] || ct_die "$container not healthy after ${limit} s"
+        sleep 1
+    done
+    ct_log "$container healthy after $((SECONDS - t0)) s"
+}
+
+sim_orders() {
+    # The control endpoint listens on the simulator container's loopback only.
+    podman exec "$sim" python -c '
+import json, sys, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:8080/orders", timeout=10) as response:
+    orders = json.load(response)
+json.dump(orders, sys.stdout, indent=1, default=str)
+'
+}
+
+step "compose --profile sim: simulator"
+"${compose[@]}" --profile sim down -v >/dev/null 2>&1 || true
+# podman-compose cannot wait on `condition: service_healthy` with this podman: start the
+# simulator, wait for its healthcheck, then start the daemon without its dependencies.
+"${compose[@]}" --profile sim up -d --no-build ib-gateway-sim >"$WORK/compose-up.log" 2>&1 ||
+    { cat "$WORK/compose-up.log" >&2; ct_die "podman-compose up ib-gateway-sim failed"; }
+sim="$(container_of ib-gateway-sim)"
+[ -n "$sim" ] || ct_die "no ib-gateway-sim container"
+wait_healthy "$sim" 60
+
+step "compose --profile sim: event-broker"
+"${compose[@]}" --profile sim up -d --no-build --no-deps event-broker-sim >>"$WORK/compose-up.log" 2>&1 ||
+    { cat "$WORK/compose-up.log" >&2; ct_die "podman-compose up event-broker-sim failed"; }
+eb="$(container_of event-broker-sim)"
+[ -n "$eb" ] || ct_die "no event-broker-sim container"
+wait_healthy "$eb" 90
+podman exec "$eb" python -m app.main --check
+
+step "preview through tools/rebalance.sh"
+export REBALANCE_EXEC="podman exec $eb"
+bash tools/rebalance.sh -account "$DEMO_ACCOUNT" | tee "$WORK/preview.log"
+before="$(sim_orders)"
+[ "$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$before")" -eq 0 ] ||
+    ct_die "the preview placed orders: $before"
+ct_log "simulator orders after the preview: none"
+
+step "execute through tools/rebalance.sh"
+bash tools/rebalance.sh -account "$DEMO_ACCOUNT" -exec rebalance | tee "$WORK/execute.log"
+after="$(sim_orders)"
+echo "$after" >"$WORK/orders.json"
+ct_log "simulator orders after the execute (full JSON in $WORK/orders.json):"
+python3 - "$after" "$DEMO_ACCOUNT" <<'EOF'
+import json
+import sys
+
+orders = json.loads(sys.argv[1])
+account = sys.argv[2]
+print(f"{'id':>4} {'account':<10} {'action':<4} {'qty':>6} {'symbol':<6} {'type':<4} {'status':<9} {'avg price':>10}")
+for o in orders:
+    print(
+        f"{o['order_id']:>4} {o['account']:<10} {o['action']:<4} {o['quantity']:>6} "
+        f"{o['symbol']:<6} {o['order_type']:<4} {o['status']:<9} {o['avg_fill_price']:>10}"
+    )
+ours = [o for o in orders if o.get("account") == account]
+if not ours:
+    sys.exit(f"no simulator order for {account} after the execute")
+unfilled = [o for o in ours if str(o.get("status", "")).lower() != "filled"]
+if unfilled:
+    sys.exit(f"orders not filled: {unfilled}")
+print(f"{len(ours)} orders for {account}, all filled", file=sys.stderr)
+EOF
+
+step "stop the event-broker (limit ${STOP_LIMIT_SECS} s)"
+t0="$(date +%s.%N)"
+# (podman logs a harmless error here: no systemd to remove the healthcheck timer from.)
+podman stop -t 10 "$eb" >"$WORK/stop.log" 2>&1 || { cat "$WORK/stop.log" >&2; ct_die "podman stop failed"; }
+t1="$(date +%s.%N)"
+secs="$(python3 -c "print(f'{$t1 - $t0:.2f}')")"
+code="$(podman inspect --format '{{.State.ExitCode}}' "$eb")"
+ct_log "event-broker stopped in $secs s with exit code $code"
+python3 -c "import sys; sys.exit(0 if $secs < $STOP_LIMIT_SECS else 1)" ||
+    ct_die "stop took $secs s (limit $STOP_LIMIT_SECS s): SIGTERM is not handled promptly"
+[ "$code" -eq 0 ] || ct_die "the daemon exited with $code after SIGTERM (expected 0)"
+
+ct_log "container-test passed in $((SECONDS - started)) s"
