@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import re
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,31 +22,23 @@ REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "demo" / "scenario.yaml"
 ALLOCATIONS = REPO / "demo" / "allocations"
 REBALANCE = REPO / "tools" / "rebalance.sh"
-SIM_START_TIMEOUT_SECS = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + SIM_START_TIMEOUT_SECS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"demo: the simulator exited with code {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"demo: the simulator did not listen on port {port} within 30 s")
+def _read_ready_line(process: subprocess.Popen[str]) -> int:
+    """The simulator prints ``ib_gateway_sim listening on HOST:PORT`` once it accepts clients."""
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"listening on [^:]+:(\d+)", line)
+    if match is None:
+        process.wait(timeout=10)
+        raise SystemExit(f"demo: the simulator did not start (exit code {process.returncode})")
+    return int(match.group(1))
 
 
 @contextlib.contextmanager
-def simulator(port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``python -m ib_gateway_sim`` on ``port`` until the block ends."""
-    with log_path.open("wb") as log:
+def simulator(log_path: Path) -> Iterator[int]:
+    """Run ``python -m ib_gateway_sim`` on a free port until the block ends; yield the port."""
+    with log_path.open("w") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -56,16 +47,16 @@ def simulator(port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(port),
+                "0",
                 "--scenario",
                 str(SCENARIO),
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
         )
         try:
-            _wait_for_port(port, process)
-            yield process
+            yield _read_ready_line(process)
         finally:
             process.terminate()
             try:
@@ -73,6 +64,8 @@ def simulator(port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def _demo_env(data_dir: Path, port: int) -> dict[str, str]:
@@ -132,14 +125,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rebalancer-demo-") as tmp:
         work = Path(tmp)
         data_dir = work / "data"
-        port = _free_port()
-        env = _demo_env(data_dir, port)
-        print(f"Demo: IB Gateway simulator on 127.0.0.1:{port}, scenario {SCENARIO.name}")
-        print(f"      allocations from {ALLOCATIONS}, state in {data_dir}")
-        with simulator(port, work / "simulator.log"):
+        with simulator(work / "simulator.log") as port:
+            env = _demo_env(data_dir, port)
+            print(f"Demo: IB Gateway simulator on 127.0.0.1:{port}, scenario {SCENARIO.name}")
+            print(f"      allocations from {ALLOCATIONS}, state in {data_dir}")
             _step("Preview every account", ["-all"], env, work)
             _step("Execute the rebalance", ["-all", "-exec", "rebalance"], env, work)
             _step("Preview again: the portfolios are on target", ["-all"], env, work)
+            print(
+                "(Any trade left above is a residual of the 0.5% price buffer the plan uses for\n"
+                " market buys; accounts with min_trade_value or drift_band_percent skip them.)"
+            )
             print("\n=== Journal summary")
             print(_journal_summary(data_dir))
     print("\nDemo finished; the simulator is stopped and the temp state removed.")

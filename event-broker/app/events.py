@@ -98,9 +98,9 @@ class EventProcessor:
         except ShuttingDownError as exc:
             self._ignore(event_id, row, f"not run: {exc}")
             return None
-        self.journal.set_event_outcome(
-            row, f"ran {result.accounts_processed} accounts: {result.status}"
-        )
+        outcome = f"ran {result.accounts_processed} accounts: {result.status}"
+        self.journal.set_event_outcome(row, outcome)
+        logger.info("Event %s on %s done: %s", event_id, strategy, outcome)
         return result
 
     def _parse(self, message: ReceivedMessage, event_id: str, row: int) -> EventData | None:

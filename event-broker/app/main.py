@@ -143,6 +143,7 @@ class Daemon:
             logger.critical("Realtime connection could not be established: %s; exiting", exc)
             self.ably = None
             return EXIT_REALTIME_FAILED
+        self._write_status(accepting=True)  # "connected" now, not at the next tick
         ably_task = asyncio.create_task(self.ably.run())
         stop_task = asyncio.create_task(self.stopping.wait())
         await asyncio.wait({ably_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)

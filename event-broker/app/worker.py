@@ -134,9 +134,13 @@ EXIT_ORPHANED = 70
 def _watch_lifeline() -> None:
     """Exit at once when the daemon's end of stdin closes (the daemon died).
 
-    Runs in a daemon thread: a blocking read of stdin returns only at EOF.
+    Runs in a daemon thread. It reads the raw descriptor, not ``sys.stdin.buffer``: a daemon
+    thread blocked inside a buffered reader aborts the interpreter at exit (it holds the
+    buffer's lock), which would turn every finished run into a SIGABRT.
     """
-    sys.stdin.buffer.read()
+    fd = sys.stdin.fileno()
+    while os.read(fd, 4096):
+        pass
     logger.error("The daemon went away (stdin closed); stopping this run now")
     logging.shutdown()
     os._exit(EXIT_ORPHANED)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sqlite3
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -18,6 +23,8 @@ from app.services.trading_executor import JOURNAL_FILE, PDT_STATE_FILE, TradingE
 from app.worker_process import WorkerProcesses
 from app.worker_protocol import WorkerRequest
 from broker_connector_base import AccountConfig
+from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
+from ib_gateway_sim import GatewaySimulator, Scenario
 
 WorkerScript = Callable[[str], tuple[str, ...]]
 RequestFactory = Callable[..., WorkerRequest]
@@ -149,3 +156,189 @@ def make_executor() -> Iterator[ExecutorFactory]:
     yield make
     for journal in journals:
         journal.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The real stack: simulator (in-process), fake Ably (in-process), daemon and CLI as processes.
+# --------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_SCENARIO = REPO / "demo" / "scenario.yaml"
+DEMO_ALLOCATIONS = REPO / "demo" / "allocations"
+REBALANCE_SH = REPO / "tools" / "rebalance.sh"
+ABLY_TEST_KEY = "fakeapp.fakekey:not-a-real-secret"
+
+
+@dataclass
+class ProcessOutput:
+    """Exit code and output of a finished process."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Stack:
+    """A running simulator and fake Ably server, and the environment pointing at them."""
+
+    sim: GatewaySimulator
+    ably: FakeAblyServer
+    env: dict[str, str]
+    workdir: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.env["DATA_DIR"])
+
+    def journal_rows(self, sql: str) -> list[tuple[object, ...]]:
+        """Rows of a query on the journal (a fresh read-only connection)."""
+        with sqlite3.connect(self.data_dir / JOURNAL_FILE) as conn:
+            return list(conn.execute(sql))
+
+    async def cli(self, *args: str, timeout_secs: float = 60) -> ProcessOutput:
+        """Run ``tools/rebalance.sh ARGS`` (local target) without blocking the loop."""
+        process = await asyncio.create_subprocess_exec(
+            str(REBALANCE_SH),
+            *args,
+            env=self.env,
+            cwd=self.workdir,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(timeout_secs):
+            out, err = await process.communicate()
+        assert process.returncode is not None
+        return ProcessOutput(process.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    """Simulator with the demo scenario, fake Ably, and the repo's accounts files."""
+    ensure_loopback_bypasses_proxy()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    async with (
+        GatewaySimulator(Scenario.from_yaml(DEMO_SCENARIO)) as sim,
+        FakeAblyServer(api_key=ABLY_TEST_KEY) as ably,
+    ):
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"REALTIME_API_KEY", "NOTIFICATION_URLS", "REBALANCE_EXEC"}
+        }
+        env.update(
+            {
+                "TRADING_MODE": "paper",
+                "IB_GATEWAY_HOST": "127.0.0.1",
+                "IB_GATEWAY_PORT": str(sim.port),
+                "ALLOCATIONS_API_URL": DEMO_ALLOCATIONS.as_uri(),
+                "DATA_DIR": str(tmp_path / "data"),
+                "ACCOUNTS_FILE": str(REPO / "accounts.yaml"),
+                "REPLACEMENT_SETS_FILE": str(REPO / "replacement-sets.yaml"),
+                "LOG_LEVEL": "INFO",
+                "REBALANCE_TARGET": "local",
+                "PYTHONPATH": str(REPO / "event-broker"),
+                "FILL_TIMEOUT_SECS": "10",
+                "ACCOUNT_RUN_TIMEOUT_SECS": "60",
+                "SHUTDOWN_GRACE_SECS": "5",
+            }
+        )
+        yield Stack(sim=sim, ably=ably, env=env, workdir=workdir)
+
+
+class Daemon:
+    """``python -m app.main`` as a child process, its log collected."""
+
+    def __init__(self, stack: Stack, env: dict[str, str]) -> None:
+        self.stack = stack
+        self.env = env
+        self.process: asyncio.subprocess.Process | None = None
+        self.log: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._log_changed = asyncio.Condition()
+
+    async def start(self, *, wait_connected: bool = True) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app.main",
+            env=self.env,
+            cwd=self.stack.workdir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._read())
+        if wait_connected:
+            await self.wait_for_log("Subscribed to Ably channels")
+
+    async def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:
+            async with self._log_changed:
+                self.log.append(raw.decode(errors="replace").rstrip())
+                self._log_changed.notify_all()
+
+    async def wait_for_log(self, text: str, *, timeout_secs: float = 30) -> str:
+        """The first log line containing ``text``, waiting for it if needed."""
+
+        def found() -> bool:
+            return any(text in line for line in self.log)
+
+        try:
+            async with asyncio.timeout(timeout_secs), self._log_changed:
+                await self._log_changed.wait_for(found)
+        except TimeoutError:
+            raise AssertionError(f"no log line with {text!r}:\n" + "\n".join(self.log)) from None
+        return next(line for line in self.log if text in line)
+
+    async def wait_exit(self, *, timeout_secs: float = 30) -> int:
+        """Wait for the daemon to exit by itself; its exit code."""
+        assert self.process is not None
+        async with asyncio.timeout(timeout_secs):
+            code = await self.process.wait()
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    async def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """Send ``sig`` and wait for the exit code."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        async with asyncio.timeout(30):
+            code = await self.process.wait()
+        if self._reader is not None:
+            await self._reader
+        return code
+
+
+DaemonFactory = Callable[..., Awaitable[Daemon]]
+
+
+@pytest.fixture
+async def daemon(stack: Stack) -> AsyncIterator[DaemonFactory]:
+    """Start daemons on ``stack`` (with Ably unless ``ably=False``); all stopped at the end."""
+    started: list[Daemon] = []
+
+    async def start(*, ably: bool = True, wait_connected: bool = True, **env: str) -> Daemon:
+        environ = dict(stack.env)
+        if ably:
+            environ.update(
+                {
+                    "REALTIME_API_KEY": ABLY_TEST_KEY,
+                    "ABLY_ENDPOINT": stack.ably.endpoint,
+                    "ABLY_TLS": "false",
+                }
+            )
+        environ.update({key.upper(): value for key, value in env.items()})
+        instance = Daemon(stack, environ)
+        started.append(instance)
+        await instance.start(wait_connected=ably and wait_connected)
+        return instance
+
+    yield start
+    for instance in started:
+        await instance.stop(signal.SIGKILL if instance.process is None else signal.SIGTERM)

@@ -1,0 +1,249 @@
+"""The seed's integration checklist (Task 3.3) on the real stack, plus failure scenarios.
+
+Real parts only: the IB Gateway simulator with the unmodified ``ib_async`` client in each
+worker process, the real ``ably`` SDK against the fake realtime server, the daemon and
+``tools/rebalance.sh`` as processes, journal/PDT/lock files in a temp ``DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+Stack = Any  # conftest.Stack (test modules cannot import conftest under importlib mode)
+DaemonFactory = Callable[..., Awaitable[Any]]
+
+
+def _orders_of(stack: Stack, account: str) -> list[Any]:
+    return [o for o in stack.sim.orders() if o.account == account]
+
+
+async def _health_check(stack: Stack, env: dict[str, str]) -> Any:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.main",
+        "--check",
+        env=env,
+        cwd=stack.workdir,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return SimpleNamespace(code=process.returncode, stdout=out.decode() + err.decode())
+
+
+# -- Test 1: preview ---------------------------------------------------------------------------
+
+
+async def test_preview_of_paper_account_prints_trades_and_places_nothing(stack: Stack) -> None:
+    out = await stack.cli("-account", "DUM959247")
+
+    assert out.code == 0, out.stderr
+    assert "DUM959247  BUY     SPY" in out.stdout
+    assert "proposed" in out.stdout
+    assert "DUM959247 preview" in out.stdout
+    assert "succeeded: 5 trades proposed" in out.stdout
+    assert stack.sim.orders() == []
+
+
+# -- Test 2: execute ---------------------------------------------------------------------------
+
+
+async def test_execute_places_orders_tagged_with_run_id_and_updates_positions(
+    stack: Stack,
+) -> None:
+    out = await stack.cli("-account", "DUM959247", "-exec", "rebalance")
+
+    assert out.code == 0, out.stdout + out.stderr
+    orders = _orders_of(stack, "DUM959247")
+    assert {o.symbol for o in orders} == {"SPY", "QQQ", "TLT", "GLD", "DBC"}
+    assert all(o.status == "Filled" for o in orders)
+    (run_id,) = stack.journal_rows("SELECT run_id FROM runs WHERE status = 'succeeded'")
+    assert {o.order_ref for o in orders} == {run_id[0]}
+    assert stack.sim.positions("DUM959247")["QQQ"] == Decimal(38)
+    assert "FILLED" in out.stdout
+
+
+# -- Test 3: Ably event ------------------------------------------------------------------------
+
+
+async def test_ably_event_rebalances_every_account_of_the_strategy(
+    stack: Stack, daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(
+        "accounts:\n"
+        "  - {account_id: DUM959247, type: paper, strategy_name: etf-blend-301-20}\n"
+        "  - {account_id: DU789012, type: paper, strategy_name: etf-blend-301-20}\n"
+        "  - {account_id: DU000001, type: paper, strategy_name: other, enabled: false}\n",
+        encoding="utf-8",
+    )
+    running = await daemon(accounts_file=str(accounts))
+    healthy = await _health_check(stack, running.env)
+
+    await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="signal-1:0")
+    await running.wait_for_log("ran 2 accounts")
+
+    assert {o.account for o in stack.sim.orders()} == {"DUM959247", "DU789012"}
+    assert stack.journal_rows("SELECT channel, outcome FROM events") == [
+        ("etf-blend-301-20", "ran 2 accounts: succeeded")
+    ]
+    assert sorted(stack.journal_rows("SELECT account_id, status FROM runs")) == [
+        ("DU789012", "succeeded"),
+        ("DUM959247", "succeeded"),
+    ]
+    assert healthy.code == 0, healthy.stdout
+    assert "realtime connected" in healthy.stdout
+    assert await running.stop() == 0
+    assert (await _health_check(stack, running.env)).code == 1
+
+
+# -- Test 4: PDT -------------------------------------------------------------------------------
+
+
+async def test_second_rebalance_of_pdt_account_same_day_is_refused(stack: Stack) -> None:
+    first = await stack.cli("-account", "DU789012", "-exec", "rebalance")
+    orders_after_first = len(stack.sim.orders())
+    second = await stack.cli("-account", "DU789012", "-exec", "rebalance")
+
+    assert first.code == 0, first.stdout + first.stderr
+    assert second.code == 1
+    assert "PDT Protection: Account DU789012 was already rebalanced earlier today" in second.stdout
+    assert "You can manually rebalance after" in second.stdout
+    assert len(stack.sim.orders()) == orders_after_first
+
+
+# -- Test 5: invalid account -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("account", "message"),
+    [("INVALID123", "account 'INVALID123' is not configured"), ("U1234567", "is disabled")],
+)
+async def test_unknown_or_disabled_account_exits_2_with_clear_message(
+    stack: Stack, account: str, message: str
+) -> None:
+    out = await stack.cli("-account", account)
+
+    assert out.code == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert stack.sim.orders() == []
+
+
+# -- Test 6: price cache -----------------------------------------------------------------------
+
+
+async def test_second_preview_uses_cached_prices(stack: Stack) -> None:
+    first = await stack.cli("-account", "DUM959247")
+    second = await stack.cli("-account", "DUM959247")
+
+    assert first.code == 0
+    assert second.code == 0
+    assert "Quote for SPY" in first.stderr  # asked the gateway
+    assert "Quote for SPY" not in second.stderr  # did not ask again
+    assert "Using cached price for SPY" in second.stderr
+
+
+# -- Test 7: parallel strategies ---------------------------------------------------------------
+
+
+async def test_two_accounts_of_different_strategies_run_in_parallel_with_distinct_client_ids(
+    stack: Stack,
+) -> None:
+    first, second = await asyncio.gather(
+        stack.cli("-account", "DUM959247", "-exec", "rebalance"),
+        stack.cli("-account", "DU789012", "-exec", "rebalance"),
+    )
+
+    assert first.code == 0, first.stdout + first.stderr
+    assert second.code == 0, second.stdout + second.stderr
+    client_ids = {o.account: {o.client_id} for o in stack.sim.orders()}
+    assert client_ids == {"DUM959247": {959247}, "DU789012": {789012}}
+    spans = stack.journal_rows("SELECT started_at, finished_at FROM runs ORDER BY started_at")
+    assert len(spans) == 2
+    assert str(spans[1][0]) < str(spans[0][1]), "the runs did not overlap"
+
+
+# -- Extras ------------------------------------------------------------------------------------
+
+
+async def test_duplicate_ably_message_runs_once(stack: Stack, daemon: DaemonFactory) -> None:
+    running = await daemon()
+
+    await stack.ably.publish("etf-blend-301-20", {"exec": "print-rebalance"}, id="dup:0")
+    await running.wait_for_log("ran 1 accounts")
+    await stack.ably.publish("etf-blend-301-20", {"exec": "print-rebalance"}, id="dup:0")
+    await stack.ably.publish("etf-blend-301-20", {"exec": "print-rebalance"}, id="after:0")
+    await running.wait_for_log("Event after:0")
+    await running.stop()
+
+    assert stack.journal_rows("SELECT event_id FROM events ORDER BY id") == [
+        ("dup:0",),
+        ("after:0",),
+    ]
+    assert stack.journal_rows("SELECT count(*) FROM runs") == [(2,)]
+
+
+async def test_malformed_events_are_journalled_with_reason_and_trade_nothing(
+    stack: Stack, daemon: DaemonFactory
+) -> None:
+    running = await daemon()
+
+    await stack.ably.publish("etf-blend-301-20", "{not json", id="bad:0")
+    await stack.ably.publish("etf-blend-301-20", {"exec": "sell-everything"}, id="bad:1")
+    await stack.ably.publish("etf-blend-301-20", {"times_queued": 3}, id="bad:2")
+    await running.wait_for_log("bad:2")
+    await running.stop()
+
+    outcomes = dict(stack.journal_rows("SELECT event_id, outcome FROM events"))
+    assert "not valid JSON" in str(outcomes["bad:0"])
+    assert outcomes["bad:1"] == "ignored: unknown exec 'sell-everything'"
+    assert "malformed" in str(outcomes["bad:2"])
+    assert "exec" in str(outcomes["bad:2"])
+    assert stack.journal_rows("SELECT count(*) FROM runs") == [(0,)]
+    assert stack.sim.orders() == []
+
+
+async def test_invalid_accounts_file_stops_daemon_and_cli_with_clear_error(
+    stack: Stack, daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken-accounts.yaml"
+    broken.write_text(
+        "accounts:\n  - {account_id: DUM959247, type: paper, strategy_name: s,"
+        " cash_reserve_percent: 150}\n",
+        encoding="utf-8",
+    )
+    running = await daemon(ably=False, accounts_file=str(broken))
+    code = await running.wait_exit()
+    stack.env["ACCOUNTS_FILE"] = str(broken)
+    out = await stack.cli("-all")
+
+    assert code == 2
+    assert any("cash_reserve_percent" in line for line in running.log)
+    assert out.code == 2
+    assert "cash_reserve_percent" in out.stderr
+    assert str(broken) in out.stderr
+    assert stack.sim.orders() == []
+
+
+async def test_daemon_without_realtime_key_runs_for_manual_triggers_only(
+    stack: Stack, daemon: DaemonFactory
+) -> None:
+    running = await daemon(ably=False)
+
+    line = await running.wait_for_log("REALTIME_API_KEY is not set")
+
+    assert "manual triggers only" in line
+    assert await running.stop(signal.SIGINT) == 0
