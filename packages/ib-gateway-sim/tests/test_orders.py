@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
+import pytest
 from ib_async import IB, LimitOrder, MarketOrder, Stock, Trade
 from ib_gateway_sim import GatewaySimulator
+from ib_gateway_sim.wire import frame
 
 Connect = Callable[..., Awaitable[IB]]
 Errors = Callable[[IB], list[tuple[int, int, str]]]
@@ -35,8 +38,8 @@ async def test_market_buy_fills_at_ask_with_fill_commission_and_new_position(
     assert trade.fills[0].commissionReport.commission == 1.0
     assert trade.fills[0].contract is trade.contract
     statuses = [entry.status for entry in trade.log]
-    assert statuses[0] == "PendingSubmit"
-    assert statuses[-1] == "Filled"
+    # execDetails arrives before orderStatus Filled, so the fill is logged while Submitted.
+    assert statuses == ["PendingSubmit", "Submitted", "Submitted", "Filled"]
     held = {p.contract.symbol: p.position for p in ib.positions("DUM959247")}
     assert held["SPY"] == 60.0
     portfolio = {i.contract.symbol: i.position for i in ib.portfolio("DUM959247")}
@@ -270,3 +273,73 @@ async def test_unknown_contract_order_is_refused_with_200(
 
     assert trade.orderStatus.status == "Cancelled"
     assert [c for r, c, _ in errors if r == trade.order.orderId] == [200]
+
+
+async def test_filled_status_before_exec_option_still_attaches_the_fill(
+    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil
+) -> None:
+    sim.engine.fill_spec = sim.engine.fill_spec.model_copy(
+        update={"filled_status_before_exec": True}
+    )
+    ib = await connect()
+    shy = await _qualified(ib, "SHY")
+    status_at_fill: list[str] = []
+    trade = ib.placeOrder(shy, MarketOrder("BUY", 2, account="DU789012"))
+    trade.fillEvent += lambda t, _fill: status_at_fill.append(t.orderStatus.status)
+
+    await trade_until(trade, Trade.isDone)
+    await ib.reqCurrentTimeAsync()  # a round trip: the whole fill sequence has arrived
+
+    assert status_at_fill == ["Filled"]  # the default order would show "Submitted" here
+    assert [f.execution.shares for f in trade.fills] == [2.0]
+
+
+async def test_cancel_of_filled_order_answers_10148_and_keeps_it_filled(
+    connect: Connect, sim: GatewaySimulator, ib_errors: Errors, trade_until: TradeUntil
+) -> None:
+    ib = await connect()
+    errors = ib_errors(ib)
+    shy = await _qualified(ib, "SHY")
+    trade = ib.placeOrder(shy, MarketOrder("BUY", 1, account="DU789012"))
+    await trade_until(trade, Trade.isDone)
+
+    ib.client.cancelOrder(trade.order.orderId)  # type: ignore[no-untyped-call]
+    await sim.wait_for(lambda: True)
+    await ib.reqCurrentTimeAsync()  # a round trip: the error has been delivered by now
+
+    assert [c for r, c, _ in errors if r == trade.order.orderId] == [10148]
+    assert trade.orderStatus.status == "Filled"
+    assert sim.orders()[0].status == "Filled"
+
+
+async def test_delayed_fill_is_not_pre_empted_by_a_price_change(
+    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil
+) -> None:
+    sim.set_faults(fill_delay_secs=0.3)
+    ib = await connect()
+    spy = await _qualified(ib, "SPY")
+    trade = ib.placeOrder(spy, MarketOrder("BUY", 1, account="DU789012"))
+    await trade_until(trade, lambda t: t.orderStatus.status == "Submitted")
+
+    sim.set_price("SPY", ask="589.20")
+    assert sim.orders()[0].status == "Submitted"
+    await trade_until(trade, Trade.isDone)
+
+    assert trade.orderStatus.avgFillPrice == 589.2
+
+
+async def test_malformed_message_is_logged_by_the_ib_async_decoder(
+    connect: Connect,
+    sim: GatewaySimulator,
+    allowed_ib_errors: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The autouse guard relies on this: a message with a wrong field count is logged at ERROR.
+    allowed_ib_errors.append("Error handling fields")
+    ib = await connect()
+    [session] = list(sim.sessions)
+
+    session.send(frame([1, 6, 99, 1, "1.0", "100"]))  # tickPrice needs 7 fields
+    await ib.reqCurrentTimeAsync()
+
+    assert any(r.name == "ib_async.Decoder" and r.levelno == logging.ERROR for r in caplog.records)
