@@ -197,7 +197,9 @@ class OrderBook:
         )
         out: list[OpenOrder] = []
         seen: set[str] = set()
-        for trade in [*trades, *self.ib.openTrades()]:
+        # Only the fresh answer: a cached ib_async trade of another client's order is never
+        # updated on this connection and would look working forever.
+        for trade in trades:
             order = trade.order
             status = trade_status(trade)
             order_id = str(order.orderId)
@@ -278,8 +280,20 @@ class OrderBook:
                 await self._wait_until(trade, trade.isDone, max(0.0, deadline - time.monotonic()))
         left = await self.get_open_orders(account_id)
         if left:
+            foreign = {
+                str(t.order.orderId): t.order.clientId
+                for t in self.ib.trades()
+                if str(t.order.orderId) in {o.order_id for o in left}
+                and t.order.clientId not in (self.config.client_id, 0)
+            }
+            hint = (
+                f"; orders {sorted(foreign)} belong to other API client ids "
+                f"{sorted(set(foreign.values()))}, which IB lets only their own client cancel"
+                if foreign
+                else ""
+            )
             raise OrderExecutionError(
                 f"orders {[o.order_id for o in left]} of {account_id} still working "
-                f"{timeout_secs} s after cancelling"
+                f"{timeout_secs} s after cancelling{hint}"
             )
         return ids

@@ -20,6 +20,7 @@ from broker_connector_base import (
     AllocationItem,
     BaseRebalancer,
     BrokerClient,
+    BrokerConnectionError,
     BrokerError,
     CalculateRebalanceResult,
     ContractPrice,
@@ -242,7 +243,10 @@ class IBKRRebalancer(BaseRebalancer):
             buys = [t for t in plan.result.trades if t.quantity > 0]
             late_sells = [t.symbol for t in plan.result.trades if t.quantity < 0]
             if late_sells:
+                # The new plan's buys may count on sells that will not be placed in this run:
+                # keep only the buys the cash already there pays for.
                 run.warnings.append(f"after the sells, {late_sells} would sell again; not placed")
+                buys = _affordable(buys, plan.snapshot, reserve, run)
         if buys:
             failed = _incomplete(await self._place_and_wait(account, buys, run))
             if failed:
@@ -260,6 +264,10 @@ class IBKRRebalancer(BaseRebalancer):
                 result = await self.broker.place_order(
                     account, trade.symbol, trade.quantity, order_ref=self.run_id
                 )
+            except BrokerConnectionError:
+                # The order may or may not have reached the gateway: record it as unknown.
+                run.orders.append(trade.model_copy(update={"status": OrderStatus.ERROR}))
+                raise
             except OrderExecutionError as exc:
                 rejected = trade.model_copy(
                     update={"order_id": exc.order_id, "status": OrderStatus.REJECTED}
@@ -317,6 +325,24 @@ class IBKRRebalancer(BaseRebalancer):
 
 def _symbols(targets: Sequence[AllocationItem], snapshot: AccountSnapshot) -> list[str]:
     return sorted({t.symbol for t in targets} | {p.symbol for p in snapshot.positions})
+
+
+def _affordable(
+    buys: Sequence[Trade], snapshot: AccountSnapshot, reserve_percent: Decimal, run: _Run
+) -> list[Trade]:
+    """The leading buys whose planned cost fits in the cash above the reserve."""
+    budget = snapshot.cash_balance - snapshot.total_value * reserve_percent / 100
+    kept: list[Trade] = []
+    for trade in buys:
+        if trade.notional > budget:
+            run.warnings.append(
+                f"buy of {trade.quantity} {trade.symbol} skipped: it needs {trade.notional}, "
+                f"{max(budget, Decimal(0))} cash above the reserve is left"
+            )
+            continue
+        budget -= trade.notional
+        kept.append(trade)
+    return kept
 
 
 def _incomplete(trades: Sequence[Trade]) -> list[str]:

@@ -1,0 +1,306 @@
+"""IBKRRebalancer end to end: real ib_async, the simulator, a local aiohttp allocations API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from broker_connector_base import InvalidInputError, OrderStatus, Trade
+from ib_gateway_sim import GatewaySimulator, Scenario
+from ibkr_connector import (
+    AllocationService,
+    IBKRClient,
+    IBKRRebalancer,
+    ReplacementService,
+)
+from ibkr_connector.testing import (
+    ACCOUNT,
+    API_KEY,
+    AllocationsAPI,
+    MakeClient,
+    account_config,
+)
+from pydantic import SecretStr
+
+pytestmark = pytest.mark.timeout(60)
+
+WEIGHTS = {"SPY": "0.1", "AGG": "0.4", "QQQ": "0.3", "IEF": "0.2"}
+DROPPED = [r"^Peer closed connection\.$"]
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    """The example scenario plus IAU (the IRA replacement for GLD)."""
+    data = Scenario.builtin("example").model_dump()
+    data["symbols"]["IAU"] = {
+        "con_id": 474829617,
+        "long_name": "ISHARES GOLD TRUST",
+        "bid": Decimal("49.90"),
+        "ask": Decimal("49.92"),
+        "last": Decimal("49.91"),
+        "close": Decimal("49.70"),
+    }
+    return Scenario.from_dict(data)
+
+
+@pytest.fixture
+def api(allocations_api: AllocationsAPI) -> AllocationsAPI:
+    allocations_api.set_allocations("etf-blend", WEIGHTS)
+    return allocations_api
+
+
+def _rebalancer(
+    client: IBKRClient, api: AllocationsAPI, tmp_path: Path | None = None, **kwargs: Any
+) -> IBKRRebalancer:
+    kwargs.setdefault("fill_timeout_secs", 10.0)
+    kwargs.setdefault("cancel_timeout_secs", 5.0)
+    replacements = None
+    if tmp_path is not None:
+        path = tmp_path / "replacement-sets.yaml"
+        path.write_text(
+            "ira:\n"
+            "  - {source: DBC, target: PDBC, scale: 1.0}\n"
+            "  - {source: GLD, target: IAU, scale: 0.5}\n"
+        )
+        replacements = ReplacementService.from_yaml(path)
+    return IBKRRebalancer(
+        client,
+        allocation_service=AllocationService(api.base_url, SecretStr(API_KEY)),
+        replacement_service=replacements,
+        **kwargs,
+    )
+
+
+def _value(sim: GatewaySimulator, account: str = ACCOUNT) -> Decimal:
+    symbols = sim.engine.symbols
+    total = sim.cash(account)
+    for symbol, quantity in sim.positions(account).items():
+        spec = symbols[symbol]
+        assert spec.bid is not None
+        assert spec.ask is not None
+        total += quantity * (spec.bid + spec.ask) / 2
+    return total
+
+
+async def test_preview_proposes_sells_then_buys_and_places_nothing(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    preview = await _rebalancer(client, api).calculate_rebalance(account_config())
+    assert preview.success
+    trades = {t.symbol: t.quantity for t in preview.proposed_trades}
+    assert trades["GLD"] == -20
+    assert trades["TLT"] == -100
+    assert trades["SPY"] < 0
+    assert all(trades[s] > 0 for s in ("AGG", "QQQ", "IEF"))
+    signs = [t.quantity > 0 for t in preview.proposed_trades]
+    assert signs == sorted(signs), "sells come before buys"
+    assert preview.current_value == _value(sim)
+    assert sim.orders() == []
+
+
+# The account's own drift band, configured explicitly: see the churn test below.
+BANDED = {"drift_band_percent": Decimal("0.5")}
+
+
+async def test_execute_then_preview_shows_no_trades_and_second_run_places_nothing(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    seen: list[Trade] = []
+    rebalancer = _rebalancer(client, api, run_id="run-1", on_order=seen.append)
+    result = await rebalancer.rebalance_account(account_config(**BANDED))
+    assert result.success, result.error
+    assert result.orders
+    for trade in result.orders:
+        assert trade.status is OrderStatus.FILLED
+        assert trade.filled_quantity == trade.quantity
+        assert trade.order_id is not None
+        assert trade.order_id.isdigit()
+        assert trade.avg_fill_price is not None
+    assert {o.order_ref for o in sim.orders()} == {"run-1"}
+    assert len(seen) == 2 * len(result.orders)  # acknowledged, then filled
+    assert len({t.order_id for t in result.orders}) == len(result.orders)
+    assert result.cash_balance == sim.cash(ACCOUNT)
+    placed = len(sim.orders())
+
+    preview = await rebalancer.calculate_rebalance(account_config(**BANDED))
+    assert preview.proposed_trades == [], preview.proposed_trades
+    again = await _rebalancer(client, api, run_id="run-2").rebalance_account(
+        account_config(**BANDED)
+    )
+    assert again.success, again.error
+    assert again.orders == []
+    assert len(sim.orders()) == placed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="calculator churn without a drift band: buys are planned at ask*1.005 and fill at "
+    "the ask, so ~0.5% of the bought value is left above the reserve; the next preview buys "
+    "4 AGG and 3 IEF with it (reported to the lead)",
+)
+async def test_execute_without_drift_band_then_preview_shows_no_trades(
+    client: IBKRClient, api: AllocationsAPI
+) -> None:
+    rebalancer = _rebalancer(client, api)
+    result = await rebalancer.rebalance_account(account_config())
+    assert result.success, result.error
+    preview = await rebalancer.calculate_rebalance(account_config())
+    assert preview.proposed_trades == []
+
+
+async def test_execute_every_sell_completes_before_the_first_buy_reaches_the_gateway(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    sim.set_faults(fill_delay_secs=0.05)
+    result = await _rebalancer(client, api).rebalance_account(account_config())
+    assert result.success, result.error
+    sells = [o for o in sim.orders() if o.action == "SELL"]
+    buys = [o for o in sim.orders() if o.action == "BUY"]
+    assert {o.symbol for o in sells} == {"SPY", "TLT", "GLD"}
+    assert {o.symbol for o in buys} == {"AGG", "QQQ", "IEF"}
+    last_sell_done = max(o.completed_at for o in sells if o.completed_at is not None)
+    assert last_sell_done <= min(o.created_at for o in buys)
+
+
+async def test_execute_leaves_the_cash_reserve_in_cash(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    config = account_config(cash_reserve_percent=Decimal(5))
+    result = await _rebalancer(client, api).rebalance_account(config)
+    assert result.success, result.error
+    total = _value(sim)
+    commissions = sum(f.commission for o in sim.orders() for f in o.fills)
+    assert sim.cash(ACCOUNT) >= total * Decimal("0.05") - commissions
+    assert sim.cash(ACCOUNT) <= total * Decimal("0.07")  # and not much more than it
+
+
+async def test_execute_with_replacement_set_trades_targets_and_keeps_scaled_rest_in_cash(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI, tmp_path: Path
+) -> None:
+    api.set_allocations("etf-blend", {"SPY": "0.5", "DBC": "0.3", "GLD": "0.2"})
+    config = account_config(replacement_set="ira", cash_reserve_percent=Decimal(1))
+    before = _value(sim)
+    result = await _rebalancer(client, api, tmp_path).rebalance_account(config)
+    assert result.success, result.error
+    positions = sim.positions(ACCOUNT)
+    assert "GLD" not in positions  # held source symbol sold
+    assert "DBC" not in positions
+    assert "TLT" not in positions
+    investable = before * Decimal("0.99")
+    iau = positions["IAU"] * Decimal("49.91")
+    pdbc = positions["PDBC"] * Decimal("13.415")
+    # Within the 0.5 % buy-price buffer plus one share of the targets.
+    assert abs(iau - investable * Decimal("0.1")) < investable * Decimal("0.0005") + 50
+    assert abs(pdbc - investable * Decimal("0.3")) < investable * Decimal("0.0015") + 14
+    # Reserve 1 % plus the unused half of GLD's 20 % stays in cash.
+    assert abs(sim.cash(ACCOUNT) - (before * Decimal("0.01") + investable * Decimal("0.1"))) < (
+        Decimal(700)
+    )
+
+
+@pytest.mark.parametrize("set_name", ["roth"])
+async def test_preview_unknown_replacement_set_raises_naming_it(
+    client: IBKRClient, api: AllocationsAPI, tmp_path: Path, set_name: str
+) -> None:
+    with pytest.raises(InvalidInputError, match="unknown replacement set 'roth'"):
+        await _rebalancer(client, api, tmp_path).calculate_rebalance(
+            account_config(replacement_set=set_name)
+        )
+
+
+async def test_execute_partial_sell_fill_is_reported_and_stops_buys(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    sim.set_faults(partial_fill_parts=2, partial_fill_stop_after=1)
+    result = await _rebalancer(client, api, fill_timeout_secs=1.0).rebalance_account(
+        account_config()
+    )
+    assert result.success is False
+    assert result.error is not None
+    assert "no buys were placed" in result.error
+    assert "10 of 20 filled" in result.error  # GLD: half of 20 shares
+    gld = next(t for t in result.orders if t.symbol == "GLD")
+    assert gld.filled_quantity == -10
+    assert gld.status is OrderStatus.CANCELLED
+    assert [o for o in sim.orders() if o.action == "BUY"] == []
+    assert not [o for o in sim.orders() if o.is_working], "the unfilled rest was cancelled"
+
+
+async def test_execute_rejected_sell_reports_it_and_places_no_buys(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    sim.set_faults(reject_symbols=["TLT"])
+    result = await _rebalancer(client, api).rebalance_account(account_config())
+    assert result.success is False
+    assert result.error is not None
+    assert "TLT" in result.error
+    tlt = next(t for t in result.orders if t.symbol == "TLT")
+    assert tlt.status is OrderStatus.REJECTED
+    assert any("IB error 201" in w for w in result.warnings)
+    assert [o for o in sim.orders() if o.action == "BUY"] == []
+
+
+@pytest.mark.parametrize("allowed_ib_errors", [DROPPED])
+async def test_execute_gateway_drop_during_sells_fails_cleanly_then_second_run_converges(
+    sim: GatewaySimulator,
+    make_client: MakeClient,
+    api: AllocationsAPI,
+    allowed_ib_errors: list[str],
+) -> None:
+    sim.set_faults(drop_connections_after_orders=1, fill_delay_secs=0.2)
+    first = await make_client(client_id=31)
+    result = await _rebalancer(first, api).rebalance_account(account_config())
+    assert result.success is False
+    assert result.error is not None
+    assert "BrokerConnectionError" in result.error
+    assert [o for o in sim.orders() if o.action == "BUY"] == []
+    # The sell that was acknowledged, and the one in flight when the connection dropped.
+    assert [t.status for t in result.orders] == [OrderStatus.WORKING, OrderStatus.ERROR]
+
+    # The restarted daemon uses the same client id (derived from the account id).
+    second = await make_client(client_id=31)
+    retry = await _rebalancer(second, api).rebalance_account(account_config(**BANDED))
+    assert retry.success, retry.error
+    preview = await _rebalancer(second, api).calculate_rebalance(account_config(**BANDED))
+    assert preview.proposed_trades == []
+
+
+async def test_execute_outside_trading_hours_is_refused_with_next_open_time(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    sim.set_always_open(False)
+    sim.set_clock(dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))))
+    result = await _rebalancer(client, api).rebalance_account(account_config())
+    assert result.success is False
+    assert result.error is not None
+    assert "market closed" in result.error
+    assert "next open 2026-11-23T14:30:00+00:00" in result.error
+    assert sim.orders() == []
+
+
+async def test_invalid_account_id_preview_raises_and_execute_reports_clear_error(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    config = account_config(account_id="INVALID123")
+    with pytest.raises(InvalidInputError, match="'INVALID123' is not managed"):
+        await _rebalancer(client, api).calculate_rebalance(config)
+    result = await _rebalancer(client, api).rebalance_account(config)
+    assert result.success is False
+    assert result.error is not None
+    assert "'INVALID123' is not managed" in result.error
+    assert sim.orders() == []
+
+
+async def test_execute_cancels_the_accounts_open_orders_first(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    stale = await client.place_order(
+        ACCOUNT, "QQQ", 1, order_type="LIMIT", price=Decimal("100.00"), order_ref="old-run"
+    )
+    result = await _rebalancer(client, api).rebalance_account(account_config())
+    assert result.success, result.error
+    assert any(stale.order_id in w for w in result.warnings)
+    assert await client.get_order_status(stale.order_id) is OrderStatus.CANCELLED
