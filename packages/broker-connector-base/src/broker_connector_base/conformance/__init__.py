@@ -43,6 +43,7 @@ Tuning, as class attributes of the subclass:
 
 * ``timeout_secs``: how long an order may take to fill or cancel, and the bound on every
   single call (a call that takes longer fails the test rather than hanging the suite);
+* ``short_wait_secs``: the timeout of a ``wait_for_order`` that is meant to time out;
 * ``quantity``: shares per test order (keep the account's cash enough for a few of them);
 * ``resting_limit_factor``: a resting limit buy is priced at this fraction of the bid;
 * ``value_tolerance``: allowed difference between ``market_value`` and
@@ -57,9 +58,19 @@ False; the rest run in both states.
 
 from __future__ import annotations
 
-from broker_connector_base.conformance._orders import OrderTests
-from broker_connector_base.conformance._session import SessionTests
-from broker_connector_base.conformance._support import ConformanceEnv
+import pytest
+
+# Rewrite the suite's asserts like a test module's, so a failing guarantee shows the values
+# that broke it. Must run before the modules are imported.
+pytest.register_assert_rewrite(
+    "broker_connector_base.conformance._orders",
+    "broker_connector_base.conformance._session",
+    "broker_connector_base.conformance._support",
+)
+
+from broker_connector_base.conformance._orders import OrderTests  # noqa: E402
+from broker_connector_base.conformance._session import SessionTests  # noqa: E402
+from broker_connector_base.conformance._support import ConformanceEnv  # noqa: E402
 
 __all__ = ["BrokerClientConformance", "ConformanceEnv"]
 
