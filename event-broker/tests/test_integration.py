@@ -247,3 +247,38 @@ async def test_daemon_without_realtime_key_runs_for_manual_triggers_only(
 
     assert "manual triggers only" in line
     assert await running.stop(signal.SIGINT) == 0
+
+
+async def test_daemon_killed_mid_run_is_reported_at_restart_and_next_signal_converges(
+    stack: Stack, daemon: DaemonFactory
+) -> None:
+    plan = {"DBC": 438, "GLD": 40, "QQQ": 38, "SPY": 16, "TLT": 113}  # demo preview of DUM959247
+    start_positions = dict(stack.sim.positions("DUM959247"))
+    stack.sim.set_faults(fill_delay_secs=600)  # orders stay working until the kill
+    first = await daemon()
+    await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="before-kill:0")
+    await stack.sim.wait_for_orders(len(plan), timeout_secs=30)
+
+    assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
+    # The worker loses its lifeline (stdin) and exits: no orphan keeps trading.
+    await stack.sim.wait_for(lambda: not stack.sim.client_ids(), timeout_secs=15)
+    stack.sim.set_faults(fill_delay_secs=0)
+    second = await daemon()
+    report = await second.wait_for_log("Unfinished run found at start-up")
+    await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="after-restart:0")
+    await second.wait_for_log("Event after-restart:0 on etf-blend-301-20 done")
+    await second.stop()
+
+    assert "5 orders were recorded" in report
+    runs = stack.journal_rows("SELECT status FROM runs ORDER BY started_at")
+    assert runs == [("abandoned",), ("succeeded",)]
+    orders = _orders_of(stack, "DUM959247")
+    first_run = orders[: len(plan)]
+    assert all(o.status == "Cancelled" for o in first_run)
+    filled: dict[str, Decimal] = {}
+    for order in orders:
+        filled[order.symbol] = filled.get(order.symbol, Decimal(0)) + order.filled
+    assert filled == {symbol: Decimal(quantity) for symbol, quantity in plan.items()}
+    final = stack.sim.positions("DUM959247")
+    for symbol, quantity in plan.items():
+        assert final[symbol] == start_positions.get(symbol, Decimal(0)) + quantity

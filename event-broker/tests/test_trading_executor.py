@@ -7,10 +7,13 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from aiohttp import web
 from app.config import AppConfig
 from app.locks import account_lock
+from app.services.notification_service import NotificationService
 from app.services.trading_executor import JOURNAL_FILE, TradingExecutor
 from broker_connector_base import AccountConfig
+from pydantic import SecretStr
 
 WorkerScript = Callable[[str], tuple[str, ...]]
 ConfigFactory = Callable[..., AppConfig]
@@ -177,3 +180,42 @@ async def test_run_past_timeout_is_journalled_timed_out(
     assert [(r["status"], r["error"]) for r in _runs(config)] == [
         ("timed_out", "run timed out after 1 s; the worker was killed")
     ]
+
+
+async def test_every_run_sends_one_notification_and_a_dead_target_never_fails_it(
+    worker_script: WorkerScript,
+    make_config: ConfigFactory,
+    make_executor: ExecutorFactory,
+    account: AccountFactory,
+) -> None:
+    received: list[dict[str, object]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        config = make_config(account("DU100008", pdt_protection_enabled=True))
+        notifier = NotificationService(
+            [SecretStr(f"json://127.0.0.1:{port}/hook"), SecretStr("json://127.0.0.1:1/dead")],
+            timeout_secs=5,
+        )
+        executor = make_executor(config, worker_script("print(result())"), notifier=notifier)
+
+        done = await executor.execute_account(config.accounts[0], "rebalance")
+        refused = await executor.execute_account(config.accounts[0], "rebalance")
+    finally:
+        await runner.cleanup()
+
+    assert done.success
+    assert refused.status == "refused"
+    assert len(received) == 2
+    assert "DU100008" in str(received[0]["title"])
+    assert "PDT Protection" in str(received[1]["message"])
