@@ -174,3 +174,35 @@ async def test_invalid_runtime_fault_is_refused(sim: GatewaySimulator) -> None:
         sim.set_faults(partial_fill_parts=0)
 
     assert sim.faults.partial_fill_parts == 1
+
+
+async def test_faults_from_the_scenario_apply_from_the_start(
+    ib_errors: Errors, trade_until: TradeUntil
+) -> None:
+    scenario = Scenario.from_yaml_text(
+        """
+accounts: {DU1: {cash: 100000.00}}
+symbols:
+  SPY: {con_id: 756733, bid: 589.10, ask: 589.12, last: 589.11}
+  QQQ: {con_id: 320227571, bid: 509.45, ask: 509.48, last: 509.46}
+faults:
+  partial_fill_parts: 2
+  reject_symbols: [QQQ]
+"""
+    )
+    async with GatewaySimulator(scenario) as sim:
+        ib = IB()
+        await ib.connectAsync("127.0.0.1", sim.port, clientId=1, timeout=5)
+        errors = ib_errors(ib)
+        spy, qqq = Stock("SPY", "SMART", "USD"), Stock("QQQ", "SMART", "USD")
+        await ib.qualifyContractsAsync(spy, qqq)
+
+        split = ib.placeOrder(spy, MarketOrder("BUY", 4))
+        rejected = ib.placeOrder(qqq, MarketOrder("BUY", 1))
+        await trade_until(split, Trade.isDone)
+        await trade_until(rejected, Trade.isDone)
+        ib.disconnect()
+
+    assert [f.execution.shares for f in split.fills] == [2.0, 2.0]
+    assert rejected.orderStatus.status == "Cancelled"
+    assert (rejected.order.orderId, 201) in [(r, c) for r, c, _ in errors]
