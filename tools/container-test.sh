@@ -192,10 +192,10 @@ import sys
 
 orders = json.loads(sys.argv[1])
 account = sys.argv[2]
-print(f"{'id':>4} {'account':<10} {'action':<4} {'qty':>6} {'symbol':<6} {'type':<4} {'status':<9} {'avg price':>10}")
+print(f"{'id':>4} {'account':<10} {'action':<6} {'qty':>6} {'symbol':<6} {'type':<4} {'status':<9} {'avg price':>10}")
 for o in orders:
     print(
-        f"{o['order_id']:>4} {o['account']:<10} {o['action']:<4} {o['quantity']:>6} "
+        f"{o['order_id']:>4} {o['account']:<10} {o['action']:<6} {o['quantity']:>6} "
         f"{o['symbol']:<6} {o['order_type']:<4} {o['status']:<9} {o['avg_fill_price']:>10}"
     )
 ours = [o for o in orders if o.get("account") == account]
