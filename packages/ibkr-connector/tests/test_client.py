@@ -140,7 +140,7 @@ async def test_prices_many_symbols_in_one_batch_keep_request_order(client: IBKRC
 
     def spy(*args: object) -> None:  # records how many quotes had arrived at each request
         sent.append(len([t for t in client.ib.wrapper.reqId2Ticker.values() if t.bid == t.bid]))
-        original(*args)
+        original(*args)  # type: ignore[no-untyped-call]
 
     client.ib.client.reqMktData = spy  # type: ignore[method-assign]
     prices = await client.get_multiple_market_prices(symbols)

@@ -1,0 +1,174 @@
+"""Benchmark: ``IBKRClient``/``IBKRRebalancer`` against a minimal raw ib_async script.
+
+Run from the repository root with the project venv::
+
+    .venv/bin/python bench/ibkr_roundtrip.py            # median of 10
+    .venv/bin/python bench/ibkr_roundtrip.py --runs 20
+
+A 12-symbol strategy on the simulator's example account (which holds SPY, TLT and GLD), every
+run from the scenario's starting state, each one connecting a fresh client:
+
+* preview: ``calculate_rebalance`` (allocations from a file, snapshot, quotes, calculator)
+  beside a raw ib_async script that makes the same gateway requests: connect, positions,
+  account values, contract details and snapshot tickers for the 12 symbols. Target: ours
+  <= 1.5x the raw script.
+* execute: ``rebalance_account`` (hours check, cancel open orders, sells, wait, fresh snapshot
+  and quotes, buys, wait) beside a raw script that connects, reads positions, account values
+  and tickers, places the same orders (sells, wait for fills, buys, wait) and reads the fills.
+
+The price cache is off (TTL 0) so every run asks the gateway. Both sides keep ib_async's
+default request pacing (45 requests/s, below IB's 50 messages/s limit): the raw execute already
+needs about one pacing window, and ours (hours check, a fresh snapshot and quotes after the
+sells, a final snapshot) about two, which is what the execute ratio shows. Figures are printed,
+never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+
+from broker_connector_base import AccountConfig, Trade
+from ib_async import IB, Contract, MarketOrder, Stock
+from ib_async import Trade as IBTrade
+from ib_gateway_sim import GatewaySimulator, Scenario
+from ibkr_connector import AllocationService, IBKRClient, IBKRConnectionConfig, IBKRRebalancer
+
+ACCOUNT = "DUM959247"
+SYMBOLS = ["SPY", "QQQ", "IWM", "EFA", "EEM", "VNQ", "TLT", "IEF", "AGG", "LQD", "GLD", "BIL"]
+WEIGHTS = ["0.083"] * 11 + ["0.087"]
+TIMEOUT = 30.0
+
+
+def _allocations_dir() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="ibkr-bench-"))
+    (folder / "bench").mkdir()
+    document = {
+        "status": "success",
+        "data": {
+            "name": "bench",
+            "strategy_long_name": "12-symbol benchmark",
+            "last_rebalance_on": "2026-11-20",
+            "allocations": [
+                {"symbol": s, "allocation": float(w)} for s, w in zip(SYMBOLS, WEIGHTS, strict=True)
+            ],
+        },
+    }
+    (folder / "bench" / "allocations.json").write_text(json.dumps(document))
+    return folder
+
+
+def _config() -> AccountConfig:
+    return AccountConfig(account_id=ACCOUNT, type="paper", strategy_name="bench")
+
+
+async def _ours(sim: GatewaySimulator, folder: Path, *, execute: bool) -> list[Trade]:
+    client = IBKRClient(IBKRConnectionConfig(client_id=41, port=sim.port, price_cache_ttl_secs=0))
+    await client.connect()
+    try:
+        rebalancer = IBKRRebalancer(client, allocation_service=AllocationService(folder.as_uri()))
+        if execute:
+            result = await rebalancer.rebalance_account(_config())
+            if not result.success:
+                raise RuntimeError(result.error)
+            return result.orders
+        return (await rebalancer.calculate_rebalance(_config())).proposed_trades
+    finally:
+        await client.disconnect()
+
+
+async def _raw_reads(ib: IB) -> dict[str, Contract]:
+    """Positions, account values, contract details and tickers, as a minimal script would."""
+    await asyncio.wait_for(ib.reqPositionsAsync(), TIMEOUT)
+    await asyncio.wait_for(ib.accountSummaryAsync(ACCOUNT), TIMEOUT)
+    contracts = [Stock(s, "SMART", "USD") for s in SYMBOLS]
+    await asyncio.wait_for(ib.qualifyContractsAsync(*contracts), TIMEOUT)
+    await asyncio.wait_for(ib.reqTickersAsync(*contracts), TIMEOUT)
+    return {c.symbol: c for c in contracts}
+
+
+async def _raw_fill(ib: IB, contracts: dict[str, Contract], trades: list[Trade]) -> None:
+    placed: list[IBTrade] = []
+    for trade in trades:
+        order = MarketOrder("BUY" if trade.quantity > 0 else "SELL", abs(trade.quantity))
+        order.account = ACCOUNT
+        placed.append(ib.placeOrder(contracts[trade.symbol], order))
+    done = asyncio.Event()
+
+    def check(*_: object) -> None:
+        if all(t.isDone() for t in placed):
+            done.set()
+
+    ib.orderStatusEvent += check
+    check()
+    await asyncio.wait_for(done.wait(), TIMEOUT)
+    ib.orderStatusEvent -= check
+
+
+async def _raw(sim: GatewaySimulator, orders: list[Trade] | None) -> None:
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", sim.port, clientId=42, timeout=TIMEOUT)
+    try:
+        contracts = await _raw_reads(ib)
+        if orders is not None:
+            await _raw_fill(ib, contracts, [t for t in orders if t.quantity < 0])
+            await _raw_fill(ib, contracts, [t for t in orders if t.quantity > 0])
+            await asyncio.wait_for(ib.reqExecutionsAsync(), TIMEOUT)
+    finally:
+        ib.disconnect()
+
+
+async def _median(sim: GatewaySimulator, runs: int, work: Callable[[], Awaitable[object]]) -> float:
+    times: list[float] = []
+    for _ in range(runs):
+        sim.reset()
+        started = time.perf_counter()
+        await work()
+        times.append(time.perf_counter() - started)
+        await sim.wait_for_clients(0)
+    return statistics.median(times)
+
+
+def _report(name: str, ours: float, raw: float, target: float | None) -> None:
+    ratio = ours / raw
+    goal = f" (target <= {target}x: {'met' if ratio <= target else 'NOT met'})" if target else ""
+    print(
+        f"{name:8s} ours {ours * 1000:8.1f} ms   raw ib_async {raw * 1000:8.1f} ms   "
+        f"ratio {ratio:.2f}x{goal}"
+    )
+
+
+async def main(runs: int) -> None:
+    logging.disable(logging.WARNING)  # ib_async logs every fill at INFO; keep output readable
+    folder = _allocations_dir()
+    async with GatewaySimulator(Scenario.builtin("example")) as sim:
+        sim.reset()
+        planned = await _ours(sim, folder, execute=False)
+        sim.reset()
+        executed = await _ours(sim, folder, execute=True)
+        print(
+            f"12-symbol account, {len(planned)} trades planned, {len(executed)} orders executed,"
+            f" median of {runs} runs each"
+        )
+        preview = await _median(sim, runs, lambda: _ours(sim, folder, execute=False))
+        raw_preview = await _median(sim, runs, lambda: _raw(sim, None))
+        _report("preview", preview, raw_preview, 1.5)
+        execute = await _median(sim, runs, lambda: _ours(sim, folder, execute=True))
+        raw_execute = await _median(sim, runs, lambda: _raw(sim, executed))
+        _report("execute", execute, raw_execute, None)
+        total = sum((abs(t.quantity) * t.price for t in planned), Decimal(0))
+        print(f"(planned notional {total.quantize(Decimal('0.01'))} USD)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    asyncio.run(main(parser.parse_args().runs))
