@@ -102,6 +102,19 @@ async def test_control_rejects_bad_input_with_400(controlled: GatewaySimulator) 
     assert (await _post(port, "/faults", {"partial_fill_parts": 0}))[0] == 400
     assert (await _post(port, "/faults", {"no_such_fault": 1}))[0] == 400
     assert (await _post(port, "/clock", {"time": "not a time"}))[0] == 400
+    assert (await _post(port, "/prices", {"SPY": {"bid": "abc"}}))[0] == 400
+
+
+async def test_control_null_price_clears_that_side(controlled: GatewaySimulator) -> None:
+    port = controlled.control_port
+    assert port is not None
+
+    status, quotes = await _post(port, "/prices", {"SPY": {"bid": None, "last": "590.5"}})
+
+    assert status == 200
+    assert quotes["SPY"]["bid"] is None
+    assert quotes["SPY"]["last"] == "590.5"
+    assert controlled.engine.symbols["SPY"].ask == Decimal("589.12")
 
 
 async def test_command_line_serves_api_and_control_from_another_process(

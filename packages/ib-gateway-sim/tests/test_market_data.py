@@ -140,3 +140,21 @@ async def test_delayed_only_fault_sends_10167_then_delayed_data(
     assert ticker.marketDataType == 3
     assert ticker.ask == 44.19
     assert [code for _, code, _ in errors] == [10167]
+
+
+async def test_cleared_quote_sides_are_absent_and_all_cleared_gives_354(
+    connect: Connect, sim: GatewaySimulator, ib_errors: Errors
+) -> None:
+    ib = await connect()
+    errors = ib_errors(ib)
+    dbc = Stock("DBC", "SMART", "USD")
+    await ib.qualifyContractsAsync(dbc)
+
+    sim.set_price("DBC", clear=["bid", "ask"])
+    [one_sided] = await ib.reqTickersAsync(dbc)
+    assert math.isnan(one_sided.bid)
+    assert one_sided.last == 22.64
+    sim.set_price("DBC", clear=["last", "close"])
+    await ib.reqTickersAsync(dbc)  # ib_async reuses the Ticker object; the error is the signal
+
+    assert [code for _, code, _ in errors] == [354]

@@ -6,7 +6,7 @@ Routes (all JSON):
 * ``GET /state`` -> the full snapshot (``GatewaySimulator.snapshot()``)
 * ``GET /orders`` -> list of orders; ``GET /positions`` -> account -> symbol -> quantity;
   ``GET /accounts`` -> account -> cash, settled cash, positions
-* ``POST /prices`` ``{"SPY": {"bid": "590.00", "ask": "590.02"}}``
+* ``POST /prices`` ``{"SPY": {"bid": "590.00", "ask": "590.02"}}`` (``null`` clears a side)
 * ``POST /faults`` ``{"reject_symbols": ["QQQ"], ...}`` (names of the scenario's ``faults:``)
 * ``POST /clock`` ``{"time": "2026-11-23T20:00:00+00:00"}`` or ``{"time": null}`` (real time),
   ``{"advance_secs": 3600}``, ``{"always_open": false}``
@@ -81,7 +81,14 @@ async def _prices(request: web.Request) -> web.Response:
         unknown = set(quote) - {"bid", "ask", "last", "close"}
         if unknown:
             raise web.HTTPBadRequest(text=f"unknown quote fields {sorted(unknown)}")
-        sim.set_price(symbol, **{k: None if v is None else str(v) for k, v in quote.items()})
+        try:
+            sim.set_price(
+                symbol,
+                **{k: str(v) for k, v in quote.items() if v is not None},
+                clear=[k for k, v in quote.items() if v is None],
+            )
+        except (ArithmeticError, ValueError) as exc:
+            raise web.HTTPBadRequest(text=f"bad quote for {symbol}: {exc}") from exc
     return _json(sim.snapshot()["symbols"])
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -22,6 +22,7 @@ from ib_gateway_sim.wire import SERVER_VERSION
 logger = logging.getLogger(__name__)
 
 _CLOCK_POLL_SECS = 1.0
+_QUOTE_FIELDS = frozenset({"bid", "ask", "last", "close"})
 
 
 class GatewaySimulator:
@@ -236,14 +237,25 @@ class GatewaySimulator:
         ask: Decimal | str | None = None,
         last: Decimal | str | None = None,
         close: Decimal | str | None = None,
+        clear: Iterable[str] = (),
     ) -> None:
-        """Change a symbol's quote (only the given fields), stream it, and work orders."""
+        """Change a symbol's quote, stream it to subscribers, and work resting orders.
+
+        Args:
+            symbol: scenario symbol.
+            bid: new bid (None: unchanged); likewise ``ask``, ``last``, ``close``.
+            clear: names among bid/ask/last/close to remove (no quote on that side).
+        """
         current = self.engine.symbols[symbol]
-        changes = {
+        unknown = set(clear) - _QUOTE_FIELDS
+        if unknown:
+            raise ValueError(f"clear accepts only {sorted(_QUOTE_FIELDS)}, not {sorted(unknown)}")
+        changes: dict[str, Decimal | None] = {
             k: Decimal(str(v))
             for k, v in {"bid": bid, "ask": ask, "last": last, "close": close}.items()
             if v is not None
         }
+        changes |= dict.fromkeys(clear)
         self.engine.symbols[symbol] = current.model_validate(current.model_dump() | changes)
         for session in list(self.sessions):
             session.push_quote(symbol)
