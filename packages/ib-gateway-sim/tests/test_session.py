@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ib_async import IB, MarketOrder, Position, Stock
+from ib_async import IB, AccountValue, MarketOrder, Position, Stock
 from ib_gateway_sim import GatewaySimulator
 
 Connect = Callable[..., Awaitable[IB]]
@@ -146,3 +146,24 @@ async def test_position_stream_reflects_trade_on_other_client(connect: Connect) 
     assert [p.position for p in watcher.positions("DU789012") if p.contract.symbol == "QQQ"] == [
         3.0
     ]
+
+
+async def test_account_summary_cache_is_updated_after_a_fill(
+    connect: Connect, sim: GatewaySimulator
+) -> None:
+    ib = await connect()
+    await ib.accountSummaryAsync()
+    contract = Stock("SHY", "SMART", "USD")
+    await ib.qualifyContractsAsync(contract)
+    updated: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def _on_summary(value: AccountValue) -> None:
+        if value.account == "DU789012" and value.tag == "TotalCashValue" and not updated.done():
+            updated.set_result(value.value)
+
+    ib.accountSummaryEvent += _on_summary
+    ib.placeOrder(contract, MarketOrder("BUY", 10, account="DU789012"))
+
+    assert await asyncio.wait_for(updated, 5) == str(sim.cash("DU789012"))
+    summary = {(v.account, v.tag): v.value for v in await ib.accountSummaryAsync()}
+    assert summary[("DU789012", "TotalCashValue")] == "49174.40"

@@ -100,4 +100,6 @@ class Fanout:
         for req_id, multi_account in subs.account_multi.items():
             if multi_account == account:
                 payloads += session.multi_messages(req_id, account)
+        for req_id, tags in subs.account_summary.items():
+            payloads += session.summary_messages(req_id, account, tags)
         return payloads

@@ -54,6 +54,7 @@ class RequestsMixin(MarketDataMixin):
             76: self._req_account_updates_multi,
             77: self._cancel_account_updates_multi,
             62: self._req_account_summary,
+            63: self._cancel_account_summary,
             5: self._req_open_orders,
             16: self._req_all_open_orders,
             7: self._req_executions,
@@ -184,14 +185,27 @@ class RequestsMixin(MarketDataMixin):
         self.subs.account_multi.pop(int(fields[2]), None)
 
     def _req_account_summary(self, fields: list[str]) -> None:
+        # The subscription stays: TWS pushes changed values until cancelAccountSummary, and
+        # ib_async only ever reads its cache after the first request.
         req_id = int(fields[2])
         tags = {t for t in fields[4].split(",") if t and not t.startswith("$")}
+        self.subs.account_summary[req_id] = tags
         payloads = [
-            m.account_summary(req_id, account, tag, value, currency)
+            payload
             for account in self.engine.accounts
-            for tag, value, currency in summary_rows(self.engine, account, tags)
+            for payload in self.summary_messages(req_id, account, tags)
         ]
         self.send(*payloads, m.account_summary_end(req_id))
+
+    def summary_messages(self, req_id: int, account: str, tags: set[str]) -> list[bytes]:
+        """accountSummary (63) rows of one account for a subscription."""
+        return [
+            m.account_summary(req_id, account, tag, value, currency)
+            for tag, value, currency in summary_rows(self.engine, account, tags)
+        ]
+
+    def _cancel_account_summary(self, fields: list[str]) -> None:
+        self.subs.account_summary.pop(int(fields[2]), None)
 
     # -- orders --------------------------------------------------------------------------
 

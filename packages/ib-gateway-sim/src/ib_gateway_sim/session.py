@@ -38,6 +38,7 @@ class Subscriptions:
     positions: bool = False
     account_updates: str | None = None
     account_multi: dict[int, str] = field(default_factory=dict)
+    account_summary: dict[int, set[str]] = field(default_factory=dict)
     market_data: dict[int, tuple[str, int]] = field(default_factory=dict)
     market_data_type: int = 1
 
