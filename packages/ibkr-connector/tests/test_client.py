@@ -74,6 +74,27 @@ async def test_connect_gateway_down_raises_connection_error_after_all_retries(
 
 
 @pytest.mark.parametrize("allowed_ib_errors", [CONNECT_FAILURES])
+async def test_connect_gateway_accepting_but_silent_raises_handshake_timeout(
+    allowed_ib_errors: list[str],
+) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # a gateway still starting: accepts the socket, never answers
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = IBKRClient(
+        IBKRConnectionConfig(client_id=4, port=port, connect_timeout_secs=0.3, connect_retries=0)
+    )
+    try:
+        with pytest.raises(BrokerConnectionError, match="no API handshake in time"):
+            await client.connect()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("allowed_ib_errors", [CONNECT_FAILURES])
 async def test_connect_client_id_in_use_raises_naming_error_326(
     make_client: MakeClient, allowed_ib_errors: list[str]
 ) -> None:

@@ -85,6 +85,7 @@ class IBKRClient(BrokerClient):
         self.price_warnings: list[str] = []
         self._details: dict[str, ContractDetails] = {}
         self._connect_errors: list[tuple[int, str]] = []
+        self._refused = asyncio.Event()
         self.ib.errorEvent += self._on_error
         self.orders = _orders.OrderBook(self.ib, config, self.logger, self._contract_for)
         from ibkr_connector import __version__
@@ -117,16 +118,7 @@ class IBKRClient(BrokerClient):
         for attempt in range(1, attempts + 1):
             self._connect_errors.clear()
             try:
-                await asyncio.wait_for(
-                    self.ib.connectAsync(
-                        cfg.host,
-                        cfg.effective_port,
-                        clientId=cfg.client_id,
-                        timeout=cfg.connect_timeout_secs,
-                        raiseSyncErrors=True,
-                    ),
-                    cfg.connect_timeout_secs * 3,
-                )
+                await self._attempt_connect()
             except (TimeoutError, ConnectionError, OSError) as exc:
                 self.ib.disconnect()
                 last = self._describe_connect_failure(exc)
@@ -155,6 +147,41 @@ class IBKRClient(BrokerClient):
             f"{cfg.client_id} after {attempts} attempts: {last}"
         )
 
+    async def _attempt_connect(self) -> None:
+        """One bounded connection attempt, cut short when the gateway answers error 326.
+
+        After 326 the gateway never completes the handshake, so waiting for the timeout
+        would only delay the retry.
+        """
+        cfg = self.config
+        self._refused = asyncio.Event()
+        connecting = asyncio.ensure_future(
+            self.ib.connectAsync(
+                cfg.host,
+                cfg.effective_port,
+                clientId=cfg.client_id,
+                timeout=cfg.connect_timeout_secs,
+                raiseSyncErrors=True,
+            )
+        )
+        refused = asyncio.ensure_future(self._refused.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {connecting, refused},
+                timeout=cfg.connect_timeout_secs * 3,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            refused.cancel()
+        if connecting in done:
+            connecting.result()
+            return
+        connecting.cancel()
+        await asyncio.wait({connecting})  # let ib_async clean up; its CancelledError stays inside
+        if refused in done:
+            raise ConnectionError("client id already in use (IB error 326)")
+        raise TimeoutError("connection attempt timed out")
+
     def _describe_connect_failure(self, exc: BaseException) -> str:
         if any(code == 326 for code, _ in self._connect_errors):
             return (
@@ -170,6 +197,8 @@ class IBKRClient(BrokerClient):
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         if code == 326 or not self.ib.isConnected():
             self._connect_errors.append((code, message))
+        if code == 326:
+            self._refused.set()
 
     async def disconnect(self) -> None:
         """Close the connection. Safe to call when not connected."""
@@ -285,6 +314,7 @@ class IBKRClient(BrokerClient):
         started = time.monotonic()
         tickers = await _gateway.snapshots(self.ib, contracts, self.config.request_timeout_secs)
         quotes: dict[str, ContractPrice] = {}
+        delayed: list[str] = []
         for symbol, ticker in tickers.items():
             if isinstance(ticker, Exception):
                 raise BrokerAPIError(
@@ -300,8 +330,11 @@ class IBKRClient(BrokerClient):
             if not has_any_price(price):
                 raise BrokerAPIError(f"no usable price for {symbol} (no bid, ask, last or close)")
             if ticker.marketDataType in (3, 4):
-                self.logger.info("Quote for %s is delayed market data", symbol)
+                delayed.append(symbol)
             quotes[symbol] = price
+        if delayed:
+            # IB sends delayed quotes only where the login has no live subscription.
+            self.logger.info("Delayed (not live) quotes for %s", ", ".join(delayed))
         self.logger.debug("Quoted %d symbols in %.3f s", len(quotes), time.monotonic() - started)
         return quotes
 
