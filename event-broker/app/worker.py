@@ -22,7 +22,11 @@ from broker_connector_base import BrokerClient, BrokerError, InvalidInputError, 
 from app.journal import Journal
 from app.logging_setup import configure_logging
 from app.models import AccountExecutionResult
-from app.trading.broker_factory import create_broker_client, create_rebalancer
+from app.trading.broker_factory import (
+    create_broker_client,
+    create_rebalancer,
+    preload_connectors,
+)
 from app.worker_protocol import WorkerRequest, decode_request
 
 __all__ = ["execute_request", "main"]
@@ -151,7 +155,13 @@ def main() -> int:
     # Keep the real stdout for the result only; anything a library prints goes to stderr.
     result_fd = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    request = decode_request(sys.stdin.buffer.readline())
+    # Import the connectors before the request arrives: a pre-started (spare) worker then
+    # starts trading at once when the daemon hands it a run.
+    preload_connectors()
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return 0  # a spare the daemon no longer needs (EOF before any request)
+    request = decode_request(line)
     configure_logging(
         request.log_level,
         worker_context=f"account={request.account.account_id} run={request.run_id}",

@@ -147,3 +147,26 @@ async def test_cancelled_run_kills_its_worker(
         await run
 
     assert not _alive(pid)
+
+
+async def test_spare_worker_is_used_for_next_run_then_replaced_and_reaped_at_shutdown(
+    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    command = worker_script(
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); print(result())"
+    )
+    workers = WorkerProcesses(command, spares=1)
+    await workers.start_spares()
+    (spare,) = workers.spare_pids
+
+    result = await workers.run(make_request(), timeout_secs=30)
+    await workers.start_spares()  # waits for the refill the run started
+    (replacement,) = workers.spare_pids
+    await workers.terminate_all()
+
+    assert result.success
+    assert int(pid_file.read_text()) == spare
+    assert replacement != spare
+    assert not _alive(replacement)
+    assert workers.spare_pids == []

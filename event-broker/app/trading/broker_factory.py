@@ -25,9 +25,15 @@ __all__ = [
     "check_broker_supported",
     "create_broker_client",
     "create_rebalancer",
+    "preload_connectors",
 ]
 
 SUPPORTED_BROKERS: frozenset[str] = frozenset({"ibkr"})
+
+
+def preload_connectors() -> None:
+    """Import every connector now (a worker does this before its request arrives)."""
+    import ibkr_connector  # noqa: F401
 
 
 def check_broker_supported(account_config: AccountConfig) -> None:

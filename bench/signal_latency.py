@@ -1,0 +1,243 @@
+"""Benchmark: from an Ably message to every order acknowledged by the IB Gateway simulator.
+
+Run from the repository root with the project venv::
+
+    .venv/bin/python bench/signal_latency.py            # median of 5 rounds per case
+    .venv/bin/python bench/signal_latency.py --rounds 3
+
+The daemon runs as a process (``python -m app.main``) against the simulator and the fake
+realtime server (both in this process, on loopback). Two strategies: one with 1 account and
+one with 10 accounts, 12 symbols each. Each round publishes one ``rebalance`` signal and
+measures from just before the publish to the simulator's receipt of the round's last order
+(``SimOrder.created_at``, real-time clock); the target weights alternate between rounds so
+every round trades, and rounds are 3 s apart (signals come minutes apart; the daemon keeps
+one pre-started worker, which needs a moment to start again). Also printed: the daemon's idle RSS after start-up (before any signal)
+and the per-round wall time until the daemon reported the event done (fills included).
+Targets: 1 account <= 1.5 s, 10 accounts <= 4 s on 2 cores, idle RSS <= 150 MB. It prints
+figures; it never fails on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
+from ib_gateway_sim import GatewaySimulator, Scenario
+
+REPO = Path(__file__).resolve().parent.parent
+ABLY_KEY = "benchapp.benchkey:not-a-secret"
+SYMBOLS = ("SPY", "QQQ", "IWM", "EFA", "EEM", "VNQ", "TLT", "IEF", "LQD", "HYG", "GLD", "DBC")
+ONE, TEN = "bench-one", "bench-ten"
+PAUSE_SECS = 3.0
+
+
+def _scenario(accounts: list[str]) -> Scenario:
+    symbols = {
+        symbol: {
+            "con_id": 1000 + index,
+            "bid": f"{50 + 10 * index}.00",
+            "ask": f"{50 + 10 * index}.02",
+            "last": f"{50 + 10 * index}.01",
+            "close": f"{50 + 10 * index}.00",
+        }
+        for index, symbol in enumerate(SYMBOLS)
+    }
+    return Scenario.from_dict(
+        {
+            "accounts": {name: {"cash": "100000.00"} for name in accounts},
+            "symbols": symbols,
+            "clock": {"always_open": True},
+        }
+    )
+
+
+def _write_allocations(root: Path, strategy: str, round_number: int) -> None:
+    # Two weight vectors (first half heavy, then second half heavy) so every round trades.
+    heavy = set(SYMBOLS[:6]) if round_number % 2 == 0 else set(SYMBOLS[6:])
+    weights = {s: ("0.1200" if s in heavy else "0.0466") for s in SYMBOLS}
+    document = {
+        "status": "success",
+        "data": {
+            "name": strategy,
+            "strategy_long_name": strategy,
+            "last_rebalance_on": "2026-11-20",
+            "allocations": [{"symbol": s, "allocation": float(w)} for s, w in weights.items()],
+        },
+    }
+    folder = root / strategy
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "allocations.json").write_text(json.dumps(document), encoding="utf-8")
+
+
+def _accounts_yaml(path: Path, one: list[str], ten: list[str]) -> None:
+    lines = ["accounts:"]
+    for name, strategy in [(a, ONE) for a in one] + [(a, TEN) for a in ten]:
+        lines.append(f"  - {{account_id: {name}, type: paper, strategy_name: {strategy}}}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class DaemonProcess:
+    """The daemon as a child process; lines of its log are waited on."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self.lines: list[str] = []
+        self.changed = asyncio.Condition()
+        self.process: asyncio.subprocess.Process | None = None
+        self.reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app.main",
+            env=self.env,
+            cwd=self.cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:
+            async with self.changed:
+                self.lines.append(raw.decode(errors="replace"))
+                self.changed.notify_all()
+
+    async def wait_for(self, text: str, timeout_secs: float = 120) -> None:
+        async with asyncio.timeout(timeout_secs), self.changed:
+            await self.changed.wait_for(lambda: any(text in line for line in self.lines))
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+        if self.reader is not None:
+            await self.reader
+
+
+async def _round(
+    sim: GatewaySimulator,
+    ably: FakeAblyServer,
+    daemon: DaemonProcess,
+    strategy: str,
+    number: int,
+) -> tuple[float, float, int]:
+    before = len(sim.orders())
+    message_id = f"{strategy}-{number}:0"
+    started = dt.datetime.now(dt.UTC)
+    await ably.publish(strategy, {"exec": "rebalance"}, id=message_id)
+    await daemon.wait_for(f"Event {message_id} on {strategy} done")
+    done = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    new = sim.orders()[before:]
+    if not new:
+        raise SystemExit(f"round {message_id} placed no orders:\n{''.join(daemon.lines[-30:])}")
+    acknowledged = (max(o.created_at for o in new) - started).total_seconds()
+    return acknowledged, done, len(new)
+
+
+async def _bench(rounds: int, *, show_log: bool) -> None:
+    ensure_loopback_bypasses_proxy()
+    one = ["DU900100"]
+    ten = [f"DU9002{index:02d}" for index in range(10)]
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
+        root = Path(tmp)
+        allocations = root / "allocations"
+        accounts = root / "accounts.yaml"
+        _accounts_yaml(accounts, one, ten)
+        async with (
+            GatewaySimulator(_scenario(one + ten)) as sim,
+            FakeAblyServer(api_key=ABLY_KEY) as ably,
+        ):
+            env = {k: v for k, v in os.environ.items() if k != "NOTIFICATION_URLS"}
+            env.update(
+                {
+                    "TRADING_MODE": "paper",
+                    "REALTIME_API_KEY": ABLY_KEY,
+                    "ABLY_ENDPOINT": ably.endpoint,
+                    "ABLY_TLS": "false",
+                    "IB_GATEWAY_HOST": "127.0.0.1",
+                    "IB_GATEWAY_PORT": str(sim.port),
+                    "ALLOCATIONS_API_URL": allocations.as_uri(),
+                    "DATA_DIR": str(root / "data"),
+                    "ACCOUNTS_FILE": str(accounts),
+                    "REPLACEMENT_SETS_FILE": str(root / "none.yaml"),
+                    "MAX_PARALLEL_ACCOUNTS": "10",
+                    "LOG_LEVEL": "INFO",
+                    "PYTHONPATH": str(REPO / "event-broker"),
+                }
+            )
+            daemon = DaemonProcess(env, root)
+            await daemon.start()
+            try:
+                await daemon.wait_for("Subscribed to Ably channels", timeout_secs=60)
+                assert daemon.process is not None
+                idle_rss = _rss_mb(daemon.process.pid)
+                results: dict[str, list[tuple[float, float, int]]] = {ONE: [], TEN: []}
+                for strategy in (ONE, TEN):
+                    for number in range(rounds):
+                        _write_allocations(allocations, strategy, number)
+                        # Signals come minutes apart; the pause lets the daemon start its
+                        # spare worker again, as it would have in between.
+                        await asyncio.sleep(PAUSE_SECS)
+                        results[strategy].append(await _round(sim, ably, daemon, strategy, number))
+                busy_rss = _rss_mb(daemon.process.pid)
+            finally:
+                await daemon.stop()
+                if show_log:
+                    print("".join(daemon.lines))
+    _report(results, idle_rss, busy_rss, rounds)
+
+
+def _report(
+    results: dict[str, list[tuple[float, float, int]]], idle: float, busy: float, rounds: int
+) -> None:
+    print(f"signal -> all orders acknowledged by the simulator (median of {rounds} rounds)")
+    for strategy, accounts, target in ((ONE, 1, 1.5), (TEN, 10, 4.0)):
+        rows: list[Any] = results[strategy]
+        ack = statistics.median(r[0] for r in rows)
+        done = statistics.median(r[1] for r in rows)
+        orders = statistics.median(r[2] for r in rows)
+        print(
+            f"  {accounts:2d} account(s), 12 symbols: {ack:.2f} s (target {target} s, "
+            f"ratio {ack / target:.2f}); event done incl. fills {done:.2f} s; "
+            f"{orders:.0f} orders/round; rounds {', '.join(f'{r[0]:.2f}' for r in rows)}"
+        )
+    print(
+        f"daemon RSS idle {idle:.0f} MB (target 150 MB, ratio {idle / 150:.2f}); "
+        f"after the rounds {busy:.0f} MB"
+    )
+    print(f"cpus available: {len(os.sched_getaffinity(0))}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--show-log", action="store_true", help="print the daemon's log")
+    args = parser.parse_args()
+    asyncio.run(_bench(args.rounds, show_log=args.show_log))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
