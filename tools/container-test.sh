@@ -89,6 +89,7 @@ print(f"ibkr-connector: v{ibkr_connector.__version__}")
 '
 run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|rebalance-calculator|ibkr-connector) "'
 run_eb pip check
+# shellcheck disable=SC2016 # expanded inside the container, not here
 identity="$(run_eb sh -c 'echo "uid=$(id -u) tz=$TZ zone=$(date +%Z) python=$(python -V 2>&1)"')"
 ct_log "$identity"
 user="$(podman image inspect --format '{{.Config.User}}' "$EB_IMAGE")"
