@@ -118,14 +118,14 @@ async def test_drop_at_moment_with_refusal_simulates_nightly_restart(
     )
     ib = await connect()
     sim.set_faults(
-        refuse_connections_secs=0.6,
+        refuse_connections_secs=1.5,
         drop_connections_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.2),
     )
 
     await _disconnected(ib)
     with pytest.raises(ConnectionRefusedError):
         await IB().connectAsync("127.0.0.1", sim.port, clientId=2, timeout=2)
-    await sim.wait_for(lambda: sim.accepting, timeout_secs=5)
+    await sim.wait_for(lambda: sim.accepting, timeout_secs=10)
 
     again = await connect(client_id=1)
     assert again.isConnected()

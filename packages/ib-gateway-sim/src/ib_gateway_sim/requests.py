@@ -76,6 +76,8 @@ class RequestsMixin(MarketDataMixin):
     # -- session -------------------------------------------------------------------------
 
     def _start_api(self, fields: list[str]) -> None:
+        if self.client_id is not None:
+            return  # a repeated startApi on a live session changes nothing
         client_id = int(fields[2])
         if self.sim.client_id_in_use(client_id):
             text = (
