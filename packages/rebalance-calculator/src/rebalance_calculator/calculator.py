@@ -1,0 +1,209 @@
+"""``TradeCalculator``: target allocations to whole-share trades.
+
+The calculator is pure (no I/O, no logging handlers) and deterministic. The problem it solves is
+described in :mod:`rebalance_calculator.problem`; in short, it chooses whole-share trades that
+leave the account as close as possible to ``a_s * (V - R)`` per symbol with ``R`` (the cash
+reserve) in cash, never selling more than is held and never buying more than the cash that
+exists after the sells, minus the reserve.
+
+Input errors and warnings:
+
+* Allocations not summing to 1 +/- 0.01, duplicate symbols (allocations or quotes), a
+  non-positive ``total_value``, or a symbol that must trade without the price that side needs
+  (a positive bid to sell, a positive ask to buy, a positive valuation price for anything
+  held or targeted) raise ``InvalidInputError``: no plan is computed at a guessed price.
+* An empty allocation list liquidates every position.
+* Allocations summing to 0.99-1.01 (but not 1) are scaled to 1, with a warning.
+* Quotes for symbols that neither are held nor targeted are ignored.
+* Warnings: fractional shares that cannot be sold, a short position, a snapshot whose
+  ``total_value`` disagrees with cash plus positions by more than 1%, a cash reserve that
+  cannot be met even after the sells (nothing is bought), and trades skipped because they are
+  below ``min_trade_value``.
+* Symbols within the drift band (``drift_band_percent`` of ``V``) are left alone, silently:
+  that is what the band is for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Context, Decimal, localcontext
+
+from broker_connector_base import (
+    AccountConfig,
+    AccountSnapshot,
+    AllocationItem,
+    ContractPrice,
+    Trade,
+)
+
+from rebalance_calculator.models import TradeCalculationResult
+from rebalance_calculator.optimizer import solve
+from rebalance_calculator.problem import ProblemLine, RebalanceProblem, build_problem
+
+__all__ = ["TradeCalculator"]
+
+# Money arithmetic never depends on the caller's thread-local decimal context.
+_CONTEXT = Context(prec=28)
+_ZERO = Decimal(0)
+
+
+class TradeCalculator:
+    """Computes the trades that rebalance one account. Stateless and thread-safe."""
+
+    def calculate_trades(
+        self,
+        *,
+        account_snapshot: AccountSnapshot,
+        target_allocations: Sequence[AllocationItem],
+        market_prices: Sequence[ContractPrice],
+        account_config: AccountConfig,
+    ) -> TradeCalculationResult:
+        """Whole-share trades moving ``account_snapshot`` towards ``target_allocations``.
+
+        Args:
+            account_snapshot: Balances and positions now; ``total_value`` is ``V``.
+            target_allocations: Fractions of ``V`` minus the cash reserve, summing to 1
+                +/- 0.01. Empty means "sell everything". Held symbols that are absent are
+                sold entirely.
+            market_prices: Quotes; sells are planned at the bid, buys at ``ask * 1.005``
+                rounded to the cent.
+            account_config: ``cash_reserve_percent``, ``min_trade_value`` and
+                ``drift_band_percent`` are used.
+
+        Returns:
+            Sells (by symbol) then buys (by symbol), and warnings for the operator.
+
+        Raises:
+            InvalidInputError: The inputs cannot give a safe plan; the message names every
+                offending symbol, field and value.
+        """
+        with localcontext(_CONTEXT):
+            problem = build_problem(
+                account_snapshot=account_snapshot,
+                target_allocations=target_allocations,
+                market_prices=market_prices,
+                account_config=account_config,
+            )
+            warnings = list(problem.warnings)
+            warnings.extend(_allocation_sum_warning(target_allocations))
+            quantities, skipped = _solve_with_minimum(problem, account_config.min_trade_value)
+            if skipped:
+                warnings.append(
+                    f"skipped {len(skipped)} trade(s) below min_trade_value "
+                    f"{account_config.min_trade_value}: {', '.join(skipped)}"
+                )
+            warnings.extend(_reserve_warning(problem, quantities))
+            _check_affordable(problem, quantities)
+            return TradeCalculationResult(
+                trades=_trades(problem.lines, quantities), warnings=warnings
+            )
+
+
+def _allocation_sum_warning(items: Sequence[AllocationItem]) -> list[str]:
+    total = sum((item.allocation for item in items), _ZERO)
+    if items and total != 1:
+        return [f"allocations sum to {total}, not 1; they were scaled to sum to 1"]
+    return []
+
+
+def _price(line: ProblemLine, quantity: int) -> Decimal:
+    price = line.buy_price if quantity > 0 else line.bid
+    if price is None:  # the optimiser only trades a side whose price exists
+        raise RuntimeError(f"internal error: {line.symbol} traded without a price")
+    return price
+
+
+def _notional(line: ProblemLine, quantity: int) -> Decimal:
+    return abs(quantity) * _price(line, quantity)
+
+
+def _solve_with_minimum(problem: RebalanceProblem, minimum: Decimal) -> tuple[list[int], list[str]]:
+    """Solve, freezing symbols whose trade is below ``minimum`` and solving again."""
+    skipped: list[str] = []
+    while True:
+        quantities = solve(problem)
+        if minimum <= 0:
+            return quantities, skipped
+        small = {
+            index
+            for index, (line, q) in enumerate(zip(problem.lines, quantities, strict=True))
+            if q != 0 and _notional(line, q) < minimum
+        }
+        if not small:
+            return quantities, skipped
+        skipped.extend(f"{problem.lines[i].symbol} ({quantities[i]:+d})" for i in sorted(small))
+        lines = tuple(
+            _frozen(line) if index in small else line for index, line in enumerate(problem.lines)
+        )
+        problem = RebalanceProblem(
+            total_value=problem.total_value,
+            reserve=problem.reserve,
+            cash=problem.cash,
+            lines=lines,
+            warnings=problem.warnings,
+        )
+
+
+def _frozen(line: ProblemLine) -> ProblemLine:
+    return ProblemLine(
+        symbol=line.symbol,
+        held=line.held,
+        value_price=line.value_price,
+        target_value=line.target_value,
+        bid=line.bid,
+        buy_price=line.buy_price,
+        max_sell=line.max_sell,
+        frozen=True,
+    )
+
+
+def _cash_after(problem: RebalanceProblem, quantities: Sequence[int]) -> tuple[Decimal, bool]:
+    cash = problem.cash
+    buys = False
+    for line, q in zip(problem.lines, quantities, strict=True):
+        if q > 0:
+            buys = True
+            cash -= _notional(line, q)
+        elif q < 0:
+            cash += _notional(line, q)
+    return cash, buys
+
+
+def _reserve_warning(problem: RebalanceProblem, quantities: Sequence[int]) -> list[str]:
+    cash, buys = _cash_after(problem, quantities)
+    if not buys and cash < problem.reserve and any(line.target_value > 0 for line in problem.lines):
+        return [
+            f"cash after sells {cash} is below the cash reserve {problem.reserve}; "
+            "nothing is bought"
+        ]
+    return []
+
+
+def _check_affordable(problem: RebalanceProblem, quantities: Sequence[int]) -> None:
+    """Exact re-check of the plan: a failure here is a bug, never a trade to place."""
+    cash, buys = _cash_after(problem, quantities)
+    if buys and cash < problem.reserve:
+        raise RuntimeError(
+            f"internal error: planned buys leave cash {cash} below the reserve {problem.reserve}"
+        )
+    for line, q in zip(problem.lines, quantities, strict=True):
+        if q < 0 and -q > line.max_sell:
+            raise RuntimeError(f"internal error: {line.symbol} sells {-q} of {line.held}")
+
+
+def _trades(lines: Sequence[ProblemLine], quantities: Sequence[int]) -> list[Trade]:
+    sells: list[Trade] = []
+    buys: list[Trade] = []
+    for line, q in zip(lines, quantities, strict=True):
+        if q == 0:
+            continue
+        trade = Trade(
+            symbol=line.symbol,
+            quantity=q,
+            current_shares=line.held,
+            target_value=line.target_value,
+            current_value=line.current_value,
+            price=_price(line, q),
+        )
+        (buys if q > 0 else sells).append(trade)
+    return sells + buys  # lines are sorted by symbol, so each group is too
