@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -32,16 +31,13 @@ from broker_connector_base import (
     OrderType,
     TradingHoursStatus,
 )
-from ib_async import IB, Contract, ContractDetails
+from ib_async import IB
 
-from ibkr_connector import _gateway, _orders
+from ibkr_connector import _gateway, _market, _orders
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.price_cache import PriceCache
 from ibkr_connector.translation import (
-    has_any_price,
     ib_price,
-    next_open,
-    parse_liquid_hours,
     usable_price,
 )
 
@@ -83,11 +79,11 @@ class IBKRClient(BrokerClient):
         cache_path = config.data_dir / "price_cache.sqlite3" if config.data_dir else None
         self.price_cache = PriceCache(cache_path, config.price_cache_ttl_secs)
         self.price_warnings: list[str] = []
-        self._details: dict[str, ContractDetails] = {}
         self._connect_errors: list[tuple[int, str]] = []
         self._refused = asyncio.Event()
         self.ib.errorEvent += self._on_error
-        self.orders = _orders.OrderBook(self.ib, config, self.logger, self._contract_for)
+        self.market = _market.MarketData(self.ib, config, self.logger)
+        self.orders = _orders.OrderBook(self.ib, config, self.logger, self.market.contract_for)
         from ibkr_connector import __version__
 
         self.logger.info(
@@ -240,7 +236,7 @@ class IBKRClient(BrokerClient):
             if p.account == account_id and p.position != 0
         }
         for symbol, position in held.items():
-            self._remember_contract(symbol, position.contract)
+            self.market.remember_contract(symbol, position.contract)
         prices = await self.get_multiple_market_prices(list(held), use_cache=use_cached_prices)
         snapshot_positions = []
         for price in prices:
@@ -296,7 +292,7 @@ class IBKRClient(BrokerClient):
                 found[symbol] = cached.price
         missing = [s for s in wanted if s not in found]
         if missing:
-            fresh = await self._fetch_quotes(missing)
+            fresh = await self.market.fetch_quotes(missing)
             self.price_cache.put(fresh.values(), dt.datetime.now(dt.UTC))
             found.update(fresh)
         result = []
@@ -308,56 +304,6 @@ class IBKRClient(BrokerClient):
             result.append(price)
         by_symbol = {p.symbol: p for p in result}
         return [by_symbol[" ".join(s.split()).upper()] for s in symbols]
-
-    async def _fetch_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
-        contracts = await self._contracts(symbols)
-        started = time.monotonic()
-        tickers = await _gateway.snapshots(self.ib, contracts, self.config.request_timeout_secs)
-        quotes: dict[str, ContractPrice] = {}
-        delayed: list[str] = []
-        for symbol, ticker in tickers.items():
-            if isinstance(ticker, Exception):
-                raise BrokerAPIError(
-                    f"no quote for {symbol}: {ticker}", api_code=getattr(ticker, "api_code", None)
-                )
-            price = ContractPrice(
-                symbol=symbol,
-                bid=ib_price(ticker.bid),
-                ask=ib_price(ticker.ask),
-                last=ib_price(ticker.last),
-                close=ib_price(ticker.close),
-            )
-            if not has_any_price(price):
-                raise BrokerAPIError(f"no usable price for {symbol} (no bid, ask, last or close)")
-            if ticker.marketDataType in (3, 4):
-                delayed.append(symbol)
-            quotes[symbol] = price
-        if delayed:
-            # IB sends delayed quotes only where the login has no live subscription.
-            self.logger.info("Delayed (not live) quotes for %s", ", ".join(delayed))
-        self.logger.debug("Quoted %d symbols in %.3f s", len(quotes), time.monotonic() - started)
-        return quotes
-
-    async def _contracts(self, symbols: Sequence[str]) -> dict[str, Contract]:
-        unknown = [s for s in symbols if s not in self._details]
-        if unknown:
-            self._details.update(
-                await _gateway.contract_details(self.ib, unknown, self.config.request_timeout_secs)
-            )
-        out: dict[str, Contract] = {}
-        for symbol in symbols:
-            contract = self._details[symbol].contract
-            assert contract is not None  # contract_details only keeps details with one
-            out[symbol] = contract
-        return out
-
-    def _remember_contract(self, symbol: str, contract: Contract) -> None:
-        if symbol not in self._details and contract.conId:
-            # Positions carry a full contract: reuse it instead of another details request.
-            self._details[symbol] = ContractDetails(contract=_smart(contract))
-
-    async def _contract_for(self, symbol: str) -> Contract:
-        return (await self._contracts([symbol]))[symbol]
 
     # ------------------------------------------------------------------------------------
     # orders (see _orders.OrderBook)
@@ -413,31 +359,7 @@ class IBKRClient(BrokerClient):
         The gateway's time is used, not the local clock: it is what the exchange session is
         judged by (and what a simulator's market clock sets).
         """
-        wanted = list(dict.fromkeys(" ".join(s.split()).upper() for s in symbols))
-        timeout = self.config.request_timeout_secs
-        details = await _gateway.contract_details(self.ib, wanted, timeout)
-        self._details.update(details)
-        now = await _gateway.bounded(
-            self.ib, self.ib.reqCurrentTimeAsync(), timeout, "reading the gateway time"
-        )
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=dt.UTC)
-        closed: list[str] = []
-        opens: list[dt.datetime] = []
-        for symbol in wanted:
-            d = details[symbol]
-            sessions = parse_liquid_hours(d.liquidHours, d.timeZoneId)
-            is_open, opens_at = next_open(sessions, now)
-            if not is_open:
-                closed.append(symbol)
-                if opens_at is not None:
-                    opens.append(opens_at)
-        return TradingHoursStatus(
-            is_open=not closed,
-            checked_at=now,
-            closed_symbols=closed,
-            next_open=max(opens).astimezone(dt.UTC) if closed and opens else None,
-        )
+        return await self.market.trading_hours(symbols)
 
 
 def _valuation_price(price: ContractPrice) -> Decimal:
@@ -448,17 +370,3 @@ def _valuation_price(price: ContractPrice) -> Decimal:
         if value is not None:
             return value
     raise BrokerAPIError(f"no usable price for {price.symbol}")
-
-
-def _smart(contract: Contract) -> Contract:
-    """A position's contract routed through SMART (positions report the primary exchange)."""
-    return Contract(
-        secType=contract.secType,
-        conId=contract.conId,
-        symbol=contract.symbol,
-        exchange="SMART",
-        primaryExchange=contract.primaryExchange or contract.exchange,
-        currency=contract.currency,
-        localSymbol=contract.localSymbol,
-        tradingClass=contract.tradingClass,
-    )

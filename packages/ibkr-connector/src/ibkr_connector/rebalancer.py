@@ -7,6 +7,7 @@ buys; a partial fill is reported as such; every order carries the run id (IB ``o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -69,6 +70,8 @@ class IBKRRebalancer(BaseRebalancer):
         fill_timeout_secs: How long each phase (sells, buys) may wait for fills; orders still
             working then are cancelled and reported.
         cancel_timeout_secs: How long cancelling the account's open orders may take.
+        settle_timeout_secs: How long to wait after the sells for the broker's positions to
+            show them before the buys are recomputed.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class IBKRRebalancer(BaseRebalancer):
         on_order: Callable[[Trade], None] | None = None,
         fill_timeout_secs: float = 120.0,
         cancel_timeout_secs: float = 30.0,
+        settle_timeout_secs: float = 10.0,
     ) -> None:
         super().__init__(broker_client, logger or logging.getLogger(__name__))
         self.allocation_service = allocation_service
@@ -90,6 +94,7 @@ class IBKRRebalancer(BaseRebalancer):
         self.on_order = on_order
         self.fill_timeout_secs = fill_timeout_secs
         self.cancel_timeout_secs = cancel_timeout_secs
+        self.settle_timeout_secs = settle_timeout_secs
         self.calculator = TradeCalculator()
 
     # ------------------------------------------------------------------------------------
@@ -238,6 +243,7 @@ class IBKRRebalancer(BaseRebalancer):
             if failed:
                 return f"sells not completed: {failed}; no buys were placed"
             # Re-read the cash the sells really freed and recompute the buys from it.
+            await self._settle(account, done)
             plan = await self._plan(config, targets, reserve, use_cache=False)
             run.snapshot = plan.snapshot
             buys = [t for t in plan.result.trades if t.quantity > 0]
@@ -269,12 +275,14 @@ class IBKRRebalancer(BaseRebalancer):
                 run.orders.append(trade.model_copy(update={"status": OrderStatus.ERROR}))
                 raise
             except OrderExecutionError as exc:
-                rejected = trade.model_copy(
-                    update={"order_id": exc.order_id, "status": OrderStatus.REJECTED}
-                )
-                run.orders.append(rejected)
                 run.warnings.append(f"{trade.action} {abs(trade.quantity)} {trade.symbol}: {exc}")
-                self._notify(rejected, run)
+                status = await self._status_after_error(exc)
+                failed = trade.model_copy(update={"order_id": exc.order_id, "status": status})
+                if not status.is_final and status is not OrderStatus.ERROR:
+                    # Not acknowledged in time, yet working at the broker: wait for it too.
+                    waiting.append(len(run.orders))
+                run.orders.append(failed)
+                self._notify(failed, run)
                 continue
             acked = trade.model_copy(update={"order_id": result.order_id, "status": result.status})
             waiting.append(len(run.orders))
@@ -284,6 +292,38 @@ class IBKRRebalancer(BaseRebalancer):
         for index in waiting:
             run.orders[index] = await self._wait(run.orders[index], deadline, run)
         return run.orders[first:]
+
+    async def _status_after_error(self, exc: OrderExecutionError) -> OrderStatus:
+        """What became of an order whose placement raised: rejected, or working after all."""
+        if exc.order_id is None:
+            return OrderStatus.REJECTED
+        status = await self.broker.get_order_status(exc.order_id)
+        return OrderStatus.REJECTED if status is OrderStatus.NOT_FOUND else status
+
+    async def _settle(self, account: str, sells: Sequence[Trade]) -> None:
+        """Wait (bounded) until the broker's positions show the filled sells.
+
+        IB reports fills before it updates positions and balances; planning the buys on a
+        snapshot from between the two would count shares that are already sold.
+        """
+        expected = {t.symbol: t.current_shares + (t.filled_quantity or 0) for t in sells}
+        deadline = time.monotonic() + self.settle_timeout_secs
+        delay = 0.05
+        while True:
+            snapshot = await self.broker.get_account_snapshot(account, use_cached_prices=True)
+            held = {p.symbol: p.quantity for p in snapshot.positions}
+            if all(held.get(s, Decimal(0)) == q for s, q in expected.items()):
+                return
+            if time.monotonic() >= deadline:
+                self.logger.warning(
+                    "Positions of %s do not show the sells yet after %.0f s: %s",
+                    account,
+                    self.settle_timeout_secs,
+                    {s: str(held.get(s, 0)) for s in expected},
+                )
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     async def _wait(self, trade: Trade, deadline: float, run: _Run) -> Trade:
         assert trade.order_id is not None

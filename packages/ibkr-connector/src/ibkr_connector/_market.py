@@ -1,0 +1,127 @@
+"""Contract lookups, snapshot quotes and trading hours for ``IBKRClient`` (composition)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+
+from broker_connector_base import BrokerAPIError, ContractPrice, TradingHoursStatus
+from ib_async import IB, Contract, ContractDetails
+
+from ibkr_connector import _gateway
+from ibkr_connector.config import IBKRConnectionConfig
+from ibkr_connector.translation import has_any_price, ib_price, next_open, parse_liquid_hours
+
+__all__ = ["MarketData"]
+
+
+class MarketData:
+    """Market data requests on one ib_async connection; contract details cached per symbol."""
+
+    def __init__(self, ib: IB, config: IBKRConnectionConfig, logger: logging.Logger) -> None:
+        self.ib = ib
+        self.config = config
+        self.logger = logger
+        self.details: dict[str, ContractDetails] = {}
+
+    async def fetch_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
+        """Fresh snapshot quotes of ``symbols``, requested together.
+
+        Raises:
+            BrokerAPIError: A symbol is unknown or has no usable price; the message names it.
+        """
+        contracts = await self.contracts(symbols)
+        started = time.monotonic()
+        tickers = await _gateway.snapshots(self.ib, contracts, self.config.request_timeout_secs)
+        quotes: dict[str, ContractPrice] = {}
+        delayed: list[str] = []
+        for symbol, ticker in tickers.items():
+            if isinstance(ticker, Exception):
+                raise BrokerAPIError(
+                    f"no quote for {symbol}: {ticker}", api_code=getattr(ticker, "api_code", None)
+                )
+            price = ContractPrice(
+                symbol=symbol,
+                bid=ib_price(ticker.bid),
+                ask=ib_price(ticker.ask),
+                last=ib_price(ticker.last),
+                close=ib_price(ticker.close),
+            )
+            if not has_any_price(price):
+                raise BrokerAPIError(f"no usable price for {symbol} (no bid, ask, last or close)")
+            if ticker.marketDataType in (3, 4):
+                delayed.append(symbol)
+            quotes[symbol] = price
+        if delayed:
+            # IB sends delayed quotes only where the login has no live subscription.
+            self.logger.info("Delayed (not live) quotes for %s", ", ".join(delayed))
+        self.logger.debug("Quoted %d symbols in %.3f s", len(quotes), time.monotonic() - started)
+        return quotes
+
+    async def contracts(self, symbols: Sequence[str]) -> dict[str, Contract]:
+        """Contracts of ``symbols``; unknown ones are looked up together."""
+        unknown = [s for s in symbols if s not in self.details]
+        if unknown:
+            self.details.update(
+                await _gateway.contract_details(self.ib, unknown, self.config.request_timeout_secs)
+            )
+        out: dict[str, Contract] = {}
+        for symbol in symbols:
+            contract = self.details[symbol].contract
+            assert contract is not None  # contract_details only keeps details with one
+            out[symbol] = contract
+        return out
+
+    def remember_contract(self, symbol: str, contract: Contract) -> None:
+        """Keep a position's contract for later quotes and orders."""
+        if symbol not in self.details and contract.conId:
+            # Positions carry a full contract: reuse it instead of another details request.
+            self.details[symbol] = ContractDetails(contract=_smart(contract))
+
+    async def contract_for(self, symbol: str) -> Contract:
+        """The contract of one symbol (looked up once per connection)."""
+        return (await self.contracts([symbol]))[symbol]
+
+    async def trading_hours(self, symbols: Sequence[str]) -> TradingHoursStatus:
+        """Liquid-hours status of ``symbols`` at the gateway's current time."""
+        wanted = list(dict.fromkeys(" ".join(s.split()).upper() for s in symbols))
+        timeout = self.config.request_timeout_secs
+        details = await _gateway.contract_details(self.ib, wanted, timeout)
+        self.details.update(details)
+        now = await _gateway.bounded(
+            self.ib, self.ib.reqCurrentTimeAsync(), timeout, "reading the gateway time"
+        )
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=dt.UTC)
+        closed: list[str] = []
+        opens: list[dt.datetime] = []
+        for symbol in wanted:
+            d = details[symbol]
+            sessions = parse_liquid_hours(d.liquidHours, d.timeZoneId)
+            is_open, opens_at = next_open(sessions, now)
+            if not is_open:
+                closed.append(symbol)
+                if opens_at is not None:
+                    opens.append(opens_at)
+        return TradingHoursStatus(
+            is_open=not closed,
+            checked_at=now,
+            closed_symbols=closed,
+            next_open=max(opens).astimezone(dt.UTC) if closed and opens else None,
+        )
+
+
+def _smart(contract: Contract) -> Contract:
+    """A position's contract routed through SMART (positions report the primary exchange)."""
+    return Contract(
+        secType=contract.secType,
+        conId=contract.conId,
+        symbol=contract.symbol,
+        exchange="SMART",
+        primaryExchange=contract.primaryExchange or contract.exchange,
+        currency=contract.currency,
+        localSymbol=contract.localSymbol,
+        tradingClass=contract.tradingClass,
+    )
