@@ -13,6 +13,7 @@ from ib_gateway_sim.scenario import ClockSpec
 
 Connect = Callable[..., Awaitable[IB]]
 TradeUntil = Callable[..., Awaitable[None]]
+Errors = Callable[[IB], list[tuple[int, int, str]]]
 
 # Monday 2026-11-23, 08:00 US/Eastern (before the 09:30 open).
 _BEFORE_OPEN = dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)
@@ -101,3 +102,37 @@ def test_always_open_clock_lists_midnight_to_midnight_sessions() -> None:
 def test_naive_clock_time_is_rejected() -> None:
     with pytest.raises(ValueError, match="UTC offset"):
         ClockSpec(time=dt.datetime(2026, 11, 23, 10, 0))
+
+
+async def test_outside_hours_warning_399_marks_validation_error_until_the_open(
+    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil, ib_errors: Errors
+) -> None:
+    sim.engine.fill_spec = sim.engine.fill_spec.model_copy(update={"outside_hours_warning": True})
+    ib = await connect()
+    errors = ib_errors(ib)
+    spy = Stock("SPY", "SMART", "USD")
+    await ib.qualifyContractsAsync(spy)
+
+    trade = ib.placeOrder(spy, MarketOrder("BUY", 1, account="DU789012"))
+    await trade_until(trade, lambda t: t.orderStatus.status == "ValidationError")
+    assert not trade.isDone()
+    sim.advance_clock(dt.timedelta(hours=2))  # 10:00 Eastern
+    await trade_until(trade, Trade.isDone)
+
+    assert trade.orderStatus.status == "Filled"
+    [(_, code, text)] = errors
+    assert code == 399
+    assert "20261123 14:30:00 UTC" in text
+
+
+async def test_connectivity_messages_reach_every_client(
+    connect: Connect, sim: GatewaySimulator, ib_errors: Errors
+) -> None:
+    first, second = await connect(client_id=1), await connect(client_id=2)
+    seen = [ib_errors(first), ib_errors(second)]
+
+    sim.broadcast_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    await first.reqCurrentTimeAsync()
+    await second.reqCurrentTimeAsync()
+
+    assert [[code for _, code, _ in errors] for errors in seen] == [[1100], [1100]]

@@ -254,6 +254,14 @@ class Engine:
             self.cancel(order, code=None, text="IOC order not marketable")
             return
         self._set_status(order, "Submitted" if liquid else "PreSubmitted", with_open_order=True)
+        if not liquid and self.fill_spec.outside_hours_warning:
+            opens = self.clock.next_liquid_open()
+            when = f" until {opens:%Y%m%d %H:%M:%S} UTC" if opens else ""
+            self.listener.order_warning(
+                order,
+                399,
+                f"Order Message: Warning: your order will not be placed at the exchange{when}.",
+            )
         if price is None:
             return
         delay = self.faults.fill_delay_secs

@@ -58,6 +58,12 @@ class Fanout:
             session.send(*payloads)
         self.sim.notify_changed()
 
+    def order_warning(self, order: SimOrder, code: int, text: str) -> None:
+        """Send a warning error message for a live order to its client."""
+        for session in self._owners(order.client_id):
+            session.send(m.error(order.order_id, code, text))
+        self.sim.notify_changed()
+
     def order_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
         """Send only the error; ib_async marks the trade Cancelled."""
         for session in self._owners(client_id):

@@ -24,6 +24,9 @@ class EngineListener(Protocol):
     def order_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
         """A placement was refused before any order existed (error only)."""
 
+    def order_warning(self, order: SimOrder, code: int, text: str) -> None:
+        """A warning about a live order (e.g. 399 outside trading hours); it stays working."""
+
     def account_changed(self, account: str, symbol: str | None) -> None:
         """Cash or a position changed (``symbol`` None: only cash or reservations)."""
 

@@ -121,6 +121,7 @@ class FillSpec(_Model):
     commission_min: Decimal = Decimal("1.00")
     commission_max_pct: Decimal = Decimal("1")
     filled_status_before_exec: bool = False
+    outside_hours_warning: bool = False
 
 
 class FaultSpec(_Model):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
@@ -11,6 +10,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from ib_gateway_sim import messages as m
 from ib_gateway_sim.clock import MarketClock
 from ib_gateway_sim.engine import Engine
 from ib_gateway_sim.fanout import Fanout
@@ -288,6 +288,13 @@ class GatewaySimulator:
         self.notify_changed()
         return self.engine.faults
 
+    def broadcast_error(self, code: int, text: str) -> None:
+        """Send a system message (reqId -1) to every client, e.g. 1100 connectivity lost,
+        1102 restored (ib_async then re-requests the account summary), 2110, 2103."""
+        for session in list(self.sessions):
+            if session.is_ready:
+                session.send(m.error(-1, code, text))
+
     def drop_connections(self, refuse_secs: float = 0.0) -> None:
         """Close every API connection; with ``refuse_secs`` also refuse new ones that long."""
         for session in list(self.sessions):
@@ -340,10 +347,3 @@ class GatewaySimulator:
         if limit is not None and self.engine.orders_placed == limit:
             refuse = self.engine.faults.refuse_connections_secs
             asyncio.get_running_loop().call_soon(self.drop_connections, refuse)
-
-
-async def run_forever(sim: GatewaySimulator) -> None:
-    """Run until cancelled (used by the command line)."""
-    async with sim:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.Event().wait()
