@@ -304,3 +304,23 @@ async def test_execute_cancels_the_accounts_open_orders_first(
     assert result.success, result.error
     assert any(stale.order_id in w for w in result.warnings)
     assert await client.get_order_status(stale.order_id) is OrderStatus.CANCELLED
+
+
+async def test_execute_price_jump_after_sells_places_only_buys_the_cash_pays_for(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    def jump_after_spy_sell(trade: Trade) -> None:
+        # SPY rallies once its sell has filled: the recomputed plan wants to sell more SPY,
+        # which this run does not do, so its buys may not count on that money.
+        if trade.symbol == "SPY" and trade.status is OrderStatus.FILLED:
+            sim.set_price("SPY", bid=Decimal("700.00"), ask=Decimal("700.02"))
+
+    config = account_config(cash_reserve_percent=Decimal(2))
+    rebalancer = _rebalancer(client, api, on_order=jump_after_spy_sell)
+    result = await rebalancer.rebalance_account(config)
+    assert result.success, result.error
+    assert any("would sell again" in w for w in result.warnings), result.warnings
+    assert [o.action for o in sim.orders()].count("SELL") == 3
+    total = _value(sim)
+    commissions = sum(f.commission for o in sim.orders() for f in o.fills)
+    assert sim.cash(ACCOUNT) >= total * Decimal("0.02") - commissions
