@@ -11,8 +11,9 @@ one with 10 accounts, 12 symbols each. Each round publishes one ``rebalance`` si
 measures from just before the publish to the simulator's receipt of the round's last order
 (``SimOrder.created_at``, real-time clock); the target weights alternate between rounds so
 every round trades, and rounds are 3 s apart (signals come minutes apart; the daemon keeps
-one pre-started worker, which needs a moment to start again). Also printed: the daemon's idle RSS after start-up (before any signal)
-and the per-round wall time until the daemon reported the event done (fills included).
+one pre-started worker, which needs a moment to start again). Also printed: the daemon's idle
+RSS after start-up (before any signal), its spare worker's RSS, and the per-round wall time
+until the daemon reported the event done (fills included).
 Targets: 1 account <= 1.5 s, 10 accounts <= 4 s on 2 cores, idle RSS <= 150 MB. It prints
 figures; it never fails on them.
 """
@@ -90,6 +91,11 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
 
 
 class DaemonProcess:
@@ -193,6 +199,8 @@ async def _bench(rounds: int, *, show_log: bool) -> None:
                 await daemon.wait_for("Subscribed to Ably channels", timeout_secs=60)
                 assert daemon.process is not None
                 idle_rss = _rss_mb(daemon.process.pid)
+                await asyncio.sleep(PAUSE_SECS)  # the spare worker finishes its imports
+                spare_rss = sum(_rss_mb(pid) for pid in _children(daemon.process.pid))
                 results: dict[str, list[tuple[float, float, int]]] = {ONE: [], TEN: []}
                 for strategy in (ONE, TEN):
                     for number in range(rounds):
@@ -207,6 +215,7 @@ async def _bench(rounds: int, *, show_log: bool) -> None:
                 if show_log:
                     print("".join(daemon.lines))
     _report(results, idle_rss, busy_rss, rounds)
+    print(f"spare worker(s) RSS while idle: {spare_rss:.0f} MB")
 
 
 def _report(
