@@ -230,11 +230,22 @@ class IBKRClient(BrokerClient):
                 self.ib, self.ib.reqPositionsAsync(), timeout, f"positions of {account_id}"
             ),
         )
-        held = {
-            p.contract.symbol.upper(): p
-            for p in positions
-            if p.account == account_id and p.position != 0
-        }
+        mine = [p for p in positions if p.account == account_id and p.position != 0]
+        # Stocks and ETFs only: an option's contract carries its underlying's symbol and
+        # would be mistaken for (and priced as) the shares.
+        held = {p.contract.symbol.upper(): p for p in mine if p.contract.secType == "STK"}
+        others = [
+            f"{p.contract.localSymbol or p.contract.symbol} ({p.contract.secType})"
+            for p in mine
+            if p.contract.secType != "STK"
+        ]
+        if others:
+            self.logger.warning(
+                "Account %s: positions %s are not stocks; they are left out of the snapshot "
+                "(and of its total value) and never traded",
+                account_id,
+                ", ".join(others),
+            )
         for symbol, position in held.items():
             self.market.remember_contract(symbol, position.contract)
         prices = await self.get_multiple_market_prices(list(held), use_cache=use_cached_prices)
