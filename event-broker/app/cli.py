@@ -21,7 +21,7 @@ from broker_connector_base import AccountConfig, InvalidInputError
 from app.config import AppConfig, load_app_config
 from app.events import KNOWN_EXECS
 from app.journal import Journal
-from app.logging_setup import configure_logging
+from app.logging_setup import configure_logging, secrets_of
 from app.models import AccountExecutionResult, ExecMode
 from app.report import format_results
 from app.services.notification_service import NotificationService
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
         config = load_app_config(env_file=args.env_file)
-        configure_logging(config.settings.log_level)
+        configure_logging(config.settings.log_level, secrets=secrets_of(config))
         if args.all:
             accounts = config.tradable_accounts()
             if not accounts:

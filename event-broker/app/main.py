@@ -23,7 +23,7 @@ from broker_connector_base import InvalidInputError
 from app.config import AppConfig, load_app_config, load_settings
 from app.events import EventProcessor
 from app.journal import Journal
-from app.logging_setup import configure_logging
+from app.logging_setup import configure_logging, secrets_of
 from app.recovery import report_unfinished_runs
 from app.services.ably_service import AblyConnectionFailed, AblyService
 from app.services.notification_service import NotificationService
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInputError as exc:
         logger.critical("Configuration error, not starting:\n%s", exc)
         return EXIT_CONFIG
-    configure_logging(config.settings.log_level)
+    configure_logging(config.settings.log_level, secrets=secrets_of(config))
     return asyncio.run(Daemon(config).run())
 
 

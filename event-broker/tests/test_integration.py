@@ -22,6 +22,7 @@ pytestmark = pytest.mark.timeout(120)
 
 Stack = Any  # conftest.Stack (test modules cannot import conftest under importlib mode)
 DaemonFactory = Callable[..., Awaitable[Any]]
+ABLY_KEY = "fakeapp.fakekey:not-a-real-secret"  # the key the conftest's fake accepts
 
 
 def _orders_of(stack: Stack, account: str) -> list[Any]:
@@ -282,3 +283,48 @@ async def test_daemon_killed_mid_run_is_reported_at_restart_and_next_signal_conv
     final = stack.sim.positions("DUM959247")
     for symbol, quantity in plan.items():
         assert final[symbol] == start_positions.get(symbol, Decimal(0)) + quantity
+
+
+async def test_sigterm_waits_grace_then_terminates_running_account_without_orphans(
+    stack: Stack, daemon: DaemonFactory
+) -> None:
+    stack.sim.set_faults(fill_delay_secs=600)
+    running = await daemon(shutdown_grace_secs="1")
+    await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="at-shutdown:0")
+    await stack.sim.wait_for_orders(1, timeout_secs=30)
+
+    code = await running.stop(signal.SIGTERM)
+
+    assert code == 0
+    await stack.sim.wait_for(lambda: not stack.sim.client_ids(), timeout_secs=10)
+    assert stack.journal_rows("SELECT status, error FROM runs") == [
+        ("failed", "run terminated at daemon shutdown")
+    ]
+    assert any("Waiting up to 1 s for 1 account runs" in line for line in running.log)
+
+
+async def test_daemon_logs_package_versions_and_never_the_realtime_secret(
+    stack: Stack, daemon: DaemonFactory
+) -> None:
+    running = await daemon(log_level="DEBUG")
+    await stack.ably.publish("etf-blend-301-20", {"exec": "print-rebalance"}, id="v:0")
+    await running.wait_for_log("Event v:0 on etf-blend-301-20 done")
+    await running.stop()
+
+    versions = await running.wait_for_log("Event broker starting")
+    assert "broker-connector-base 1.0.0" in versions
+    assert "rebalance-calculator 1.0.0" in versions
+    assert "ibkr-connector 1.0.0" in versions
+    secret = ABLY_KEY.split(":")[1]
+    assert not [line for line in running.log if secret in line]
+
+
+async def test_rebalance_sh_uses_exec_prefix_from_rebalance_exec(stack: Stack) -> None:
+    venv_bin = Path(sys.executable).parent
+    stack.env["REBALANCE_EXEC"] = "env"
+    stack.env["PATH"] = f"{venv_bin}:{stack.env.get('PATH', '')}"
+
+    out = await stack.cli("-account", "INVALID123")
+
+    assert out.code == 2
+    assert "account 'INVALID123' is not configured" in out.stderr
