@@ -66,19 +66,21 @@ class _MappingEnvSource(EnvSettingsSource):
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        # Settings are case-insensitive, so keys are matched lower-cased, like the default.
-        return {key.lower(): value for key, value in self._environ.items()}
+        # Case-insensitive and empty-means-unset, like the default source with this config.
+        return {key.lower(): value for key, value in self._environ.items() if value != ""}
 
 
 class Settings(BaseSettings):
     """Daemon settings from environment variables (case-insensitive) and an optional ``.env``.
 
     Unknown variables in ``.env`` are ignored: the same file usually feeds docker compose.
+    An empty variable (``REALTIME_API_KEY=``) counts as unset.
     """
 
     model_config = SettingsConfigDict(
         case_sensitive=False,
         extra="ignore",
+        env_ignore_empty=True,
         frozen=True,
         env_file_encoding="utf-8",
         hide_input_in_errors=True,

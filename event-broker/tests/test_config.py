@@ -149,6 +149,30 @@ def test_load_settings_reads_env_file_below_environment(tmp_path: Path) -> None:
     assert settings.log_level == "WARNING"
 
 
+def test_load_settings_without_mapping_reads_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALLOCATIONS_API_URL", "https://api.example.com")
+    monkeypatch.setenv("Trading_Mode", "live")
+
+    settings = load_settings(env_file=None)
+
+    assert (settings.allocations_api_url, settings.trading_mode) == (
+        "https://api.example.com",
+        "live",
+    )
+
+
+def test_load_settings_empty_values_count_as_unset(tmp_path: Path) -> None:
+    env_file = write(tmp_path / ".env", "REALTIME_API_KEY=\nIB_GATEWAY_PORT=\n")
+
+    settings = load_settings(env_file=env_file, environ={**BASE_ENV, "NOTIFICATION_URLS": ""})
+
+    assert settings.realtime_api_key is None
+    assert settings.ib_gateway_port is None
+    assert settings.notification_urls == ()
+
+
 def test_load_settings_ably_endpoint_must_be_host_and_port() -> None:
     with pytest.raises(InvalidInputError, match="ABLY_ENDPOINT: 'localhost' is not host:port"):
         load_settings(env_file=None, environ={**BASE_ENV, "ABLY_ENDPOINT": "localhost"})
