@@ -209,9 +209,13 @@ class AppConfig:
         source = str(self.settings.accounts_file)
         found = next((a for a in self.accounts if a.account_id == account_id), None)
         if found is None:
+            similar = [
+                a.account_id for a in self.accounts if a.account_id.upper() == account_id.upper()
+            ]
+            hint = f"; did you mean {similar[0]}?" if similar else ""
             known = ", ".join(a.account_id for a in self.accounts) or "none"
             raise InvalidInputError(
-                f"account {account_id!r} is not configured (configured: {known})", source
+                f"account {account_id!r} is not configured (configured: {known}){hint}", source
             )
         if not found.enabled:
             raise InvalidInputError(

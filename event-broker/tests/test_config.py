@@ -380,6 +380,7 @@ def test_app_config_groups_only_enabled_accounts_of_trading_mode_by_strategy(
     ("account_id", "reason"),
     [
         ("DU9999", "account 'DU9999' is not configured"),
+        ("du1001", "account 'du1001' is not configured .*; did you mean DU1001\\?"),
         ("DU1004", "account DU1004 is disabled"),
         ("U1005", "account U1005 is a live account but TRADING_MODE is paper"),
     ],
