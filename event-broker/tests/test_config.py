@@ -433,3 +433,11 @@ def test_repository_example_files_load(tmp_path: Path) -> None:
     assert config.client_ids["DUM959247"] == 959247
     assert config.account("DU789012").replacement_set == "ira"
     assert config.account("DU789012").pdt_protection_enabled is True
+
+
+def test_repository_replacement_sets_agree_with_connector_parser() -> None:
+    from ibkr_connector import ReplacementService
+
+    path = REPO_ROOT / "replacement-sets.yaml"
+
+    assert ReplacementService.from_yaml(path).set_names() == load_replacement_set_names(path)
