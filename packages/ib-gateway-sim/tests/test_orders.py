@@ -343,3 +343,21 @@ async def test_malformed_message_is_logged_by_the_ib_async_decoder(
     await ib.reqCurrentTimeAsync()
 
     assert any(r.name == "ib_async.Decoder" and r.levelno == logging.ERROR for r in caplog.records)
+
+
+async def test_all_open_orders_lists_other_clients_working_orders(
+    connect: Connect, trade_until: TradeUntil
+) -> None:
+    placer = await connect(client_id=1)
+    observer = await connect(client_id=2)
+    agg = await _qualified(placer, "AGG")
+    trade = placer.placeOrder(agg, LimitOrder("BUY", 3, 90, account="DU789012", orderRef="x"))
+    await trade_until(trade, lambda t: t.orderStatus.status == "Submitted")
+
+    own = await observer.reqOpenOrdersAsync()
+    everyone = await observer.reqAllOpenOrdersAsync()
+
+    assert own == []
+    assert [(t.order.permId, t.order.orderRef, t.order.clientId) for t in everyone] == [
+        (trade.order.permId, "x", 1)
+    ]

@@ -165,6 +165,7 @@ def test_scenario_reads_yaml_numbers_as_exact_decimals() -> None:
         ),
         ("accounts: {DU1: {cash: 1, colour: red}}", "colour"),
         ("- just a list", "mapping"),
+        ("accounts: {DU1: {cash: 1}}\nsymbols: {A: {con_id: 1, long_name: 'a\\\\b'}}", "ASCII"),
     ],
 )
 def test_invalid_scenarios_are_refused_with_the_reason(text: str, message: str) -> None:

@@ -79,6 +79,14 @@ class SymbolSpec(_Model):
     last_size: int = 100
     volume: int = 1000000
 
+    @field_validator("long_name")
+    @classmethod
+    def _plain_ascii(cls, value: str) -> str:
+        # ib_async runs longName through unicode-escape decoding: keep it plain ASCII.
+        if not value.isascii() or "\\" in value:
+            raise ValueError(f"long_name {value!r} must be ASCII without backslashes")
+        return value
+
 
 class ClockSpec(_Model):
     """Market clock.
