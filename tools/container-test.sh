@@ -6,6 +6,9 @@
 #   3. inside the daemon image: package versions, pip check, user, time zone, health command
 #   4. the compose `sim` profile: simulator + daemon containers, a preview and an execute through
 #      tools/rebalance.sh, the simulator's orders checked, then a stop that must take < 5 s
+#   5. the production `event-broker` service from a deployment directory (.env, accounts, ./data)
+#      against the simulator standing in for ib-gateway: healthy, IB login not in its
+#      environment, state written to ./data, a preview, a prompt stop
 #
 # Installs what it needs where it may (apt-get as root; pip into .venv); otherwise it names
 # exactly what is missing. Work files go to .container-test/ (git-ignored).
@@ -18,6 +21,7 @@ source tools/container-lib.sh
 VENV="${VENV:-$repo/.venv}"
 WORK="$repo/.container-test"
 PROJECT="${CT_PROJECT:-rebalancer-ci}"
+DEPLOY_PROJECT="$PROJECT-deploy"
 export IMAGE_TAG="${IMAGE_TAG:-ci}"
 EB_IMAGE="localhost/ibkr-rebalancer/event-broker:$IMAGE_TAG"
 SIM_IMAGE="localhost/ibkr-rebalancer/ib-gateway-sim:$IMAGE_TAG"
@@ -114,24 +118,49 @@ ct_log "health command without a daemon: unhealthy, as it must be ($(tail -n1 "$
 
 # --- 4. the sim profile ----------------------------------------------------------------------
 container_of() {
-    podman ps -a --filter "label=com.docker.compose.project=$PROJECT" \
+    podman ps -a --filter "label=com.docker.compose.project=${2:-$PROJECT}" \
         --filter "label=com.docker.compose.service=$1" --format '{{.Names}}' | head -n1
 }
 teardown() {
     local rc=$?
     if [ "$rc" -ne 0 ]; then
-        for service in ib-gateway-sim event-broker-sim; do
-            local c
-            c="$(container_of "$service" 2>/dev/null || true)"
-            [ -n "$c" ] || continue
-            ct_log "--- last log lines of $service ($c)"
+        for c in "$(container_of ib-gateway-sim)" "$(container_of event-broker-sim)" \
+            "$DEPLOY_PROJECT-gateway" "$(container_of event-broker "$DEPLOY_PROJECT")"; do
+            if [ -z "$c" ] || ! podman container exists "$c"; then
+                continue
+            fi
+            ct_log "--- last log lines of $c"
             podman logs --tail 40 "$c" >&2 2>&1 || true
         done
     fi
     "${compose[@]}" --profile sim down -v >/dev/null 2>&1 || true
+    cleanup_deploy
     exit "$rc"
 }
+cleanup_deploy() {
+    local c
+    c="$(container_of event-broker "$DEPLOY_PROJECT" 2>/dev/null || true)"
+    [ -z "$c" ] || podman rm -f "$c" >/dev/null 2>&1 || true
+    podman rm -f "$DEPLOY_PROJECT-gateway" >/dev/null 2>&1 || true
+    podman network rm "${DEPLOY_PROJECT}_default" >/dev/null 2>&1 || true
+}
 trap teardown EXIT
+cleanup_deploy
+
+stop_within_limit() {
+    local container="$1" t0 t1 secs code
+    t0="$(date +%s.%N)"
+    # (podman logs a harmless error here: no systemd to remove the healthcheck timer from.)
+    podman stop -t 10 "$container" >"$WORK/stop.log" 2>&1 ||
+        { cat "$WORK/stop.log" >&2; ct_die "podman stop $container failed"; }
+    t1="$(date +%s.%N)"
+    secs="$(python3 -c "print(f'{$t1 - $t0:.2f}')")"
+    code="$(podman inspect --format '{{.State.ExitCode}}' "$container")"
+    ct_log "$container stopped in $secs s with exit code $code"
+    python3 -c "import sys; sys.exit(0 if $secs < $STOP_LIMIT_SECS else 1)" ||
+        ct_die "stop took $secs s (limit $STOP_LIMIT_SECS s): SIGTERM is not handled promptly"
+    [ "$code" -eq 0 ] || ct_die "the daemon exited with $code after SIGTERM (expected 0)"
+}
 
 wait_healthy() {
     local container="$1" limit="$2" t0=$SECONDS
@@ -209,15 +238,45 @@ print(f"{len(ours)} orders for {account}, all filled", file=sys.stderr)
 EOF
 
 step "stop the event-broker (limit ${STOP_LIMIT_SECS} s)"
-t0="$(date +%s.%N)"
-# (podman logs a harmless error here: no systemd to remove the healthcheck timer from.)
-podman stop -t 10 "$eb" >"$WORK/stop.log" 2>&1 || { cat "$WORK/stop.log" >&2; ct_die "podman stop failed"; }
-t1="$(date +%s.%N)"
-secs="$(python3 -c "print(f'{$t1 - $t0:.2f}')")"
-code="$(podman inspect --format '{{.State.ExitCode}}' "$eb")"
-ct_log "event-broker stopped in $secs s with exit code $code"
-python3 -c "import sys; sys.exit(0 if $secs < $STOP_LIMIT_SECS else 1)" ||
-    ct_die "stop took $secs s (limit $STOP_LIMIT_SECS s): SIGTERM is not handled promptly"
-[ "$code" -eq 0 ] || ct_die "the daemon exited with $code after SIGTERM (expected 0)"
+stop_within_limit "$eb"
+
+# --- 5. the production service definition ----------------------------------------------------
+# The `event-broker` service exactly as a user runs it: a deployment directory with .env (made
+# from .env.example, with a dummy IB login), accounts.yaml, replacement-sets.yaml and ./data.
+# The real gateway image cannot be pulled here, so the simulator answers as `ib-gateway` on the
+# project network, on the gateway image's paper port 4004.
+step "production event-broker service against a stand-in ib-gateway"
+deploy="$WORK/deploy"
+mkdir -p "$deploy/data"
+cp docker-compose.yaml accounts.yaml replacement-sets.yaml "$deploy/"
+# Allocations from a directory under ./data, so no extra mount is needed.
+cp -r demo/allocations "$deploy/data/allocations"
+sed -e 's|^TWS_USERID=.*|TWS_USERID=ci-user|' \
+    -e 's|^TWS_PASSWORD=.*|TWS_PASSWORD=ci-dummy-password|' \
+    -e 's|^ALLOCATIONS_API_URL=.*|ALLOCATIONS_API_URL=file:///app/data/allocations|' \
+    .env.example >"$deploy/.env"
+# The README's instruction: ./data must be writable by uid 1000, the daemon's user.
+chown -R 1000:1000 "$deploy/data"
+deploy_compose=("$VENV/bin/podman-compose" --in-pod false -p "$DEPLOY_PROJECT" -f "$deploy/docker-compose.yaml")
+network="${DEPLOY_PROJECT}_default"
+podman network exists "$network" || podman network create "$network" >/dev/null
+podman run -d --name "$DEPLOY_PROJECT-gateway" --network "$network" --network-alias ib-gateway \
+    -v "$repo/demo:/app/demo:ro" "$SIM_IMAGE" python -m ib_gateway_sim --host 0.0.0.0 \
+    --port 4004 --scenario /app/demo/scenario.yaml >/dev/null
+wait_healthy "$DEPLOY_PROJECT-gateway" 60
+(cd "$deploy" && "${deploy_compose[@]}" up -d --no-build --no-deps event-broker) >"$WORK/deploy-up.log" 2>&1 ||
+    { cat "$WORK/deploy-up.log" >&2; ct_die "podman-compose up event-broker failed"; }
+prod="$(container_of event-broker "$DEPLOY_PROJECT")"
+[ -n "$prod" ] || ct_die "no event-broker container"
+wait_healthy "$prod" 90
+leaked_env="$(podman exec "$prod" sh -c 'env | grep -E "^(TWS_USERID|TWS_PASSWORD)=." || true')"
+[ -z "$leaked_env" ] || ct_die "the IB login from .env reached the daemon's container"
+ct_log "the IB login in .env is not in the daemon's environment"
+[ -s "$deploy/data/daemon-status.json" ] || ct_die "the daemon wrote nothing to ./data on the host"
+ct_log "./data on the host: $(find "$deploy/data" -mindepth 1 -maxdepth 1 -printf '%f(uid %U) ')"
+REBALANCE_EXEC="podman exec $prod" bash tools/rebalance.sh -account "$DEMO_ACCOUNT" >"$WORK/deploy-preview.log" 2>&1 ||
+    { cat "$WORK/deploy-preview.log" >&2; ct_die "preview through the production service failed"; }
+tail -n 1 "$WORK/deploy-preview.log" >&2
+stop_within_limit "$prod"
 
 ct_log "container-test passed in $((SECONDS - started)) s"
