@@ -65,15 +65,6 @@ class StrategyExecutor:
             logger.warning("Strategy %s has no tradable account; nothing to run", strategy)
         return await self.execute_accounts(strategy, accounts, mode, event_row=event_row)
 
-    async def execute_all(self, mode: ExecMode) -> list[StrategyExecutionResult]:
-        """Run every tradable account, strategies side by side."""
-        groups = self.accounts_by_strategy()
-        return list(
-            await asyncio.gather(
-                *(self.execute_accounts(name, accounts, mode) for name, accounts in groups.items())
-            )
-        )
-
     async def execute_accounts(
         self,
         strategy: str,

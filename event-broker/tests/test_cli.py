@@ -1,0 +1,99 @@
+"""The manual trigger's arguments and its trade table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from app.cli import main
+from app.models import AccountExecutionResult
+from app.report import format_results
+from broker_connector_base import OrderStatus, Trade
+
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+def _trade(symbol: str, quantity: int, **fields: object) -> Trade:
+    return Trade.model_validate(
+        {
+            "symbol": symbol,
+            "quantity": quantity,
+            "current_shares": 0,
+            "target_value": "1000",
+            "current_value": "0",
+            "price": "10.50",
+            **fields,
+        }
+    )
+
+
+def _result(**fields: object) -> AccountExecutionResult:
+    return AccountExecutionResult.model_validate(
+        {
+            "account_id": "DU1",
+            "run_id": "r1",
+            "mode": "print-rebalance",
+            "status": "succeeded",
+            "success": True,
+            "started_at": NOW,
+            "finished_at": NOW,
+            **fields,
+        }
+    )
+
+
+def test_format_results_lists_each_trade_with_action_and_value() -> None:
+    preview = _result(trades=[_trade("SPY", 10), _trade("TLT", -3)], total_value=Decimal(1000))
+
+    text = format_results([preview])
+
+    lines = text.splitlines()
+    assert lines[0].split() == [
+        "ACCOUNT",
+        "ACTION",
+        "SYMBOL",
+        "QUANTITY",
+        "PRICE",
+        "VALUE",
+        "ORDER",
+        "STATUS",
+    ]
+    assert lines[1].split() == ["DU1", "BUY", "SPY", "10", "10.50", "105.00", "-", "proposed"]
+    assert lines[2].split() == ["DU1", "SELL", "TLT", "3", "10.50", "31.50", "-", "proposed"]
+    assert "DU1 preview (run r1) succeeded: 2 trades proposed" in text
+
+
+def test_format_results_shows_order_ids_and_failures() -> None:
+    executed = _result(
+        mode="rebalance",
+        trades=[_trade("SPY", 10, order_id="42", status=OrderStatus.FILLED)],
+    )
+    refused = _result(
+        account_id="DU2", run_id="r2", status="refused", success=False, error="PDT Protection"
+    )
+
+    text = format_results([executed, refused])
+
+    assert "42" in text
+    assert "FILLED" in text
+    assert "DU1 rebalance (run r1) succeeded: 1 trades placed" in text
+    assert "DU2 preview (run r2) refused: PDT Protection" in text
+
+
+def test_format_results_says_when_no_trade_is_needed() -> None:
+    assert "no trades needed" in format_results([_result()])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["-account", "DU1", "-all"], ["-account", "DU1", "-exec", "liquidate"]],
+)
+def test_cli_refuses_bad_arguments_with_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    assert "usage: rebalance" in capsys.readouterr().err
