@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -81,7 +82,12 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
 
     def on_order(trade: Trade) -> None:
         # Journalled as it happens, so a crash mid-run still leaves every placed order on disk.
-        journal.record_order(run_id=request.run_id, trade=trade)
+        # A journal failure must not raise into the rebalancer between two orders (that would
+        # leave a half-done rebalance); it is logged loudly and the result still lists the order.
+        try:
+            journal.record_order(run_id=request.run_id, trade=trade)
+        except (InvalidInputError, sqlite3.Error) as exc:
+            logger.error("Could not journal order %s (%s): %s", trade.order_id, trade.symbol, exc)
         logger.info(
             "Order %s %s %s x%d status %s",
             trade.order_id,

@@ -265,7 +265,7 @@ class WorkerProcesses:
             except ValidationError as exc:
                 error = f"worker returned an unreadable result: {exc.error_count()} errors"
         elif self._terminating:
-            error = "run terminated at daemon shutdown"
+            error = "run terminated at shutdown (SIGTERM/SIGINT)"
         elif code is not None and code < 0:
             error = f"worker was killed by signal {signal.Signals(-code).name}"
         else:

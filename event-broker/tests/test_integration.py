@@ -297,7 +297,7 @@ async def test_sigterm_waits_grace_then_terminates_running_account_without_orpha
     assert code == 0
     await stack.sim.wait_for(lambda: not stack.sim.client_ids(), timeout_secs=10)
     assert stack.journal_rows("SELECT status, error FROM runs") == [
-        ("failed", "run terminated at daemon shutdown")
+        ("failed", "run terminated at shutdown (SIGTERM/SIGINT)")
     ]
     assert any("Waiting up to 1 s for 1 account runs" in line for line in running.log)
 
@@ -327,3 +327,15 @@ async def test_rebalance_sh_uses_exec_prefix_from_rebalance_exec(stack: Stack) -
 
     assert out.code == 2
     assert "account 'INVALID123' is not configured" in out.stderr
+
+
+async def test_daemon_exits_1_when_realtime_key_is_refused(
+    stack: Stack, daemon: DaemonFactory
+) -> None:
+    running = await daemon(wait_connected=False, realtime_api_key="fakeapp.fakekey:wrong-secret")
+
+    code = await running.wait_exit(timeout_secs=60)
+
+    assert code == 1
+    assert any("Realtime connection" in line and "exiting" in line for line in running.log)
+    assert not [line for line in running.log if "wrong-secret" in line]

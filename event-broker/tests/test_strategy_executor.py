@@ -139,7 +139,7 @@ async def test_shutdown_terminates_runs_after_grace_and_refuses_new_ones(
     await strategies.shutdown(grace_secs=0.2)
     outcome = await running
 
-    assert [r.error for r in outcome.results] == ["run terminated at daemon shutdown"] * 2
+    assert [r.error for r in outcome.results] == ["run terminated at shutdown (SIGTERM/SIGINT)"] * 2
     assert strategies.executor.workers.running_count == 0
     assert not strategies.accepting
 

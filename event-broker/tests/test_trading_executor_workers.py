@@ -125,7 +125,7 @@ async def test_terminate_all_stops_running_worker_and_run_reports_shutdown(
     result = await run
 
     assert result.status == "failed"
-    assert result.error == "run terminated at daemon shutdown"
+    assert result.error == "run terminated at shutdown (SIGTERM/SIGINT)"
 
 
 async def test_cancelled_run_kills_its_worker(
