@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -187,13 +188,16 @@ async def test_duplicate_ably_message_runs_once(stack: Stack, daemon: DaemonFact
     await stack.ably.publish("etf-blend-301-20", {"exec": "print-rebalance"}, id="dup:0")
     await stack.ably.publish("etf-blend-301-20", {"exec": "print-rebalance"}, id="after:0")
     await running.wait_for_log("Event after:0")
+    stopping = time.monotonic()
     await running.stop()
+    stop_secs = time.monotonic() - stopping
 
     assert stack.journal_rows("SELECT event_id FROM events ORDER BY id") == [
         ("dup:0",),
         ("after:0",),
     ]
     assert stack.journal_rows("SELECT count(*) FROM runs") == [(2,)]
+    assert stop_secs < 5, f"an idle daemon took {stop_secs:.1f} s to stop"
 
 
 async def test_malformed_events_are_journalled_with_reason_and_trade_nothing(
