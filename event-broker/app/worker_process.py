@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,13 +25,21 @@ from app.logging_setup import parse_worker_line
 from app.models import AccountExecutionResult
 from app.worker_protocol import WorkerRequest, encode_request
 
-__all__ = ["WORKER_COMMAND", "WorkerProcesses", "failed_result"]
+__all__ = ["WORKER_COMMAND", "WorkerOutcome", "WorkerProcesses", "failed_result"]
 
 logger = logging.getLogger(__name__)
 worker_logger = logging.getLogger("app.worker")
 
 _KILL_WAIT_SECS = 5.0
 """How long a worker gets to exit after SIGTERM before SIGKILL."""
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    """A run's result, and whether the worker reported it (else the daemon made it up)."""
+
+    result: AccountExecutionResult
+    reported_by_worker: bool
 
 
 def failed_result(
@@ -155,6 +164,14 @@ class WorkerProcesses:
         Never raises for a failure of the run: a timeout gives ``status="timed_out"``, a
         crash or termination gives ``status="failed"`` with the reason in ``error``.
         """
+        return (await self.run_reporting(request, timeout_secs=timeout_secs)).result
+
+    async def run_reporting(self, request: WorkerRequest, *, timeout_secs: float) -> WorkerOutcome:
+        """Like ``run``, and say whether the worker itself reported the result.
+
+        When it did not (timeout, crash, termination), what it did at the broker before it
+        stopped is unknown: orders may have been placed (the journal has them).
+        """
         started_at = datetime.now(UTC)
         process = await self._take()
         self._running[request.run_id] = process
@@ -177,12 +194,13 @@ class WorkerProcesses:
                 process.pid,
             )
             await self._kill(process)
-            return failed_result(
+            timed_out = failed_result(
                 request,
                 status="timed_out",
                 error=f"run timed out after {timeout_secs:g} s; the worker was killed",
                 started_at=started_at,
             )
+            return WorkerOutcome(timed_out, reported_by_worker=False)
         except BaseException:
             await self._kill(process)  # cancelled (shutdown): never leave an orphan
             raise
@@ -257,11 +275,12 @@ class WorkerProcesses:
         process: asyncio.subprocess.Process,
         output: bytes,
         started_at: datetime,
-    ) -> AccountExecutionResult:
+    ) -> WorkerOutcome:
         code = process.returncode
         if code == 0 and output:
             try:
-                return AccountExecutionResult.model_validate_json(output)
+                result = AccountExecutionResult.model_validate_json(output)
+                return WorkerOutcome(result, reported_by_worker=True)
             except ValidationError as exc:
                 error = f"worker returned an unreadable result: {exc.error_count()} errors"
         elif self._terminating:
@@ -271,4 +290,5 @@ class WorkerProcesses:
         else:
             error = f"worker exited with code {code} without a result"
         logger.error("Account %s run %s: %s", request.account.account_id, request.run_id, error)
-        return failed_result(request, status="failed", error=error, started_at=started_at)
+        failed = failed_result(request, status="failed", error=error, started_at=started_at)
+        return WorkerOutcome(failed, reported_by_worker=False)

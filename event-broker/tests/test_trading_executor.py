@@ -219,3 +219,22 @@ async def test_every_run_sends_one_notification_and_a_dead_target_never_fails_it
     assert len(received) == 2
     assert "DU100008" in str(received[0]["title"])
     assert "PDT Protection" in str(received[1]["message"])
+
+
+async def test_timed_out_rebalance_counts_for_pdt_because_orders_may_have_been_placed(
+    worker_script: WorkerScript,
+    make_config: ConfigFactory,
+    make_executor: ExecutorFactory,
+    account: AccountFactory,
+) -> None:
+    config = make_config(
+        account("DU100009", pdt_protection_enabled=True), account_run_timeout_secs="1"
+    )
+    executor = make_executor(config, worker_script("time.sleep(600)"))
+
+    first = await executor.execute_account(config.accounts[0], "rebalance")
+    second = await executor.execute_account(config.accounts[0], "rebalance")
+
+    assert first.status == "timed_out"
+    assert second.status == "refused"
+    assert "PDT Protection" in (second.error or "")

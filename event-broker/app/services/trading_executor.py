@@ -151,12 +151,15 @@ class TradingExecutor:
                 )
                 self.journal.finish_run(run_id=request.run_id, result=result)
                 return result
-        result = await self.workers.run(
+        outcome = await self.workers.run_reporting(
             request, timeout_secs=self.config.settings.account_run_timeout_secs
         )
-        # A failed rebalance that placed orders has traded today all the same: a second one
-        # could close those positions the same day, which is the day trade PDT guards against.
-        if guarded and (result.success or any(t.order_id for t in result.trades)):
+        result = outcome.result
+        # A rebalance that placed orders has traded today even if it then failed, and one
+        # that timed out or crashed may have: a second one could close those positions the
+        # same day, which is the day trade PDT protection exists to prevent.
+        traded = any(t.order_id for t in result.trades) or not outcome.reported_by_worker
+        if guarded and (result.success or traded):
             self.pdt.record_execution(account.account_id)
         self.journal.finish_run(run_id=request.run_id, result=result)
         return result
