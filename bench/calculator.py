@@ -47,8 +47,10 @@ from rebalance_calculator.problem import RebalanceProblem, build_problem
 
 try:
     import highspy
-except ImportError:  # pragma: no cover - depends on the environment
-    highspy = None
+
+    HAVE_HIGHSPY = True
+except ImportError:  # a dev-only dependency: say so instead of a traceback
+    HAVE_HIGHSPY = False
 
 SEED = 20_240_601
 CENT = Decimal("0.01")
@@ -163,7 +165,9 @@ def floor_plan(_: Case, problem: RebalanceProblem) -> list[int]:
         ideal = (line.target_value - line.current_value) / line.value_price
         q = math.floor(ideal)
         q = max(q, line.min_quantity)
-        plan.append(q if q <= 0 or line.can_buy else 0)
+        if line.max_quantity is not None:
+            q = min(q, line.max_quantity)
+        plan.append(q)
     available = problem.budget + sum(
         -q * (line.bid or 0) for line, q in zip(problem.lines, plan, strict=True) if q < 0
     )
@@ -178,8 +182,7 @@ def floor_plan(_: Case, problem: RebalanceProblem) -> list[int]:
 
 def milp_plan(_: Case, problem: RebalanceProblem) -> list[int]:
     """The exact optimum of the integer problem (HiGHS)."""
-    assert highspy is not None
-    h = highspy.Highs()
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     # Proven within 1e-4 relative or 1e-6 of the account value: far below the differences
     # this bench measures, and it keeps the suite to minutes.
@@ -199,8 +202,13 @@ def milp_plan(_: Case, problem: RebalanceProblem) -> list[int]:
         price = float(line.buy_price or 0)
         bid = float(line.bid or 0)
         top = math.floor(max(0.0, cash - reserve + max_proceeds) / price) if line.can_buy else 0
+        most = line.max_quantity  # None: unbounded; <= 0 for a symbol to liquidate
         b = h.addVariable(lb=0, ub=top, type=highspy.HighsVarType.kInteger)
-        s = h.addVariable(lb=0, ub=-line.min_quantity, type=highspy.HighsVarType.kInteger)
+        s = h.addVariable(
+            lb=0 if most is None else max(0, -most),
+            ub=-line.min_quantity,
+            type=highspy.HighsVarType.kInteger,
+        )
         d = h.addVariable(lb=0, ub=inf)
         m, start, target = (
             float(line.value_price),
@@ -295,8 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="200 portfolios instead of 1,000")
     args = parser.parse_args(argv)
-    if highspy is None:
-        print("highspy is not installed: pip install highspy (a dev-only dependency)")
+    if not HAVE_HIGHSPY:
+        print("highspy is not installed; run: .venv/bin/pip install 'highspy>=1.7' (dev only)")
         return 2
     rng = random.Random(SEED)
     count = 200 if args.quick else 1_000

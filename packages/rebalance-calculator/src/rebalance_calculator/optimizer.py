@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_right
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from rebalance_calculator.moves import (
+    Move,
+    Segment,
+    best_funded_buy,
+    best_pair,
+    best_refill,
+    best_single,
+)
 from rebalance_calculator.problem import RebalanceProblem
 
 __all__ = ["MICROS", "solve"]
@@ -33,11 +40,9 @@ MICROS = 1_000_000
 
 _NO_LIMIT = 10**15
 
-_Move = tuple[float, list[tuple[int, int]]]
-"""(objective change, [(line, new trade), ...])."""
-_Segment = tuple[float, int, int, int]
-"""(objective change per share, cash per share (freed > 0), shares in the run, line)."""
+
 _MAX_STEPS_BASE = 64
+_CHAIN_LENGTH = 3
 
 
 def _micros(value: Decimal, rounding: str) -> int:
@@ -54,7 +59,7 @@ class _Search:
         self.target = [float(line.target_value) for line in lines]
         self.start = [float(line.current_value) for line in lines]
         self.lo = [line.min_quantity for line in lines]
-        self.hi = [_NO_LIMIT if line.can_buy else 0 for line in lines]
+        self.hi = [_NO_LIMIT if line.max_quantity is None else line.max_quantity for line in lines]
         self.bid = [_micros(line.bid, ROUND_FLOOR) if line.bid else 0 for line in lines]
         self.cost = [
             _micros(line.buy_price, ROUND_CEILING) if line.buy_price else 0 for line in lines
@@ -102,10 +107,13 @@ class _Search:
     # -- phases ----------------------------------------------------------------------------
 
     def start_nearest(self) -> None:
-        for i in range(self.n):
-            ideal = (self.target[i] - self.start[i]) / self.price[i]
-            q = math.floor(ideal + 0.5)
-            self.set(i, min(self.hi[i], max(self.lo[i], q)))
+        nearest = zip(self.target, self.start, self.price, self.lo, self.hi, strict=True)
+        self.q = [
+            min(hi, max(lo, math.floor((target - start) / price + 0.5)))
+            for target, start, price, lo, hi in nearest
+        ]
+        self.slack = self.budget + sum(self.cash_of(i, q) for i, q in enumerate(self.q) if q)
+        self.buys = sum(1 for q in self.q if q > 0)
         if self.buys and self.slack < 0:
             self._scale_buys()
 
@@ -117,11 +125,12 @@ class _Search:
                 # Integer floor of q * available / spent keeps the total within `available`.
                 self.set(i, max(0, q * available // spent))
 
-    def fill(self) -> None:
-        """Spend leftover cash, best drift reduction per dollar first."""
+    def fill(self) -> bool:
+        """Spend leftover cash, best drift reduction per dollar first. True if it bought."""
         heap: list[tuple[float, int, int]] = []
         for i in range(self.n):
             self._push_up(heap, i)
+        changed = False
         while heap:
             _, i, q = heapq.heappop(heap)
             if q != self.q[i]:
@@ -130,7 +139,7 @@ class _Search:
             if move is None:
                 continue
             change, cash = move
-            if not self.feasible(self.slack + cash, self.buys + (q == 0)):
+            if self.slack + cash < 0:
                 continue  # not affordable now, and cash only shrinks from here
             if change >= 0 and self._at_or_above_target(i) and q >= 0 and cash < 0:
                 # Every further share changes drift by the same amount: buy them in bulk.
@@ -138,7 +147,9 @@ class _Search:
                 self.set(i, q + max(1, count))
             else:
                 self.set(i, q + 1)
+            changed = True
             self._push_up(heap, i)
+        return changed
 
     def _at_or_above_target(self, i: int) -> bool:
         return self.start[i] + self.q[i] * self.price[i] >= self.target[i]
@@ -153,89 +164,70 @@ class _Search:
             heapq.heappush(heap, (gain / -cash, i, self.q[i]))
 
     def improve(self) -> None:
-        """Steepest descent over single-share, pair and funded/refilled moves."""
-        for _ in range(_MAX_STEPS_BASE + 4 * self.n):
-            candidates = [self._best_single()]
-            if self.slack >= 0:
-                candidates += [self._best_pair(), self._best_funded_buy(), self._best_refill()]
-            moves = [c for c in candidates if c is not None]
-            if not moves:
+        """Descend and fill until neither changes anything (or the step cap is reached)."""
+        steps = _MAX_STEPS_BASE + 4 * self.n
+        while steps > 0:
+            steps = self._descend(steps)
+            if not self.fill():
                 return
+
+    def _descend(self, steps: int) -> int:
+        """Steepest descent over the moves of :mod:`.moves`; returns the steps left."""
+        # A line's segments depend on its own trade only: recompute those of moved lines.
+        down = [self._chain(i, -1) for i in range(self.n)]
+        up = [self._chain(i, +1) for i in range(self.n)]
+        while steps > 0:
+            steps -= 1
+            if self.slack >= 0:
+                moves = _find_moves(down, up, self.slack)
+            else:
+                single = self._best_single_below_reserve()
+                moves = [single] if single is not None else []
+            if not moves:
+                break
             change, plan = min(moves, key=lambda move: move[0])
             if change >= -self.eps:
-                return
-            for i, q in plan:
-                self.set(i, q)
+                break
+            for i, shares in plan:
+                self.set(i, self.q[i] + shares)
+            for i in {i for i, _ in plan}:
+                down[i], up[i] = self._chain(i, -1), self._chain(i, +1)
+        return steps
 
-    def _cash_term_change(self, cash: int) -> float:
-        return (abs(self.slack + cash) - abs(self.slack)) / MICROS
-
-    def _best_single(self) -> _Move | None:
-        best: _Move | None = None
+    def _best_single_below_reserve(self) -> Move | None:
+        """Best one-share change while cash is below the reserve (so nothing is bought)."""
+        best: Move | None = None
         for i in range(self.n):
             q = self.q[i]
-            for move, new_q in ((self.up(i), q + 1), (self.down(i), q - 1)):
+            for move, step in ((self.up(i), 1), (self.down(i), -1)):
                 if move is None:
                     continue
                 change, cash = move
-                if not self.feasible(self.slack + cash, self.buys + (new_q > 0) - (q > 0)):
+                if not self.feasible(self.slack + cash, self.buys + (q + step > 0) - (q > 0)):
                     continue
-                total = change + self._cash_term_change(cash)
+                total = change + (abs(self.slack + cash) - abs(self.slack)) / MICROS
                 if best is None or total < best[0]:
-                    best = (total, [(i, new_q)])
+                    best = (total, [(i, step)])
         return best
 
-    def _best_pair(self) -> _Move | None:
-        """Best "one share less of i, one more of j" that keeps cash above the reserve."""
-        downs: list[tuple[int, float, int]] = []  # (-cash freed, objective change, line)
-        ups: list[tuple[float, int, int]] = []  # (objective change, cash needed, line)
-        for i in range(self.n):
-            d = self.down(i)
-            if d is not None:
-                downs.append((-d[1], d[0] + d[1] / MICROS, i))
-            u = self.up(i)
-            if u is not None:
-                ups.append((u[0] + u[1] / MICROS, -u[1], i))
-        if not downs or not ups:
-            return None
-        downs.sort()
-        # prefix[k]: the two best (objective change, line) among downs[:k + 1], distinct lines.
-        keys = [entry[0] for entry in downs]
-        prefix: list[tuple[tuple[float, int], tuple[float, int]]] = []
-        first = second = (math.inf, -1)
-        for _, change, i in downs:
-            if change < first[0]:
-                first, second = (change, i), first
-            elif change < second[0]:
-                second = (change, i)
-            prefix.append((first, second))
-        best: tuple[float, int, int] | None = None
-        for up_change, need, j in ups:
-            # Downs freeing at least need - slack: -cash_freed <= slack - need.
-            k = bisect_right(keys, self.slack - need) - 1
-            if k < 0:
-                continue
-            first, second = prefix[k]
-            pick = first if first[1] != j else second
-            if pick[1] < 0:
-                continue
-            total = up_change + pick[0]
-            if best is None or total < best[0]:
-                best = (total, pick[1], j)
-        if best is None:
-            return None
-        total, i, j = best
-        return total, [(i, self.q[i] - 1), (j, self.q[j] + 1)]
+    def _chain(self, i: int, step: int) -> list[Segment]:
+        """The first segments of line ``i`` in direction ``step``, in the order they apply.
 
-    # -- segments: runs of shares whose drift and cash change per share are constant ---------
-
-    def _segment(self, i: int, step: int) -> _Segment | None:
-        """The run of shares from the current trade of line ``i`` in direction ``step``.
-
-        Returns (objective change per share while cash stays above the reserve, cash per share
-        (positive: freed), shares in the run, line), or None when the line cannot move.
+        Three cover the cases that matter: the run towards the target, the share crossing
+        it, and the run beyond it (cut short where a buy turns into a sell).
         """
+        chain: list[Segment] = []
         q = self.q[i]
+        while len(chain) < _CHAIN_LENGTH:
+            segment = self._segment(i, step, q)
+            if segment is None:
+                break
+            chain.append(segment)
+            q += step * segment[2]
+        return chain
+
+    def _segment(self, i: int, step: int, q: int) -> Segment | None:
+        """The run of shares of line ``i`` from trade ``q`` in direction ``step``."""
         room = (self.hi[i] - q) if step > 0 else (q - self.lo[i])
         if room <= 0:
             return None
@@ -249,61 +241,30 @@ class _Search:
         else:
             run, per_share = 1, self.drift(i, q + step) - self.drift(i, q)
         if step > 0:
-            cash = -(self.cost[i] if q >= 0 else self.bid[i])
+            cash = self.cost[i] if q >= 0 else self.bid[i]
             side = room if q >= 0 else -q
+            objective = per_share - cash / MICROS
         else:
             cash = self.cost[i] if q > 0 else self.bid[i]
             side = q if q > 0 else room
-        run = max(1, min(run, side, room))
-        return per_share + cash / MICROS, cash, run, i
+            objective = per_share + cash / MICROS
+        if cash <= 0:
+            return None
+        return objective, cash, max(1, min(run, side, room)), i
 
-    def _segments(self, step: int) -> list[_Segment]:
-        found = [self._segment(i, step) for i in range(self.n)]
-        return [s for s in found if s is not None and s[1] != 0]
 
-    def _best_funded_buy(self) -> _Move | None:
-        """One more share of j, paid by the cheapest drift-per-dollar cuts elsewhere."""
-        funding = sorted(self._segments(-1), key=lambda s: (s[0] / s[1], s[3]))
-        best: _Move | None = None
-        for change, cash, _, j in self._segments(+1):
-            need = -cash - self.slack
-            if need <= 0:
-                continue
-            total = change
-            plan = [(j, self.q[j] + 1)]
-            for cut, freed, run, i in funding:
-                if i == j:
-                    continue
-                shares = min(run, -(-need // freed))
-                total += shares * cut
-                plan.append((i, self.q[i] - shares))
-                need -= shares * freed
-                if need <= 0 or (best is not None and total >= best[0]):
-                    break
-            if need <= 0 and (best is None or total < best[0]):
-                best = (total, plan)
-        return best
-
-    def _best_refill(self) -> _Move | None:
-        """One share less of i, the cash freed spent on the best drift-per-dollar buys."""
-        buys = sorted(
-            (s for s in self._segments(+1) if s[0] < 0), key=lambda s: (s[0] / -s[1], s[3])
-        )
-        best: _Move | None = None
-        for change, freed, _, i in self._segments(-1):
-            budget = self.slack + freed
-            total = change
-            plan = [(i, self.q[i] - 1)]
-            for gain, cash, run, j in buys:
-                if j == i or -cash > budget:
-                    continue
-                shares = min(run, budget // -cash)
-                total += shares * gain
-                plan.append((j, self.q[j] + shares))
-                budget += shares * cash
-            if best is None or total < best[0]:
-                best = (total, plan)
-        return best
+def _find_moves(down: list[list[Segment]], up: list[list[Segment]], slack: int) -> list[Move]:
+    first_downs = [chain[0] for chain in down if chain]
+    first_ups = [chain[0] for chain in up if chain]
+    all_downs = [segment for chain in down for segment in chain]
+    all_ups = [segment for chain in up for segment in chain]
+    found = (
+        best_single(first_downs, first_ups, slack),
+        best_pair(first_downs, first_ups, slack),
+        best_funded_buy(all_downs, first_ups, slack),
+        best_refill(first_downs, all_ups, slack),
+    )
+    return [move for move in found if move is not None]
 
 
 def solve(problem: RebalanceProblem) -> list[int]:

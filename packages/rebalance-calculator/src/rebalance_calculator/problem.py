@@ -95,9 +95,20 @@ class ProblemLine:
         return 0 if self.frozen or self.bid is None else -self.max_sell
 
     @property
+    def max_quantity(self) -> int | None:
+        """Largest trade allowed; ``None`` when buys are unbounded (but for the cash).
+
+        A symbol without a target (``T_s = 0``) is liquidated: its trade is exactly
+        ``min_quantity``. A frozen symbol, or one without a positive ask, is not bought.
+        """
+        if self.target_value == 0:
+            return self.min_quantity
+        return None if self.can_buy else 0
+
+    @property
     def can_buy(self) -> bool:
-        """True when the symbol may be bought (a positive ask and not frozen)."""
-        return not self.frozen and self.buy_price is not None
+        """True when the symbol may be bought (a positive ask, a target, not frozen)."""
+        return not self.frozen and self.buy_price is not None and self.target_value > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +150,8 @@ def valuation_price(
     return _positive(quote.last) or _positive(quote.close)
 
 
-def _index_allocations(items: Sequence[AllocationItem]) -> dict[str, Decimal]:
+def _index_allocations(items: Sequence[AllocationItem]) -> tuple[dict[str, Decimal], Decimal]:
+    """Positive weights by symbol, and the sum the targets are scaled by."""
     weights: dict[str, Decimal] = {}
     duplicates: list[str] = []
     for item in items:
@@ -152,14 +164,15 @@ def _index_allocations(items: Sequence[AllocationItem]) -> dict[str, Decimal]:
             source="allocations",
         )
     if not weights:
-        return weights  # an empty list means "liquidate everything"
+        return weights, Decimal(1)  # an empty list means "liquidate everything"
     total = sum(weights.values(), _ZERO)
     if abs(total - 1) > ALLOCATION_SUM_TOLERANCE:
         raise InvalidInputError(
             f"allocations sum to {total}, not 1 (tolerance {ALLOCATION_SUM_TOLERANCE})",
             source="allocations",
         )
-    return {symbol: weight / total for symbol, weight in weights.items() if weight > 0}
+    # Multiply before dividing (in the caller) so 0.333 / 0.999 of 3000 is exactly 1000.
+    return {symbol: weight for symbol, weight in weights.items() if weight > 0}, total
 
 
 def _index_quotes(quotes: Sequence[ContractPrice]) -> dict[str, ContractPrice]:
@@ -180,6 +193,7 @@ def _index_quotes(quotes: Sequence[ContractPrice]) -> dict[str, ContractPrice]:
 @dataclass(frozen=True, slots=True)
 class _Inputs:
     investable: Decimal
+    weight_sum: Decimal
     band_value: Decimal
     weights: dict[str, Decimal]
     positions: dict[str, AccountPosition]
@@ -191,7 +205,7 @@ def _line(symbol: str, inputs: _Inputs, errors: list[str]) -> ProblemLine | None
     position = inputs.positions.get(symbol)
     quote = inputs.quotes.get(symbol)
     held = position.quantity if position is not None else _ZERO
-    target = inputs.weights.get(symbol, _ZERO) * inputs.investable
+    target = inputs.weights.get(symbol, _ZERO) * inputs.investable / inputs.weight_sum
     price = valuation_price(position, quote)
     if price is None:
         fields = "no quote" if quote is None else f"quote {_describe(quote)}"
@@ -262,11 +276,12 @@ def build_problem(
             f"total_value is {total_value}; a positive account value is required",
             source="account snapshot",
         )
-    weights = _index_allocations(target_allocations)
+    weights, weight_sum = _index_allocations(target_allocations)
     quotes = _index_quotes(market_prices)
     reserve = total_value * account_config.cash_reserve_percent / _HUNDRED
     inputs = _Inputs(
         investable=total_value - reserve,
+        weight_sum=weight_sum,
         band_value=total_value * account_config.drift_band_percent / _HUNDRED,
         weights=weights,
         positions={p.symbol: p for p in account_snapshot.positions if p.quantity != 0},
