@@ -80,6 +80,8 @@ build() {
 step "podman build"
 build event-broker/Dockerfile "$EB_IMAGE"
 build packages/ib-gateway-sim/Dockerfile "$SIM_IMAGE"
+# Images a previous run built and this one replaced (untagged now), and only ours.
+podman image prune -f --filter label=io.github.ibkr-rebalancer.component >/dev/null 2>&1 || true
 grep -A4 -E '^STEP .*pip list --format=freeze' "$WORK/build-event-broker.log" | grep -E '==|No broken' >&2 || true
 
 # --- 3. inside the daemon image --------------------------------------------------------------
