@@ -121,15 +121,23 @@ class IBKRRebalancer(BaseRebalancer):
         *,
         use_cache: bool,
     ) -> _Plan:
-        snapshot = await self.broker.get_account_snapshot(
-            config.account_id, use_cached_prices=use_cache
+        # The snapshot and the targets' quotes are independent: ask for both at once, then for
+        # the quotes of held symbols that are not targets (cached when the snapshot just
+        # fetched them and ``use_cache`` allows).
+        wanted = sorted({t.symbol for t in targets})
+        snapshot_result, quotes_result = await asyncio.gather(
+            self.broker.get_account_snapshot(config.account_id, use_cached_prices=use_cache),
+            self._quotes(wanted, use_cache=use_cache),
+            return_exceptions=True,
         )
-        symbols = _symbols(targets, snapshot)
-        prices = (
-            await self.broker.get_multiple_market_prices(symbols, use_cache=use_cache)
-            if symbols
-            else []
-        )
+        for outcome in (snapshot_result, quotes_result):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(snapshot_result, AccountSnapshot)
+        assert isinstance(quotes_result, list)
+        snapshot = snapshot_result
+        extra = sorted({p.symbol for p in snapshot.positions} - set(wanted))
+        prices = [*quotes_result, *await self._quotes(extra, use_cache=use_cache)]
         result = self.calculator.calculate_trades(
             account_snapshot=snapshot,
             target_allocations=targets,
@@ -137,6 +145,11 @@ class IBKRRebalancer(BaseRebalancer):
             account_config=config.model_copy(update={"cash_reserve_percent": reserve_percent}),
         )
         return _Plan(snapshot, prices, result)
+
+    async def _quotes(self, symbols: list[str], *, use_cache: bool) -> list[ContractPrice]:
+        if not symbols:
+            return []
+        return await self.broker.get_multiple_market_prices(symbols, use_cache=use_cache)
 
     def _price_warnings(self) -> list[str]:
         """Warnings the IBKR client collected about quote fallbacks (drained)."""
