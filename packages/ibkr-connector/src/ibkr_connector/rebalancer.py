@@ -224,7 +224,8 @@ class IBKRRebalancer(BaseRebalancer):
     async def _execute(self, config: AccountConfig, run: _Run) -> str | None:
         account = config.account_id
         targets, reserve = await self._targets(config)
-        run.snapshot = await self.broker.get_account_snapshot(account)
+        # Only the held symbols are needed here (for the hours check): cached quotes will do.
+        run.snapshot = await self.broker.get_account_snapshot(account, use_cached_prices=True)
         symbols = _symbols(targets, run.snapshot)
         hours = await self.broker.get_trading_hours_status(symbols)
         if not hours.is_open:
