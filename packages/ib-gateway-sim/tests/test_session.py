@@ -13,6 +13,7 @@ from ib_async import IB, AccountValue, MarketOrder, Position, Stock
 from ib_gateway_sim import GatewaySimulator
 
 Connect = Callable[..., Awaitable[IB]]
+Errors = Callable[[IB], list[tuple[int, int, str]]]
 
 
 async def test_connect_with_two_accounts_lists_both_and_loads_positions(connect: Connect) -> None:
@@ -167,3 +168,21 @@ async def test_account_summary_cache_is_updated_after_a_fill(
     assert await asyncio.wait_for(updated, 5) == str(sim.cash("DU789012"))
     summary = {(v.account, v.tag): v.value for v in await ib.accountSummaryAsync()}
     assert summary[("DU789012", "TotalCashValue")] == "49174.40"
+
+
+async def test_third_open_account_summary_subscription_gets_322(
+    connect: Connect, ib_errors: Errors
+) -> None:
+    ib = await connect()
+    errors = ib_errors(ib)
+    req_ids = [ib.client.getReqId() for _ in range(4)]
+    futures = [ib.wrapper.startReq(r) for r in req_ids]  # type: ignore[no-untyped-call]
+    for req_id in req_ids[:3]:
+        ib.client.reqAccountSummary(req_id, "All", "NetLiquidation")  # type: ignore[no-untyped-call]
+    await asyncio.wait_for(asyncio.gather(*futures[:3]), 5)
+
+    ib.client.cancelAccountSummary(req_ids[0])  # type: ignore[no-untyped-call]
+    ib.client.reqAccountSummary(req_ids[3], "All", "NetLiquidation")  # type: ignore[no-untyped-call]
+    await asyncio.wait_for(futures[3], 5)
+
+    assert [(r, c) for r, c, _ in errors] == [(req_ids[2], 322)]

@@ -25,6 +25,11 @@ _FARM_OK = (
     (2106, "HMDS data farm connection is OK:ushmds"),
     (2158, "Sec-def data farm connection is OK:secdefnj"),
 )
+# TWS keeps at most two account summary subscriptions per client open at once.
+_MAX_SUMMARY_SUBSCRIPTIONS = 2
+_SUMMARY_LIMIT = (
+    "Error processing request.-'bd' : cause - Maximum number of account summary requests exceeded"
+)
 # Field indices of a plain placeOrder (no BAG legs) at server version 178.
 _WHAT_IF = 84
 _CONDITIONAL_EMPTY = (64, 70, 71, 72, 76, 82)
@@ -190,6 +195,9 @@ class RequestsMixin(MarketDataMixin):
         # The subscription stays: TWS pushes changed values until cancelAccountSummary, and
         # ib_async only ever reads its cache after the first request.
         req_id = int(fields[2])
+        if len(self.subs.account_summary) >= _MAX_SUMMARY_SUBSCRIPTIONS:
+            self.send(m.error(req_id, 322, _SUMMARY_LIMIT))
+            return
         tags = {t for t in fields[4].split(",") if t and not t.startswith("$")}
         self.subs.account_summary[req_id] = tags
         payloads = [
