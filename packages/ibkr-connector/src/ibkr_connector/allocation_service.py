@@ -53,8 +53,9 @@ class AllocationService:
         base_url: ``https://host/path`` of the API, or ``file:///dir`` for local documents.
         api_key: Sent as ``x-api-key``; optional for ``file://``.
         timeout_secs: Bound on one HTTP request, connection included.
-        retries: Further attempts after a 5xx answer or a connection failure (never after a
-            4xx, an invalid document or a timeout of the whole budget).
+        retries: Further attempts after a 5xx answer, a connection failure or a request
+            timeout; never after a 4xx answer or an invalid document (retrying cannot fix
+            those). Redirects are not followed, so the key goes to ``base_url`` only.
         backoff_secs: First pause between attempts, doubled each time.
     """
 
