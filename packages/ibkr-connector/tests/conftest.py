@@ -116,6 +116,8 @@ async def allocations_api() -> AsyncIterator[AllocationsAPI]:
 
     async def handler(request: web.Request) -> web.Response:
         api.requests.append(dict(request.headers))
+        if api.hang:
+            await api.release.wait()
         if api.statuses:
             status = api.statuses.pop(0)
             if status != 200:
@@ -139,4 +141,5 @@ async def allocations_api() -> AsyncIterator[AllocationsAPI]:
     try:
         yield api
     finally:
+        api.release.set()
         await runner.cleanup()

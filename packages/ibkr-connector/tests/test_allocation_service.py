@@ -89,6 +89,16 @@ async def test_get_allocations_wrong_key_error_and_logs_never_contain_the_key(
     assert secret not in caplog.text
 
 
+async def test_get_allocations_stalled_server_times_out_retries_then_raises(
+    allocations_api: AllocationsAPI,
+) -> None:
+    allocations_api.hang = True
+    service = _service(allocations_api, retries=1, timeout_secs=0.2)
+    with pytest.raises(AllocationServiceError, match=r"no answer within 0\.2 s"):
+        await service.get_allocations("s")
+    assert len(allocations_api.requests) == 2
+
+
 async def test_get_allocations_server_down_retries_then_raises_service_error() -> None:
     service = AllocationService(
         "http://127.0.0.1:9/v1", SecretStr(API_KEY), retries=1, backoff_secs=0.01, timeout_secs=2

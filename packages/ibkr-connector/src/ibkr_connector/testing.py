@@ -6,6 +6,7 @@ document builder, and the state of a local allocations API served by a test fixt
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class AllocationsAPI:
     documents: dict[str, Any] = field(default_factory=dict)
     statuses: list[int] = field(default_factory=list)  # served first, one per request
     requests: list[dict[str, str]] = field(default_factory=list)
+    hang: bool = False  # answer nothing until ``release`` is set (a server that stalls)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def set_allocations(self, strategy: str, weights: dict[str, str]) -> None:
         self.documents[strategy] = allocation_document(strategy, weights)
