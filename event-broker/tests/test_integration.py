@@ -8,6 +8,7 @@ worker process, the real ``ably`` SDK against the fake realtime server, the daem
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 import time
@@ -52,10 +53,8 @@ async def test_preview_of_paper_account_prints_trades_and_places_nothing(stack: 
     out = await stack.cli("-account", "DUM959247")
 
     assert out.code == 0, out.stderr
-    assert "DUM959247  BUY     SPY" in out.stdout
-    assert "proposed" in out.stdout
-    assert "DUM959247 preview" in out.stdout
-    assert "succeeded: 5 trades proposed" in out.stdout
+    assert re.search(r"^DUM959247 +BUY +SPY +\d+ ", out.stdout, re.MULTILINE)
+    assert re.search(r"DUM959247 preview \(run \S+\) succeeded: \d+ trades proposed", out.stdout)
     assert stack.sim.orders() == []
 
 
@@ -73,7 +72,8 @@ async def test_execute_places_orders_tagged_with_run_id_and_updates_positions(
     assert all(o.status == "Filled" for o in orders)
     (run_id,) = stack.journal_rows("SELECT run_id FROM runs WHERE status = 'succeeded'")
     assert {o.order_ref for o in orders} == {run_id[0]}
-    assert stack.sim.positions("DUM959247")["QQQ"] == Decimal(38)
+    bought = {o.symbol: o.filled for o in orders}
+    assert stack.sim.positions("DUM959247")["QQQ"] == bought["QQQ"] > 0
     assert "FILLED" in out.stdout
 
 
@@ -256,16 +256,17 @@ async def test_daemon_without_realtime_key_runs_for_manual_triggers_only(
 async def test_daemon_killed_mid_run_is_reported_at_restart_and_next_signal_converges(
     stack: Stack, daemon: DaemonFactory
 ) -> None:
-    plan = {"DBC": 438, "GLD": 40, "QQQ": 38, "SPY": 16, "TLT": 113}  # demo preview of DUM959247
     start_positions = dict(stack.sim.positions("DUM959247"))
     stack.sim.set_faults(fill_delay_secs=600)  # orders stay working until the kill
     first = await daemon()
     await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="before-kill:0")
-    await stack.sim.wait_for_orders(len(plan), timeout_secs=30)
+    await stack.sim.wait_for_orders(5, timeout_secs=30)  # the demo plan buys 5 symbols
 
     assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
     # The worker loses its lifeline (stdin) and exits: no orphan keeps trading.
     await stack.sim.wait_for(lambda: not stack.sim.client_ids(), timeout_secs=15)
+    first_run = list(stack.sim.orders())
+    plan = {o.symbol: o.quantity for o in first_run}
     stack.sim.set_faults(fill_delay_secs=0)
     second = await daemon()
     report = await second.wait_for_log("Unfinished run found at start-up")
@@ -273,16 +274,15 @@ async def test_daemon_killed_mid_run_is_reported_at_restart_and_next_signal_conv
     await second.wait_for_log("Event after-restart:0 on etf-blend-301-20 done")
     await second.stop()
 
-    assert "5 orders were recorded" in report
+    assert f"{len(first_run)} orders were recorded" in report
     runs = stack.journal_rows("SELECT status FROM runs ORDER BY started_at")
     assert runs == [("abandoned",), ("succeeded",)]
     orders = _orders_of(stack, "DUM959247")
-    first_run = orders[: len(plan)]
     assert all(o.status == "Cancelled" for o in first_run)
     filled: dict[str, Decimal] = {}
     for order in orders:
         filled[order.symbol] = filled.get(order.symbol, Decimal(0)) + order.filled
-    assert filled == {symbol: Decimal(quantity) for symbol, quantity in plan.items()}
+    assert filled == plan  # the same plan again from the same positions: nothing twice
     final = stack.sim.positions("DUM959247")
     for symbol, quantity in plan.items():
         assert final[symbol] == start_positions.get(symbol, Decimal(0)) + quantity
