@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import uuid
 from pathlib import Path
@@ -129,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    results = asyncio.run(run_manual(config, accounts, args.exec_mode))
+    try:
+        results = asyncio.run(run_manual(config, accounts, args.exec_mode))
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: cannot use DATA_DIR {config.settings.data_dir}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(format_results(results))
     return EXIT_OK if all(r.success for r in results) else EXIT_RUN_FAILED
 

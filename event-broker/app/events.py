@@ -53,6 +53,7 @@ class EventProcessor:
         task = asyncio.create_task(self.handle(message), name=f"event-{message.channel}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
 
     async def wait_idle(self, timeout_secs: float | None = None) -> None:
         """Wait until every message being handled is done (or ``timeout_secs`` passes)."""
@@ -127,6 +128,12 @@ class EventProcessor:
     def _ignore(self, event_id: str, row: int, outcome: str) -> None:
         logger.warning("Event %s %s", event_id, outcome)
         self.journal.set_event_outcome(row, outcome)
+
+
+def _log_failure(task: asyncio.Task[StrategyExecutionResult | None]) -> None:
+    """A handler crash (journal unwritable, a bug) is logged, never silently dropped."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("Handling an event failed", exc_info=task.exception())
 
 
 def _payload(data: Any) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from importlib import metadata
@@ -234,7 +235,16 @@ def main(argv: list[str] | None = None) -> int:
         logger.critical("Configuration error, not starting:\n%s", exc)
         return EXIT_CONFIG
     configure_logging(config.settings.log_level, secrets=secrets_of(config))
-    return asyncio.run(Daemon(config).run())
+    try:
+        return asyncio.run(_run(config))
+    except (OSError, sqlite3.Error) as exc:
+        # DATA_DIR missing permissions, disk full, a corrupt journal: say so in one line.
+        logger.critical("Cannot use DATA_DIR %s: %s", config.settings.data_dir, exc)
+        return EXIT_CONFIG
+
+
+async def _run(config: AppConfig) -> int:
+    return await Daemon(config).run()
 
 
 if __name__ == "__main__":
