@@ -343,3 +343,17 @@ async def test_daemon_exits_1_when_realtime_key_is_refused(
     assert code == 1
     assert any("Realtime connection" in line and "exiting" in line for line in running.log)
     assert not [line for line in running.log if "wrong-secret" in line]
+
+
+async def test_unusable_data_dir_gives_one_line_error_not_traceback(
+    stack: Stack, tmp_path: Path
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x", encoding="utf-8")
+    stack.env["DATA_DIR"] = str(not_a_dir)
+
+    out = await stack.cli("-account", "DUM959247")
+
+    assert out.code == 2
+    assert f"error: cannot use DATA_DIR {not_a_dir}" in out.stderr
+    assert "Traceback" not in out.stderr
