@@ -266,3 +266,15 @@ async def test_wait_for_order_gateway_drop_raises_connection_error(
     sim.drop_connections()
     with pytest.raises(BrokerConnectionError, match="lost while waiting"):
         await waiting
+
+
+async def test_concurrent_snapshots_and_order_listings_on_one_client_all_answer(
+    client: IBKRClient,
+) -> None:
+    # ib_async keys positions and open-order requests by name; the client serialises them.
+    snapshots = await asyncio.gather(
+        *(client.get_account_snapshot(a) for a in (ACCOUNT, OTHER_ACCOUNT, ACCOUNT, OTHER_ACCOUNT))
+    )
+    assert [s.account_id for s in snapshots] == [ACCOUNT, OTHER_ACCOUNT] * 2
+    listings = await asyncio.gather(*(client.get_open_orders(ACCOUNT) for _ in range(3)))
+    assert listings == [[], [], []]

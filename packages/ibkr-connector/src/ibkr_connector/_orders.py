@@ -68,6 +68,7 @@ class OrderBook:
         self.config = config
         self.logger = logger
         self._contract_for = contract_for
+        self._open_orders_lock = asyncio.Lock()
 
     async def place_order(
         self,
@@ -167,6 +168,13 @@ class OrderBook:
             self.ib.disconnectedEvent -= on_change
         return trade_status(trade)
 
+    async def _all_open_orders(self, context: str) -> list[IBTrade]:
+        # ib_async keys this request by name, not id: two at once would lose one answer.
+        async with self._open_orders_lock:
+            return await _gateway.bounded(
+                self.ib, self.ib.reqAllOpenOrdersAsync(), self.config.request_timeout_secs, context
+            )
+
     def _find(self, order_id: str) -> IBTrade | None:
         wanted = order_id_to_int(order_id)
         matches = [t for t in self.ib.trades() if t.order.orderId == wanted]
@@ -178,23 +186,13 @@ class OrderBook:
     async def _find_or_refresh(self, order_id: str) -> IBTrade | None:
         trade = self._find(order_id)
         if trade is None:
-            await _gateway.bounded(
-                self.ib,
-                self.ib.reqAllOpenOrdersAsync(),
-                self.config.request_timeout_secs,
-                "listing open orders",
-            )
+            await self._all_open_orders("listing open orders")
             trade = self._find(order_id)
         return trade
 
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
         """Working orders of ``account_id`` (from every client id of this login)."""
-        trades = await _gateway.bounded(
-            self.ib,
-            self.ib.reqAllOpenOrdersAsync(),
-            self.config.request_timeout_secs,
-            f"listing open orders of {account_id}",
-        )
+        trades = await self._all_open_orders(f"listing open orders of {account_id}")
         out: list[OpenOrder] = []
         seen: set[str] = set()
         # Only the fresh answer: a cached ib_async trade of another client's order is never

@@ -31,7 +31,7 @@ from broker_connector_base import (
     OrderType,
     TradingHoursStatus,
 )
-from ib_async import IB
+from ib_async import IB, Position
 
 from ibkr_connector import _gateway, _market, _orders
 from ibkr_connector.config import IBKRConnectionConfig
@@ -81,6 +81,8 @@ class IBKRClient(BrokerClient):
         self.price_warnings: list[str] = []
         self._connect_errors: list[tuple[int, str]] = []
         self._refused = asyncio.Event()
+        self._summary_lock = asyncio.Lock()
+        self._positions_lock = asyncio.Lock()
         self.ib.errorEvent += self._on_error
         self.market = _market.MarketData(self.ib, config, self.logger)
         self.orders = _orders.OrderBook(self.ib, config, self.logger, self.market.contract_for)
@@ -151,6 +153,8 @@ class IBKRClient(BrokerClient):
         """
         cfg = self.config
         self._refused = asyncio.Event()
+        self._summary_lock = asyncio.Lock()
+        self._positions_lock = asyncio.Lock()
         connecting = asyncio.ensure_future(
             self.ib.connectAsync(
                 cfg.host,
@@ -223,12 +227,9 @@ class IBKRClient(BrokerClient):
     ) -> AccountSnapshot:
         """Balances and positions of ``account_id``, positions valued at market price."""
         self._check_account(account_id)
-        timeout = self.config.request_timeout_secs
         balances, positions = await asyncio.gather(
-            _gateway.account_summary(self.ib, account_id, timeout),
-            _gateway.bounded(
-                self.ib, self.ib.reqPositionsAsync(), timeout, f"positions of {account_id}"
-            ),
+            self._balances(account_id),
+            self._positions(account_id),
         )
         mine = [p for p in positions if p.account == account_id and p.position != 0]
         # Stocks and ETFs only: an option's contract carries its underlying's symbol and
@@ -275,6 +276,23 @@ class IBKRClient(BrokerClient):
             settled_cash=balances.get("SettledCash", cash),
             positions=snapshot_positions,
         )
+
+    async def _balances(self, account_id: str) -> dict[str, Decimal]:
+        # One summary request at a time: IB allows two open ones per client (error 322).
+        async with self._summary_lock:
+            return await _gateway.account_summary(
+                self.ib, account_id, self.config.request_timeout_secs
+            )
+
+    async def _positions(self, account_id: str) -> list[Position]:
+        # ib_async keys a positions request by name, not id: two at once would lose one.
+        async with self._positions_lock:
+            return await _gateway.bounded(
+                self.ib,
+                self.ib.reqPositionsAsync(),
+                self.config.request_timeout_secs,
+                f"positions of {account_id}",
+            )
 
     # ------------------------------------------------------------------------------------
     # market data
