@@ -130,7 +130,7 @@ def make_case(rng: random.Random, n_symbols: int | None = None) -> Case:
                         market_value=shares * price,
                     )
                 )
-    cash = _money(value * (1 - invested) * rng.uniform(0.5, 1.0))
+    cash = _money(value) - sum((p.market_value for p in positions), Decimal(0))
     total = cash + sum((p.market_value for p in positions), Decimal(0))
     snapshot = AccountSnapshot(
         account_id="BENCH",

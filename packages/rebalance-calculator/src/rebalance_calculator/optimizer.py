@@ -180,6 +180,10 @@ class _Search:
             steps -= 1
             if self.slack >= 0:
                 moves = _find_moves(down, up, self.slack)
+                if self.buys == 0:
+                    # Without buys, cash may also end below the reserve (an un-sold share).
+                    single = self._best_single_below_reserve()
+                    moves += [single] if single is not None else []
             else:
                 single = self._best_single_below_reserve()
                 moves = [single] if single is not None else []
@@ -195,7 +199,7 @@ class _Search:
         return steps
 
     def _best_single_below_reserve(self) -> Move | None:
-        """Best one-share change while cash is below the reserve (so nothing is bought)."""
+        """Best one-share change, evaluated exactly (for when nothing is bought)."""
         best: Move | None = None
         for i in range(self.n):
             q = self.q[i]

@@ -1,0 +1,271 @@
+"""Property-based tests: every invariant of the calculator over random portfolios.
+
+Each portfolio is built from whole cents so the exact expectations below (affordability,
+drift) are computed independently of the package, in ``Decimal``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from broker_connector_base import (
+    AccountConfig,
+    AccountPosition,
+    AccountSnapshot,
+    AllocationItem,
+    ContractPrice,
+    Trade,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rebalance_calculator import TradeCalculationResult, TradeCalculator
+
+CENT = Decimal("0.01")
+PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@dataclass
+class Portfolio:
+    snapshot: AccountSnapshot
+    allocations: list[AllocationItem]
+    quotes: list[ContractPrice]
+    config: AccountConfig
+    shuffle_seed: int = 0
+    mid: dict[str, Decimal] = field(default_factory=dict)
+
+    def run(self) -> TradeCalculationResult:
+        return TradeCalculator().calculate_trades(
+            account_snapshot=self.snapshot,
+            target_allocations=self.allocations,
+            market_prices=self.quotes,
+            account_config=self.config,
+        )
+
+    @property
+    def held(self) -> dict[str, Decimal]:
+        return {p.symbol: p.quantity for p in self.snapshot.positions}
+
+    @property
+    def reserve(self) -> Decimal:
+        return self.snapshot.total_value * self.config.cash_reserve_percent / 100
+
+    def targets(self) -> dict[str, Decimal]:
+        total = sum((a.allocation for a in self.allocations), Decimal(0))
+        investable = self.snapshot.total_value - self.reserve
+        return {a.symbol: a.allocation * investable / total for a in self.allocations}
+
+    def value_price(self, symbol: str) -> Decimal:
+        position = self.snapshot.position(symbol)
+        return position.market_price if position is not None else self.mid[symbol]
+
+    def quote(self, symbol: str) -> ContractPrice:
+        return next(q for q in self.quotes if q.symbol == symbol)
+
+
+def buy_price(quote: ContractPrice) -> Decimal:
+    assert quote.ask is not None
+    return (quote.ask * Decimal("1.005")).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _weights(draw: st.DrawFn, count: int) -> list[Decimal]:
+    raw = draw(st.lists(st.integers(1, 100), min_size=count, max_size=count))
+    if not raw:
+        return []  # no targets: liquidate everything
+    units = [w * 10_000 // sum(raw) for w in raw]
+    units[units.index(max(units))] += 10_000 - sum(units)
+    return [Decimal(u) / 10_000 for u in units]
+
+
+@st.composite
+def portfolios(draw: st.DrawFn, thresholds: bool = False) -> Portfolio:
+    count = draw(st.integers(1, 7))
+    symbols = [f"S{i}" for i in range(count)]
+    quotes, mids, positions = [], {}, []
+    for symbol in symbols:
+        mid_cents = draw(st.integers(100, 300_000))
+        spread = draw(st.integers(1, max(1, mid_cents // 100)))
+        mid = Decimal(mid_cents) / 100
+        mids[symbol] = mid
+        quotes.append(
+            ContractPrice(
+                symbol=symbol,
+                bid=max(CENT, mid - spread * CENT),
+                ask=mid + spread * CENT,
+                last=mid,
+            )
+        )
+        if draw(st.booleans()):
+            shares = Decimal(draw(st.integers(0, 400))) + draw(
+                st.sampled_from([Decimal(0), Decimal(0), Decimal("0.5")])
+            )
+            if shares:
+                positions.append(
+                    AccountPosition(
+                        symbol=symbol,
+                        quantity=shares,
+                        market_price=mid,
+                        market_value=shares * mid,
+                    )
+                )
+    targeted = [s for s in symbols if draw(st.booleans())]
+    allocations = [
+        AllocationItem(symbol=s, allocation=w)
+        for s, w in zip(targeted, _weights(draw, len(targeted)), strict=True)
+    ]
+    cash = Decimal(draw(st.integers(-50_000, 5_000_000))) / 100
+    total = cash + sum((p.market_value for p in positions), Decimal(0))
+    # Sometimes the broker's total disagrees with cash plus positions (or there is nothing).
+    total = total * Decimal(draw(st.sampled_from([100, 100, 100, 95, 105]))) / 100
+    if total <= 0:
+        total = Decimal(100)
+    snapshot = AccountSnapshot(
+        account_id="U1",
+        total_value=total,
+        cash_balance=cash,
+        settled_cash=cash,
+        positions=positions,
+    )
+    config = AccountConfig(
+        account_id="U1",
+        type="paper",
+        strategy_name="s",
+        cash_reserve_percent=draw(st.integers(0, 10)),
+        min_trade_value=draw(st.integers(0, 2_000)) if thresholds else 0,
+        drift_band_percent=draw(st.integers(0, 5)) if thresholds else 0,
+    )
+    return Portfolio(snapshot, allocations, quotes, config, draw(st.integers(0, 2**32)), mids)
+
+
+def _cash_after(p: Portfolio, trades: list[Trade]) -> Decimal:
+    cash = p.snapshot.cash_balance
+    for trade in trades:
+        cash -= trade.quantity * trade.price
+    return cash
+
+
+def _drift(p: Portfolio, quantities: dict[str, int], cash: Decimal) -> Decimal:
+    targets = p.targets()
+    held = p.held
+    drift = Decimal(0)
+    for symbol in held.keys() | targets.keys():
+        shares = held.get(symbol, Decimal(0)) + quantities.get(symbol, 0)
+        drift += abs(shares * p.value_price(symbol) - targets.get(symbol, Decimal(0)))
+    return drift + abs(cash - p.reserve)
+
+
+@given(portfolios())
+@PROFILE
+def test_plan_never_shorts_and_buys_only_with_cash_above_the_reserve(p: Portfolio) -> None:
+    result = p.run()
+
+    held = p.held
+    for trade in result.trades:
+        if trade.quantity < 0:
+            assert -trade.quantity <= math.floor(held.get(trade.symbol, Decimal(0)))
+    if any(t.quantity > 0 for t in result.trades):
+        assert _cash_after(p, result.trades) >= p.reserve
+
+
+@given(portfolios())
+@PROFILE
+def test_sells_at_bid_buys_at_buffered_ask_and_fields_describe_the_line(p: Portfolio) -> None:
+    result = p.run()
+
+    targets = p.targets()
+    for trade in result.trades:
+        quote = p.quote(trade.symbol)
+        expected = buy_price(quote) if trade.quantity > 0 else quote.bid
+        assert trade.price == expected
+        assert trade.current_shares == p.held.get(trade.symbol, Decimal(0))
+        assert trade.target_value == targets.get(trade.symbol, Decimal(0))
+        assert trade.current_value == trade.current_shares * p.value_price(trade.symbol)
+
+
+@given(portfolios())
+@PROFILE
+def test_sells_come_first_then_buys_each_sorted_by_symbol(p: Portfolio) -> None:
+    trades = p.run().trades
+
+    actions = [t.action for t in trades]
+    assert actions == sorted(actions, key=lambda a: a == "BUY")
+    for action in ("SELL", "BUY"):
+        symbols = [t.symbol for t in trades if t.action == action]
+        assert symbols == sorted(symbols)
+    assert len({t.symbol for t in trades}) == len(trades)
+
+
+@given(portfolios())
+@PROFILE
+def test_positions_without_a_target_are_sold_in_whole(p: Portfolio) -> None:
+    trades = {t.symbol: t.quantity for t in p.run().trades}
+
+    targets = p.targets()
+    for symbol, shares in p.held.items():
+        if targets.get(symbol, Decimal(0)) == 0 and shares >= 1:
+            assert trades[symbol] == -math.floor(shares)
+
+
+@given(portfolios())
+@PROFILE
+def test_same_input_in_any_order_gives_the_same_result(p: Portfolio) -> None:
+    first = p.run()
+    rng = random.Random(p.shuffle_seed)
+    shuffled = Portfolio(
+        snapshot=p.snapshot.model_copy(
+            update={"positions": rng.sample(p.snapshot.positions, len(p.snapshot.positions))}
+        ),
+        allocations=rng.sample(p.allocations, len(p.allocations)),
+        quotes=rng.sample(p.quotes, len(p.quotes)),
+        config=p.config,
+    )
+
+    assert shuffled.run() == first
+
+
+@given(portfolios())
+@PROFILE
+def test_no_single_share_change_would_bring_the_account_closer_to_target(p: Portfolio) -> None:
+    # Leftover cash went where it reduces drift most: no affordable one-share buy (or one
+    # share less, or one more sold) lowers the exact drift any further.
+    result = p.run()
+    quantities = {t.symbol: t.quantity for t in result.trades}
+    cash = _cash_after(p, result.trades)
+    drift = _drift(p, quantities, cash)
+    targets = p.targets()
+    held = p.held
+
+    for symbol in targets.keys() | held.keys():
+        if targets.get(symbol, Decimal(0)) == 0:
+            continue  # liquidated: not a choice
+        quote = p.quote(symbol)
+        for step in (1, -1):
+            q = quantities.get(symbol, 0)
+            new = q + step
+            if new < -math.floor(max(Decimal(0), held.get(symbol, Decimal(0)))):
+                continue
+            new_cash = cash
+            new_cash -= (buy_price(quote) if q + (step > 0) > 0 else quote.bid or 0) * step
+            moved = {**quantities, symbol: new}
+            if any(v > 0 for v in moved.values()) and new_cash < p.reserve:
+                continue  # not affordable
+            tolerance = p.snapshot.total_value * Decimal("1e-9") + Decimal("1e-6")
+            assert _drift(p, moved, new_cash) >= drift - tolerance, (symbol, step)
+
+
+@given(portfolios(thresholds=True))
+@PROFILE
+def test_thresholds_skip_small_trades_and_symbols_within_the_band(p: Portfolio) -> None:
+    result = p.run()
+
+    band = p.snapshot.total_value * p.config.drift_band_percent / 100
+    targets = p.targets()
+    for trade in result.trades:
+        assert trade.notional >= p.config.min_trade_value
+        current = p.held.get(trade.symbol, Decimal(0)) * p.value_price(trade.symbol)
+        if band > 0:
+            assert abs(current - targets.get(trade.symbol, Decimal(0))) > band
+    if any(t.quantity > 0 for t in result.trades):
+        assert _cash_after(p, result.trades) >= p.reserve
