@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -25,6 +26,7 @@ class MarketData:
         self.config = config
         self.logger = logger
         self.details: dict[str, ContractDetails] = {}
+        self._time_lock = asyncio.Lock()
 
     async def fetch_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
         """Fresh snapshot quotes of ``symbols``, requested together.
@@ -90,9 +92,10 @@ class MarketData:
         timeout = self.config.request_timeout_secs
         details = await _gateway.contract_details(self.ib, wanted, timeout)
         self.details.update(details)
-        now = await _gateway.bounded(
-            self.ib, self.ib.reqCurrentTimeAsync(), timeout, "reading the gateway time"
-        )
+        async with self._time_lock:  # keyed by name in ib_async, like positions
+            now = await _gateway.bounded(
+                self.ib, self.ib.reqCurrentTimeAsync(), timeout, "reading the gateway time"
+            )
         if now.tzinfo is None:
             now = now.replace(tzinfo=dt.UTC)
         closed: list[str] = []
