@@ -2,8 +2,11 @@
 
 Each account run gets its own process so that a hung connection, a crash in the broker
 library or a leaked socket cannot affect the daemon or another account; the daemon kills the
-process group on timeout or shutdown. Protocol (see ``app.worker_protocol``): a JSON request
-on stdin, log lines on stderr, one JSON ``AccountExecutionResult`` on stdout.
+process group on timeout or shutdown. Protocol (see ``app.worker_protocol``): one JSON line
+on stdin (the request), after which stdin stays open as a lifeline (EOF means the daemon died:
+the worker stops at once); log lines on stderr; one JSON ``AccountExecutionResult`` on stdout.
+The worker imports the connectors before reading its request, so a pre-started (spare)
+worker starts trading as soon as the request arrives.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from broker_connector_base import BrokerClient, BrokerError, InvalidInputError, Trade
 
@@ -55,8 +59,8 @@ def _result(
     success: bool,
     trades: list[Trade],
     error: str | None = None,
-    total_value: object = None,
-    cash_balance: object = None,
+    total_value: Decimal | None = None,
+    cash_balance: Decimal | None = None,
     warnings: list[str] | None = None,
 ) -> AccountExecutionResult:
     return AccountExecutionResult(

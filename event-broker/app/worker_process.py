@@ -65,9 +65,13 @@ def failed_result(
     )
 
 
+_SECRET_VARIABLES = frozenset({"REALTIME_API_KEY", "ALLOCATIONS_API_KEY", "NOTIFICATION_URLS"})
+"""Never passed to a worker: it gets the allocations key in its request, and nothing else."""
+
+
 def _worker_env() -> dict[str, str]:
-    """The daemon's environment, with the ``app`` package importable by the worker."""
-    env = dict(os.environ)
+    """The daemon's environment without secrets, with the ``app`` package importable."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _SECRET_VARIABLES}
     app_root = str(Path(app.__file__).resolve().parent.parent)
     current = env.get("PYTHONPATH")
     env["PYTHONPATH"] = app_root if not current else f"{app_root}{os.pathsep}{current}"

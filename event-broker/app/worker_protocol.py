@@ -1,7 +1,7 @@
 """What the daemon sends to a per-account worker process, and how it crosses the pipe.
 
-The request travels as JSON on the worker's stdin, never in argv or the environment of other
-processes, because it carries the allocations API key. The result comes back as one JSON
+The request travels as one JSON line on the worker's stdin, never in argv or the environment,
+because it carries the allocations API key. The result comes back as one JSON
 document on the worker's stdout; the worker's log goes to its stderr.
 """
 

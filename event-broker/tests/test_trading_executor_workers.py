@@ -170,3 +170,25 @@ async def test_spare_worker_is_used_for_next_run_then_replaced_and_reaped_at_shu
     assert replacement != spare
     assert not _alive(replacement)
     assert workers.spare_pids == []
+
+
+async def test_worker_environment_holds_no_daemon_secret(
+    worker_script: WorkerScript,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REALTIME_API_KEY", "app.key:realtime-secret")
+    monkeypatch.setenv("notification_urls", "json://secret-host/")
+    dump = tmp_path / "env.txt"
+    command = worker_script(
+        f"open({str(dump)!r}, 'w').write(repr(dict(os.environ))); print(result())"
+    )
+
+    result = await WorkerProcesses(command).run(make_request(), timeout_secs=30)
+
+    assert result.success
+    environment = dump.read_text()
+    assert "realtime-secret" not in environment
+    assert "secret-host" not in environment
+    assert "PYTHONPATH" in environment
