@@ -324,3 +324,28 @@ async def test_execute_price_jump_after_sells_places_only_buys_the_cash_pays_for
     total = _value(sim)
     commissions = sum(f.commission for o in sim.orders() for f in o.fills)
     assert sim.cash(ACCOUNT) >= total * Decimal("0.02") - commissions
+
+
+async def test_preview_symbol_without_bid_ask_warns_in_result(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    spec = sim.engine.symbols["IEF"]
+    sim.engine.symbols["IEF"] = spec.model_copy(update={"bid": None, "ask": None})
+    preview = await _rebalancer(client, api).calculate_rebalance(account_config())
+    assert any(w.startswith("IEF: no bid/ask quote, using last trade") for w in preview.warnings)
+    ief = next(t for t in preview.proposed_trades if t.symbol == "IEF")
+    assert ief.quantity > 0
+
+
+async def test_execute_failing_order_journal_does_not_stop_the_run(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    def broken_journal(trade: Trade) -> None:
+        raise OSError("disk full")
+
+    result = await _rebalancer(client, api, on_order=broken_journal).rebalance_account(
+        account_config()
+    )
+    assert result.success, result.error
+    assert any("journal callback failed" in w and "disk full" in w for w in result.warnings)
+    assert len(sim.orders()) == len(result.orders)
