@@ -8,8 +8,8 @@
 # Where it runs, first match wins:
 #   REBALANCE_EXEC="podman exec rebalancer-event-broker"   that command prefix, then
 #                                                           `python -m app.cli ARGS`
-#   REBALANCE_TARGET=local, or a repo .venv and no         the repo's .venv, in event-broker/
-#     running compose service                              (settings from the environment/.env)
+#   REBALANCE_TARGET=local, or a repo .venv and no         the repo's .venv, from the current
+#     running compose service                              directory (its .env, accounts.yaml)
 #   otherwise                                              docker compose exec -T event-broker
 #
 # Exit status is the CLI's: 0 all runs succeeded, 1 a run failed or was refused, 2 bad input.
@@ -18,7 +18,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 if [[ $# -eq 0 || "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
