@@ -18,7 +18,8 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     """Where and how to reach an IB Gateway (or TWS).
 
     ``port`` ``None`` means the gateway default for ``trading_mode`` (4002 paper, 4001 live).
-    ``request_timeout_secs`` bounds every single request to the gateway;
+    ``request_timeout_secs`` bounds every single request to the gateway (the base's generic
+    ``timeout_secs`` is not read by this connector);
     ``connect_timeout_secs`` bounds one connection attempt, of which there are
     ``connect_retries`` + 1 with exponential backoff starting at ``connect_backoff_secs``.
     ``data_dir`` holds the price cache (SQLite); ``None`` keeps prices in memory only.
