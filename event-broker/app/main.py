@@ -86,13 +86,19 @@ class Daemon:
         self.events = EventProcessor(self.journal, self.strategies)
         self.stopping = asyncio.Event()
         self.ably: AblyService | None = None
+        self._ably_task: asyncio.Task[None] | None = None
+        # Until the subscription is up the health check must fail, unless there is none to wait
+        # for (no key: manual triggers only).
+        self._realtime_wanted = settings.realtime_api_key is not None
         self.started_at = time.time()
 
     @property
     def ably_state(self) -> AblyState:
         """The realtime connection as the health check sees it."""
-        if self.ably is None:
+        if not self._realtime_wanted:
             return "disabled"
+        if self.ably is None:
+            return "connecting"
         return "connected" if self.ably.healthy else "disconnected"
 
     async def run(self) -> int:
@@ -129,6 +135,7 @@ class Daemon:
             return EXIT_OK
         if not strategies:
             logger.warning("No tradable account: no channel to subscribe to; manual triggers only")
+            self._realtime_wanted = False
             await self.stopping.wait()
             return EXIT_OK
         self.ably = AblyService(
@@ -150,10 +157,11 @@ class Daemon:
             self.ably = None
             return EXIT_REALTIME_FAILED
         self._write_status(accepting=True)  # "connected" now, not at the next tick
-        ably_task = asyncio.create_task(self.ably.run())
+        ably_task = self._ably_task = asyncio.create_task(self.ably.run())
         stop_task = asyncio.create_task(self.stopping.wait())
         await asyncio.wait({ably_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         stop_task.cancel()
+        await asyncio.gather(stop_task, return_exceptions=True)
         if not ably_task.done():
             return EXIT_OK
         try:
@@ -169,6 +177,9 @@ class Daemon:
         logger.info(
             "Shutting down: no new events; %d account runs active", self.strategies.active_runs
         )
+        if self._ably_task is not None and not self._ably_task.done():
+            self._ably_task.cancel()
+            await asyncio.gather(self._ably_task, return_exceptions=True)
         if self.ably is not None:
             await self.ably.close()
         await self.strategies.shutdown(grace)
