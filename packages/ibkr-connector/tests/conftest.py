@@ -56,13 +56,6 @@ def fail_on_ib_async_errors(allowed_ib_errors: list[str]) -> Iterator[None]:
         pytest.fail("ib_async logged errors:\n" + "\n".join(unexpected))
 
 
-def scenario_data(**overrides: Any) -> dict[str, Any]:
-    """The simulator's example scenario as plain data, with top-level keys replaced."""
-    data = Scenario.builtin("example").model_dump()
-    data.update(overrides)
-    return data
-
-
 @pytest.fixture
 def scenario() -> Scenario:
     """The scenario the ``sim`` fixture starts from (override in a test module)."""
