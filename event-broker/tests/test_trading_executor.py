@@ -9,10 +9,12 @@ from pathlib import Path
 
 from aiohttp import web
 from app.config import AppConfig
+from app.journal import Journal
 from app.locks import account_lock
+from app.recovery import report_unfinished_runs
 from app.services.notification_service import NotificationService
 from app.services.trading_executor import JOURNAL_FILE, TradingExecutor
-from broker_connector_base import AccountConfig
+from broker_connector_base import AccountConfig, Trade
 from pydantic import SecretStr
 
 WorkerScript = Callable[[str], tuple[str, ...]]
@@ -238,3 +240,37 @@ async def test_timed_out_rebalance_counts_for_pdt_because_orders_may_have_been_p
     assert first.status == "timed_out"
     assert second.status == "refused"
     assert "PDT Protection" in (second.error or "")
+
+
+async def test_startup_report_abandons_dead_runs_but_not_runs_of_locked_accounts(
+    make_config: ConfigFactory, account: AccountFactory
+) -> None:
+    config = make_config(account("DU100010"), account("DU100011"))
+    data_dir = config.settings.data_dir
+    with Journal(data_dir / JOURNAL_FILE) as journal:
+        for run_id, account_id in (("dead-run", "DU100010"), ("live-run", "DU100011")):
+            journal.start_run(run_id=run_id, account_id=account_id, mode="rebalance", client_id=1)
+        journal.record_order(run_id="dead-run", trade=_placed_trade())
+
+        async with account_lock(data_dir, "DU100011", wait_secs=0):  # the CLI, still running
+            reported = await report_unfinished_runs(journal, NotificationService(()), data_dir)
+
+        left = [run.run_id for run in journal.unfinished_runs()]
+    assert reported == 1
+    assert left == ["live-run"]
+    assert _runs(config)[0]["status"] == "abandoned"
+
+
+def _placed_trade() -> Trade:
+    return Trade.model_validate(
+        {
+            "symbol": "SPY",
+            "quantity": 3,
+            "current_shares": 0,
+            "target_value": "1800",
+            "current_value": "0",
+            "price": "600",
+            "order_id": "7",
+            "status": "WORKING",
+        }
+    )
