@@ -308,6 +308,15 @@ def test_min_trade_value_skips_small_trades_and_says_which() -> None:
     assert any("min_trade_value 500" in w and "BBB" in w for w in filtered.warnings)
 
 
+def test_min_trade_value_never_keeps_a_position_without_a_target() -> None:
+    snapshot = _snapshot("1000", ("OLD", "1", "10"))
+    quotes = [_quote("OLD", "9.99", "10.01"), _quote("AAA", "99.99", "100.01")]
+
+    result = _run(snapshot, _allocations(AAA="1"), quotes, _config(min_trade_value=100))
+
+    assert [(t.symbol, t.quantity) for t in result.trades] == [("OLD", -1), ("AAA", 10)]
+
+
 def test_drift_band_leaves_symbols_within_band_alone() -> None:
     # AAA is 2.5% of V over target, BBB 2.5% under: a 3% band leaves both alone, 2% does not.
     snapshot = _snapshot("0", ("AAA", "105", "100"), ("BBB", "95", "100"))

@@ -19,6 +19,8 @@ Input errors and warnings:
   ``total_value`` disagrees with cash plus positions by more than 1%, a cash reserve that
   cannot be met even after the sells (nothing is bought), and trades skipped because they are
   below ``min_trade_value``.
+* Trades below ``min_trade_value`` are skipped (the rest is re-planned without them), except
+  liquidations of symbols without a target, which are always closed.
 * Symbols within the drift band (``drift_band_percent`` of ``V``) are left alone, silently:
   that is what the band is for.
 """
@@ -118,7 +120,11 @@ def _notional(line: ProblemLine, quantity: int) -> Decimal:
 
 
 def _solve_with_minimum(problem: RebalanceProblem, minimum: Decimal) -> tuple[list[int], list[str]]:
-    """Solve, freezing symbols whose trade is below ``minimum`` and solving again."""
+    """Solve, freezing symbols whose trade is below ``minimum`` and solving again.
+
+    Liquidations (symbols without a target) are exempt: a position the strategy no longer
+    holds is closed however small it is.
+    """
     skipped: list[str] = []
     while True:
         quantities = solve(problem)
@@ -127,7 +133,7 @@ def _solve_with_minimum(problem: RebalanceProblem, minimum: Decimal) -> tuple[li
         small = {
             index
             for index, (line, q) in enumerate(zip(problem.lines, quantities, strict=True))
-            if q != 0 and _notional(line, q) < minimum
+            if q != 0 and line.target_value > 0 and _notional(line, q) < minimum
         }
         if not small:
             return quantities, skipped
