@@ -69,6 +69,7 @@ class _Search:
         self.q = [0] * self.n
         self.slack = self.budget  # cash above the reserve after the trades, in micros
         self.buys = 0
+        self.moved: set[int] = set()  # lines whose segments must be recomputed
 
     # -- primitives ------------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class _Search:
         self.slack += self.cash_of(i, q) - self.cash_of(i, old)
         self.buys += (q > 0) - (old > 0)
         self.q[i] = q
+        self.moved.add(i)
 
     def feasible(self, slack: int, buys: int) -> bool:
         return buys == 0 or slack >= 0
@@ -126,7 +128,11 @@ class _Search:
                 self.set(i, max(0, q * available // spent))
 
     def fill(self) -> bool:
-        """Spend leftover cash, best drift reduction per dollar first. True if it bought."""
+        """Spend leftover cash, best drift reduction per dollar first. True if it bought.
+
+        Shares are bought a segment at a time (a run whose drift reduction per share is
+        constant), which is what buying them one by one in this order would do.
+        """
         heap: list[tuple[float, int, int]] = []
         for i in range(self.n):
             self._push_up(heap, i)
@@ -135,49 +141,38 @@ class _Search:
             _, i, q = heapq.heappop(heap)
             if q != self.q[i]:
                 continue
-            move = self.up(i)
-            if move is None:
-                continue
-            change, cash = move
-            if self.slack + cash < 0:
+            segment = self._segment(i, +1, q)
+            if segment is None or segment[1] > self.slack:
                 continue  # not affordable now, and cash only shrinks from here
-            if change >= 0 and self._at_or_above_target(i) and q >= 0 and cash < 0:
-                # Every further share changes drift by the same amount: buy them in bulk.
-                count = min(self.slack // -cash, self.hi[i] - q)
-                self.set(i, q + max(1, count))
-            else:
-                self.set(i, q + 1)
+            self.set(i, q + min(segment[2], self.slack // segment[1]))
             changed = True
             self._push_up(heap, i)
         return changed
 
-    def _at_or_above_target(self, i: int) -> bool:
-        return self.start[i] + self.q[i] * self.price[i] >= self.target[i]
-
     def _push_up(self, heap: list[tuple[float, int, int]], i: int) -> None:
-        move = self.up(i)
-        if move is None:
-            return
-        change, cash = move
-        gain = change + cash / MICROS  # objective change while cash stays above the reserve
-        if gain < -self.eps and cash < 0:
-            heapq.heappush(heap, (gain / -cash, i, self.q[i]))
+        segment = self._segment(i, +1, self.q[i])
+        if segment is not None and segment[0] < -self.eps:
+            heapq.heappush(heap, (segment[0] / segment[1], i, self.q[i]))
 
     def improve(self) -> None:
         """Descend and fill until neither changes anything (or the step cap is reached)."""
-        steps = _MAX_STEPS_BASE + 4 * self.n
-        while steps > 0:
-            steps = self._descend(steps)
-            if not self.fill():
-                return
-
-    def _descend(self, steps: int) -> int:
-        """Steepest descent over the moves of :mod:`.moves`; returns the steps left."""
         # A line's segments depend on its own trade only: recompute those of moved lines.
         down = [self._chain(i, -1) for i in range(self.n)]
         up = [self._chain(i, +1) for i in range(self.n)]
+        self.moved.clear()
+        steps = _MAX_STEPS_BASE + 4 * self.n
+        while steps > 0:
+            steps = self._descend(steps, down, up)
+            if not self.fill():
+                return
+
+    def _descend(self, steps: int, down: list[list[Segment]], up: list[list[Segment]]) -> int:
+        """Steepest descent over the moves of :mod:`.moves`; returns the steps left."""
         while steps > 0:
             steps -= 1
+            for i in self.moved:
+                down[i], up[i] = self._chain(i, -1), self._chain(i, +1)
+            self.moved.clear()
             if self.slack >= 0:
                 moves = _find_moves(down, up, self.slack)
                 if self.buys == 0:
@@ -194,8 +189,6 @@ class _Search:
                 break
             for i, shares in plan:
                 self.set(i, self.q[i] + shares)
-            for i in {i for i, _ in plan}:
-                down[i], up[i] = self._chain(i, -1), self._chain(i, +1)
         return steps
 
     def _best_single_below_reserve(self) -> Move | None:
