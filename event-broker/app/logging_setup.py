@@ -103,12 +103,13 @@ def configure_logging(
 def parse_worker_line(line: str, previous_level: int = logging.INFO) -> tuple[int, str]:
     """Split a worker's stderr line into its level and text.
 
-    Lines without a level prefix (a traceback's continuation, or stray output of a library)
-    keep ``previous_level``.
+    Lines without a level prefix (the continuation of a logged traceback, an uncaught
+    exception printed by Python, stray output of a library) keep ``previous_level`` but are
+    at least WARNING: whatever bypasses the worker's logging deserves to be seen.
     """
     head, sep, rest = line.partition(WORKER_LINE_SEPARATOR)
     if sep:
         level = logging.getLevelName(head)
         if isinstance(level, int):
             return level, rest
-    return previous_level, line
+    return max(previous_level, logging.WARNING), line

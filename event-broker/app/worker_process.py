@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -25,13 +26,42 @@ from app.logging_setup import parse_worker_line
 from app.models import AccountExecutionResult
 from app.worker_protocol import WorkerRequest, encode_request
 
-__all__ = ["WORKER_COMMAND", "WorkerOutcome", "WorkerProcesses", "failed_result"]
+__all__ = [
+    "WORKER_COMMAND",
+    "WorkerOutcome",
+    "WorkerPool",
+    "WorkerProcesses",
+    "failed_result",
+]
 
 logger = logging.getLogger(__name__)
 worker_logger = logging.getLogger("app.worker")
 
 _KILL_WAIT_SECS = 5.0
 """How long a worker gets to exit after SIGTERM before SIGKILL."""
+
+
+class WorkerPool(Protocol):
+    """What the executors need from a way of running accounts in processes of their own."""
+
+    @property
+    def running_count(self) -> int:
+        """How many account processes are running now."""
+        ...
+
+    async def start_spares(self) -> None:
+        """Prepare ahead of the first run (pre-started processes, a fork server)."""
+
+    async def run(self, request: WorkerRequest, *, timeout_secs: float) -> AccountExecutionResult:
+        """Run ``request``; never raises for a failed run."""
+        ...
+
+    async def run_reporting(self, request: WorkerRequest, *, timeout_secs: float) -> WorkerOutcome:
+        """Run ``request``; say whether the process reported the result itself."""
+        ...
+
+    async def terminate_all(self) -> None:
+        """Stop every running account process (SIGTERM, then SIGKILL)."""
 
 
 @dataclass(frozen=True)

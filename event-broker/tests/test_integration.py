@@ -298,7 +298,7 @@ async def test_sigterm_waits_grace_then_terminates_running_account_without_orpha
 
     code = await running.stop(signal.SIGTERM)
 
-    assert code == 0
+    assert code == 0, "\n".join(running.log[-40:])
     await stack.sim.wait_for(lambda: not stack.sim.client_ids(), timeout_secs=10)
     assert stack.journal_rows("SELECT status, error FROM runs") == [
         ("failed", "run terminated at shutdown (SIGTERM/SIGINT)")

@@ -34,6 +34,13 @@ def test_redacting_filter_leaves_other_records_untouched() -> None:
     assert (record.msg, record.args) == ("value %d", (5,))
 
 
+def test_parse_worker_line_unprefixed_line_after_info_is_warning() -> None:
+    assert parse_worker_line("Traceback (most recent call last):", logging.INFO) == (
+        logging.WARNING,
+        "Traceback (most recent call last):",
+    )
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

@@ -19,7 +19,7 @@ from app.locks import AccountBusyError, account_lock
 from app.models import AccountExecutionResult, ExecMode
 from app.services.notification_service import NotificationService
 from app.services.pdt_protection_service import PDTProtectionService, pdt_refusal_message
-from app.worker_process import WorkerProcesses, failed_result
+from app.worker_process import WorkerPool, WorkerProcesses, failed_result
 from app.worker_protocol import WorkerRequest
 
 __all__ = ["JOURNAL_FILE", "PDT_STATE_FILE", "TradingExecutor", "new_run_id"]
@@ -58,14 +58,14 @@ class TradingExecutor:
         journal: Journal,
         pdt: PDTProtectionService,
         notifier: NotificationService,
-        workers: WorkerProcesses | None = None,
+        workers: WorkerPool | None = None,
         lock_wait_secs: float | None = None,
     ) -> None:
         self.config = config
         self.journal = journal
         self.pdt = pdt
         self.notifier = notifier
-        self.workers = workers or WorkerProcesses()
+        self.workers: WorkerPool = workers or WorkerProcesses()
         self.lock_wait_secs = (
             lock_wait_secs
             if lock_wait_secs is not None
