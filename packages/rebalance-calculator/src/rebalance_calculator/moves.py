@@ -96,7 +96,6 @@ def best_funded_buy(downs: Sequence[Segment], ups: Sequence[Segment], slack: int
     # Stable sort: a line's segments keep their order (their cost per dollar only rises).
     funding = sorted(downs, key=lambda s: (s[0] / s[1], s[3]))
     freed, cost, position = _prefix(funding)
-    cheapest = min((0.0, *(s[0] for s in funding)))
     best: tuple[float, int, int, int, int] | None = None  # (total, j, k, last, shares)
     slow: Move | None = None
     for change, price, _, j in ups:
@@ -111,8 +110,11 @@ def best_funded_buy(downs: Sequence[Segment], ups: Sequence[Segment], slack: int
             if move is not None and (slow is None or move[0] < slow[0]):
                 slow = move
             continue
-        bound = change + cost[k]  # the remainder adds at least `cheapest` (often >= 0)
-        if bound + cheapest >= (0.0 if best is None else best[0]):
+        # Lower bound on the remainder: segments from k on cost at least funding[k]'s ratio
+        # per dollar (they are sorted by it), and they free at least the remainder.
+        ratio = funding[k][0] / funding[k][1]
+        remainder_bound = ratio * (need - freed[k]) if ratio >= 0 else -math.inf
+        if change + cost[k] + remainder_bound >= (0.0 if best is None else best[0]):
             continue
         last, shares, remainder = _cover(funding, k, need - freed[k], j)
         total = change + cost[k] + remainder
