@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+import time
+from collections.abc import Awaitable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -26,6 +27,8 @@ __all__ = [
     "contract_details",
     "require_connected",
     "snapshots",
+    "streamed_positions",
+    "wait_for_positions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -165,3 +168,50 @@ async def account_summary(ib: IB, account_id: str, timeout_secs: float) -> dict[
         except InvalidOperation:
             logger.warning("Account %s: %s is not a number: %r", account_id, value.tag, value.value)
     return values
+
+
+def streamed_positions(ib: IB, account_id: str) -> dict[str, Decimal]:
+    """Stock positions of ``account_id`` as the positions subscription last reported them."""
+    return {
+        p.contract.symbol.upper(): Decimal(repr(float(p.position)))
+        for p in ib.positions(account_id)
+        if p.contract.secType == "STK"
+    }
+
+
+async def wait_for_positions(
+    ib: IB, account_id: str, expected: Mapping[str, Decimal], timeout_secs: float
+) -> dict[str, Decimal]:
+    """Wait until the streamed positions show ``expected`` quantities, or the timeout.
+
+    The positions subscription (started at connect, renewed by every positions request)
+    pushes each change, so this waits on ``positionEvent`` instead of polling the gateway.
+    Returns the quantities last seen for the expected symbols (0 when not held); a dropped
+    connection ends the wait early (the next request reports it).
+    """
+    changed = asyncio.Event()
+
+    def on_change(*_: object) -> None:
+        changed.set()
+
+    def seen() -> dict[str, Decimal]:
+        held = streamed_positions(ib, account_id)
+        return {s: held.get(s, Decimal(0)) for s in expected}
+
+    ib.positionEvent += on_change
+    ib.disconnectedEvent += on_change
+    deadline = time.monotonic() + timeout_secs
+    try:
+        while seen() != dict(expected) and ib.isConnected():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                break
+        return seen()
+    finally:
+        ib.positionEvent -= on_change
+        ib.disconnectedEvent -= on_change

@@ -13,6 +13,7 @@ from ib_async import IB, Contract, ContractDetails
 
 from ibkr_connector import _gateway
 from ibkr_connector.config import IBKRConnectionConfig
+from ibkr_connector.contract_cache import ContractCache
 from ibkr_connector.translation import has_any_price, ib_price, next_open, parse_liquid_hours
 
 __all__ = ["MarketData"]
@@ -27,6 +28,8 @@ class MarketData:
         self.logger = logger
         self.details: dict[str, ContractDetails] = {}
         self._time_lock = asyncio.Lock()
+        path = config.data_dir / "contract_cache.sqlite3" if config.data_dir else None
+        self.cache = ContractCache(path, config.contract_cache_ttl_secs)
 
     async def fetch_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
         """Fresh snapshot quotes of ``symbols``, requested together.
@@ -66,9 +69,17 @@ class MarketData:
         """Contracts of ``symbols``; unknown ones are looked up together."""
         unknown = [s for s in symbols if s not in self.details]
         if unknown:
-            self.details.update(
-                await _gateway.contract_details(self.ib, unknown, self.config.request_timeout_secs)
+            now = dt.datetime.now(dt.UTC)
+            for symbol, entry in self.cache.get(unknown).items():
+                if entry.younger_than(self.cache.ttl_secs, now):
+                    self.details[symbol] = entry.details
+            unknown = [s for s in unknown if s not in self.details]
+        if unknown:
+            fetched = await _gateway.contract_details(
+                self.ib, unknown, self.config.request_timeout_secs
             )
+            self.cache.put(fetched, dt.datetime.now(dt.UTC))
+            self.details.update(fetched)
         out: dict[str, Contract] = {}
         for symbol in symbols:
             contract = self.details[symbol].contract
@@ -90,14 +101,25 @@ class MarketData:
         """Liquid-hours status of ``symbols`` at the gateway's current time."""
         wanted = list(dict.fromkeys(" ".join(s.split()).upper() for s in symbols))
         timeout = self.config.request_timeout_secs
-        details = await _gateway.contract_details(self.ib, wanted, timeout)
-        self.details.update(details)
         async with self._time_lock:  # keyed by name in ib_async, like positions
             now = await _gateway.bounded(
                 self.ib, self.ib.reqCurrentTimeAsync(), timeout, "reading the gateway time"
             )
         if now.tzinfo is None:
             now = now.replace(tzinfo=dt.UTC)
+        # Liquid hours are announced per exchange day: details fetched today (by the
+        # gateway's clock) still hold them; anything older is looked up again.
+        details = {
+            symbol: entry.details
+            for symbol, entry in self.cache.get(wanted).items()
+            if entry.same_exchange_day(now)
+        }
+        missing = [s for s in wanted if s not in details]
+        if missing:
+            fetched = await _gateway.contract_details(self.ib, missing, timeout)
+            self.cache.put(fetched, now)
+            details.update(fetched)
+        self.details.update(details)
         closed: list[str] = []
         opens: list[dt.datetime] = []
         for symbol in wanted:

@@ -264,13 +264,14 @@ class OrderBook:
         """Cancel every working order of ``account_id`` and wait until none is left."""
         open_orders = await self.get_open_orders(account_id)
         ids = [o.order_id for o in open_orders]
+        if not ids:
+            return []
         for order_id in ids:
             trade = self._find(order_id)
             if trade is not None and not trade.isDone():
                 _gateway.require_connected(self.ib, f"cancelling order {order_id}")
                 self.ib.cancelOrder(trade.order)
-        if ids:
-            self.logger.info("Cancelling %d open orders of %s: %s", len(ids), account_id, ids)
+        self.logger.info("Cancelling %d open orders of %s: %s", len(ids), account_id, ids)
         deadline = time.monotonic() + timeout_secs
         for order_id in ids:
             trade = self._find(order_id)

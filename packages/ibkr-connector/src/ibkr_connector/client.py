@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,7 @@ from broker_connector_base import (
     OrderType,
     TradingHoursStatus,
 )
-from ib_async import IB, Position
+from ib_async import IB, Position, StartupFetch
 
 from ibkr_connector import _gateway, _market, _orders
 from ibkr_connector.config import IBKRConnectionConfig
@@ -83,6 +83,7 @@ class IBKRClient(BrokerClient):
         self._refused = asyncio.Event()
         self._summary_lock = asyncio.Lock()
         self._positions_lock = asyncio.Lock()
+        self._quotes_in_flight: dict[str, asyncio.Task[dict[str, ContractPrice]]] = {}
         self.ib.errorEvent += self._on_error
         self.market = _market.MarketData(self.ib, config, self.logger)
         self.orders = _orders.OrderBook(self.ib, config, self.logger, self.market.contract_for)
@@ -162,6 +163,10 @@ class IBKRClient(BrokerClient):
                 clientId=cfg.client_id,
                 timeout=cfg.connect_timeout_secs,
                 raiseSyncErrors=True,
+                # Every run asks for what it needs when it needs it (open orders of all
+                # clients, positions, one-off summaries); ib_async's default start-up fetch
+                # adds ~15 requests (one per managed account) against the 50/s limit.
+                fetchFields=StartupFetch(0),
             )
         )
         refused = asyncio.ensure_future(self._refused.wait())
@@ -294,6 +299,17 @@ class IBKRClient(BrokerClient):
                 f"positions of {account_id}",
             )
 
+    async def wait_for_positions(
+        self, account_id: str, expected: Mapping[str, Decimal], *, timeout_secs: float
+    ) -> dict[str, Decimal]:
+        """Wait (bounded) until IB's position updates show ``expected`` share counts.
+
+        IB reports fills before it updates positions; this waits for the pushed updates
+        instead of polling. Returns what was last seen for the expected symbols.
+        """
+        self._check_account(account_id)
+        return await _gateway.wait_for_positions(self.ib, account_id, expected, timeout_secs)
+
     # ------------------------------------------------------------------------------------
     # market data
     # ------------------------------------------------------------------------------------
@@ -321,9 +337,7 @@ class IBKRClient(BrokerClient):
                 found[symbol] = cached.price
         missing = [s for s in wanted if s not in found]
         if missing:
-            fresh = await self.market.fetch_quotes(missing)
-            self.price_cache.put(fresh.values(), dt.datetime.now(dt.UTC))
-            found.update(fresh)
+            found.update(await self._fresh_quotes(missing))
         result = []
         for symbol in wanted:
             price, warning = usable_price(found[symbol])
@@ -333,6 +347,48 @@ class IBKRClient(BrokerClient):
             result.append(price)
         by_symbol = {p.symbol: p for p in result}
         return [by_symbol[" ".join(s.split()).upper()] for s in symbols]
+
+    async def _fresh_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
+        """Fresh quotes, sharing requests already in flight for the same symbols.
+
+        A plan asks for its account's snapshot and its targets' quotes at once, and both
+        usually name the same symbols: one snapshot request per symbol saves half of them
+        against the gateway's message rate limit. A joined request that failed or was
+        cancelled is not trusted for this caller: its symbols are asked for again.
+        """
+        joined = {s: self._quotes_in_flight[s] for s in symbols if s in self._quotes_in_flight}
+        own = [s for s in symbols if s not in joined]
+        found: dict[str, ContractPrice] = {}
+        task: asyncio.Task[dict[str, ContractPrice]] | None = None
+        if own:
+            task = asyncio.ensure_future(self._fetch_and_cache(own))
+            for symbol in own:
+                self._quotes_in_flight[symbol] = task
+            # Forgotten as soon as it ends (before anyone awaiting it resumes), so a retry
+            # never joins a request that already failed.
+            task.add_done_callback(self._forget_quotes)
+        if joined:
+            await asyncio.wait(set(joined.values()))
+        retry = []
+        for symbol, other in joined.items():
+            if other.cancelled() or other.exception() is not None:
+                retry.append(symbol)
+            else:
+                found[symbol] = other.result()[symbol]
+        if task is not None:
+            found.update(await task)
+        if retry:
+            found.update(await self._fresh_quotes(retry))
+        return found
+
+    def _forget_quotes(self, task: asyncio.Task[dict[str, ContractPrice]]) -> None:
+        for symbol in [s for s, t in self._quotes_in_flight.items() if t is task]:
+            del self._quotes_in_flight[symbol]
+
+    async def _fetch_and_cache(self, symbols: list[str]) -> dict[str, ContractPrice]:
+        fresh = await self.market.fetch_quotes(symbols)
+        self.price_cache.put(fresh.values(), dt.datetime.now(dt.UTC))
+        return fresh
 
     # ------------------------------------------------------------------------------------
     # orders (see _orders.OrderBook)

@@ -22,7 +22,10 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     ``timeout_secs`` is not read by this connector);
     ``connect_timeout_secs`` bounds one connection attempt, of which there are
     ``connect_retries`` + 1 with exponential backoff starting at ``connect_backoff_secs``.
-    ``data_dir`` holds the price cache (SQLite); ``None`` keeps prices in memory only.
+    ``data_dir`` holds the price and contract caches (SQLite); ``None`` keeps them in memory
+    only. Cached contract details serve quotes and orders for ``contract_cache_ttl_secs``
+    (0 disables that cache) and the liquid-hours check only on the exchange day they were
+    fetched.
     ``market_data_type`` 3 asks for live quotes where subscribed and delayed ones otherwise
     (IB sends live data whenever it can).
     """
@@ -39,6 +42,7 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     order_ack_timeout_secs: Annotated[float, Field(gt=0)] = 15.0
     data_dir: Path | None = None
     price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60.0
+    contract_cache_ttl_secs: Annotated[float, Field(ge=0)] = 86_400.0
     market_data_type: Literal[1, 2, 3, 4] = 3
 
     @property

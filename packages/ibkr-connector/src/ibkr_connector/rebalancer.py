@@ -11,9 +11,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from broker_connector_base import (
     AccountConfig,
@@ -38,6 +39,17 @@ from ibkr_connector.planning import calculator_targets
 from ibkr_connector.replacement_service import ReplacementService
 
 __all__ = ["IBKRRebalancer"]
+
+
+@runtime_checkable
+class PositionWaiter(Protocol):
+    """A broker client that can wait for pushed position updates (``IBKRClient`` can)."""
+
+    async def wait_for_positions(
+        self, account_id: str, expected: Mapping[str, Decimal], *, timeout_secs: float
+    ) -> dict[str, Decimal]:
+        """Wait until the positions show ``expected``; return what was last seen."""
+        ...
 
 
 @dataclass
@@ -209,7 +221,10 @@ class IBKRRebalancer(BaseRebalancer):
         final = run.snapshot
         if self.broker.is_connected():
             try:
-                final = await self.broker.get_account_snapshot(account_config.account_id)
+                # For the report only: quotes this run just took (cached) value it well enough.
+                final = await self.broker.get_account_snapshot(
+                    account_config.account_id, use_cached_prices=True
+                )
             except (BrokerError, InvalidInputError) as exc:
                 run.warnings.append(f"final account snapshot unavailable: {exc}")
         return RebalanceResult(
@@ -321,6 +336,18 @@ class IBKRRebalancer(BaseRebalancer):
         snapshot from between the two would count shares that are already sold.
         """
         expected = {t.symbol: t.current_shares + (t.filled_quantity or 0) for t in sells}
+        if isinstance(self.broker, PositionWaiter):
+            held = await self.broker.wait_for_positions(
+                account, expected, timeout_secs=self.settle_timeout_secs
+            )
+            if held != expected:
+                self.logger.warning(
+                    "Positions of %s do not show the sells yet after %.0f s: %s",
+                    account,
+                    self.settle_timeout_secs,
+                    {s: str(q) for s, q in held.items()},
+                )
+            return
         deadline = time.monotonic() + self.settle_timeout_secs
         delay = 0.05
         while True:

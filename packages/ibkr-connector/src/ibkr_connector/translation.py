@@ -18,6 +18,7 @@ from ibkr_connector.errors import ErrorKind, error_kind
 __all__ = [
     "IB_ORDER_STATUS",
     "Session",
+    "exchange_zone",
     "has_any_price",
     "ib_price",
     "next_open",
@@ -136,7 +137,7 @@ def parse_liquid_hours(text: str, time_zone_id: str) -> list[Session]:
     Raises:
         InvalidInputError: The text or time zone cannot be read.
     """
-    zone = _zone(time_zone_id)
+    zone = exchange_zone(time_zone_id)
     sessions: list[Session] = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
         if part.endswith(":CLOSED"):
@@ -165,7 +166,12 @@ def next_open(sessions: Iterable[Session], now: dt.datetime) -> tuple[bool, dt.d
     return False, min(upcoming, default=None)
 
 
-def _zone(time_zone_id: str) -> dt.tzinfo:
+def exchange_zone(time_zone_id: str) -> dt.tzinfo:
+    """The time zone of a contract's ``timeZoneId``.
+
+    Raises:
+        InvalidInputError: IB named a zone this system does not know.
+    """
     # IB uses both IANA names and legacy names such as "EST5EDT" and "US/Eastern".
     name = {"EST": "America/New_York", "EST (Eastern Standard Time)": "America/New_York"}.get(
         time_zone_id.strip(), time_zone_id.strip()
