@@ -36,7 +36,7 @@ def _count_requests(client: IBKRClient) -> Counter[str]:
     def counting(msg: str | None) -> None:
         if msg:
             sent[msg.split("\0", 1)[0]] += 1
-        inner(msg)
+        inner(msg)  # type: ignore[arg-type]  # ib_async passes None to flush its queue
 
     client.ib.client.sendMsg = counting  # type: ignore[method-assign]
     return sent
