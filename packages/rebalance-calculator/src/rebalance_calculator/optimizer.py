@@ -7,13 +7,18 @@ calculator re-checks that exactly before returning.
 
 Steps:
 
-1. Every symbol starts at the nearest whole-share trade to its target.
+1. Every symbol starts at the nearest whole-share trade to its target (a symbol without a
+   target is sold entirely).
 2. When the buys cost more than the cash the sells and the balance provide above the reserve,
    every buy is scaled down by the same fraction (floored), which keeps the plan affordable.
 3. Leftover cash is spent greedily, best drift reduction per dollar first, while affordable.
-4. A local search applies the best single-share change or the best pair "one share less of A,
-   one share more of B" until no change reduces the drift. The best pair is found in
-   ``O(n log n)`` per step by sorting the "one share less" moves by the cash they free.
+4. A steepest-descent local search (:mod:`.moves`) applies the best of: one share more or
+   less; one share less of A and one more of B; one more share of an expensive line paid for
+   by the cheapest cuts elsewhere; one share less of a line, refilled with the best cheaper
+   buys. Each is found in ``O(n log n)``. Leftover cash is spent again after each descent,
+   until nothing changes (or a step cap, ``64 + 4n``, is reached).
+
+Everything is deterministic: ties break on the line index (lines are sorted by symbol).
 """
 
 from __future__ import annotations
@@ -39,8 +44,6 @@ MICROS = 1_000_000
 """Cash is searched in integer micro-dollars."""
 
 _NO_LIMIT = 10**15
-
-
 _MAX_STEPS_BASE = 64
 _CHAIN_LENGTH = 3
 
