@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from broker_connector_base import BrokerAPIError
 from ib_async import Contract, ContractDetails
+from ib_gateway_sim import GatewaySimulator
 from ibkr_connector import IBKRClient
 from ibkr_connector.contract_cache import CachedContract, ContractCache
 from ibkr_connector.testing import ACCOUNT, MakeClient
@@ -104,6 +105,26 @@ async def test_contract_cache_disabled_looks_up_contracts_on_every_connection(
     assert sent[REQ_CONTRACT_DETAILS] == 1
 
 
+async def test_cold_hours_check_and_quotes_at_once_look_up_each_contract_once(
+    client: IBKRClient,
+) -> None:
+    sent = _count_requests(client)
+    await asyncio.gather(
+        client.get_trading_hours_status(["AGG", "QQQ"]),
+        client.get_multiple_market_prices(["QQQ", "AGG", "IEF"]),
+    )
+    assert sent[REQ_CONTRACT_DETAILS] == 3
+
+
+async def test_snapshot_reads_streamed_positions_without_a_positions_request(
+    sim: GatewaySimulator, client: IBKRClient
+) -> None:
+    sent = _count_requests(client)
+    snapshot = await client.get_account_snapshot(ACCOUNT)
+    assert {p.symbol: p.quantity for p in snapshot.positions} == sim.positions(ACCOUNT)
+    assert sent[REQ_POSITIONS] == 0
+
+
 async def test_cancel_all_orders_with_none_open_lists_open_orders_once(
     client: IBKRClient,
 ) -> None:
@@ -145,7 +166,7 @@ def test_cached_contract_serves_hours_only_on_the_exchange_day_it_was_fetched() 
     entry = CachedContract(_details(), fetched)
     assert entry.same_exchange_day(dt.datetime(2026, 11, 23, 23, 30, tzinfo=dt.UTC))
     assert not entry.same_exchange_day(dt.datetime(2026, 11, 24, 5, 30, tzinfo=dt.UTC))
-    assert not entry.same_exchange_day(fetched - dt.timedelta(minutes=1))
+    assert not entry.same_exchange_day(fetched - dt.timedelta(days=1))
 
 
 def test_cached_contract_with_unknown_zone_never_serves_hours() -> None:

@@ -12,6 +12,7 @@ from broker_connector_base import BrokerAPIError, ContractPrice, TradingHoursSta
 from ib_async import IB, Contract, ContractDetails
 
 from ibkr_connector import _gateway
+from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.contract_cache import ContractCache
 from ibkr_connector.translation import has_any_price, ib_price, next_open, parse_liquid_hours
@@ -30,6 +31,8 @@ class MarketData:
         self._time_lock = asyncio.Lock()
         path = config.data_dir / "contract_cache.sqlite3" if config.data_dir else None
         self.cache = ContractCache(path, config.contract_cache_ttl_secs)
+        # Shared: a plan's quotes and the hours check look up the same symbols at once.
+        self._lookups = SharedRequests(self._look_up)
 
     async def fetch_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
         """Fresh snapshot quotes of ``symbols``, requested together.
@@ -75,17 +78,20 @@ class MarketData:
                     self.details[symbol] = entry.details
             unknown = [s for s in unknown if s not in self.details]
         if unknown:
-            fetched = await _gateway.contract_details(
-                self.ib, unknown, self.config.request_timeout_secs
-            )
-            self.cache.put(fetched, dt.datetime.now(dt.UTC))
-            self.details.update(fetched)
+            self.details.update(await self._lookups.get(unknown))
         out: dict[str, Contract] = {}
         for symbol in symbols:
             contract = self.details[symbol].contract
             assert contract is not None  # contract_details only keeps details with one
             out[symbol] = contract
         return out
+
+    async def _look_up(self, symbols: list[str]) -> dict[str, ContractDetails]:
+        fetched = await _gateway.contract_details(
+            self.ib, symbols, self.config.request_timeout_secs
+        )
+        self.cache.put(fetched, dt.datetime.now(dt.UTC))
+        return fetched
 
     def remember_contract(self, symbol: str, contract: Contract) -> None:
         """Keep a position's contract for later quotes and orders."""
@@ -116,9 +122,10 @@ class MarketData:
         }
         missing = [s for s in wanted if s not in details]
         if missing:
-            fetched = await _gateway.contract_details(self.ib, missing, timeout)
-            self.cache.put(fetched, now)
-            details.update(fetched)
+            # Fetched now, so valid for today whoever started the lookup (stored with the
+            # local clock's time, which may differ from the gateway's: the entry then only
+            # serves again after the next lookup).
+            details.update(await self._lookups.get(missing))
         self.details.update(details)
         closed: list[str] = []
         opens: list[dt.datetime] = []

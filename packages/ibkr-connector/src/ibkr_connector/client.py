@@ -34,6 +34,7 @@ from broker_connector_base import (
 from ib_async import IB, Position, StartupFetch
 
 from ibkr_connector import _gateway, _market, _orders
+from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.price_cache import PriceCache
 from ibkr_connector.translation import (
@@ -83,7 +84,8 @@ class IBKRClient(BrokerClient):
         self._refused = asyncio.Event()
         self._summary_lock = asyncio.Lock()
         self._positions_lock = asyncio.Lock()
-        self._quotes_in_flight: dict[str, asyncio.Task[dict[str, ContractPrice]]] = {}
+        self._positions_streaming = False
+        self._quotes = SharedRequests(self._fetch_and_cache)
         self.ib.errorEvent += self._on_error
         self.market = _market.MarketData(self.ib, config, self.logger)
         self.orders = _orders.OrderBook(self.ib, config, self.logger, self.market.contract_for)
@@ -116,12 +118,14 @@ class IBKRClient(BrokerClient):
         last = ""
         for attempt in range(1, attempts + 1):
             self._connect_errors.clear()
+            self._positions_streaming = False
             try:
                 await self._attempt_connect()
             except (TimeoutError, ConnectionError, OSError) as exc:
                 self.ib.disconnect()
                 last = self._describe_connect_failure(exc)
             else:
+                self._positions_streaming = True
                 self.ib.reqMarketDataType(cfg.market_data_type)
                 self.logger.info(
                     "Connected to IB gateway %s:%d as client %d; accounts %s",
@@ -290,6 +294,11 @@ class IBKRClient(BrokerClient):
             )
 
     async def _positions(self, account_id: str) -> list[Position]:
+        if self._positions_streaming:
+            # connect() subscribed to positions (ib_async always does) and IB pushes every
+            # change since: the streamed state is as fresh as a new request would be.
+            _gateway.require_connected(self.ib, f"positions of {account_id}")
+            return list(self.ib.positions(account_id))
         # ib_async keys a positions request by name, not id: two at once would lose one.
         async with self._positions_lock:
             return await _gateway.bounded(
@@ -337,7 +346,7 @@ class IBKRClient(BrokerClient):
                 found[symbol] = cached.price
         missing = [s for s in wanted if s not in found]
         if missing:
-            found.update(await self._fresh_quotes(missing))
+            found.update(await self._quotes.get(missing))
         result = []
         for symbol in wanted:
             price, warning = usable_price(found[symbol])
@@ -347,43 +356,6 @@ class IBKRClient(BrokerClient):
             result.append(price)
         by_symbol = {p.symbol: p for p in result}
         return [by_symbol[" ".join(s.split()).upper()] for s in symbols]
-
-    async def _fresh_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
-        """Fresh quotes, sharing requests already in flight for the same symbols.
-
-        A plan asks for its account's snapshot and its targets' quotes at once, and both
-        usually name the same symbols: one snapshot request per symbol saves half of them
-        against the gateway's message rate limit. A joined request that failed or was
-        cancelled is not trusted for this caller: its symbols are asked for again.
-        """
-        joined = {s: self._quotes_in_flight[s] for s in symbols if s in self._quotes_in_flight}
-        own = [s for s in symbols if s not in joined]
-        found: dict[str, ContractPrice] = {}
-        task: asyncio.Task[dict[str, ContractPrice]] | None = None
-        if own:
-            task = asyncio.ensure_future(self._fetch_and_cache(own))
-            for symbol in own:
-                self._quotes_in_flight[symbol] = task
-            # Forgotten as soon as it ends (before anyone awaiting it resumes), so a retry
-            # never joins a request that already failed.
-            task.add_done_callback(self._forget_quotes)
-        if joined:
-            await asyncio.wait(set(joined.values()))
-        retry = []
-        for symbol, other in joined.items():
-            if other.cancelled() or other.exception() is not None:
-                retry.append(symbol)
-            else:
-                found[symbol] = other.result()[symbol]
-        if task is not None:
-            found.update(await task)
-        if retry:
-            found.update(await self._fresh_quotes(retry))
-        return found
-
-    def _forget_quotes(self, task: asyncio.Task[dict[str, ContractPrice]]) -> None:
-        for symbol in [s for s, t in self._quotes_in_flight.items() if t is task]:
-            del self._quotes_in_flight[symbol]
 
     async def _fetch_and_cache(self, symbols: list[str]) -> dict[str, ContractPrice]:
         fresh = await self.market.fetch_quotes(symbols)

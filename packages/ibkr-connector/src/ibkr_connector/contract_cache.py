@@ -53,9 +53,11 @@ class CachedContract:
     fetched_at: dt.datetime
 
     def same_exchange_day(self, now: dt.datetime) -> bool:
-        """Whether ``now`` is on the exchange day these details were fetched on (and not before)."""
-        if now < self.fetched_at:
-            return False
+        """Whether ``now`` is on the exchange day these details were fetched on.
+
+        Days, not instants, are compared: the fetch time may come from the local clock and
+        ``now`` from the gateway's, which can differ by seconds (or, for a simulator, days).
+        """
         try:
             zone = exchange_zone(self.details.timeZoneId)
         except InvalidInputError:

@@ -31,6 +31,7 @@ from broker_connector_base import (
     OrderStatus,
     RebalanceResult,
     Trade,
+    TradingHoursStatus,
 )
 from rebalance_calculator import TradeCalculationResult, TradeCalculator
 
@@ -239,10 +240,8 @@ class IBKRRebalancer(BaseRebalancer):
     async def _execute(self, config: AccountConfig, run: _Run) -> str | None:
         account = config.account_id
         targets, reserve = await self._targets(config)
-        # Only the held symbols are needed here (for the hours check): cached quotes will do.
-        run.snapshot = await self.broker.get_account_snapshot(account, use_cached_prices=True)
-        symbols = _symbols(targets, run.snapshot)
-        hours = await self.broker.get_trading_hours_status(symbols)
+        plan, hours = await self._plan_and_hours(config, targets, reserve)
+        run.snapshot = plan.snapshot
         if not hours.is_open:
             opens = hours.next_open.isoformat() if hours.next_open else "unknown"
             return (
@@ -254,8 +253,9 @@ class IBKRRebalancer(BaseRebalancer):
         )
         if cancelled:
             run.warnings.append(f"cancelled open orders {cancelled} before rebalancing")
-        plan = await self._plan(config, targets, reserve, use_cache=False)
-        run.snapshot = plan.snapshot
+            # Some of them may have filled before the cancel: plan again from what is held.
+            plan = await self._plan(config, targets, reserve, use_cache=False)
+            run.snapshot = plan.snapshot
         run.warnings.extend(plan.result.warnings)
         sells = [t for t in plan.result.trades if t.quantity < 0]
         buys = [t for t in plan.result.trades if t.quantity > 0]
@@ -287,6 +287,30 @@ class IBKRRebalancer(BaseRebalancer):
             if failed:
                 return f"buys not completed: {failed}"
         return None
+
+    async def _plan_and_hours(
+        self, config: AccountConfig, targets: list[AllocationItem], reserve: Decimal
+    ) -> tuple[_Plan, TradingHoursStatus]:
+        """A fresh plan and the liquid-hours status of every symbol it involves.
+
+        Both are asked for at once (each request saved counts against IB's message rate);
+        the plan is only acted on once the hours check (and the cancels) passed.
+        """
+        target_symbols = sorted({t.symbol for t in targets})
+        plan, hours = await asyncio.gather(
+            self._plan(config, targets, reserve, use_cache=False),
+            self.broker.get_trading_hours_status(target_symbols),
+            return_exceptions=True,
+        )
+        for outcome in (plan, hours):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(plan, _Plan)
+        assert isinstance(hours, TradingHoursStatus)
+        held_only = sorted(set(_symbols(targets, plan.snapshot)) - set(target_symbols))
+        if hours.is_open and held_only:
+            hours = await self.broker.get_trading_hours_status(held_only)
+        return plan, hours
 
     async def _place_and_wait(
         self, account: str, trades: Sequence[Trade], run: _Run
