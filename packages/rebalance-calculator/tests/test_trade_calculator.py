@@ -230,6 +230,26 @@ def test_trade_fields_describe_the_position_and_its_target() -> None:
     assert sell.target_value == Decimal("525.00")
 
 
+def _objective(
+    snapshot: AccountSnapshot,
+    allocations: list[AllocationItem],
+    quotes: list[ContractPrice],
+    trades: dict[str, int],
+) -> Decimal:
+    """Drift plus the spread the trades pay against the mid: what the calculator minimises."""
+    paid = Decimal(0)
+    for quote in quotes:
+        assert quote.bid is not None
+        assert quote.ask is not None
+        mid = (quote.bid + quote.ask) / 2
+        q = trades.get(quote.symbol, 0)
+        if q > 0:
+            paid += q * ((quote.ask * Decimal("1.005")).quantize(Decimal("0.01")) - mid)
+        elif q < 0:
+            paid += -q * (mid - quote.bid)
+    return _drift(snapshot, allocations, quotes, trades) + paid
+
+
 @pytest.mark.parametrize(
     ("cash", "prices"),
     [
@@ -264,7 +284,7 @@ def test_leftover_cash_reaches_the_exact_optimum_on_small_accounts(
     }
     ranges = [range(int(Decimal(cash) // buy_prices[s]) + 1) for s in prices]
     best = min(
-        _drift(snapshot, allocations, quotes, dict(zip(prices, plan, strict=True)))
+        _objective(snapshot, allocations, quotes, dict(zip(prices, plan, strict=True)))
         for plan in itertools.product(*ranges)
         if sum(n * buy_prices[s] for s, n in zip(prices, plan, strict=True)) <= Decimal(cash)
     )
@@ -272,12 +292,13 @@ def test_leftover_cash_reaches_the_exact_optimum_on_small_accounts(
     result = _run(snapshot, allocations, quotes)
 
     trades = {t.symbol: t.quantity for t in result.trades}
-    assert _drift(snapshot, allocations, quotes, trades) == best
+    assert _objective(snapshot, allocations, quotes, trades) == best
 
 
 def test_leftover_cash_beats_flooring_every_line() -> None:
-    # AAA's target is 5.56 shares, BBB's 16.6: flooring both leaves 653 idle, where two
-    # more BBB shares fit and bring the account closer to target.
+    # AAA's target is 5.56 shares, BBB's 16.6: flooring both leaves 653 idle. One more BBB
+    # share brings the account closer to target; a second would only move 300 of idle cash
+    # into a BBB overweight while paying the spread, which is no improvement.
     snapshot = _snapshot("10000")
     quotes = [_quote("AAA", "899.99", "900.01"), _quote("BBB", "299.99", "300.01")]
     allocations = _allocations(AAA="0.5", BBB="0.5")
@@ -289,23 +310,26 @@ def test_leftover_cash_beats_flooring_every_line() -> None:
     assert _drift(snapshot, allocations, quotes, trades) < _drift(
         snapshot, allocations, quotes, floored
     )
-    assert trades == {"AAA": 5, "BBB": 18}
+    assert trades == {"AAA": 5, "BBB": 17}
 
 
 # -- thresholds -------------------------------------------------------------------------------
 
 
 def test_min_trade_value_skips_small_trades_and_says_which() -> None:
-    snapshot = _snapshot("100", ("AAA", "50", "100"), ("BBB", "49", "100"))
+    # AAA is 5.5 shares over its target, BBB 5.5 under: sell 5 AAA and buy BBB with the
+    # proceeds (about $500 each), both below a $600 minimum.
+    snapshot = _snapshot("100", ("AAA", "55", "100"), ("BBB", "44", "100"))
     quotes = [_quote("AAA", "99.99", "100.01"), _quote("BBB", "99.99", "100.01")]
     allocations = _allocations(AAA="0.5", BBB="0.5")
 
     unfiltered = _run(snapshot, allocations, quotes)
-    filtered = _run(snapshot, allocations, quotes, _config(min_trade_value=500))
+    filtered = _run(snapshot, allocations, quotes, _config(min_trade_value=600))
 
-    assert unfiltered.trades
+    assert [(t.symbol, t.action) for t in unfiltered.trades] == [("AAA", "SELL"), ("BBB", "BUY")]
+    assert all(t.notional < 600 for t in unfiltered.trades)
     assert filtered.trades == []
-    assert any("min_trade_value 500" in w and "BBB" in w for w in filtered.warnings)
+    assert any("min_trade_value 600" in w and "BBB" in w for w in filtered.warnings)
 
 
 def test_min_trade_value_never_keeps_a_position_without_a_target() -> None:

@@ -67,6 +67,19 @@ class _Search:
         self.cost = [
             _micros(line.buy_price, ROUND_CEILING) if line.buy_price else 0 for line in lines
         ]
+        # Spread paid per share relative to the valuation price. Counting it in the objective
+        # values every trade at the valuation price: otherwise a trade that merely burns the
+        # spread (a buy past the target, a sell of an overweight line into idle cash) lowers
+        # "leftover cash" by more than it adds to drift and looks like an improvement, and
+        # consecutive runs churn one-share trades back and forth.
+        self.buy_spread = [
+            cost / MICROS - price if cost else 0.0
+            for cost, price in zip(self.cost, self.price, strict=True)
+        ]
+        self.sell_spread = [
+            price - bid / MICROS if bid else 0.0
+            for bid, price in zip(self.bid, self.price, strict=True)
+        ]
         self.budget = _micros(problem.cash, ROUND_FLOOR) - _micros(problem.reserve, ROUND_CEILING)
         self.eps = float(problem.total_value) * 1e-12
         self.q = [0] * self.n
@@ -93,21 +106,27 @@ class _Search:
     def feasible(self, slack: int, buys: int) -> bool:
         return buys == 0 or slack >= 0
 
+    def spread(self, i: int, step: int, q: int) -> float:
+        """Spread paid (negative: saved) by moving line ``i`` one share ``step`` from ``q``."""
+        if step > 0:
+            return self.buy_spread[i] if q >= 0 else -self.sell_spread[i]
+        return -self.buy_spread[i] if q > 0 else self.sell_spread[i]
+
     def up(self, i: int) -> tuple[float, int] | None:
-        """(drift change, cash change) of one more share of line ``i``, or None."""
+        """(objective change without cash, cash change) of one more share of ``i``, or None."""
         q = self.q[i]
         if q + 1 > self.hi[i]:
             return None
         cash = -(self.cost[i] if q >= 0 else self.bid[i])
-        return self.drift(i, q + 1) - self.drift(i, q), cash
+        return self.drift(i, q + 1) - self.drift(i, q) + self.spread(i, 1, q), cash
 
     def down(self, i: int) -> tuple[float, int] | None:
-        """(drift change, cash change) of one share less of line ``i``, or None."""
+        """(objective change without cash, cash change) of one share less of ``i``, or None."""
         q = self.q[i]
         if q - 1 < self.lo[i]:
             return None
         cash = self.cost[i] if q > 0 else self.bid[i]
-        return self.drift(i, q - 1) - self.drift(i, q), cash
+        return self.drift(i, q - 1) - self.drift(i, q) + self.spread(i, -1, q), cash
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -243,11 +262,11 @@ class _Search:
         if step > 0:
             cash = self.cost[i] if q >= 0 else self.bid[i]
             side = room if q >= 0 else -q
-            objective = per_share - cash / MICROS
+            objective = per_share - cash / MICROS + self.spread(i, step, q)
         else:
             cash = self.cost[i] if q > 0 else self.bid[i]
             side = q if q > 0 else room
-            objective = per_share + cash / MICROS
+            objective = per_share + cash / MICROS + self.spread(i, step, q)
         if cash <= 0:
             return None
         return objective, cash, max(1, min(run, side, room)), i
