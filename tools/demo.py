@@ -132,10 +132,6 @@ def main() -> int:
             _step("Preview every account", ["-all"], env, work)
             _step("Execute the rebalance", ["-all", "-exec", "rebalance"], env, work)
             _step("Preview again: the portfolios are on target", ["-all"], env, work)
-            print(
-                "(Any trade left above is a residual of the 0.5% price buffer the plan uses for\n"
-                " market buys; accounts with min_trade_value or drift_band_percent skip them.)"
-            )
             print("\n=== Journal summary")
             print(_journal_summary(data_dir))
     print("\nDemo finished; the simulator is stopped and the temp state removed.")

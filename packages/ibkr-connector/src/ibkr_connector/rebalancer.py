@@ -85,6 +85,8 @@ class IBKRRebalancer(BaseRebalancer):
         cancel_timeout_secs: How long cancelling the account's open orders may take.
         settle_timeout_secs: How long to wait after the sells for the broker's positions to
             show them before the buys are recomputed.
+        top_up_rounds: How many extra buy rounds may spend the cash that buys planned at
+            ``ask * 1.005`` leave when they fill at the ask (0 turns them off).
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class IBKRRebalancer(BaseRebalancer):
         fill_timeout_secs: float = 120.0,
         cancel_timeout_secs: float = 30.0,
         settle_timeout_secs: float = 10.0,
+        top_up_rounds: int = 2,
     ) -> None:
         super().__init__(broker_client, logger or logging.getLogger(__name__))
         self.allocation_service = allocation_service
@@ -108,6 +111,7 @@ class IBKRRebalancer(BaseRebalancer):
         self.fill_timeout_secs = fill_timeout_secs
         self.cancel_timeout_secs = cancel_timeout_secs
         self.settle_timeout_secs = settle_timeout_secs
+        self.top_up_rounds = top_up_rounds
         self.calculator = TradeCalculator()
 
     # ------------------------------------------------------------------------------------
@@ -283,9 +287,45 @@ class IBKRRebalancer(BaseRebalancer):
                 run.warnings.append(f"after the sells, {late_sells} would sell again; not placed")
                 buys = _affordable(buys, plan.snapshot, reserve, run)
         if buys:
-            failed = _incomplete(await self._place_and_wait(account, buys, run))
+            done = await self._place_and_wait(account, buys, run)
+            failed = _incomplete(done)
             if failed:
                 return f"buys not completed: {failed}"
+            return await self._top_up(config, targets, reserve, done, run)
+        return None
+
+    async def _top_up(
+        self,
+        config: AccountConfig,
+        targets: list[AllocationItem],
+        reserve: Decimal,
+        bought: Sequence[Trade],
+        run: _Run,
+    ) -> str | None:
+        """Spend the cash the buffered buy prices left unspent, so the run ends on target.
+
+        Buys are planned at ``ask * 1.005`` (room for the price to move before a market order
+        fills) and usually fill near the ask, leaving about 0.5% of their value in cash. Without
+        this round the next run would find the account under target and buy again. Only a plan
+        made of buys is placed here; anything that would sell waits for the next signal.
+        """
+        for _ in range(self.top_up_rounds):
+            await self._settle(config.account_id, bought)
+            plan = await self._plan(config, targets, reserve, use_cache=False)
+            run.snapshot = plan.snapshot
+            trades = plan.result.trades
+            if not trades or any(t.quantity < 0 for t in trades):
+                return None
+            self.logger.info(
+                "Top-up of %s (run %s): %d buys with the cash the fills left",
+                config.account_id,
+                self.run_id,
+                len(trades),
+            )
+            bought = await self._place_and_wait(config.account_id, trades, run)
+            failed = _incomplete(bought)
+            if failed:
+                return f"top-up buys not completed: {failed}"
         return None
 
     async def _plan_and_hours(
