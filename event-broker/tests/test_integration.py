@@ -163,6 +163,9 @@ async def test_second_preview_uses_cached_prices(stack: Stack) -> None:
 async def test_two_accounts_of_different_strategies_run_in_parallel_with_distinct_client_ids(
     stack: Stack,
 ) -> None:
+    # Fills take a while, so each run lasts long enough for the two to overlap even when one
+    # process starts late on a loaded machine.
+    stack.sim.set_faults(fill_delay_secs=1.5)
     first, second = await asyncio.gather(
         stack.cli("-account", "DUM959247", "-exec", "rebalance"),
         stack.cli("-account", "DU789012", "-exec", "rebalance"),
