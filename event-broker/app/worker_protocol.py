@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from broker_connector_base import AccountConfig
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from app.models import ExecMode
 
@@ -39,6 +39,17 @@ class WorkerRequest(BaseModel):
     fill_timeout_secs: Annotated[float, Field(gt=0)] = 60.0
     price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60.0
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _mode_said_twice(self) -> WorkerRequest:
+        # Defence in depth: the daemon already refuses such accounts, but a worker must never
+        # connect for an account whose type differs from the trading mode (live said twice).
+        if self.account.type != self.trading_mode:
+            raise ValueError(
+                f"account {self.account.account_id} is {self.account.type} but TRADING_MODE is "
+                f"{self.trading_mode}; it is traded only when both say the same"
+            )
+        return self
 
 
 def encode_request(request: WorkerRequest) -> bytes:

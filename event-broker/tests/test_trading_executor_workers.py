@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from app.worker_process import WorkerProcesses
 from app.worker_protocol import WorkerRequest, decode_request, encode_request
+from broker_connector_base import AccountConfig
 from pydantic import SecretStr
 
 WorkerScript = Callable[[str], tuple[str, ...]]
@@ -36,6 +37,17 @@ def test_encode_request_carries_api_key_only_in_pipe_payload(make_request: Reque
     assert decoded.allocations_api_key is not None
     assert decoded.allocations_api_key.get_secret_value() == "s3cret-key"
     assert decoded.account == request.account
+
+
+@pytest.mark.parametrize("trading_mode", ["live", "paper"])
+def test_worker_request_for_account_of_other_type_than_trading_mode_is_refused(
+    make_request: RequestFactory, trading_mode: str
+) -> None:
+    account_type = "paper" if trading_mode == "live" else "live"
+    account = AccountConfig(account_id="U7654321", type=account_type, strategy_name="s1")
+
+    with pytest.raises(ValueError, match=f"is {account_type} but TRADING_MODE is {trading_mode}"):
+        make_request(account=account, trading_mode=trading_mode, mode="rebalance")
 
 
 async def test_run_returns_worker_result_and_relays_its_log_lines(
