@@ -3,71 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from ib_async import IB, Trade
-from ib_gateway_sim import GatewaySimulator, Scenario
+from ib_gateway_sim import GatewaySimulator
+from ib_gateway_sim.pytest_plugin import (  # noqa: F401  (fixtures, registered by import)
+    allowed_ib_errors,
+    fail_on_ib_async_errors,
+    scenario,
+    sim,
+)
 
 Connect = Callable[..., Awaitable[IB]]
-
-# Server-sent error messages are logged by ib_async's wrapper as "Error <code>, reqId ...";
-# tests trigger those on purpose. Anything else at ERROR (decoder exceptions, unknown reqIds,
-# "No order found", request timeouts) means the simulator sent something wrong.
-_SERVER_ERROR = re.compile(r"^(Error|Warning) -?\d+, reqId -?\d+")
-
-
-class _Collector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def allowed_ib_errors() -> list[str]:
-    """Regexes of ib_async ERROR log lines a test expects (e.g. "Peer closed connection")."""
-    return []
-
-
-@pytest.fixture(autouse=True)
-def fail_on_ib_async_errors(allowed_ib_errors: list[str]) -> Iterator[None]:
-    """Fail the test if ib_async logged an ERROR its decoder or client should never log."""
-    collector = _Collector()
-    root = logging.getLogger("ib_async")
-    root.addHandler(collector)
-    try:
-        yield
-    finally:
-        root.removeHandler(collector)
-    unexpected = []
-    for record in collector.records:
-        message = record.getMessage()
-        if record.name != "ib_async.Decoder" and _SERVER_ERROR.match(message):
-            continue
-        if any(re.search(pattern, message) for pattern in allowed_ib_errors):
-            continue
-        unexpected.append(f"{record.name}: {message}")
-    if unexpected:
-        pytest.fail("ib_async logged errors:\n" + "\n".join(unexpected))
-
-
-@pytest.fixture
-def scenario() -> Scenario:
-    """The built-in example scenario (two cash accounts, fifteen ETFs, always open)."""
-    return Scenario.builtin("example")
-
-
-@pytest.fixture
-async def sim(scenario: Scenario) -> AsyncIterator[GatewaySimulator]:
-    """A running simulator on an ephemeral loopback port."""
-    async with GatewaySimulator(scenario) as simulator:
-        yield simulator
 
 
 @pytest.fixture

@@ -4,69 +4,21 @@ all)."""
 
 from __future__ import annotations
 
-import logging
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from ib_gateway_sim import GatewaySimulator, Scenario
+from ib_gateway_sim import GatewaySimulator
+from ib_gateway_sim.pytest_plugin import (  # noqa: F401  (fixtures, registered by import)
+    allowed_ib_errors,
+    fail_on_ib_async_errors,
+    scenario,
+    sim,
+)
 from ibkr_connector import IBKRClient, IBKRConnectionConfig
 from ibkr_connector.testing import API_KEY, AllocationsAPI, MakeClient, dumps_document
-
-# ib_async logs every error message the gateway sends as "Error <code>, reqId ..."; tests
-# provoke those on purpose. Anything else at ERROR means ib_async could not read the stream.
-_SERVER_ERROR = re.compile(r"^(Error|Warning) -?\d+, reqId -?\d+")
-
-
-class _Collector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def allowed_ib_errors() -> list[str]:
-    """Regexes of ib_async ERROR lines a test expects (connection failures it provokes)."""
-    return []
-
-
-@pytest.fixture(autouse=True)
-def fail_on_ib_async_errors(allowed_ib_errors: list[str]) -> Iterator[None]:
-    """Fail the test when ib_async logged an error other than a gateway error message."""
-    collector = _Collector()
-    root = logging.getLogger("ib_async")
-    root.addHandler(collector)
-    try:
-        yield
-    finally:
-        root.removeHandler(collector)
-    unexpected = [
-        f"{r.name}: {r.getMessage()}"
-        for r in collector.records
-        if not (r.name != "ib_async.Decoder" and _SERVER_ERROR.match(r.getMessage()))
-        and not any(re.search(p, r.getMessage()) for p in allowed_ib_errors)
-    ]
-    if unexpected:
-        pytest.fail("ib_async logged errors:\n" + "\n".join(unexpected))
-
-
-@pytest.fixture
-def scenario() -> Scenario:
-    """The scenario the ``sim`` fixture starts from (override in a test module)."""
-    return Scenario.builtin("example")
-
-
-@pytest.fixture
-async def sim(scenario: Scenario) -> AsyncIterator[GatewaySimulator]:
-    """A running simulator on an ephemeral loopback port."""
-    async with GatewaySimulator(scenario) as simulator:
-        yield simulator
 
 
 @pytest.fixture
