@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from broker_connector_base import InvalidInputError, Trade
+from broker_connector_base.sqlite_files import connect_wal
 
 from app.journal_schema import SCHEMA_VERSION, create_schema, format_summary
 from app.models import AccountExecutionResult
@@ -32,7 +33,7 @@ __all__ = ["JOURNAL_FILENAME", "Journal", "JournalOrder", "UnfinishedRun"]
 JOURNAL_FILENAME = "journal.sqlite3"
 """The journal's file name inside ``DATA_DIR``."""
 
-_BUSY_TIMEOUT_MS = 15_000
+_BUSY_TIMEOUT_SECS = 15.0
 _RUN_MODES = frozenset({"rebalance", "print-rebalance"})
 
 
@@ -94,13 +95,11 @@ class Journal:
         self.path = path
         self._lock = threading.Lock()
         # isolation_level=None: no implicit transactions; every write opens its own below.
-        self._conn = sqlite3.connect(
-            path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        self._conn = connect_wal(
+            path, timeout_secs=_BUSY_TIMEOUT_SECS, autocommit=True, check_same_thread=False
         )
         self._conn.row_factory = sqlite3.Row
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             with self._write() as conn:

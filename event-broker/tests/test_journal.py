@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -286,6 +287,23 @@ _WRITER = textwrap.dedent(
     journal.close()
     """
 )
+
+
+def test_journal_opens_while_another_process_creates_the_file(tmp_path: Path) -> None:
+    # What two processes starting at once can meet: the file exists, still in rollback mode,
+    # and the other holds its write lock. SQLite refuses the WAL switch at once then, busy
+    # timeout or not; the journal must wait for the lock instead of failing the run.
+    path = tmp_path / JOURNAL_FILENAME
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE unrelated (x)")
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    try:
+        with Journal(path) as journal:
+            journal.start_run(run_id="r", account_id="U1", mode="rebalance", client_id=1)
+            assert [run.run_id for run in journal.unfinished_runs()] == ["r"]
+    finally:
+        other.close()
 
 
 def test_journal_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:

@@ -24,7 +24,9 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
+
+from broker_connector_base.sqlite_files import connect_wal
+from broker_connector_base.types import NEW_YORK, trading_day
 
 from app.models import PDTCheckResult, PDTExecutionInfo
 
@@ -38,7 +40,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-NEW_YORK = ZoneInfo("America/New_York")
 _BUSY_TIMEOUT_SECS = 15.0
 _SATURDAY = 5
 
@@ -49,11 +50,6 @@ def _aware(now: datetime | None) -> datetime:
     if now.tzinfo is None:
         raise ValueError(f"time {now.isoformat()} has no time zone; give an aware datetime")
     return now
-
-
-def trading_day(moment: datetime) -> date:
-    """The New York calendar day of an aware ``moment``."""
-    return moment.astimezone(NEW_YORK).date()
 
 
 def next_allowed_after(day: date) -> datetime:
@@ -102,8 +98,7 @@ class PDTProtectionService:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A short-lived connection; one transaction, committed on success."""
-        with closing(sqlite3.connect(self.state_path, timeout=_BUSY_TIMEOUT_SECS)) as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
+        with closing(connect_wal(self.state_path, timeout_secs=_BUSY_TIMEOUT_SECS)) as conn:
             conn.execute("PRAGMA synchronous = FULL")
             with conn:
                 yield conn

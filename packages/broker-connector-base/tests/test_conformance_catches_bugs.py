@@ -162,6 +162,22 @@ class _DisconnectTwiceRaises(InMemoryBroker):
         await super().disconnect()
 
 
+class _ForgetsTodaysBuys(InMemoryBroker):
+    async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
+        await super().get_symbols_bought_today(account_id)
+        return frozenset()
+
+
+class _ListsEveryKnownSymbolAsBought(InMemoryBroker):
+    async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
+        return await super().get_symbols_bought_today(account_id) | {"VTI"}
+
+
+class _TodaysBuysOfAnyAccount(InMemoryBroker):
+    async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
+        return frozenset()
+
+
 class _Hangs(InMemoryBroker):
     def __init__(self, exchange: FakeExchange) -> None:
         super().__init__(exchange, latency_secs=30)
@@ -192,6 +208,13 @@ _CASES: list[tuple[Callable[[FakeExchange], InMemoryBroker], str, dict[str, obje
     (_AlwaysOpen, "test_trading_hours_status_matches_env_market_open", {"market_open": False}),
     (_DisconnectTwiceRaises, "test_disconnect_twice_does_not_raise", {}),
     (_Hangs, "test_snapshot_known_account_has_its_id_and_decimal_money", {}),
+    (_ForgetsTodaysBuys, "test_symbols_bought_today_include_a_filled_buy_only", {}),
+    (_ListsEveryKnownSymbolAsBought, "test_symbols_bought_today_include_a_filled_buy_only", {}),
+    (
+        _TodaysBuysOfAnyAccount,
+        "test_symbols_bought_today_unknown_account_raises_invalid_input_error",
+        {},
+    ),
     (_HalfFills, "test_market_buy_fills_completely_and_grows_position", {}),
 ]
 

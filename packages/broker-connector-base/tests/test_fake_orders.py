@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from broker_connector_base.exceptions import MarketClosedError, OrderExecutionError
@@ -289,3 +290,25 @@ async def test_two_clients_on_one_exchange_see_the_same_orders(
     assert [o.order_id for o in await other.get_open_orders(ACCOUNT)] == [result.order_id]
     assert await other.cancel_all_orders(ACCOUNT, timeout_secs=1) == [result.order_id]
     assert await broker.get_order_status(result.order_id) == OrderStatus.CANCELLED
+
+
+async def test_symbols_bought_today_follow_the_new_york_day_of_the_exchange_clock(
+    clock: Any, broker: InMemoryBroker
+) -> None:
+    # 23:59:50 New York: the buy falls on the 23rd, a minute later it is the 24th there.
+    clock.now = datetime(2026, 11, 24, 4, 59, 50, tzinfo=UTC)
+    await broker.place_order(ACCOUNT, "SPY", 1)
+    await broker.place_order(ACCOUNT, "VTI", -1)
+    assert await broker.get_symbols_bought_today(ACCOUNT) == {"SPY"}
+
+    clock.now = datetime(2026, 11, 24, 5, 0, 30, tzinfo=UTC)
+    assert await broker.get_symbols_bought_today(ACCOUNT) == frozenset()
+
+
+async def test_a_buy_that_never_filled_is_not_bought_today(
+    exchange: FakeExchange, broker: InMemoryBroker
+) -> None:
+    exchange.set_auto_fill(False)
+    await broker.place_order(ACCOUNT, "SPY", 1)
+
+    assert await broker.get_symbols_bought_today(ACCOUNT) == frozenset()

@@ -278,3 +278,28 @@ async def test_concurrent_snapshots_and_order_listings_on_one_client_all_answer(
     assert [s.account_id for s in snapshots] == [ACCOUNT, OTHER_ACCOUNT] * 2
     listings = await asyncio.gather(*(client.get_open_orders(ACCOUNT) for _ in range(3)))
     assert listings == [[], [], []]
+
+
+async def test_symbols_bought_today_come_from_todays_buy_executions_of_that_account(
+    sim: GatewaySimulator, client: IBKRClient
+) -> None:
+    # 23:59 New York on Monday: the buy and the sell fall on Monday there (Tuesday in UTC).
+    sim.set_clock(dt.datetime(2026, 11, 23, 23, 59, tzinfo=NEW_YORK))
+    for quantity, symbol, account in (
+        (1, "SPY", ACCOUNT),
+        (-1, "TLT", ACCOUNT),
+        (1, "QQQ", OTHER_ACCOUNT),
+    ):
+        placed = await client.place_order(account, symbol, quantity)
+        assert (await client.wait_for_order(placed.order_id, timeout_secs=10)).status.is_final
+
+    assert await client.get_symbols_bought_today(ACCOUNT) == {"SPY"}
+    assert await client.get_symbols_bought_today(OTHER_ACCOUNT) == {"QQQ"}
+
+    sim.advance_clock(dt.timedelta(minutes=2))  # Tuesday in New York
+    assert await client.get_symbols_bought_today(ACCOUNT) == frozenset()
+
+
+async def test_symbols_bought_today_unknown_account_raises(client: IBKRClient) -> None:
+    with pytest.raises(InvalidInputError, match="DU000000"):
+        await client.get_symbols_bought_today("DU000000")

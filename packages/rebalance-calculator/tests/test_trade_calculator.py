@@ -354,6 +354,63 @@ def test_drift_band_leaves_symbols_within_band_alone() -> None:
     assert [(t.symbol, t.action) for t in narrow.trades] == [("AAA", "SELL"), ("BBB", "BUY")]
 
 
+# -- symbols bought earlier today ---------------------------------------------------------------
+
+
+def _no_sell(
+    snapshot: AccountSnapshot,
+    allocations: list[AllocationItem],
+    quotes: list[ContractPrice],
+    no_sell: set[str],
+) -> TradeCalculationResult:
+    return TradeCalculator().calculate_trades(
+        account_snapshot=snapshot,
+        target_allocations=allocations,
+        market_prices=quotes,
+        account_config=_config(),
+        no_sell_symbols=no_sell,
+    )
+
+
+def test_symbols_bought_today_are_not_sold_but_others_are_and_a_warning_says_why() -> None:
+    # AAA and BBB are 20 shares over target; CCC is 40 under.
+    snapshot = _snapshot("0", ("AAA", "120", "10"), ("BBB", "120", "10"), ("CCC", "60", "10"))
+    quotes = [_quote(s, "9.99", "10.01") for s in ("AAA", "BBB", "CCC")]
+    allocations = _allocations(AAA="0.3333", BBB="0.3333", CCC="0.3334")
+
+    free = _run(snapshot, allocations, quotes)
+    held_back = _no_sell(snapshot, allocations, quotes, {"AAA"})
+
+    assert {t.symbol for t in free.trades if t.quantity < 0} == {"AAA", "BBB"}
+    assert {t.symbol for t in held_back.trades if t.quantity < 0} == {"BBB"}
+    assert any(t.symbol == "CCC" and t.quantity > 0 for t in held_back.trades)
+    assert [w for w in held_back.warnings if "AAA" in w] == [
+        "AAA: over its target, but bought earlier today; it is not sold before the next "
+        "trading day (selling would be a day trade)"
+    ]
+    assert not any("BBB" in w for w in held_back.warnings)
+
+
+def test_a_symbol_bought_today_may_be_bought_again() -> None:
+    snapshot = _snapshot("1000", ("AAA", "10", "10"))
+    result = _no_sell(snapshot, _allocations(AAA="1"), [_quote("AAA", "9.99", "10.01")], {"AAA"})
+
+    assert [(t.symbol, t.action) for t in result.trades] == [("AAA", "BUY")]
+    assert result.warnings == []
+
+
+def test_a_dropped_symbol_bought_today_is_kept_until_tomorrow_without_needing_a_bid() -> None:
+    snapshot = _snapshot("0", ("OLD", "10", "50"), ("NEW", "0", "50"))
+    quotes = [ContractPrice(symbol="OLD", bid=None, ask=None, last=Decimal(50))]
+
+    result = _no_sell(snapshot, [], quotes, {"OLD"})
+
+    assert result.trades == []
+    assert any(
+        w.startswith("OLD: over its target, but bought earlier today") for w in result.warnings
+    )
+
+
 # -- warnings ---------------------------------------------------------------------------------
 
 

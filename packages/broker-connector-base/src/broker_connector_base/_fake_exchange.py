@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from broker_connector_base import _fake_matching as matching
@@ -24,6 +24,7 @@ from broker_connector_base.exceptions import (
     OrderExecutionError,
 )
 from broker_connector_base.models import ContractPrice, OrderStatus, OrderType
+from broker_connector_base.types import trading_day
 
 __all__ = ["FakeExchange"]
 
@@ -167,6 +168,17 @@ class FakeExchange:
         for order in expired:
             order.finish(OrderStatus.EXPIRED)
         return [o.order_id for o in expired]
+
+    def symbols_bought_on(self, account_id: str, day: date) -> frozenset[str]:
+        """Symbols of buy orders of ``account_id`` that filled (at least partly) on ``day``."""
+        return frozenset(
+            order.symbol
+            for order in self.orders.values()
+            if order.account_id == account_id
+            and order.quantity > 0
+            and order.filled > 0
+            and trading_day(order.placed_at) == day
+        )
 
     def settle(self) -> None:
         """Settle all cash, as the next business day would."""

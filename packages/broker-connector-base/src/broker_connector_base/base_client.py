@@ -157,3 +157,15 @@ class BrokerClient(ABC):
     @abstractmethod
     async def get_trading_hours_status(self, symbols: Sequence[str]) -> TradingHoursStatus:
         """Whether every symbol is inside its regular (liquid) trading hours now."""
+
+    @abstractmethod
+    async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
+        """Symbols of which ``account_id`` bought shares (any fill) this trading day.
+
+        "Today" is the New York calendar day by the broker's clock. Selling such shares today
+        would be a day trade (in a cash account, a good-faith violation when they were paid
+        with unsettled proceeds), so rebalancers leave them alone until the next day.
+
+        Raises:
+            InvalidInputError: ``account_id`` is not an account of this connection.
+        """

@@ -62,6 +62,7 @@ from broker_connector_base.models import (
     OrderType,
     TradingHoursStatus,
 )
+from broker_connector_base.types import trading_day
 
 __all__ = ["FakeAccount", "FakeExchange", "FakeOrderRecord", "InMemoryBroker"]
 
@@ -278,6 +279,12 @@ class InMemoryBroker(BrokerClient):
             closed_symbols=closed,
             next_open=self.exchange.next_open if closed else None,
         )
+
+    async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
+        """Symbols with a buy fill in ``account_id`` on the exchange clock's trading day."""
+        await self._enter("get_symbols_bought_today")
+        self.exchange.account(account_id)
+        return self.exchange.symbols_bought_on(account_id, trading_day(self.exchange.clock()))
 
     # ------------------------------------------------------------------------------------
     # internals

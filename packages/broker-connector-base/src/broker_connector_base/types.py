@@ -9,13 +9,16 @@ infinity are refused.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
 __all__ = [
     "CENT",
+    "NEW_YORK",
     "Money",
     "NonNegativeMoney",
     "Price",
@@ -23,9 +26,25 @@ __all__ = [
     "Symbol",
     "to_cents",
     "to_decimal",
+    "trading_day",
 ]
 
 CENT = Decimal("0.01")
+
+NEW_YORK = ZoneInfo("America/New_York")
+"""The US exchanges' time zone: a trading day is a calendar day here."""
+
+
+def trading_day(moment: datetime) -> date:
+    """The New York calendar day of an aware ``moment``.
+
+    Raises:
+        ValueError: ``moment`` has no time zone.
+    """
+    if moment.tzinfo is None:
+        raise ValueError(f"moment {moment.isoformat()} has no time zone")
+    return moment.astimezone(NEW_YORK).date()
+
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9./ -]{0,19}$")
 

@@ -103,16 +103,21 @@ class MarketData:
         """The contract of one symbol (looked up once per connection)."""
         return (await self.contracts([symbol]))[symbol]
 
+    async def gateway_time(self) -> dt.datetime:
+        """The gateway's clock (aware): what exchange sessions and days are judged by."""
+        async with self._time_lock:  # keyed by name in ib_async, like positions
+            now = await _gateway.bounded(
+                self.ib,
+                self.ib.reqCurrentTimeAsync(),
+                self.config.request_timeout_secs,
+                "reading the gateway time",
+            )
+        return now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
+
     async def trading_hours(self, symbols: Sequence[str]) -> TradingHoursStatus:
         """Liquid-hours status of ``symbols`` at the gateway's current time."""
         wanted = list(dict.fromkeys(" ".join(s.split()).upper() for s in symbols))
-        timeout = self.config.request_timeout_secs
-        async with self._time_lock:  # keyed by name in ib_async, like positions
-            now = await _gateway.bounded(
-                self.ib, self.ib.reqCurrentTimeAsync(), timeout, "reading the gateway time"
-            )
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=dt.UTC)
+        now = await self.gateway_time()
         # Liquid hours are announced per exchange day: details fetched today (by the
         # gateway's clock) still hold them; anything older is looked up again.
         details = {

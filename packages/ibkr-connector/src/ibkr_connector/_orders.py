@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,8 @@ from broker_connector_base import (
     OrderStatus,
     OrderType,
 )
-from ib_async import IB, Contract, LimitOrder, MarketOrder, Order
+from broker_connector_base.types import trading_day
+from ib_async import IB, Contract, ExecutionFilter, LimitOrder, MarketOrder, Order
 from ib_async import Trade as IBTrade
 
 from ibkr_connector import _gateway
@@ -47,6 +49,10 @@ def _last_error(trade: IBTrade) -> tuple[int, str] | None:
         if entry.errorCode:
             return entry.errorCode, entry.message
     return None
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _signed(trade: IBTrade, quantity: float) -> int:
@@ -189,6 +195,27 @@ class OrderBook:
             await self._all_open_orders("listing open orders")
             trade = self._find(order_id)
         return trade
+
+    async def symbols_bought_on(self, account_id: str, day: dt.date) -> frozenset[str]:
+        """Stock symbols with a buy execution in ``account_id`` on New York day ``day``.
+
+        IB answers with the executions of the current day from every client id of the
+        login (manual trades included), which is what a day-trade check must see.
+        """
+        fills = await _gateway.bounded(
+            self.ib,
+            self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=account_id, side="BUY")),
+            self.config.request_timeout_secs,
+            f"executions of {account_id}",
+        )
+        return frozenset(
+            fill.contract.symbol.upper()
+            for fill in fills
+            if fill.execution.acctNumber == account_id
+            and fill.execution.side == "BOT"
+            and fill.contract.secType == "STK"
+            and trading_day(_aware(fill.execution.time)) == day
+        )
 
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
         """Working orders of ``account_id`` (from every client id of this login)."""

@@ -31,6 +31,7 @@ from broker_connector_base import (
     OrderType,
     TradingHoursStatus,
 )
+from broker_connector_base.types import trading_day
 from ib_async import IB, Position, StartupFetch
 
 from ibkr_connector import _gateway, _market, _orders
@@ -417,6 +418,12 @@ class IBKRClient(BrokerClient):
         judged by (and what a simulator's market clock sets).
         """
         return await self.market.trading_hours(symbols)
+
+    async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
+        """Symbols ``account_id`` bought this New York day, by the gateway's clock."""
+        self._check_account(account_id)
+        now = await self.market.gateway_time()
+        return await self.orders.symbols_bought_on(account_id, trading_day(now))
 
 
 def _valuation_price(price: ContractPrice) -> Decimal:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker_connector_base import InvalidInputError
+from broker_connector_base.sqlite_files import connect_wal
 from ib_async import Contract, ContractDetails
 
 from ibkr_connector.translation import exchange_zone
@@ -27,6 +28,8 @@ from ibkr_connector.translation import exchange_zone
 __all__ = ["CachedContract", "ContractCache"]
 
 logger = logging.getLogger(__name__)
+
+_BUSY_TIMEOUT_SECS = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS contracts (
@@ -84,8 +87,8 @@ class ContractCache:
         if path is not None and ttl_secs > 0:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                with self._connect() as db:
-                    db.execute("PRAGMA journal_mode=WAL")
+                db = connect_wal(path, timeout_secs=_BUSY_TIMEOUT_SECS)
+                with contextlib.closing(db), db:
                     db.execute(_SCHEMA)
             except (OSError, sqlite3.Error) as exc:
                 logger.warning("Contract cache %s unusable, using memory: %s", path, exc)
@@ -129,7 +132,7 @@ class ContractCache:
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         assert self.path is not None
-        db = sqlite3.connect(self.path, timeout=5.0)
+        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECS)
         try:
             with db:  # one transaction, committed on success
                 yield db

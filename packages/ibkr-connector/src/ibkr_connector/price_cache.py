@@ -16,12 +16,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from broker_connector_base import ContractPrice
+from broker_connector_base.sqlite_files import connect_wal
 
 from ibkr_connector.models import CachedPrice
 
 __all__ = ["PriceCache"]
 
 logger = logging.getLogger(__name__)
+
+_BUSY_TIMEOUT_SECS = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS prices (
@@ -46,8 +49,8 @@ class PriceCache:
         self._memory: dict[str, CachedPrice] = {}
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
+            db = connect_wal(path, timeout_secs=_BUSY_TIMEOUT_SECS)
+            with contextlib.closing(db), db:
                 db.execute(_SCHEMA)
 
     def get_fresh(self, symbols: Sequence[str], now: dt.datetime) -> dict[str, CachedPrice]:
@@ -105,7 +108,7 @@ class PriceCache:
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         assert self.path is not None
-        db = sqlite3.connect(self.path, timeout=5.0)
+        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECS)
         try:
             with db:  # one transaction, committed on success
                 yield db

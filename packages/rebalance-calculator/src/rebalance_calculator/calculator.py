@@ -21,13 +21,15 @@ Input errors and warnings:
   below ``min_trade_value``.
 * Trades below ``min_trade_value`` are skipped (the rest is re-planned without them), except
   liquidations of symbols without a target, which are always closed.
+* ``no_sell_symbols`` (bought earlier the same trading day) are never sold, even when the
+  strategy dropped them; a warning names each that is over its target by a share or more.
 * Symbols within the drift band (``drift_band_percent`` of ``V``) are left alone, silently:
   that is what the band is for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Context, Decimal, localcontext
 
 from broker_connector_base import (
@@ -59,6 +61,7 @@ class TradeCalculator:
         target_allocations: Sequence[AllocationItem],
         market_prices: Sequence[ContractPrice],
         account_config: AccountConfig,
+        no_sell_symbols: Collection[str] = (),
     ) -> TradeCalculationResult:
         """Whole-share trades moving ``account_snapshot`` towards ``target_allocations``.
 
@@ -71,6 +74,10 @@ class TradeCalculator:
                 rounded to the cent.
             account_config: ``cash_reserve_percent``, ``min_trade_value`` and
                 ``drift_band_percent`` are used.
+            no_sell_symbols: Held symbols whose shares must not be sold now, because they
+                were bought earlier the same trading day (a day trade; in a cash account a
+                good-faith violation). They may still be bought; a warning names any that
+                is over its target by a share or more.
 
         Returns:
             Sells (by symbol) then buys (by symbol), and warnings for the operator.
@@ -85,6 +92,7 @@ class TradeCalculator:
                 target_allocations=target_allocations,
                 market_prices=market_prices,
                 account_config=account_config,
+                no_sell_symbols=no_sell_symbols,
             )
             warnings = list(problem.warnings)
             warnings.extend(_allocation_sum_warning(target_allocations))
@@ -160,6 +168,7 @@ def _frozen(line: ProblemLine) -> ProblemLine:
         buy_price=line.buy_price,
         max_sell=line.max_sell,
         frozen=True,
+        no_sell=line.no_sell,
     )
 
 

@@ -26,7 +26,7 @@ from which no safe plan can be computed; :mod:`rebalance_calculator.optimizer` s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -73,6 +73,9 @@ class ProblemLine:
         buy_price: ``round_cent(ask * 1.005)``, or ``None`` when there is no positive ask.
         max_sell: Whole shares that may be sold (``floor(held)``, 0 when none or short).
         frozen: True when a threshold (the drift band) leaves the symbol untouched.
+        no_sell: True when the held shares must not be sold now (bought earlier the same
+            trading day: selling them would be a day trade, or a good-faith violation in a
+            cash account). The symbol may still be bought.
     """
 
     symbol: str
@@ -83,6 +86,7 @@ class ProblemLine:
     buy_price: Decimal | None
     max_sell: int
     frozen: bool = False
+    no_sell: bool = False
 
     @property
     def current_value(self) -> Decimal:
@@ -92,7 +96,7 @@ class ProblemLine:
     @property
     def min_quantity(self) -> int:
         """Most negative trade allowed: ``-max_sell`` when the symbol can be sold, else 0."""
-        return 0 if self.frozen or self.bid is None else -self.max_sell
+        return 0 if self.frozen or self.no_sell or self.bid is None else -self.max_sell
 
     @property
     def max_quantity(self) -> int | None:
@@ -198,6 +202,7 @@ class _Inputs:
     weights: dict[str, Decimal]
     positions: dict[str, AccountPosition]
     quotes: dict[str, ContractPrice]
+    no_sell: frozenset[str]
 
 
 def _line(symbol: str, inputs: _Inputs, errors: list[str]) -> ProblemLine | None:
@@ -216,12 +221,13 @@ def _line(symbol: str, inputs: _Inputs, errors: list[str]) -> ProblemLine | None
     current = held * price
     frozen = inputs.band_value > 0 and abs(current - target) <= inputs.band_value
     max_sell = max(0, math.floor(held))
+    no_sell = symbol in inputs.no_sell
     if not frozen:
         # The nearest whole-share trade shows which side the symbol must trade on; the price
         # for that side must exist (a plan is never computed at a guessed price). The other
         # side is merely not offered to the optimiser when its price is missing.
         needed = max(-max_sell, _nearest_int((target - current) / price))
-        if needed < 0 and bid is None:
+        if needed < 0 and bid is None and not no_sell:
             errors.append(
                 f"{symbol}: must sell about {-needed} share(s) but bid is "
                 f"{_field(quote, 'bid')}; a positive bid is required"
@@ -240,6 +246,7 @@ def _line(symbol: str, inputs: _Inputs, errors: list[str]) -> ProblemLine | None
         buy_price=buy_price(ask) if ask is not None else None,
         max_sell=max_sell,
         frozen=frozen,
+        no_sell=no_sell,
     )
 
 
@@ -261,8 +268,11 @@ def build_problem(
     target_allocations: Sequence[AllocationItem],
     market_prices: Sequence[ContractPrice],
     account_config: AccountConfig,
+    no_sell_symbols: Collection[str] = (),
 ) -> RebalanceProblem:
     """Validate the inputs and build the integer problem.
+
+    ``no_sell_symbols`` are held symbols that must not be sold now (see ``ProblemLine.no_sell``).
 
     Raises:
         InvalidInputError: Allocations that do not sum to 1 +/- 0.01 (an empty list is allowed
@@ -286,6 +296,7 @@ def build_problem(
         weights=weights,
         positions={p.symbol: p for p in account_snapshot.positions if p.quantity != 0},
         quotes=quotes,
+        no_sell=frozenset(no_sell_symbols),
     )
     errors: list[str] = []
     lines = []
@@ -321,4 +332,13 @@ def _snapshot_warnings(snapshot: AccountSnapshot, lines: Sequence[ProblemLine]) 
             )
         if line.held < 0:
             warnings.append(f"{line.symbol}: short position of {line.held} shares")
+        if line.no_sell and line.max_sell > 0 and _overweight_by_a_share(line):
+            warnings.append(
+                f"{line.symbol}: over its target, but bought earlier today; it is not sold "
+                "before the next trading day (selling would be a day trade)"
+            )
     return warnings
+
+
+def _overweight_by_a_share(line: ProblemLine) -> bool:
+    return line.current_value - line.target_value >= line.value_price

@@ -101,6 +101,23 @@ class OrderTests(ConformanceSupport):
         snap = await self.settled_snapshot(env, env.buy_symbol, before)
         assert held(snap, env.buy_symbol) == before
 
+    async def test_symbols_bought_today_include_a_filled_buy_only(
+        self, env: ConformanceEnv
+    ) -> None:
+        self.require_open_market(env)
+        await self.buy_filled(env)
+        bought = await self.call(env.client.get_symbols_bought_today(env.account_id))
+        assert isinstance(bought, frozenset), bought
+        assert norm(env.buy_symbol) in bought
+        never_bought = {norm(s) for s in (env.unknown_symbol, *env.extra_symbols)}
+        assert not bought & never_bought, bought
+
+    async def test_symbols_bought_today_unknown_account_raises_invalid_input_error(
+        self, env: ConformanceEnv
+    ) -> None:
+        with pytest.raises(InvalidInputError):
+            await self.call(env.client.get_symbols_bought_today(env.unknown_account_id))
+
     async def test_wait_for_order_on_filled_order_returns_same_fill_again(
         self, env: ConformanceEnv
     ) -> None:
