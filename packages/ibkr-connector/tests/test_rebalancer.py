@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ async def test_execute_top_up_round_spends_the_cash_the_buffered_buy_prices_left
 ) -> None:
     # Buys are planned at ask * 1.005 and fill at the ask: without a top-up round about 0.5%
     # of the bought value stays idle above the reserve.
-    without = await _rebalancer(client, api, top_up_rounds=0).rebalance_account(account_config())
+    without = await _rebalancer(client, api, extra_rounds=0).rebalance_account(account_config())
     assert without.success, without.error
     assert without.cash_balance is not None
     idle_without = without.cash_balance - without.total_value / 100
@@ -158,22 +159,78 @@ async def test_execute_top_up_round_spends_the_cash_the_buffered_buy_prices_left
     assert len(buys) > 3  # AGG, QQQ and IEF in the first round, then the top-up
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="without a drift band a one-share rounding swap can remain: the top-up round spends "
-    "the cash the buffered buy prices left, but completing a lumpy line (one more QQQ) would "
-    "need selling a share bought in the same run, which the rebalancer never does (day trade, "
-    "good-faith violation); the next preview proposes that swap. With drift_band_percent the "
-    "second run places nothing (next test).",
-)
-async def test_execute_without_drift_band_then_preview_shows_no_trades(
-    client: IBKRClient, api: AllocationsAPI
+async def test_execute_without_drift_band_then_preview_and_second_run_do_nothing(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
 ) -> None:
+    # No drift band: every share counts. The run's later rounds plan from what the fills
+    # left until nothing is left to do, and the preview, like the run, never sells shares
+    # bought earlier the same day; so the preview and a second run agree: nothing to do.
     rebalancer = _rebalancer(client, api)
     result = await rebalancer.rebalance_account(account_config())
     assert result.success, result.error
+    placed = len(sim.orders())
     preview = await rebalancer.calculate_rebalance(account_config())
     assert preview.proposed_trades == []
+    again = await _rebalancer(client, api, run_id="run-2").rebalance_account(account_config())
+    assert again.success, again.error
+    assert again.orders == []
+    assert len(sim.orders()) == placed
+
+
+def _random_strategy(seed: int) -> tuple[dict[str, str], Decimal]:
+    """Four to eight of the scenario's symbols with random weights, and a reserve of 0-5%."""
+    rng = random.Random(seed)
+    symbols = rng.sample(sorted(Scenario.builtin("example").symbols), rng.randint(4, 8))
+    raw = [rng.randint(1, 100) for _ in symbols]
+    weights = [Decimal(r) / sum(raw) for r in raw]
+    weights[-1] = 1 - sum(weights[:-1], Decimal(0))  # exactly 1 in total
+    return {s: str(w.quantize(Decimal("1e-12"))) for s, w in zip(symbols, weights, strict=True)}, (
+        Decimal(rng.randint(0, 5))
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_execute_then_preview_finds_nothing_to_do_for_any_strategy(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI, seed: int
+) -> None:
+    # The same guarantee as above on random strategies: the run ends where its own
+    # calculator, under its own rules, sees nothing left worth doing.
+    weights, reserve = _random_strategy(seed)
+    api.set_allocations("etf-blend", weights)
+    config = account_config(cash_reserve_percent=reserve)
+    rebalancer = _rebalancer(client, api)
+    result = await rebalancer.rebalance_account(config)
+    assert result.success, result.error
+    preview = await rebalancer.calculate_rebalance(config)
+    assert preview.proposed_trades == [], (weights, reserve, preview.proposed_trades)
+
+
+async def test_preview_and_execute_never_sell_shares_bought_earlier_today(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    # Bought this morning; the strategy drops it this afternoon. Selling it today would be a
+    # day trade (a good-faith violation in this cash account): it waits for tomorrow.
+    bought = await client.place_order(ACCOUNT, "EFA", 10)
+    assert (await client.wait_for_order(bought.order_id, timeout_secs=10)).filled_quantity == 10
+    rebalancer = _rebalancer(client, api)
+
+    preview = await rebalancer.calculate_rebalance(account_config())
+    result = await rebalancer.rebalance_account(account_config())
+
+    assert "EFA" not in {t.symbol for t in preview.proposed_trades}
+    assert any(
+        w.startswith("EFA: over its target, but bought earlier today") for w in preview.warnings
+    )
+    assert result.success, result.error
+    assert "EFA" not in {o.symbol for o in result.orders}
+    assert sim.positions(ACCOUNT)["EFA"] == 10
+    assert {"TLT", "GLD"} <= {o.symbol for o in result.orders if o.action == "SELL"}
+
+    sim.advance_clock(dt.timedelta(days=1))
+    tomorrow = await _rebalancer(client, api).calculate_rebalance(account_config())
+    assert [(t.symbol, t.quantity) for t in tomorrow.proposed_trades if t.symbol == "EFA"] == [
+        ("EFA", -10)
+    ]
 
 
 async def test_execute_every_sell_completes_before_the_first_buy_reaches_the_gateway(
@@ -336,7 +393,8 @@ async def test_execute_price_jump_after_sells_places_only_buys_the_cash_pays_for
 ) -> None:
     def jump_after_spy_sell(trade: Trade) -> None:
         # SPY rallies once its sell has filled: the recomputed plan wants to sell more SPY,
-        # which this run does not do, so its buys may not count on that money.
+        # which this round does not do, so its buys may not count on that money; the next
+        # round sells it (after the buys) and spends the proceeds.
         if trade.symbol == "SPY" and trade.status is OrderStatus.FILLED:
             sim.set_price("SPY", bid=Decimal("700.00"), ask=Decimal("700.02"))
 
@@ -345,7 +403,10 @@ async def test_execute_price_jump_after_sells_places_only_buys_the_cash_pays_for
     result = await rebalancer.rebalance_account(config)
     assert result.success, result.error
     assert any("would sell again" in w for w in result.warnings), result.warnings
-    assert [o.action for o in sim.orders()].count("SELL") == 3
+    actions = [(o.action, o.symbol) for o in sim.orders()]
+    assert [a for a, _ in actions[:3]] == ["SELL"] * 3
+    buy_first = next(i for i, (a, _) in enumerate(actions) if a == "BUY")
+    assert ("SELL", "SPY") in actions[buy_first:]
     total = _value(sim)
     commissions = sum(f.commission for o in sim.orders() for f in o.fills)
     assert sim.cash(ACCOUNT) >= total * Decimal("0.02") - commissions

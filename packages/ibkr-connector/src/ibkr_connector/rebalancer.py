@@ -3,18 +3,22 @@
 Execution order matters for a cash account: sells first, wait for their fills, then read the
 cash that is really there and recompute the buys from the new snapshot. A failed sell stops the
 buys; a partial fill is reported as such; every order carries the run id (IB ``orderRef``).
+
+Fills never match a plan to the cent, so a run goes on in rounds, each planned from what the
+last one left, until a plan has nothing to do (at most ``1 + extra_rounds``). Shares bought
+earlier the same trading day are never sold, in a run or in a preview (a day trade; in a cash
+account a good-faith violation). Together these make a run end where the next run, or a
+preview, finds nothing to do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
 
 from broker_connector_base import (
     AccountConfig,
@@ -22,44 +26,22 @@ from broker_connector_base import (
     AllocationItem,
     BaseRebalancer,
     BrokerClient,
-    BrokerConnectionError,
     BrokerError,
     CalculateRebalanceResult,
     ContractPrice,
     InvalidInputError,
-    OrderExecutionError,
-    OrderStatus,
     RebalanceResult,
     Trade,
     TradingHoursStatus,
 )
 from rebalance_calculator import TradeCalculationResult, TradeCalculator
 
+from ibkr_connector._execution import OrderRunner, RunRecord, affordable, incomplete
 from ibkr_connector.allocation_service import AllocationService
 from ibkr_connector.planning import calculator_targets
 from ibkr_connector.replacement_service import ReplacementService
 
 __all__ = ["IBKRRebalancer"]
-
-
-@runtime_checkable
-class PositionWaiter(Protocol):
-    """A broker client that can wait for pushed position updates (``IBKRClient`` can)."""
-
-    async def wait_for_positions(
-        self, account_id: str, expected: Mapping[str, Decimal], *, timeout_secs: float
-    ) -> dict[str, Decimal]:
-        """Wait until the positions show ``expected``; return what was last seen."""
-        ...
-
-
-@dataclass
-class _Run:
-    """What one execution has done so far (for the result, whatever happens)."""
-
-    orders: list[Trade] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    snapshot: AccountSnapshot | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +67,11 @@ class IBKRRebalancer(BaseRebalancer):
         cancel_timeout_secs: How long cancelling the account's open orders may take.
         settle_timeout_secs: How long to wait after the sells for the broker's positions to
             show them before the buys are recomputed.
-        top_up_rounds: How many extra buy rounds may spend the cash that buys planned at
-            ``ask * 1.005`` leave when they fill at the ask (0 turns them off).
+        extra_rounds: How many further sell-then-buy rounds may follow the first one, each
+            planned from what the previous fills left, until a plan has nothing to do (0
+            turns them off). Buys are planned at ``ask * 1.005`` and fill near the ask, so the
+            first round usually leaves some cash; without further rounds the next run would
+            find the account off target and trade again.
     """
 
     def __init__(
@@ -101,7 +86,7 @@ class IBKRRebalancer(BaseRebalancer):
         fill_timeout_secs: float = 120.0,
         cancel_timeout_secs: float = 30.0,
         settle_timeout_secs: float = 10.0,
-        top_up_rounds: int = 2,
+        extra_rounds: int = 2,
     ) -> None:
         super().__init__(broker_client, logger or logging.getLogger(__name__))
         self.allocation_service = allocation_service
@@ -111,7 +96,7 @@ class IBKRRebalancer(BaseRebalancer):
         self.fill_timeout_secs = fill_timeout_secs
         self.cancel_timeout_secs = cancel_timeout_secs
         self.settle_timeout_secs = settle_timeout_secs
-        self.top_up_rounds = top_up_rounds
+        self.extra_rounds = extra_rounds
         self.calculator = TradeCalculator()
 
     # ------------------------------------------------------------------------------------
@@ -137,21 +122,31 @@ class IBKRRebalancer(BaseRebalancer):
         reserve_percent: Decimal,
         *,
         use_cache: bool,
+        bought: Set[str] = frozenset(),
     ) -> _Plan:
-        # The snapshot and the targets' quotes are independent: ask for both at once, then for
-        # the quotes of held symbols that are not targets (cached when the snapshot just
-        # fetched them and ``use_cache`` allows).
+        """Snapshot, quotes and the calculator's trades.
+
+        Shares bought earlier this trading day (by the broker's record, or ``bought`` by this
+        run) are never planned for sale: that would be a day trade, or a good-faith violation
+        in a cash account. The preview applies the same rule, so a preview right after a run
+        shows what a second run would really do.
+        """
+        # The snapshot, the targets' quotes and today's buys are independent: ask for all at
+        # once, then for the quotes of held symbols that are not targets (cached when the
+        # snapshot just fetched them and ``use_cache`` allows).
         wanted = sorted({t.symbol for t in targets})
-        snapshot_result, quotes_result = await asyncio.gather(
+        snapshot_result, quotes_result, bought_result = await asyncio.gather(
             self.broker.get_account_snapshot(config.account_id, use_cached_prices=use_cache),
             self._quotes(wanted, use_cache=use_cache),
+            self.broker.get_symbols_bought_today(config.account_id),
             return_exceptions=True,
         )
-        for outcome in (snapshot_result, quotes_result):
+        for outcome in (snapshot_result, quotes_result, bought_result):
             if isinstance(outcome, BaseException):
                 raise outcome
         assert isinstance(snapshot_result, AccountSnapshot)
         assert isinstance(quotes_result, list)
+        assert isinstance(bought_result, frozenset)
         snapshot = snapshot_result
         extra = sorted({p.symbol for p in snapshot.positions} - set(wanted))
         prices = [*quotes_result, *await self._quotes(extra, use_cache=use_cache)]
@@ -160,6 +155,7 @@ class IBKRRebalancer(BaseRebalancer):
             target_allocations=targets,
             market_prices=prices,
             account_config=config.model_copy(update={"cash_reserve_percent": reserve_percent}),
+            no_sell_symbols=bought_result | bought,
         )
         return _Plan(snapshot, prices, result)
 
@@ -176,6 +172,17 @@ class IBKRRebalancer(BaseRebalancer):
         out = [str(w) for w in collected]
         collected.clear()
         return out
+
+    def _runner(self) -> OrderRunner:
+        return OrderRunner(
+            broker=self.broker,
+            logger=self.logger,
+            run_id=self.run_id,
+            on_order=self.on_order,
+            fill_timeout_secs=self.fill_timeout_secs,
+            cancel_timeout_secs=self.cancel_timeout_secs,
+            settle_timeout_secs=self.settle_timeout_secs,
+        )
 
     async def calculate_rebalance(self, account_config: AccountConfig) -> CalculateRebalanceResult:
         """Preview the trades a rebalance would place now (fresh cached quotes allowed).
@@ -213,7 +220,7 @@ class IBKRRebalancer(BaseRebalancer):
         Never raises for a broker or input failure: the result has ``success=False``, the
         error, and every order placed before it.
         """
-        run = _Run()
+        run = RunRecord()
         self._price_warnings()
         try:
             error = await self._execute(account_config, run)
@@ -241,7 +248,7 @@ class IBKRRebalancer(BaseRebalancer):
             warnings=[*run.warnings, *self._price_warnings()],
         )
 
-    async def _execute(self, config: AccountConfig, run: _Run) -> str | None:
+    async def _execute(self, config: AccountConfig, run: RunRecord) -> str | None:
         account = config.account_id
         targets, reserve = await self._targets(config)
         plan, hours = await self._plan_and_hours(config, targets, reserve)
@@ -261,6 +268,41 @@ class IBKRRebalancer(BaseRebalancer):
             plan = await self._plan(config, targets, reserve, use_cache=False)
             run.snapshot = plan.snapshot
         run.warnings.extend(plan.result.warnings)
+        for round_number in range(1 + self.extra_rounds):
+            if round_number:
+                # Fills rarely match the plan to the cent (buys are planned at a buffered
+                # price, market orders fill where they fill), so the account usually ends a
+                # little off the plan's point. Plan again from what is there and go on until
+                # a plan has nothing to do, so that the next run (or preview) finds the
+                # account on target instead of trading again.
+                plan = await self._plan(
+                    config, targets, reserve, use_cache=False, bought=run.bought
+                )
+                run.snapshot = plan.snapshot
+                if not plan.result.trades:
+                    return None
+                self.logger.info(
+                    "Rebalancing %s (run %s), round %d: %d trades with what the fills left",
+                    account,
+                    self.run_id,
+                    round_number + 1,
+                    len(plan.result.trades),
+                )
+            error = await self._sell_then_buy(config, targets, reserve, plan, run)
+            if error:
+                return error
+        return None
+
+    async def _sell_then_buy(
+        self,
+        config: AccountConfig,
+        targets: list[AllocationItem],
+        reserve: Decimal,
+        plan: _Plan,
+        run: RunRecord,
+    ) -> str | None:
+        """One round: place the plan's sells, wait, recompute the buys from the cash, buy."""
+        account = config.account_id
         sells = [t for t in plan.result.trades if t.quantity < 0]
         buys = [t for t in plan.result.trades if t.quantity > 0]
         self.logger.info(
@@ -271,61 +313,29 @@ class IBKRRebalancer(BaseRebalancer):
             len(buys),
         )
         if sells:
-            done = await self._place_and_wait(account, sells, run)
-            failed = _incomplete(done)
+            done = await self._runner().place_and_wait(account, sells, run)
+            failed = incomplete(done)
             if failed:
                 return f"sells not completed: {failed}; no buys were placed"
             # Re-read the cash the sells really freed and recompute the buys from it.
-            await self._settle(account, done)
-            plan = await self._plan(config, targets, reserve, use_cache=False)
+            await self._runner().settle(account, done)
+            plan = await self._plan(config, targets, reserve, use_cache=False, bought=run.bought)
             run.snapshot = plan.snapshot
             buys = [t for t in plan.result.trades if t.quantity > 0]
             late_sells = [t.symbol for t in plan.result.trades if t.quantity < 0]
             if late_sells:
-                # The new plan's buys may count on sells that will not be placed in this run:
+                # The new plan's buys may count on sells that are not placed in this round:
                 # keep only the buys the cash already there pays for.
                 run.warnings.append(f"after the sells, {late_sells} would sell again; not placed")
-                buys = _affordable(buys, plan.snapshot, reserve, run)
-        if buys:
-            done = await self._place_and_wait(account, buys, run)
-            failed = _incomplete(done)
-            if failed:
-                return f"buys not completed: {failed}"
-            return await self._top_up(config, targets, reserve, done, run)
-        return None
-
-    async def _top_up(
-        self,
-        config: AccountConfig,
-        targets: list[AllocationItem],
-        reserve: Decimal,
-        bought: Sequence[Trade],
-        run: _Run,
-    ) -> str | None:
-        """Spend the cash the buffered buy prices left unspent, so the run ends on target.
-
-        Buys are planned at ``ask * 1.005`` (room for the price to move before a market order
-        fills) and usually fill near the ask, leaving about 0.5% of their value in cash. Without
-        this round the next run would find the account under target and buy again. Only a plan
-        made of buys is placed here; anything that would sell waits for the next signal.
-        """
-        for _ in range(self.top_up_rounds):
-            await self._settle(config.account_id, bought)
-            plan = await self._plan(config, targets, reserve, use_cache=False)
-            run.snapshot = plan.snapshot
-            trades = plan.result.trades
-            if not trades or any(t.quantity < 0 for t in trades):
-                return None
-            self.logger.info(
-                "Top-up of %s (run %s): %d buys with the cash the fills left",
-                config.account_id,
-                self.run_id,
-                len(trades),
-            )
-            bought = await self._place_and_wait(config.account_id, trades, run)
-            failed = _incomplete(bought)
-            if failed:
-                return f"top-up buys not completed: {failed}"
+                buys = affordable(buys, plan.snapshot, reserve, run)
+        if not buys:
+            return None
+        done = await self._runner().place_and_wait(account, buys, run)
+        run.bought.update(t.symbol for t in done if t.filled_quantity)
+        failed = incomplete(done)
+        if failed:
+            return f"buys not completed: {failed}"
+        await self._runner().settle(account, done)
         return None
 
     async def _plan_and_hours(
@@ -352,153 +362,6 @@ class IBKRRebalancer(BaseRebalancer):
             hours = await self.broker.get_trading_hours_status(held_only)
         return plan, hours
 
-    async def _place_and_wait(
-        self, account: str, trades: Sequence[Trade], run: _Run
-    ) -> list[Trade]:
-        """Place ``trades``, then wait for all of them within ``fill_timeout_secs``."""
-        first = len(run.orders)
-        waiting: list[int] = []
-        for trade in trades:
-            try:
-                result = await self.broker.place_order(
-                    account, trade.symbol, trade.quantity, order_ref=self.run_id
-                )
-            except BrokerConnectionError:
-                # The order may or may not have reached the gateway: record it as unknown.
-                run.orders.append(trade.model_copy(update={"status": OrderStatus.ERROR}))
-                raise
-            except OrderExecutionError as exc:
-                run.warnings.append(f"{trade.action} {abs(trade.quantity)} {trade.symbol}: {exc}")
-                status = await self._status_after_error(exc)
-                failed = trade.model_copy(update={"order_id": exc.order_id, "status": status})
-                if not status.is_final and status is not OrderStatus.ERROR:
-                    # Not acknowledged in time, yet working at the broker: wait for it too.
-                    waiting.append(len(run.orders))
-                run.orders.append(failed)
-                self._notify(failed, run)
-                continue
-            acked = trade.model_copy(update={"order_id": result.order_id, "status": result.status})
-            waiting.append(len(run.orders))
-            run.orders.append(acked)
-            self._notify(acked, run)
-        deadline = time.monotonic() + self.fill_timeout_secs
-        for index in waiting:
-            run.orders[index] = await self._wait(run.orders[index], deadline, run)
-        return run.orders[first:]
-
-    async def _status_after_error(self, exc: OrderExecutionError) -> OrderStatus:
-        """What became of an order whose placement raised: rejected, or working after all."""
-        if exc.order_id is None:
-            return OrderStatus.REJECTED
-        status = await self.broker.get_order_status(exc.order_id)
-        return OrderStatus.REJECTED if status is OrderStatus.NOT_FOUND else status
-
-    async def _settle(self, account: str, sells: Sequence[Trade]) -> None:
-        """Wait (bounded) until the broker's positions show the filled sells.
-
-        IB reports fills before it updates positions and balances; planning the buys on a
-        snapshot from between the two would count shares that are already sold.
-        """
-        expected = {t.symbol: t.current_shares + (t.filled_quantity or 0) for t in sells}
-        if isinstance(self.broker, PositionWaiter):
-            held = await self.broker.wait_for_positions(
-                account, expected, timeout_secs=self.settle_timeout_secs
-            )
-            if held != expected:
-                self.logger.warning(
-                    "Positions of %s do not show the sells yet after %.0f s: %s",
-                    account,
-                    self.settle_timeout_secs,
-                    {s: str(q) for s, q in held.items()},
-                )
-            return
-        deadline = time.monotonic() + self.settle_timeout_secs
-        delay = 0.05
-        while True:
-            snapshot = await self.broker.get_account_snapshot(account, use_cached_prices=True)
-            held = {p.symbol: p.quantity for p in snapshot.positions}
-            if all(held.get(s, Decimal(0)) == q for s, q in expected.items()):
-                return
-            if time.monotonic() >= deadline:
-                self.logger.warning(
-                    "Positions of %s do not show the sells yet after %.0f s: %s",
-                    account,
-                    self.settle_timeout_secs,
-                    {s: str(held.get(s, 0)) for s in expected},
-                )
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-    async def _wait(self, trade: Trade, deadline: float, run: _Run) -> Trade:
-        assert trade.order_id is not None
-        fill = await self.broker.wait_for_order(
-            trade.order_id, timeout_secs=max(0.0, deadline - time.monotonic())
-        )
-        if not fill.status.is_final:
-            # Never leave a market order resting: cancel what did not fill in time.
-            run.warnings.append(
-                f"order {trade.order_id} {trade.symbol} not filled within "
-                f"{self.fill_timeout_secs} s ({fill.status}); cancelling the rest"
-            )
-            try:
-                await self.broker.cancel_order(trade.order_id)
-                fill = await self.broker.wait_for_order(
-                    trade.order_id, timeout_secs=self.cancel_timeout_secs
-                )
-            except OrderExecutionError as exc:
-                run.warnings.append(f"cancelling order {trade.order_id}: {exc}")
-        done = trade.model_copy(
-            update={
-                "status": fill.status,
-                "filled_quantity": fill.filled_quantity,
-                "avg_fill_price": fill.avg_fill_price,
-            }
-        )
-        self._notify(done, run)
-        return done
-
-    def _notify(self, trade: Trade, run: _Run) -> None:
-        if self.on_order is None:
-            return
-        try:
-            self.on_order(trade)
-        except Exception as exc:  # the journal must not abort orders already at the broker
-            self.logger.exception("on_order callback failed for order %s", trade.order_id)
-            run.warnings.append(f"order journal callback failed for {trade.order_id}: {exc}")
-
 
 def _symbols(targets: Sequence[AllocationItem], snapshot: AccountSnapshot) -> list[str]:
     return sorted({t.symbol for t in targets} | {p.symbol for p in snapshot.positions})
-
-
-def _affordable(
-    buys: Sequence[Trade], snapshot: AccountSnapshot, reserve_percent: Decimal, run: _Run
-) -> list[Trade]:
-    """The leading buys whose planned cost fits in the cash above the reserve."""
-    budget = snapshot.cash_balance - snapshot.total_value * reserve_percent / 100
-    kept: list[Trade] = []
-    for trade in buys:
-        if trade.notional > budget:
-            run.warnings.append(
-                f"buy of {trade.quantity} {trade.symbol} skipped: it needs {trade.notional}, "
-                f"{max(budget, Decimal(0))} cash above the reserve is left"
-            )
-            continue
-        budget -= trade.notional
-        kept.append(trade)
-    return kept
-
-
-def _incomplete(trades: Sequence[Trade]) -> list[str]:
-    """Descriptions of trades that did not fill completely (partial fills included)."""
-    out = []
-    for t in trades:
-        if t.status is OrderStatus.FILLED and t.filled_quantity == t.quantity:
-            continue
-        filled = abs(t.filled_quantity or 0)
-        out.append(
-            f"{t.action} {abs(t.quantity)} {t.symbol} (order {t.order_id}): {t.status}, "
-            f"{filled} of {abs(t.quantity)} filled"
-        )
-    return out

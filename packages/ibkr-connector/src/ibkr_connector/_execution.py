@@ -1,0 +1,219 @@
+"""Placing one round's orders and waiting for their fills, for ``IBKRRebalancer``.
+
+Every order is tagged with the run id, recorded in the run as soon as it is known (and passed
+to ``on_order`` for the journal), waited for until a deadline, and cancelled when it has not
+filled by then: a market order is never left resting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from broker_connector_base import (
+    AccountSnapshot,
+    BrokerClient,
+    BrokerConnectionError,
+    OrderExecutionError,
+    OrderStatus,
+    Trade,
+)
+
+__all__ = ["OrderRunner", "PositionWaiter", "RunRecord", "affordable", "incomplete"]
+
+
+@runtime_checkable
+class PositionWaiter(Protocol):
+    """A broker client that can wait for pushed position updates (``IBKRClient`` can)."""
+
+    async def wait_for_positions(
+        self, account_id: str, expected: Mapping[str, Decimal], *, timeout_secs: float
+    ) -> dict[str, Decimal]:
+        """Wait until the positions show ``expected``; return what was last seen."""
+        ...
+
+
+@dataclass
+class RunRecord:
+    """What one execution has done so far (for the result, whatever happens)."""
+
+    orders: list[Trade] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    snapshot: AccountSnapshot | None = None
+    bought: set[str] = field(default_factory=set)
+    """Symbols this run bought shares of (never sold again the same day)."""
+
+
+@dataclass(frozen=True)
+class OrderRunner:
+    """Places and waits for the orders of one rebalance run.
+
+    Attributes:
+        broker: A connected client.
+        logger: Where waits that ran out are reported.
+        run_id: Tag stored with every order (IB ``orderRef``).
+        on_order: Called with each order when acknowledged and again when its wait ends.
+        fill_timeout_secs: How long one ``place_and_wait`` may wait for fills.
+        cancel_timeout_secs: How long cancelling an unfilled order may take.
+        settle_timeout_secs: How long ``settle`` waits for positions to show fills.
+    """
+
+    broker: BrokerClient
+    logger: logging.Logger
+    run_id: str
+    on_order: Callable[[Trade], None] | None
+    fill_timeout_secs: float
+    cancel_timeout_secs: float
+    settle_timeout_secs: float
+
+    async def place_and_wait(
+        self, account: str, trades: Sequence[Trade], run: RunRecord
+    ) -> list[Trade]:
+        """Place ``trades``, then wait for all of them within ``fill_timeout_secs``."""
+        first = len(run.orders)
+        waiting: list[int] = []
+        for trade in trades:
+            try:
+                result = await self.broker.place_order(
+                    account, trade.symbol, trade.quantity, order_ref=self.run_id
+                )
+            except BrokerConnectionError:
+                # The order may or may not have reached the gateway: record it as unknown.
+                run.orders.append(trade.model_copy(update={"status": OrderStatus.ERROR}))
+                raise
+            except OrderExecutionError as exc:
+                run.warnings.append(f"{trade.action} {abs(trade.quantity)} {trade.symbol}: {exc}")
+                status = await self._status_after_error(exc)
+                failed = trade.model_copy(update={"order_id": exc.order_id, "status": status})
+                if not status.is_final and status is not OrderStatus.ERROR:
+                    # Not acknowledged in time, yet working at the broker: wait for it too.
+                    waiting.append(len(run.orders))
+                run.orders.append(failed)
+                self._notify(failed, run)
+                continue
+            acked = trade.model_copy(update={"order_id": result.order_id, "status": result.status})
+            waiting.append(len(run.orders))
+            run.orders.append(acked)
+            self._notify(acked, run)
+        deadline = time.monotonic() + self.fill_timeout_secs
+        for index in waiting:
+            run.orders[index] = await self._wait(run.orders[index], deadline, run)
+        return run.orders[first:]
+
+    async def _status_after_error(self, exc: OrderExecutionError) -> OrderStatus:
+        """What became of an order whose placement raised: rejected, or working after all."""
+        if exc.order_id is None:
+            return OrderStatus.REJECTED
+        status = await self.broker.get_order_status(exc.order_id)
+        return OrderStatus.REJECTED if status is OrderStatus.NOT_FOUND else status
+
+    async def settle(self, account: str, sells: Sequence[Trade]) -> None:
+        """Wait (bounded) until the broker's positions show the filled sells.
+
+        IB reports fills before it updates positions and balances; planning the buys on a
+        snapshot from between the two would count shares that are already sold.
+        """
+        expected = {t.symbol: t.current_shares + (t.filled_quantity or 0) for t in sells}
+        if isinstance(self.broker, PositionWaiter):
+            held = await self.broker.wait_for_positions(
+                account, expected, timeout_secs=self.settle_timeout_secs
+            )
+            if held != expected:
+                self.logger.warning(
+                    "Positions of %s do not show the sells yet after %.0f s: %s",
+                    account,
+                    self.settle_timeout_secs,
+                    {s: str(q) for s, q in held.items()},
+                )
+            return
+        deadline = time.monotonic() + self.settle_timeout_secs
+        delay = 0.05
+        while True:
+            snapshot = await self.broker.get_account_snapshot(account, use_cached_prices=True)
+            held = {p.symbol: p.quantity for p in snapshot.positions}
+            if all(held.get(s, Decimal(0)) == q for s, q in expected.items()):
+                return
+            if time.monotonic() >= deadline:
+                self.logger.warning(
+                    "Positions of %s do not show the sells yet after %.0f s: %s",
+                    account,
+                    self.settle_timeout_secs,
+                    {s: str(held.get(s, 0)) for s in expected},
+                )
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _wait(self, trade: Trade, deadline: float, run: RunRecord) -> Trade:
+        assert trade.order_id is not None
+        fill = await self.broker.wait_for_order(
+            trade.order_id, timeout_secs=max(0.0, deadline - time.monotonic())
+        )
+        if not fill.status.is_final:
+            # Never leave a market order resting: cancel what did not fill in time.
+            run.warnings.append(
+                f"order {trade.order_id} {trade.symbol} not filled within "
+                f"{self.fill_timeout_secs} s ({fill.status}); cancelling the rest"
+            )
+            try:
+                await self.broker.cancel_order(trade.order_id)
+                fill = await self.broker.wait_for_order(
+                    trade.order_id, timeout_secs=self.cancel_timeout_secs
+                )
+            except OrderExecutionError as exc:
+                run.warnings.append(f"cancelling order {trade.order_id}: {exc}")
+        done = trade.model_copy(
+            update={
+                "status": fill.status,
+                "filled_quantity": fill.filled_quantity,
+                "avg_fill_price": fill.avg_fill_price,
+            }
+        )
+        self._notify(done, run)
+        return done
+
+    def _notify(self, trade: Trade, run: RunRecord) -> None:
+        if self.on_order is None:
+            return
+        try:
+            self.on_order(trade)
+        except Exception as exc:  # the journal must not abort orders already at the broker
+            self.logger.exception("on_order callback failed for order %s", trade.order_id)
+            run.warnings.append(f"order journal callback failed for {trade.order_id}: {exc}")
+
+
+def affordable(
+    buys: Sequence[Trade], snapshot: AccountSnapshot, reserve_percent: Decimal, run: RunRecord
+) -> list[Trade]:
+    """The leading buys whose planned cost fits in the cash above the reserve."""
+    budget = snapshot.cash_balance - snapshot.total_value * reserve_percent / 100
+    kept: list[Trade] = []
+    for trade in buys:
+        if trade.notional > budget:
+            run.warnings.append(
+                f"buy of {trade.quantity} {trade.symbol} skipped: it needs {trade.notional}, "
+                f"{max(budget, Decimal(0))} cash above the reserve is left"
+            )
+            continue
+        budget -= trade.notional
+        kept.append(trade)
+    return kept
+
+
+def incomplete(trades: Sequence[Trade]) -> list[str]:
+    """Descriptions of trades that did not fill completely (partial fills included)."""
+    out = []
+    for t in trades:
+        if t.status is OrderStatus.FILLED and t.filled_quantity == t.quantity:
+            continue
+        filled = abs(t.filled_quantity or 0)
+        out.append(
+            f"{t.action} {abs(t.quantity)} {t.symbol} (order {t.order_id}): {t.status}, "
+            f"{filled} of {abs(t.quantity)} filled"
+        )
+    return out
