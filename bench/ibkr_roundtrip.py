@@ -10,11 +10,12 @@ run from the scenario's starting state, each one connecting a fresh client:
 
 * preview: ``calculate_rebalance`` (allocations from a file, snapshot, quotes, calculator)
   beside a raw ib_async script that makes the same gateway requests: connect, positions,
-  account values, contract details and snapshot tickers for the 12 symbols. Target: ours
-  <= 1.5x the raw script.
+  account values, today's executions (shares bought today are not sold), contract details and
+  snapshot tickers for the 12 symbols. Target: ours <= 1.5x the raw script.
 * execute: ``rebalance_account`` (hours check, cancel open orders, sells, wait, fresh snapshot
-  and quotes, buys, wait) beside a raw script that connects, reads positions, account values
-  and tickers, places the same orders (sells, wait for fills, buys, wait) and reads the fills.
+  and quotes, buys, wait, then a further round planned from what the fills left) beside a raw
+  script that connects, reads positions, account values, executions and tickers, places the
+  same orders (sells, wait for fills, buys, wait) and reads the fills.
 
 Each run's client has a cold, in-memory price cache (no ``data_dir``): nothing carries over
 between runs, so every run asks the gateway for every quote; within one preview the quotes the
@@ -88,9 +89,13 @@ async def _ours(sim: GatewaySimulator, folder: Path, *, execute: bool) -> list[T
 
 
 async def _raw_reads(ib: IB) -> dict[str, Contract]:
-    """Positions, account values, contract details and tickers, as a minimal script would."""
+    """Positions, account values, today's executions, contract details and tickers.
+
+    The executions are what a preview needs to leave shares bought earlier today unsold.
+    """
     await asyncio.wait_for(ib.reqPositionsAsync(), TIMEOUT)
     await asyncio.wait_for(ib.accountSummaryAsync(ACCOUNT), TIMEOUT)
+    await asyncio.wait_for(ib.reqExecutionsAsync(), TIMEOUT)
     contracts = [Stock(s, "SMART", "USD") for s in SYMBOLS]
     await asyncio.wait_for(ib.qualifyContractsAsync(*contracts), TIMEOUT)
     await asyncio.wait_for(ib.reqTickersAsync(*contracts), TIMEOUT)
