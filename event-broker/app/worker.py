@@ -6,7 +6,9 @@ process group on timeout or shutdown. Protocol (see ``app.worker_protocol``): on
 on stdin (the request), after which stdin stays open as a lifeline (EOF means the daemon died:
 the worker stops at once); log lines on stderr; one JSON ``AccountExecutionResult`` on stdout.
 The worker imports the connectors before reading its request, so a pre-started (spare)
-worker starts trading as soon as the request arrives.
+worker starts trading as soon as the request arrives. The daemon normally runs ``main`` in
+a process forked from the fork server (``app.fork_server``), which did those imports once;
+the protocol is the same.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Runs per-account worker processes (``python -m app.worker``) from the daemon or the CLI.
+"""Runs per-account worker processes (``app.worker``) from the daemon or the CLI.
 
 Each worker runs in its own session (process group) so that killing it also kills anything it
 started; on timeout the group is killed and the run is recorded as ``timed_out``. Worker log
-lines are re-logged here at their level; the worker tags each with account and run id.
+lines are re-logged here at their level; the worker tags each with account and run id. How
+the processes are started (a new interpreter each, or forks of a fork server) is up to the
+launcher (``app.worker_launch``, ``app.fork_launcher``).
 """
 
 from __future__ import annotations
@@ -10,20 +12,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 from pydantic import ValidationError
 
-import app
-from app.logging_setup import parse_worker_line
 from app.models import AccountExecutionResult
+from app.worker_launch import (
+    KILL_WAIT_SECS,
+    WORKER_COMMAND,
+    ExecLauncher,
+    Worker,
+    WorkerHandle,
+    WorkerLauncher,
+    signal_group,
+)
 from app.worker_protocol import WorkerRequest, encode_request
 
 __all__ = [
@@ -35,10 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-worker_logger = logging.getLogger("app.worker")
-
-_KILL_WAIT_SECS = 5.0
-"""How long a worker gets to exit after SIGTERM before SIGKILL."""
 
 
 class WorkerPool(Protocol):
@@ -95,49 +97,28 @@ def failed_result(
     )
 
 
-_SECRET_VARIABLES = frozenset({"REALTIME_API_KEY", "ALLOCATIONS_API_KEY", "NOTIFICATION_URLS"})
-"""Never passed to a worker: it gets the allocations key in its request, and nothing else."""
-
-
-def _worker_env() -> dict[str, str]:
-    """The daemon's environment without secrets, with the ``app`` package importable."""
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _SECRET_VARIABLES}
-    app_root = str(Path(app.__file__).resolve().parent.parent)
-    current = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = app_root if not current else f"{app_root}{os.pathsep}{current}"
-    return env
-
-
-def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
-    # Already gone, or a zombie whose group refuses signals: nothing left to stop.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-
-
-WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "app.worker")
-
-
 class WorkerProcesses:
-    """Starts worker processes and keeps track of them until they exit.
+    """Runs each account in a worker process of its own and keeps track of it until it exits.
 
-    Each run gets its own process, used once. With ``spares`` > 0, that many processes are
-    started ahead of time and wait, libraries imported, for a request: a signal then does not
-    pay the interpreter start and the broker library import (about 0.6 s) before trading.
-    A spare is replaced when a run that used one ends.
+    Each run gets its own process, used once. How processes are started is the
+    ``launcher``'s business: by default a new interpreter each (``ExecLauncher``), or forks
+    of a pre-started fork server (``app.fork_launcher.ForkServerLauncher``).
 
     Args:
-        command: The worker's argv; the default is this interpreter running ``app.worker``.
-        spares: How many idle, pre-started workers to keep.
+        command: The worker's argv for the default launcher.
+        spares: Idle, pre-started workers the default launcher keeps.
+        launcher: How worker processes are started; ``command`` and ``spares`` are then unused.
     """
 
-    def __init__(self, command: Sequence[str] = WORKER_COMMAND, *, spares: int = 0) -> None:
-        self._command = tuple(command)
-        self._running: dict[str, asyncio.subprocess.Process] = {}
-        self._relays: dict[int, asyncio.Task[None]] = {}
-        self._spares: list[asyncio.subprocess.Process] = []
-        self._spare_target = max(0, spares)
-        self._refills: set[asyncio.Task[None]] = set()
-        self._spawning = asyncio.Lock()
+    def __init__(
+        self,
+        command: Sequence[str] = WORKER_COMMAND,
+        *,
+        spares: int = 0,
+        launcher: WorkerLauncher | None = None,
+    ) -> None:
+        self._launcher = launcher or ExecLauncher(command, spares=spares)
+        self._running: dict[str, Worker] = {}
         self._terminating = False
 
     @property
@@ -147,50 +128,12 @@ class WorkerProcesses:
 
     @property
     def spare_pids(self) -> list[int]:
-        """Process ids of the idle, pre-started workers."""
-        return [p.pid for p in self._spares if p.returncode is None]
+        """Process ids of the pre-started helper processes (spare workers, fork server)."""
+        return self._launcher.idle_pids
 
     async def start_spares(self) -> None:
-        """Start idle workers up to the ``spares`` count (returns once there are enough)."""
-        async with self._spawning:
-            while not self._terminating and len(self.spare_pids) < self._spare_target:
-                self._spares.append(await self._spawn())
-
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            *self._command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            env=_worker_env(),
-        )
-        self._relays[process.pid] = asyncio.create_task(self._relay_log(process))
-        return process
-
-    async def _take(self) -> asyncio.subprocess.Process:
-        while self._spares:
-            spare = self._spares.pop(0)
-            if spare.returncode is None:
-                return spare
-            await self._reap(spare)
-        return await self._spawn()
-
-    async def _reap(self, process: asyncio.subprocess.Process) -> None:
-        if process.stdin is not None:
-            process.stdin.close()
-        relay = self._relays.pop(process.pid, None)
-        if relay is not None:
-            await asyncio.wait({relay}, timeout=_KILL_WAIT_SECS)
-            if not relay.done():
-                relay.cancel()
-
-    def _refill(self) -> None:
-        if self._terminating or len(self.spare_pids) >= self._spare_target:
-            return
-        task = asyncio.create_task(self.start_spares())
-        self._refills.add(task)
-        task.add_done_callback(self._refills.discard)
+        """Start the launcher's helper processes ahead of the first run."""
+        await self._launcher.prepare()
 
     async def run(self, request: WorkerRequest, *, timeout_secs: float) -> AccountExecutionResult:
         """Run ``request`` in a worker process of its own and return its result.
@@ -207,8 +150,9 @@ class WorkerProcesses:
         stopped is unknown: orders may have been placed (the journal has them).
         """
         started_at = datetime.now(UTC)
-        process = await self._take()
-        self._running[request.run_id] = process
+        worker = await self._launcher.launch()
+        process = worker.handle
+        self._running[request.run_id] = worker
         logger.info(
             "Worker pid %d runs account %s run %s (%s, client id %d)",
             process.pid,
@@ -218,7 +162,7 @@ class WorkerProcesses:
             request.client_id,
         )
         try:
-            output = await asyncio.wait_for(self._exchange(process, request), timeout_secs)
+            output, code = await asyncio.wait_for(self._exchange(process, request), timeout_secs)
         except TimeoutError:
             logger.error(
                 "Account %s run %s timed out after %.0f s; killing worker pid %d",
@@ -240,78 +184,63 @@ class WorkerProcesses:
             raise
         finally:
             self._running.pop(request.run_id, None)
-            await self._reap(process)
-            self._refill()
-        return self._parse(request, process, output, started_at)
+            await worker.reap()
+            self._launcher.released()
+        return self._parse(request, process.pid, output, code, started_at)
 
     async def terminate_all(self) -> None:
         """SIGTERM every running worker's group, SIGKILL what is left after a short wait.
 
-        Idle spares are told to exit (their stdin closes) and reaped too.
+        Then the launcher's helpers (idle spares, fork server) are stopped too.
         """
         self._terminating = True
-        for task in list(self._refills):
-            task.cancel()
-        await asyncio.gather(*self._refills, return_exceptions=True)
-        spares, self._spares = self._spares, []
-        for spare in spares:
-            if spare.stdin is not None:
-                spare.stdin.close()  # EOF before a request: an idle worker exits at once
-        running = list(self._running.values())
+        running = [w.handle for w in self._running.values()]
         for process in running:
             logger.warning("Terminating worker pid %d", process.pid)
-            _signal_group(process, signal.SIGTERM)
-        everything = running + spares
-        if everything:
-            await asyncio.wait(
-                [asyncio.create_task(p.wait()) for p in everything], timeout=_KILL_WAIT_SECS
-            )
-        for process in everything:
-            _signal_group(process, signal.SIGKILL)
-        for spare in spares:
-            await spare.wait()
-            await self._reap(spare)
+            signal_group(process, signal.SIGTERM)
+        ended = [asyncio.create_task(p.wait()) for p in running]
+        if ended:
+            await asyncio.wait(ended, timeout=KILL_WAIT_SECS)
+        for process, end in zip(running, ended, strict=True):
+            if not end.done():
+                signal_group(process, signal.SIGKILL)
+        if ended:
+            # Their exit is reported by their parent (a fork server): let it say so first.
+            await asyncio.wait(ended, timeout=KILL_WAIT_SECS)
+        await self._launcher.close()
 
     @staticmethod
-    async def _exchange(process: asyncio.subprocess.Process, request: WorkerRequest) -> bytes:
+    async def _exchange(process: WorkerHandle, request: WorkerRequest) -> tuple[bytes, int | None]:
         assert process.stdin is not None
         assert process.stdout is not None
         # stdin stays open after the request line: it is the worker's lifeline. If the daemon
         # dies (even by SIGKILL) the worker sees EOF and stops, so no orphan keeps trading an
         # account whose lock died with the daemon.
         process.stdin.write(encode_request(request) + b"\n")
-        await process.stdin.drain()
+        with contextlib.suppress(ConnectionError):  # it died already: its exit code says why
+            await process.stdin.drain()
         output = await process.stdout.read()
-        await process.wait()
-        return output
+        return output, await process.wait()
 
     @staticmethod
-    async def _kill(process: asyncio.subprocess.Process) -> None:
-        _signal_group(process, signal.SIGKILL)
+    async def _kill(process: WorkerHandle) -> None:
+        signal_group(process, signal.SIGKILL)
         try:
-            await asyncio.wait_for(process.wait(), _KILL_WAIT_SECS)
+            await asyncio.wait_for(process.wait(), KILL_WAIT_SECS)
         except TimeoutError:
             logger.error("Worker pid %d did not exit after SIGKILL", process.pid)
-
-    @staticmethod
-    async def _relay_log(process: asyncio.subprocess.Process) -> None:
-        assert process.stderr is not None
-        level = logging.INFO
-        async for raw in process.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                level, text = parse_worker_line(line, level)
-                worker_logger.log(level, "%s", text)
 
     def _parse(
         self,
         request: WorkerRequest,
-        process: asyncio.subprocess.Process,
+        pid: int,
         output: bytes,
+        code: int | None,
         started_at: datetime,
     ) -> WorkerOutcome:
-        code = process.returncode
-        if code == 0 and output:
+        # ``code`` None: the worker ended but its exit status is lost (its fork server died
+        # first). A complete result on stdout is still its own: it is written last.
+        if code in (0, None) and output:
             try:
                 result = AccountExecutionResult.model_validate_json(output)
                 return WorkerOutcome(result, reported_by_worker=True)
@@ -319,7 +248,9 @@ class WorkerProcesses:
                 error = f"worker returned an unreadable result: {exc.error_count()} errors"
         elif self._terminating:
             error = "run terminated at shutdown (SIGTERM/SIGINT)"
-        elif code is not None and code < 0:
+        elif code is None:
+            error = f"worker pid {pid} ended without a result; its exit status is unknown"
+        elif code < 0:
             error = f"worker was killed by signal {signal.Signals(-code).name}"
         else:
             error = f"worker exited with code {code} without a result"

@@ -1,0 +1,345 @@
+"""Workers forked by the fork server: same contract as exec'd workers, and its failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from app.fork_launcher import FORK_SERVER_COMMAND, ForkServerLauncher
+from app.worker_launch import ExecLauncher
+from app.worker_process import WorkerProcesses
+from app.worker_protocol import WorkerRequest, encode_request
+
+WorkerScript = Callable[[str], tuple[str, ...]]
+RequestFactory = Callable[..., WorkerRequest]
+PoolFactory = Callable[[str], WorkerProcesses]
+
+EVENT_BROKER = Path(__file__).resolve().parents[1]
+DEADLINE_SECS = 30.0
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Poll another process's doing (files, /proc): there is no event to wait on."""
+    try:
+        async with asyncio.timeout(DEADLINE_SECS):
+            while not condition():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"not within {DEADLINE_SECS:g} s: {what}") from None
+
+
+def _read_pid(path: Path) -> int | None:
+    text = path.read_text() if path.exists() else ""
+    return int(text) if text.strip() else None
+
+
+async def _pid_in(path: Path) -> int:
+    await _until(lambda: _read_pid(path) is not None, f"{path} written")
+    pid = _read_pid(path)
+    assert pid is not None
+    return pid
+
+
+def _launcher(script: tuple[str, ...]) -> ForkServerLauncher:
+    return ForkServerLauncher((*FORK_SERVER_COMMAND, "--worker-script", script[1]))
+
+
+@pytest.fixture
+async def fork_pool(worker_script: WorkerScript) -> AsyncIterator[PoolFactory]:
+    """Pools whose fork server runs a stand-in worker (``worker_script`` body); all closed."""
+    pools: list[WorkerProcesses] = []
+
+    def make(body: str) -> WorkerProcesses:
+        pool = WorkerProcesses(launcher=_launcher(worker_script(body)))
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.terminate_all()
+
+
+async def test_forked_worker_returns_its_result_and_relays_its_log(
+    fork_pool: PoolFactory, make_request: RequestFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = fork_pool(
+        'print("WARNING|account=DU111111 run=r1 test: careful", file=sys.stderr)\nprint(result())'
+    )
+    caplog.set_level(logging.INFO, logger="app.worker")
+    await pool.start_spares()
+    (server,) = pool.spare_pids
+
+    result = await pool.run(make_request(), timeout_secs=30)
+
+    assert result.status == "succeeded"
+    assert result.run_id == "run-DU111111"
+    assert any("careful" in r.getMessage() for r in caplog.records if r.name == "app.worker")
+    assert pool.spare_pids == [server]  # the same fork server serves the next run
+
+
+async def test_forked_worker_leads_its_own_session_with_only_its_stdio_open(
+    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.txt"
+    pool = fork_pool(
+        f"""
+        def is_open(fd):
+            try:
+                os.fstat(fd)
+            except OSError:
+                return False
+            return True
+        fds = [str(fd) for fd in range(1024) if is_open(fd)]
+        lines = [str(os.getsid(0) == os.getpid() == os.getpgid(0)), " ".join(sorted(fds)),
+                 str(len(os.listdir("/proc/self/task")))]
+        open({str(report)!r}, "w").write("\\n".join(lines))
+        print(result())
+        """
+    )
+
+    result = await pool.run(make_request(), timeout_secs=30)
+
+    assert result.success
+    session_leader, fds, threads = report.read_text().splitlines()
+    assert session_leader == "True"
+    assert fds == "0 1 2"  # no descriptor of the fork server or of another worker
+    assert threads == "1"
+
+
+async def test_forked_worker_environment_holds_no_daemon_secret(
+    worker_script: WorkerScript,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REALTIME_API_KEY", "app.key:realtime-secret")
+    monkeypatch.setenv("notification_urls", "json://secret-host/")
+    monkeypatch.setenv("ALLOCATIONS_API_KEY", "allocations-secret")
+    dump = tmp_path / "env.txt"
+    script = worker_script(
+        f"open({str(dump)!r}, 'w').write(repr(dict(os.environ))); print(result())"
+    )
+    pool = WorkerProcesses(launcher=_launcher(script))  # the server starts with this environment
+
+    try:
+        result = await pool.run(make_request(), timeout_secs=30)
+    finally:
+        await pool.terminate_all()
+
+    assert result.success
+    environment = dump.read_text()
+    for secret in ("realtime-secret", "secret-host", "allocations-secret"):
+        assert secret not in environment
+    assert "'OPENBLAS_NUM_THREADS': '1'" in environment
+    assert "PYTHONPATH" in environment
+
+
+async def test_forked_worker_past_timeout_has_its_whole_group_killed(
+    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    pool = fork_pool(
+        f"""
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        open({str(pid_file)!r}, "w").write(str(child.pid))
+        time.sleep(600)
+        """
+    )
+    await pool.start_spares()  # the timeout is for the run, not for the server's imports
+
+    result = await pool.run(make_request(), timeout_secs=3)
+
+    assert result.status == "timed_out"
+    assert "timed out after 3 s" in (result.error or "")
+    grandchild = int(pid_file.read_text())
+    await _until(lambda: not _alive(grandchild), "grandchild killed with the worker's group")
+    assert pool.running_count == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("sys.exit(3)", "worker exited with code 3 without a result"),
+        ("os.kill(os.getpid(), signal.SIGKILL)", "worker was killed by signal SIGKILL"),
+        ("raise RuntimeError('boom')", "worker exited with code 1 without a result"),
+    ],
+)
+async def test_forked_worker_exit_status_reaches_the_pool(
+    fork_pool: PoolFactory, make_request: RequestFactory, body: str, error: str
+) -> None:
+    pool = fork_pool(f"import signal\n{body}")
+
+    result = await pool.run(make_request(), timeout_secs=30)
+
+    assert result.status == "failed"
+    assert result.error == error
+
+
+async def test_result_of_a_finished_worker_does_not_wait_for_a_sibling_still_running(
+    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    pool = fork_pool(
+        f"""
+        if request["account"]["account_id"] == "DU222222":
+            while not os.path.exists({str(release)!r}):
+                time.sleep(0.05)
+        print(result())
+        """
+    )
+    slow = asyncio.create_task(pool.run(make_request("DU222222", run_id="slow"), timeout_secs=60))
+    await _until(lambda: pool.running_count == 1, "slow run started")
+
+    # Were the fast worker's pipes inherited by the slow one, its stdout would not end here.
+    fast = await pool.run(make_request("DU333333", run_id="fast"), timeout_secs=30)
+    release.touch()
+
+    assert fast.success, fast.error
+    assert (await slow).success
+
+
+async def test_killed_idle_fork_server_is_replaced_for_the_next_run(
+    fork_pool: PoolFactory, make_request: RequestFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = fork_pool("print(result())")
+    await pool.start_spares()
+    (first,) = pool.spare_pids
+
+    os.kill(first, signal.SIGKILL)
+    await _until(lambda: pool.spare_pids == [], "the pool noticed the fork server's death")
+    result = await pool.run(make_request(), timeout_secs=60)
+
+    assert result.success
+    (second,) = pool.spare_pids
+    assert second != first
+    assert any(f"Fork server pid {first} is gone" in r.getMessage() for r in caplog.records)
+
+
+async def test_fork_server_killed_mid_run_the_running_worker_still_reports(
+    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    pid_file, release = tmp_path / "worker.pid", tmp_path / "release"
+    pool = fork_pool(
+        f"""
+        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.05)
+        print(result())
+        """
+    )
+    await pool.start_spares()
+    (server,) = pool.spare_pids
+    run = asyncio.create_task(pool.run(make_request(), timeout_secs=60))
+    worker = await _pid_in(pid_file)
+
+    os.kill(server, signal.SIGKILL)
+    await _until(lambda: pool.spare_pids == [], "the pool noticed the fork server's death")
+    release.touch()
+    result = await run
+
+    assert result.success, result.error
+    assert not _alive(worker)
+
+
+async def test_fork_server_that_cannot_start_leaves_runs_to_new_interpreters(
+    worker_script: WorkerScript, make_request: RequestFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = (sys.executable, "-c", "import sys; print('no luck', file=sys.stderr); sys.exit(3)")
+    launcher = ForkServerLauncher(broken, fallback=ExecLauncher(worker_script("print(result())")))
+    pool = WorkerProcesses(launcher=launcher)
+
+    try:
+        await pool.start_spares()
+        result = await pool.run(make_request(), timeout_secs=30)
+    finally:
+        await pool.terminate_all()
+
+    assert result.success
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("starting this worker as a new interpreter" in m for m in messages)
+    assert any("no luck" in m for m in messages)  # the server's own words reach the log
+
+
+async def test_terminate_all_stops_running_forked_worker_and_the_fork_server(
+    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "worker.pid"
+    pool = fork_pool(f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)")
+    await pool.start_spares()
+    (server,) = pool.spare_pids
+    run = asyncio.create_task(pool.run(make_request(), timeout_secs=60))
+    worker = await _pid_in(pid_file)
+
+    await pool.terminate_all()
+    result = await run
+
+    assert result.error == "run terminated at shutdown (SIGTERM/SIGINT)"
+    assert not _alive(worker)
+    assert not _alive(server)
+    assert pool.spare_pids == []
+
+
+_OWNER = """
+import asyncio, sys
+from pathlib import Path
+from app.fork_launcher import FORK_SERVER_COMMAND, ForkServerLauncher
+from app.worker_process import WorkerProcesses
+from app.worker_protocol import decode_request
+
+async def main() -> None:
+    command = (*FORK_SERVER_COMMAND, "--worker-script", sys.argv[1])
+    pool = WorkerProcesses(launcher=ForkServerLauncher(command))
+    await pool.start_spares()
+    print(pool.spare_pids[0], flush=True)
+    await pool.run(decode_request(Path(sys.argv[2]).read_bytes()), timeout_secs=600)
+
+asyncio.run(main())
+"""
+
+
+async def test_owner_of_the_pool_killed_leaves_no_fork_server_or_worker_behind(
+    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "worker.pid"
+    # Like the real worker: stdin is the lifeline, EOF means the daemon is gone.
+    script = worker_script(
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); sys.stdin.buffer.read()"
+    )
+    request_file = tmp_path / "request.json"
+    request_file.write_bytes(encode_request(make_request()))
+    owner_file = tmp_path / "owner.py"
+    owner_file.write_text(textwrap.dedent(_OWNER), encoding="utf-8")
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(owner_file),
+        script[1],
+        str(request_file),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(EVENT_BROKER)},
+    )
+    assert owner.stdout is not None
+    async with asyncio.timeout(120):
+        server = int(await owner.stdout.readline())
+    worker = await _pid_in(pid_file)
+
+    owner.kill()
+    await owner.wait()
+
+    await _until(lambda: not _alive(worker), "worker stopped by its lifeline")
+    await _until(lambda: not _alive(server), "fork server stopped when its socket closed")
