@@ -126,12 +126,9 @@ class ForkServer:
                         return 0  # the daemon is gone: its workers stop by their lifeline
                     self._handle(message.decode(errors="replace"), fds)
                 else:
-                    while True:
-                        try:
-                            if not os.read(self.wake_read, 512):
-                                break
-                        except BlockingIOError:
-                            break
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(self.wake_read, 512):
+                            pass  # drained: the reap below does the work
             self._reap()
 
     def _send(self, text: str) -> None:
@@ -177,6 +174,8 @@ class ForkServer:
             for fd in stdio:
                 os.close(fd)
             code = _run_worker(self.entry)
+        except BaseException:
+            traceback.print_exc()  # the set-up failed; the daemon sees exit code 1
         finally:
             os._exit(code)
 
