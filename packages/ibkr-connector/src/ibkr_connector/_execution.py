@@ -45,8 +45,9 @@ class RunRecord:
     orders: list[Trade] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     snapshot: AccountSnapshot | None = None
-    bought: set[str] = field(default_factory=set)
-    """Symbols this run bought shares of (never sold again the same day)."""
+    no_sell: set[str] = field(default_factory=set)
+    """Symbols not to sell today: bought earlier (the broker's record when the run started)
+    or by this run."""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class _Plan:
     snapshot: AccountSnapshot
     prices: list[ContractPrice]
     result: TradeCalculationResult
+    no_sell: frozenset[str]
 
 
 class IBKRRebalancer(BaseRebalancer):
@@ -122,13 +123,13 @@ class IBKRRebalancer(BaseRebalancer):
         reserve_percent: Decimal,
         *,
         use_cache: bool,
-        bought: Set[str] = frozenset(),
+        no_sell: Set[str] | None = None,
     ) -> _Plan:
         """Snapshot, quotes and the calculator's trades.
 
-        Shares bought earlier this trading day (by the broker's record, or ``bought`` by this
-        run) are never planned for sale: that would be a day trade, or a good-faith violation
-        in a cash account. The preview applies the same rule, so a preview right after a run
+        Shares bought earlier this trading day are never planned for sale: that would be a day
+        trade, or a good-faith violation in a cash account. ``no_sell`` names them; ``None``
+        asks the broker. The preview applies the same rule, so a preview right after a run
         shows what a second run would really do.
         """
         # The snapshot, the targets' quotes and today's buys are independent: ask for all at
@@ -138,7 +139,7 @@ class IBKRRebalancer(BaseRebalancer):
         snapshot_result, quotes_result, bought_result = await asyncio.gather(
             self.broker.get_account_snapshot(config.account_id, use_cached_prices=use_cache),
             self._quotes(wanted, use_cache=use_cache),
-            self.broker.get_symbols_bought_today(config.account_id),
+            self._bought_today(config.account_id, no_sell),
             return_exceptions=True,
         )
         for outcome in (snapshot_result, quotes_result, bought_result):
@@ -155,9 +156,14 @@ class IBKRRebalancer(BaseRebalancer):
             target_allocations=targets,
             market_prices=prices,
             account_config=config.model_copy(update={"cash_reserve_percent": reserve_percent}),
-            no_sell_symbols=bought_result | bought,
+            no_sell_symbols=bought_result,
         )
-        return _Plan(snapshot, prices, result)
+        return _Plan(snapshot, prices, result, bought_result)
+
+    async def _bought_today(self, account_id: str, known: Set[str] | None) -> frozenset[str]:
+        if known is not None:
+            return frozenset(known)
+        return await self.broker.get_symbols_bought_today(account_id)
 
     async def _quotes(self, symbols: list[str], *, use_cache: bool) -> list[ContractPrice]:
         if not symbols:
@@ -268,6 +274,9 @@ class IBKRRebalancer(BaseRebalancer):
             plan = await self._plan(config, targets, reserve, use_cache=False)
             run.snapshot = plan.snapshot
         run.warnings.extend(plan.result.warnings)
+        # Asked once: later in the run only this run's own buys can add to it (each request
+        # saved counts against IB's message rate).
+        run.no_sell.update(plan.no_sell)
         for round_number in range(1 + self.extra_rounds):
             if round_number:
                 # Fills rarely match the plan to the cent (buys are planned at a buffered
@@ -276,7 +285,7 @@ class IBKRRebalancer(BaseRebalancer):
                 # a plan has nothing to do, so that the next run (or preview) finds the
                 # account on target instead of trading again.
                 plan = await self._plan(
-                    config, targets, reserve, use_cache=False, bought=run.bought
+                    config, targets, reserve, use_cache=False, no_sell=run.no_sell
                 )
                 run.snapshot = plan.snapshot
                 if not plan.result.trades:
@@ -319,7 +328,7 @@ class IBKRRebalancer(BaseRebalancer):
                 return f"sells not completed: {failed}; no buys were placed"
             # Re-read the cash the sells really freed and recompute the buys from it.
             await self._runner().settle(account, done)
-            plan = await self._plan(config, targets, reserve, use_cache=False, bought=run.bought)
+            plan = await self._plan(config, targets, reserve, use_cache=False, no_sell=run.no_sell)
             run.snapshot = plan.snapshot
             buys = [t for t in plan.result.trades if t.quantity > 0]
             late_sells = [t.symbol for t in plan.result.trades if t.quantity < 0]
@@ -331,7 +340,7 @@ class IBKRRebalancer(BaseRebalancer):
         if not buys:
             return None
         done = await self._runner().place_and_wait(account, buys, run)
-        run.bought.update(t.symbol for t in done if t.filled_quantity)
+        run.no_sell.update(t.symbol for t in done if t.filled_quantity)
         failed = incomplete(done)
         if failed:
             return f"buys not completed: {failed}"
