@@ -21,7 +21,7 @@ it does for an exec'd worker. The server exits when the daemon's end of the sock
 (the daemon stopped or died); running workers stop by their own lifeline.
 
 Forking is safe only from a single-threaded process: the server starts with the math
-libraries limited to one thread (see ``fork_server_env`` in ``app.fork_launcher``), checks
+libraries limited to one thread (see ``fork_server_env`` in ``app.fork_connection``), checks
 that it has no thread but its own before it says ``ready``, and refuses to start otherwise.
 """
 
