@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from ably import AblyRealtime
 from broker_connector_base.exceptions import InvalidInputError
 from pydantic import SecretStr
 
+from app.services.ably_messages import ReceivedMessage, decode_message_data
+from app.services.ably_state import SecretRedactor, SeenMessageStore
+
+# ReceivedMessage and decode_message_data live in ably_messages; re-exported for their importers.
 __all__ = [
     "AblyConnectionFailed",
     "AblyService",
@@ -40,65 +40,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_MAX_DATA_CHARS = 65_536
-_PREVIEW_CHARS = 120
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    """One message as the SDK delivered it, tagged with its channel."""
-
-    channel: str
-    message_id: str | None
-    name: str | None
-    data: object  # dict, str or bytes/bytearray, exactly as the SDK decoded it
-    timestamp_ms: int | None
-
-
-def decode_message_data(data: object, *, source: str) -> dict[str, object]:
-    """Turn message data into a JSON object.
-
-    SDK publishers deliver a ``dict``; raw publishes (CLI, dashboard, curl) deliver a ``str``
-    holding JSON; binary publishes deliver ``bytes``/``bytearray`` holding UTF-8 JSON.
-
-    Raises:
-        InvalidInputError: Any other type, undecodable text, invalid JSON, a non-object JSON
-            value or more than 64 KiB of text. The message names the value and ``source``.
-    """
-    if isinstance(data, dict):
-        return {str(key): value for key, value in data.items()}
-    if isinstance(data, bytes | bytearray):
-        try:
-            data = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInputError(
-                f"message data is not UTF-8 text: {_preview(data)}", source
-            ) from exc
-    if not isinstance(data, str):
-        raise InvalidInputError(
-            f"message data must be a JSON object, got {type(data).__name__}: {_preview(data)}",
-            source,
-        )
-    if len(data) > _MAX_DATA_CHARS:
-        raise InvalidInputError(f"message data is longer than {_MAX_DATA_CHARS} chars", source)
-    try:
-        parsed = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"message data is not valid JSON ({exc.msg}): {_preview(data)}", source
-        ) from exc
-    if not isinstance(parsed, dict):
-        raise InvalidInputError(
-            f"message data must be a JSON object, got {type(parsed).__name__}: {_preview(data)}",
-            source,
-        )
-    return parsed
-
-
-def _preview(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _PREVIEW_CHARS else f"{text[:_PREVIEW_CHARS]}...(truncated)"
 
 
 class AblyConnectionFailed(Exception):
@@ -174,10 +115,10 @@ class AblyService:
         if endpoint:
             # The SDK ignores ``port`` for realtime: the port must be inside ``endpoint``.
             self._sdk_options["endpoint"] = endpoint
-        self._redactor = _SecretRedactor(api_key)
+        self._redactor = SecretRedactor(api_key)
         self._client: Any = None
         self._generation = 0
-        self._store: _SeenMessageStore | None = None
+        self._store: SeenMessageStore | None = None
         self._queue: asyncio.Queue[ReceivedMessage] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._fatal: str | None = None
@@ -228,7 +169,7 @@ class AblyService:
         self._started = True
         self._redactor.install()
         try:
-            self._store = _SeenMessageStore(
+            self._store = SeenMessageStore(
                 self._state_dir / "ably-seen-messages.sqlite3", max_entries=self._seen_ids_max
             )
             self._worker = asyncio.create_task(self._deliver_loop(), name="ably-deliver")
@@ -478,92 +419,3 @@ class AblyService:
             )
             return False
         return True
-
-
-class _SecretRedactor(logging.Filter):
-    """Replace the key secret (raw and URL-quoted) in records of the SDK's loggers.
-
-    A logger filter runs only for records created on that very logger, so it is added to every
-    existing ``ably.*``/``websockets.*`` logger rather than to a parent.
-    """
-
-    _PREFIXES = ("ably", "websockets", "httpx", "httpcore")
-
-    def __init__(self, api_key: SecretStr) -> None:
-        super().__init__()
-        key = api_key.get_secret_value()
-        secret = key.split(":", 1)[1] if ":" in key else key
-        forms = {key, secret, quote(key, safe=""), quote_plus(key), quote(secret, safe="")}
-        forms.add(quote_plus(secret))
-        self._needles = sorted((f for f in forms if f), key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for needle in self._needles:
-            text = text.replace(needle, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        return True
-
-    def _loggers(self) -> list[logging.Logger]:
-        names = [
-            name
-            for name in list(logging.root.manager.loggerDict)
-            if any(name == p or name.startswith(f"{p}.") for p in self._PREFIXES)
-        ]
-        return [logging.getLogger(name) for name in {*self._PREFIXES, *names}]
-
-    def install(self) -> None:
-        for each in self._loggers():
-            if self not in each.filters:
-                each.addFilter(self)
-
-    def uninstall(self) -> None:
-        for each in self._loggers():
-            each.removeFilter(self)
-
-
-class _SeenMessageStore:
-    """Ids of handled messages in SQLite, newest ``max_entries`` kept (insertion order)."""
-
-    def __init__(self, path: Path, *, max_entries: int) -> None:
-        self._max_entries = max(1, max_entries)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: one row a write
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS seen_messages (message_id TEXT PRIMARY KEY,"
-                " channel TEXT NOT NULL, seen_at_ms INTEGER NOT NULL)"
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise InvalidInputError(
-                f"cannot open the Ably de-duplication database: {exc}", str(path)
-            ) from exc
-
-    def add(self, message_id: str, channel: str, now_ms: int) -> bool:
-        """Record ``message_id``; ``False`` if it was already recorded."""
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO seen_messages VALUES (?, ?, ?)", (message_id, channel, now_ms)
-        )
-        if cursor.rowcount == 0:
-            return False
-        # rowids grow with insertion, so everything at or below the (max+1)-th newest goes.
-        self._db.execute(
-            "DELETE FROM seen_messages WHERE rowid <= (SELECT rowid FROM seen_messages"
-            " ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
-            (self._max_entries,),
-        )
-        return True
-
-    def close(self) -> None:
-        self._db.close()
