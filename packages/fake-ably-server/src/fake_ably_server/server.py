@@ -11,19 +11,25 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from fake_ably_server.connection import (
+    Connection,
+    attached_frame,
+    connected_frame,
+    credentials_ok,
+    message_frame,
+    replay,
+    send_frame,
+)
 from fake_ably_server.protocol import (
     FLAG_ATTACH_RESUME,
-    FLAG_RESUMED,
     Action,
     decode_frame,
-    encode_frame,
     error_body,
     wire_message,
 )
@@ -39,17 +45,6 @@ class InboundFrame:
 
     connection_id: str
     frame: dict[str, Any]
-
-
-@dataclass
-class _Connection:
-    connection_id: str
-    connection_key: str
-    binary: bool
-    resumed: bool
-    ws: web.WebSocketResponse
-    transport: asyncio.Transport | None
-    attached: set[str] = field(default_factory=set)
 
 
 class FakeAblyServer:
@@ -89,7 +84,7 @@ class FakeAblyServer:
         self._port = port
         self._runner: web.AppRunner | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self._connections: dict[str, _Connection] = {}
+        self._connections: dict[str, Connection] = {}
         self._sessions: dict[str, str] = {}  # connectionKey -> connectionId, kept across restarts
         self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._serial: dict[str, int] = defaultdict(int)
@@ -277,8 +272,8 @@ class FakeAblyServer:
         async with self._changed:
             self._changed.notify_all()
 
-    async def _send(self, conn: _Connection, frame: dict[str, Any]) -> None:
-        await _send_frame(conn.ws, frame, binary=conn.binary)
+    async def _send(self, conn: Connection, frame: dict[str, Any]) -> None:
+        await send_frame(conn.ws, frame, binary=conn.binary)
 
     async def _append_and_fan_out(
         self,
@@ -289,15 +284,9 @@ class FakeAblyServer:
         timestamp_ms: int | None,
     ) -> str:
         self._serial[channel] += 1
-        frame: dict[str, Any] = {
-            "action": Action.MESSAGE,
-            "channel": channel,
-            "id": proto_id,
-            "connectionId": connection_id,
-            "timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
-            "channelSerial": str(self._serial[channel]),
-            "messages": messages,
-        }
+        frame = message_frame(
+            channel, messages, proto_id, connection_id, timestamp_ms, self._serial[channel]
+        )
         history = self._history[channel]
         history.append(frame)
         if len(history) > self.history_max:
@@ -315,12 +304,6 @@ class FakeAblyServer:
             for conn in list(self._connections.values()):
                 await self._send(conn, {"action": Action.HEARTBEAT})
 
-    def _credentials_ok(self, query: dict[str, str]) -> bool:
-        if self.api_key is None:
-            return True
-        presented = query.get("key", query.get("accessToken"))
-        return presented is not None and secrets.compare_digest(presented, self.api_key)
-
     async def _handle_websocket(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=True)
         if not ws.can_prepare(request).ok:
@@ -329,9 +312,9 @@ class FakeAblyServer:
         query = dict(request.query)
         self.request_queries.append(query)
         binary = query.get("format") == "msgpack"
-        if not self._credentials_ok(query):
+        if not credentials_ok(query, self.api_key):
             frame = {"action": Action.ERROR, "error": error_body(40101, 401, "Invalid key")}
-            await _send_frame(ws, frame, binary=binary)
+            await send_frame(ws, frame, binary=binary)
             await ws.close()
             return ws
         conn = await self._open_connection(query, ws, request.transport, binary)
@@ -358,7 +341,7 @@ class FakeAblyServer:
         ws: web.WebSocketResponse,
         transport: asyncio.Transport | None,
         binary: bool,
-    ) -> _Connection:
+    ) -> Connection:
         resume_key = query.get("resume")
         resumed = resume_key is not None and resume_key in self._sessions and not self.refuse_resume
         if resumed and resume_key is not None:
@@ -367,29 +350,20 @@ class FakeAblyServer:
             conn_id = secrets.token_hex(6)
             conn_key = f"{conn_id}!{secrets.token_hex(6)}"
             self._sessions[conn_key] = conn_id
-        conn = _Connection(conn_id, conn_key, binary, resumed, ws, transport)
+        conn = Connection(conn_id, conn_key, binary, resumed, ws, transport)
         old = self._connections.pop(conn_id, None)
         if old is not None and old.transport is not None:
             old.transport.abort()
         self._connections[conn_id] = conn
-        connected: dict[str, Any] = {
-            "action": Action.CONNECTED,
-            "connectionId": conn_id,
-            "connectionDetails": {
-                "connectionKey": conn_key,
-                "maxIdleInterval": self.max_idle_interval_ms,
-                "connectionStateTtl": 120000,
-                "clientId": "*",
-            },
-        }
-        if resume_key is not None and not resumed:
-            connected["error"] = error_body(80008, 400, "Unable to recover connection")
-        await self._send(conn, connected)
+        recovery_failed = resume_key is not None and not resumed
+        await self._send(
+            conn, connected_frame(conn_id, conn_key, self.max_idle_interval_ms, recovery_failed)
+        )
         self._connect_count += 1
         await self._notify()
         return conn
 
-    async def _dispatch(self, conn: _Connection, frame: dict[str, Any]) -> None:
+    async def _dispatch(self, conn: Connection, frame: dict[str, Any]) -> None:
         action = frame.get("action")
         channel = str(frame.get("channel", ""))
         if action == Action.HEARTBEAT and "id" in frame:
@@ -405,56 +379,21 @@ class FakeAblyServer:
             await self._send(conn, {"action": Action.CLOSED})
             await conn.ws.close()
 
-    async def _attach(self, conn: _Connection, channel: str, frame: dict[str, Any]) -> None:
+    async def _attach(self, conn: Connection, channel: str, frame: dict[str, Any]) -> None:
         if self.withhold_attach:
             return
         params = frame.get("params")
         resumed = conn.resumed and bool(int(frame.get("flags") or 0) & FLAG_ATTACH_RESUME)
         conn.attached.add(channel)
-        attached: dict[str, Any] = {
-            "action": Action.ATTACHED,
-            "channel": channel,
-            "flags": FLAG_RESUMED if resumed else 0,
-            "channelSerial": str(self._serial[channel]),
-        }
-        if params:
-            attached["params"] = params
-        await self._send(conn, attached)
+        await self._send(conn, attached_frame(channel, resumed, self._serial[channel], params))
         self._attach_counts[channel] += 1
-        for missed in self._replay(channel, frame, resumed):
+        for missed in replay(self._history[channel], frame, resumed):
             await self._send(conn, missed)
 
-    def _replay(self, channel: str, frame: dict[str, Any], resumed: bool) -> list[dict[str, Any]]:
-        """Messages after the client's ``channelSerial`` on a resume; ``rewind=N`` otherwise."""
-        history = self._history[channel]
-        if resumed:
-            try:
-                since = int(frame.get("channelSerial") or 0)
-            except ValueError:
-                return []
-            return [m for m in history if int(m["channelSerial"]) > since]
-        params = frame.get("params") or {}
-        rewind = str(params.get("rewind", "")) if isinstance(params, dict) else ""
-        if rewind.isdigit() and int(frame.get("flags") or 0) & FLAG_ATTACH_RESUME == 0:
-            return history[-int(rewind) :] if int(rewind) else []
-        return []
-
-    async def _client_publish(self, conn: _Connection, channel: str, frame: dict[str, Any]) -> None:
+    async def _client_publish(self, conn: Connection, channel: str, frame: dict[str, Any]) -> None:
         messages = list(frame.get("messages") or [])
         serial = frame.get("msgSerial", 0)
         await self._send(conn, {"action": Action.ACK, "msgSerial": serial, "count": 1})
         await self._append_and_fan_out(
             channel, messages, f"{conn.connection_id}:{serial}", conn.connection_id, None
         )
-
-
-async def _send_frame(ws: web.WebSocketResponse, frame: dict[str, Any], *, binary: bool) -> None:
-    if ws.closed:
-        return
-    payload = encode_frame(frame, binary=binary)
-    # The peer may vanish between the check and the write; that is a drop, not a bug here.
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        if isinstance(payload, bytes):
-            await ws.send_bytes(payload)
-        else:
-            await ws.send_str(payload)
