@@ -17,9 +17,7 @@ from typing import Any
 
 import broker_connector_base
 from broker_connector_base import (
-    AccountPosition,
     AccountSnapshot,
-    BrokerAPIError,
     BrokerClient,
     BrokerConnectionError,
     ContractPrice,
@@ -34,14 +32,11 @@ from broker_connector_base import (
 from broker_connector_base.types import trading_day
 from ib_async import IB, Position, StartupFetch
 
-from ibkr_connector import _gateway, _market, _orders
+from ibkr_connector import _account, _gateway, _market, _orders
 from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.price_cache import PriceCache
-from ibkr_connector.translation import (
-    ib_price,
-    usable_price,
-)
+from ibkr_connector.translation import usable_price
 
 __all__ = ["IBKRClient"]
 
@@ -241,15 +236,7 @@ class IBKRClient(BrokerClient):
             self._balances(account_id),
             self._positions(account_id),
         )
-        mine = [p for p in positions if p.account == account_id and p.position != 0]
-        # Stocks and ETFs only: an option's contract carries its underlying's symbol and
-        # would be mistaken for (and priced as) the shares.
-        held = {p.contract.symbol.upper(): p for p in mine if p.contract.secType == "STK"}
-        others = [
-            f"{p.contract.localSymbol or p.contract.symbol} ({p.contract.secType})"
-            for p in mine
-            if p.contract.secType != "STK"
-        ]
+        held, others = _account.stock_positions(positions, account_id)
         if others:
             self.logger.warning(
                 "Account %s: positions %s are not stocks; they are left out of the snapshot "
@@ -260,32 +247,7 @@ class IBKRClient(BrokerClient):
         for symbol, position in held.items():
             self.market.remember_contract(symbol, position.contract)
         prices = await self.get_multiple_market_prices(list(held), use_cache=use_cached_prices)
-        snapshot_positions = []
-        for price in prices:
-            p = held[price.symbol]
-            quantity = Decimal(repr(float(p.position)))
-            mark = _valuation_price(price)
-            snapshot_positions.append(
-                AccountPosition(
-                    symbol=price.symbol,
-                    quantity=quantity,
-                    market_price=mark,
-                    market_value=quantity * mark,
-                    avg_cost=ib_price(p.avgCost),
-                )
-            )
-        cash = balances.get("TotalCashValue")
-        if cash is None:
-            raise BrokerAPIError(f"IB reported no TotalCashValue for account {account_id}")
-        # Total value from the same marks as the positions, so targets and holdings agree.
-        total = cash + sum((p.market_value for p in snapshot_positions), Decimal(0))
-        return AccountSnapshot(
-            account_id=account_id,
-            total_value=total,
-            cash_balance=cash,
-            settled_cash=balances.get("SettledCash", cash),
-            positions=snapshot_positions,
-        )
+        return _account.build_snapshot(account_id, balances, held, prices)
 
     async def _balances(self, account_id: str) -> dict[str, Decimal]:
         # One summary request at a time: IB allows two open ones per client (error 322).
@@ -424,13 +386,3 @@ class IBKRClient(BrokerClient):
         self._check_account(account_id)
         now = await self.market.gateway_time()
         return await self.orders.symbols_bought_on(account_id, trading_day(now))
-
-
-def _valuation_price(price: ContractPrice) -> Decimal:
-    """The mark a position is valued at: mid of bid/ask, else last, else close."""
-    if price.bid is not None and price.ask is not None:
-        return (price.bid + price.ask) / 2
-    for value in (price.last, price.close, price.bid, price.ask):
-        if value is not None:
-            return value
-    raise BrokerAPIError(f"no usable price for {price.symbol}")
