@@ -42,6 +42,37 @@ def result(status="succeeded", error=None):
 """
 
 
+def process_alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+async def wait_until(condition: Callable[[], bool], what: str, *, secs: float = 30.0) -> None:
+    """Poll another process's doing (files, /proc): there is no event to wait on."""
+    try:
+        async with asyncio.timeout(secs):
+            while not condition():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"not within {secs:g} s: {what}") from None
+
+
+@pytest.fixture
+def alive() -> Callable[[int], bool]:
+    """``alive(pid)``: whether a process runs (a zombie counts as gone)."""
+    return process_alive
+
+
+@pytest.fixture
+def until() -> Callable[[Callable[[], bool], str], Awaitable[None]]:
+    """``await until(condition, what)``: poll for 30 s, then fail naming ``what``."""
+    return wait_until
+
+
 @pytest.fixture
 def worker_script(tmp_path: Path) -> WorkerScript:
     """Write a stand-in worker (Python body after the request is read); return its argv.

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -20,28 +20,10 @@ from app.worker_protocol import WorkerRequest, encode_request
 WorkerScript = Callable[[str], tuple[str, ...]]
 RequestFactory = Callable[..., WorkerRequest]
 PoolFactory = Callable[[str], WorkerProcesses]
+Alive = Callable[[int], bool]
+Until = Callable[[Callable[[], bool], str], Awaitable[None]]
 
 EVENT_BROKER = Path(__file__).resolve().parents[1]
-DEADLINE_SECS = 30.0
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for its parent to reap it counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-async def _until(condition: Callable[[], bool], what: str) -> None:
-    """Poll another process's doing (files, /proc): there is no event to wait on."""
-    try:
-        async with asyncio.timeout(DEADLINE_SECS):
-            while not condition():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"not within {DEADLINE_SECS:g} s: {what}") from None
 
 
 def _read_pid(path: Path) -> int | None:
@@ -49,8 +31,8 @@ def _read_pid(path: Path) -> int | None:
     return int(text) if text.strip() else None
 
 
-async def _pid_in(path: Path) -> int:
-    await _until(lambda: _read_pid(path) is not None, f"{path} written")
+async def _pid_in(path: Path, until: Until) -> int:
+    await until(lambda: _read_pid(path) is not None, f"{path} written")
     pid = _read_pid(path)
     assert pid is not None
     return pid
@@ -150,49 +132,11 @@ async def test_forked_worker_environment_holds_no_daemon_secret(
     assert "PYTHONPATH" in environment
 
 
-async def test_forked_worker_past_timeout_has_its_whole_group_killed(
-    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
-) -> None:
-    pid_file = tmp_path / "grandchild.pid"
-    pool = fork_pool(
-        f"""
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        open({str(pid_file)!r}, "w").write(str(child.pid))
-        time.sleep(600)
-        """
-    )
-    await pool.start_spares()  # the timeout is for the run, not for the server's imports
-
-    result = await pool.run(make_request(), timeout_secs=3)
-
-    assert result.status == "timed_out"
-    assert "timed out after 3 s" in (result.error or "")
-    grandchild = int(pid_file.read_text())
-    await _until(lambda: not _alive(grandchild), "grandchild killed with the worker's group")
-    assert pool.running_count == 0
-
-
-@pytest.mark.parametrize(
-    ("body", "error"),
-    [
-        ("sys.exit(3)", "worker exited with code 3 without a result"),
-        ("os.kill(os.getpid(), signal.SIGKILL)", "worker was killed by signal SIGKILL"),
-        ("raise RuntimeError('boom')", "worker exited with code 1 without a result"),
-    ],
-)
-async def test_forked_worker_exit_status_reaches_the_pool(
-    fork_pool: PoolFactory, make_request: RequestFactory, body: str, error: str
-) -> None:
-    pool = fork_pool(f"import signal\n{body}")
-
-    result = await pool.run(make_request(), timeout_secs=30)
-
-    assert result.status == "failed"
-    assert result.error == error
-
-
 async def test_result_of_a_finished_worker_does_not_wait_for_a_sibling_still_running(
-    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
+    fork_pool: PoolFactory,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    until: Until,
 ) -> None:
     release = tmp_path / "release"
     pool = fork_pool(
@@ -204,7 +148,7 @@ async def test_result_of_a_finished_worker_does_not_wait_for_a_sibling_still_run
         """
     )
     slow = asyncio.create_task(pool.run(make_request("DU222222", run_id="slow"), timeout_secs=60))
-    await _until(lambda: pool.running_count == 1, "slow run started")
+    await until(lambda: pool.running_count == 1, "slow run started")
 
     # Were the fast worker's pipes inherited by the slow one, its stdout would not end here.
     fast = await pool.run(make_request("DU333333", run_id="fast"), timeout_secs=30)
@@ -215,14 +159,17 @@ async def test_result_of_a_finished_worker_does_not_wait_for_a_sibling_still_run
 
 
 async def test_killed_idle_fork_server_is_replaced_for_the_next_run(
-    fork_pool: PoolFactory, make_request: RequestFactory, caplog: pytest.LogCaptureFixture
+    fork_pool: PoolFactory,
+    make_request: RequestFactory,
+    caplog: pytest.LogCaptureFixture,
+    until: Until,
 ) -> None:
     pool = fork_pool("print(result())")
     await pool.start_spares()
     (first,) = pool.spare_pids
 
     os.kill(first, signal.SIGKILL)
-    await _until(lambda: pool.spare_pids == [], "the pool noticed the fork server's death")
+    await until(lambda: pool.spare_pids == [], "the pool noticed the fork server's death")
     result = await pool.run(make_request(), timeout_secs=60)
 
     assert result.success
@@ -232,7 +179,11 @@ async def test_killed_idle_fork_server_is_replaced_for_the_next_run(
 
 
 async def test_fork_server_killed_mid_run_the_running_worker_still_reports(
-    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
+    fork_pool: PoolFactory,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    alive: Alive,
+    until: Until,
 ) -> None:
     pid_file, release = tmp_path / "worker.pid", tmp_path / "release"
     pool = fork_pool(
@@ -246,15 +197,15 @@ async def test_fork_server_killed_mid_run_the_running_worker_still_reports(
     await pool.start_spares()
     (server,) = pool.spare_pids
     run = asyncio.create_task(pool.run(make_request(), timeout_secs=60))
-    worker = await _pid_in(pid_file)
+    worker = await _pid_in(pid_file, until)
 
     os.kill(server, signal.SIGKILL)
-    await _until(lambda: pool.spare_pids == [], "the pool noticed the fork server's death")
+    await until(lambda: pool.spare_pids == [], "the pool noticed the fork server's death")
     release.touch()
     result = await run
 
     assert result.success, result.error
-    assert not _alive(worker)
+    assert not alive(worker)
 
 
 async def test_fork_server_that_cannot_start_leaves_runs_to_new_interpreters(
@@ -277,21 +228,25 @@ async def test_fork_server_that_cannot_start_leaves_runs_to_new_interpreters(
 
 
 async def test_terminate_all_stops_running_forked_worker_and_the_fork_server(
-    fork_pool: PoolFactory, make_request: RequestFactory, tmp_path: Path
+    fork_pool: PoolFactory,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    alive: Alive,
+    until: Until,
 ) -> None:
     pid_file = tmp_path / "worker.pid"
     pool = fork_pool(f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)")
     await pool.start_spares()
     (server,) = pool.spare_pids
     run = asyncio.create_task(pool.run(make_request(), timeout_secs=60))
-    worker = await _pid_in(pid_file)
+    worker = await _pid_in(pid_file, until)
 
     await pool.terminate_all()
     result = await run
 
     assert result.error == "run terminated at shutdown (SIGTERM/SIGINT)"
-    assert not _alive(worker)
-    assert not _alive(server)
+    assert not alive(worker)
+    assert not alive(server)
     assert pool.spare_pids == []
 
 
@@ -314,7 +269,11 @@ asyncio.run(main())
 
 
 async def test_owner_of_the_pool_killed_leaves_no_fork_server_or_worker_behind(
-    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+    worker_script: WorkerScript,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    alive: Alive,
+    until: Until,
 ) -> None:
     pid_file = tmp_path / "worker.pid"
     # Like the real worker: stdin is the lifeline, EOF means the daemon is gone.
@@ -336,10 +295,10 @@ async def test_owner_of_the_pool_killed_leaves_no_fork_server_or_worker_behind(
     assert owner.stdout is not None
     async with asyncio.timeout(120):
         server = int(await owner.stdout.readline())
-    worker = await _pid_in(pid_file)
+    worker = await _pid_in(pid_file, until)
 
     owner.kill()
     await owner.wait()
 
-    await _until(lambda: not _alive(worker), "worker stopped by its lifeline")
-    await _until(lambda: not _alive(server), "fork server stopped when its socket closed")
+    await until(lambda: not alive(worker), "worker stopped by its lifeline")
+    await until(lambda: not alive(server), "fork server stopped when its socket closed")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from app.fork_launcher import FORK_SERVER_COMMAND, ForkServerLauncher
 from app.worker_process import WorkerProcesses
 from app.worker_protocol import WorkerRequest, decode_request, encode_request
 from broker_connector_base import AccountConfig
@@ -18,12 +18,31 @@ WorkerScript = Callable[[str], tuple[str, ...]]
 RequestFactory = Callable[..., WorkerRequest]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+Alive = Callable[[int], bool]
+Until = Callable[[Callable[[], bool], str], Awaitable[None]]
+PoolOf = Callable[[str], WorkerProcesses]
+
+
+@pytest.fixture(params=["exec", "fork"])
+async def pool_of(
+    request: pytest.FixtureRequest, worker_script: WorkerScript
+) -> AsyncIterator[PoolOf]:
+    """Pools running a stand-in worker body, started both ways: new interpreter and fork."""
+    pools: list[WorkerProcesses] = []
+
+    def make(body: str) -> WorkerProcesses:
+        script = worker_script(body)
+        if request.param == "exec":
+            pool = WorkerProcesses(script)
+        else:
+            command = (*FORK_SERVER_COMMAND, "--worker-script", script[1])
+            pool = WorkerProcesses(launcher=ForkServerLauncher(command))
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.terminate_all()
 
 
 def test_encode_request_carries_api_key_only_in_pipe_payload(make_request: RequestFactory) -> None:
@@ -73,41 +92,44 @@ async def test_run_returns_worker_result_and_relays_its_log_lines(
 
 
 async def test_run_past_timeout_kills_worker_group_and_reports_timed_out(
-    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+    pool_of: PoolOf, make_request: RequestFactory, tmp_path: Path, alive: Alive, until: Until
 ) -> None:
     pid_file = tmp_path / "grandchild.pid"
-    command = worker_script(
+    workers = pool_of(
         f"""
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         open({str(pid_file)!r}, "w").write(str(child.pid))
         time.sleep(600)
         """
     )
-    workers = WorkerProcesses(command)
+    await workers.start_spares()  # the timeout is for the run, not a fork server's imports
 
-    result = await workers.run(make_request(), timeout_secs=1.5)
+    result = await workers.run(make_request(), timeout_secs=3)
 
     assert result.status == "timed_out"
     assert result.success is False
-    assert "timed out after 1.5 s" in (result.error or "")
+    assert "timed out after 3 s" in (result.error or "")
     grandchild = int(pid_file.read_text())
-    for _ in range(50):  # SIGKILL is asynchronous; the grandchild is reaped by init
-        if not _alive(grandchild):
-            break
-        await asyncio.sleep(0.1)
-    assert not _alive(grandchild)
+    # SIGKILL is asynchronous; the orphaned grandchild is reaped by init.
+    await until(lambda: not alive(grandchild), "grandchild killed with the worker's group")
     assert workers.running_count == 0
 
 
-async def test_run_of_crashing_worker_reports_failed_with_exit_code(
-    worker_script: WorkerScript, make_request: RequestFactory
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("sys.exit(3)", "worker exited with code 3 without a result"),
+        ("os.kill(os.getpid(), signal.SIGKILL)", "worker was killed by signal SIGKILL"),
+        ("raise RuntimeError('boom')", "worker exited with code 1 without a result"),
+    ],
+)
+async def test_run_of_crashing_worker_reports_failed_with_its_exit_status(
+    pool_of: PoolOf, make_request: RequestFactory, body: str, error: str
 ) -> None:
-    command = worker_script("sys.exit(3)")
-
-    result = await WorkerProcesses(command).run(make_request(), timeout_secs=30)
+    result = await pool_of(f"import signal\n{body}").run(make_request(), timeout_secs=30)
 
     assert result.status == "failed"
-    assert result.error == "worker exited with code 3 without a result"
+    assert result.error == error
 
 
 async def test_run_of_worker_with_garbage_output_reports_unreadable_result(
@@ -141,7 +163,10 @@ async def test_terminate_all_stops_running_worker_and_run_reports_shutdown(
 
 
 async def test_cancelled_run_kills_its_worker(
-    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+    worker_script: WorkerScript,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    alive: Alive,
 ) -> None:
     pid_file = tmp_path / "worker.pid"
     command = worker_script(
@@ -158,11 +183,14 @@ async def test_cancelled_run_kills_its_worker(
     with pytest.raises(asyncio.CancelledError):
         await run
 
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 async def test_spare_worker_is_used_for_next_run_then_replaced_and_reaped_at_shutdown(
-    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+    worker_script: WorkerScript,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    alive: Alive,
 ) -> None:
     pid_file = tmp_path / "pid"
     command = worker_script(
@@ -180,7 +208,7 @@ async def test_spare_worker_is_used_for_next_run_then_replaced_and_reaped_at_shu
     assert result.success
     assert int(pid_file.read_text()) == spare
     assert replacement != spare
-    assert not _alive(replacement)
+    assert not alive(replacement)
     assert workers.spare_pids == []
 
 
