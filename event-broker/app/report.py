@@ -5,20 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from broker_connector_base import OrderStatus, Trade
+
 from app.models import AccountExecutionResult
 
 __all__ = ["format_results"]
 
 _HEADER = ("ACCOUNT", "ACTION", "SYMBOL", "QUANTITY", "PRICE", "VALUE", "ORDER", "STATUS")
+# Added when orders were placed: what actually happened, next to what was planned.
+_FILL_HEADER = ("FILLED", "AVG FILL")
+_NUMERIC = {3, 4, 5, 8, 9}
 
 
 def _money(value: Decimal | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
-def _rows(result: AccountExecutionResult) -> list[tuple[str, ...]]:
+def _placed(result: AccountExecutionResult) -> list[Trade]:
+    return [t for t in result.trades if t.order_id is not None]
+
+
+def _rows(result: AccountExecutionResult, with_fills: bool) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for trade in result.trades:
+        fills: tuple[str, ...] = ()
+        if with_fills:
+            filled = trade.filled_quantity
+            fills = ("-" if filled is None else str(abs(filled)), _money(trade.avg_fill_price))
         rows.append(
             (
                 result.account_id,
@@ -29,9 +42,14 @@ def _rows(result: AccountExecutionResult) -> list[tuple[str, ...]]:
                 _money(trade.notional),
                 trade.order_id or "-",
                 str(trade.status) if trade.status is not None else "proposed",
+                *fills,
             )
         )
     return rows
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _summary(result: AccountExecutionResult) -> str:
@@ -42,8 +60,13 @@ def _summary(result: AccountExecutionResult) -> str:
     if not result.trades:
         detail = "no trades needed, the portfolio is on target"
     else:
-        verb = "proposed" if result.mode == "print-rebalance" else "placed"
-        detail = f"{len(result.trades)} trades {verb}"
+        detail = _count(len(result.trades), "trade")
+        if result.mode == "print-rebalance":
+            detail += " proposed"
+        else:
+            placed = _placed(result)
+            filled = sum(1 for t in placed if t.status == OrderStatus.FILLED)
+            detail = f"{_count(len(placed), 'order')} placed, {filled} filled"
     value, cash = _money(result.total_value), _money(result.cash_balance)
     return f"{head}: {detail}; account value {value}, cash {cash}"
 
@@ -51,14 +74,15 @@ def _summary(result: AccountExecutionResult) -> str:
 def format_results(results: Iterable[AccountExecutionResult]) -> str:
     """A trade table followed by one summary line (and warnings) per account run."""
     results = list(results)
-    rows = [row for result in results for row in _rows(result)]
+    with_fills = any(_placed(result) for result in results)
+    header = _HEADER + _FILL_HEADER if with_fills else _HEADER
+    rows = [row for result in results for row in _rows(result, with_fills)]
     lines: list[str] = []
     if rows:
-        widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
-        numeric = {3, 4, 5}
-        for row in [_HEADER, *rows]:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
             cells = [
-                cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
+                cell.rjust(widths[i]) if i in _NUMERIC else cell.ljust(widths[i])
                 for i, cell in enumerate(row)
             ]
             lines.append("  ".join(cells).rstrip())

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from broker_connector_base import BrokerClient, BrokerError, InvalidInputError, Trade
+from broker_connector_base import BrokerClient, BrokerError, InvalidInputError, OrderStatus, Trade
 
 from app.journal import Journal
 from app.logging_setup import configure_logging
@@ -85,6 +85,7 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
     """Run the preview or rebalance of ``request``; failures come back as a failed result."""
     started_at = datetime.now(UTC)
     journal = Journal(request.journal_path)
+    logged_status: dict[str | None, OrderStatus | None] = {}
 
     def on_order(trade: Trade) -> None:
         # Journalled as it happens, so a crash mid-run still leaves every placed order on disk.
@@ -94,6 +95,10 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
             journal.record_order(run_id=request.run_id, trade=trade)
         except (InvalidInputError, sqlite3.Error) as exc:
             logger.error("Could not journal order %s (%s): %s", trade.order_id, trade.symbol, exc)
+        # Called at placement and again when the wait ends: log a status once, not twice.
+        if logged_status.get(trade.order_id) == trade.status:
+            return
+        logged_status[trade.order_id] = trade.status
         logger.info(
             "Order %s %s %s x%d status %s",
             trade.order_id,

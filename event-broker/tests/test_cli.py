@@ -77,8 +77,53 @@ def test_format_results_shows_order_ids_and_failures() -> None:
 
     assert "42" in text
     assert "FILLED" in text
-    assert "DU1 rebalance (run r1) succeeded: 1 trades placed" in text
+    assert "DU1 rebalance (run r1) succeeded: 1 order placed, 1 filled" in text
     assert "DU2 preview (run r2) refused: PDT Protection" in text
+
+
+def test_format_results_when_orders_were_placed_then_shows_fills_beside_the_plan() -> None:
+    executed = _result(
+        mode="rebalance",
+        trades=[
+            _trade(
+                "SPY",
+                10,
+                order_id="42",
+                status=OrderStatus.FILLED,
+                filled_quantity=10,
+                avg_fill_price="10.4975",
+            ),
+            _trade(
+                "TLT",
+                -3,
+                order_id="43",
+                status=OrderStatus.CANCELLED,
+                filled_quantity=-1,
+                avg_fill_price="10.25",
+            ),
+            _trade("GLD", 2, order_id="44", status=OrderStatus.WORKING),
+        ],
+    )
+
+    lines = format_results([executed]).splitlines()
+
+    assert lines[0].split()[-5:] == ["ORDER", "STATUS", "FILLED", "AVG", "FILL"]
+    assert lines[1].split() == [
+        "DU1", "BUY", "SPY", "10", "10.50", "105.00", "42", "FILLED", "10", "10.50",
+    ]  # fmt: skip
+    assert lines[2].split() == [
+        "DU1", "SELL", "TLT", "3", "10.50", "31.50", "43", "CANCELLED", "1", "10.25",
+    ]  # fmt: skip
+    assert lines[3].split() == [
+        "DU1", "BUY", "GLD", "2", "10.50", "21.00", "44", "WORKING", "-", "-",
+    ]  # fmt: skip
+    assert "DU1 rebalance (run r1) succeeded: 3 orders placed, 1 filled" in lines[-1]
+
+
+def test_format_results_when_only_previews_then_has_no_fill_columns() -> None:
+    header = format_results([_result(trades=[_trade("SPY", 1)])]).splitlines()[0]
+
+    assert "FILL" not in header
 
 
 def test_format_results_says_when_no_trade_is_needed() -> None:

@@ -74,7 +74,21 @@ async def test_execute_places_orders_tagged_with_run_id_and_updates_positions(
     assert {o.order_ref for o in orders} == {run_id[0]}
     bought = {o.symbol: o.filled for o in orders}
     assert stack.sim.positions("DUM959247")["QQQ"] == bought["QQQ"] > 0
-    assert "FILLED" in out.stdout
+    qqq = next(o for o in orders if o.symbol == "QQQ")
+    row = re.search(
+        rf"^DUM959247 +BUY +QQQ +\d+ .* {qqq.order_id} +FILLED +(\d+) +(\S+)$",
+        out.stdout,
+        re.MULTILINE,
+    )
+    assert row is not None, out.stdout
+    assert (int(row[1]), row[2]) == (qqq.filled, f"{qqq.avg_fill_price:,.2f}")
+    assert f"{len(orders)} orders placed, {len(orders)} filled" in out.stdout
+    # The worker reports each order when acknowledged and when its wait ends: one log line
+    # per status, not two identical ones.
+    status_lines = re.findall(
+        r"app\.worker\.run: Order (\d+) \S+ \S+ x\d+ status (\w+)", out.stderr
+    )
+    assert sorted(status_lines) == sorted({(str(o.order_id), "FILLED") for o in orders}), out.stderr
 
 
 # -- Test 3: Ably event ------------------------------------------------------------------------

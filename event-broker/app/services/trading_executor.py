@@ -168,7 +168,7 @@ class TradingExecutor:
     def _log_result(result: AccountExecutionResult) -> None:
         if result.success:
             logger.info(
-                "Account %s run %s %s succeeded: %d trades in %.1f s",
+                "Account %s run %s %s succeeded: %d trades in %.2f s",
                 result.account_id,
                 result.run_id,
                 result.mode,
