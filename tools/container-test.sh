@@ -3,7 +3,8 @@
 #   1. lint both Dockerfiles (hadolint) and validate docker-compose.yaml (docker-compose config)
 #   2. build both images from a base made without a registry (tools/container-base.sh), or from
 #      BASE_IMAGE when set (for example BASE_IMAGE=python:3.12-slim where a registry is reachable)
-#   3. inside the daemon image: package versions, pip check, user, time zone, health command
+#   3. inside the daemon image: package versions, pip check, pinned versions, user, time zone,
+#      health command
 #   4. the compose `sim` profile: simulator + daemon containers, a preview and an execute through
 #      tools/rebalance.sh, the simulator's orders checked, then a stop that must take < 5 s
 #   5. the production `event-broker` service from a deployment directory (.env, accounts, ./data)
@@ -95,6 +96,36 @@ print(f"ibkr-connector: v{ibkr_connector.__version__}")
 '
 run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|rebalance-calculator|ibkr-connector) "'
 run_eb pip check
+# Reproducible: every third-party distribution in the image is at the version constraints.txt
+# pins (the base image's own pip, setuptools and wheel and our three packages aside).
+run_eb pip list --format=freeze >"$WORK/image-freeze.txt"
+python3 - "$WORK/image-freeze.txt" constraints.txt <<'EOF'
+import re
+import sys
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+pins = {}
+for line in open(sys.argv[2], encoding="utf-8"):
+    line = line.split("#", 1)[0].strip()
+    if "==" in line:
+        name, version = line.split("==", 1)
+        pins[norm(name)] = version.strip()
+skip = {"broker-connector-base", "rebalance-calculator", "ibkr-connector", "pip", "setuptools", "wheel"}
+installed = [line.strip().split("==", 1) for line in open(sys.argv[1], encoding="utf-8") if "==" in line]
+checked = [(name, version) for name, version in installed if norm(name) not in skip]
+wrong = [
+    f"{name}=={version} (constraints.txt: {pins.get(norm(name), 'not pinned')})"
+    for name, version in checked
+    if pins.get(norm(name)) != version
+]
+if wrong:
+    sys.exit("the image holds versions constraints.txt does not pin: " + ", ".join(wrong))
+print(f"{len(checked)} third-party distributions in the image, all at constraints.txt versions", file=sys.stderr)
+EOF
 # shellcheck disable=SC2016 # expanded inside the container, not here
 identity="$(run_eb sh -c 'echo "uid=$(id -u) tz=$TZ zone=$(date +%Z) python=$(python -V 2>&1)"')"
 ct_log "$identity"
