@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -302,3 +303,87 @@ async def test_owner_of_the_pool_killed_leaves_no_fork_server_or_worker_behind(
 
     await until(lambda: not alive(worker), "worker stopped by its lifeline")
     await until(lambda: not alive(server), "fork server stopped when its socket closed")
+
+
+_SUBREAPER_OWNER = """
+import asyncio, ctypes, json, sys
+from pathlib import Path
+from app.fork_launcher import FORK_SERVER_COMMAND, ForkServerLauncher
+from app.worker_process import WorkerProcesses
+from app.worker_protocol import decode_request
+
+PR_SET_CHILD_SUBREAPER = 36
+
+async def main() -> None:
+    # Orphans are re-parented to this process, as they are to PID 1 in a container.
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        sys.exit(f"prctl failed: errno {ctypes.get_errno()}")
+    command = (*FORK_SERVER_COMMAND, "--worker-script", sys.argv[1])
+    pool = WorkerProcesses(launcher=ForkServerLauncher(command))
+    await pool.start_spares()
+    print(pool.spare_pids[0], flush=True)
+    result = await pool.run(decode_request(Path(sys.argv[2]).read_bytes()), timeout_secs=120)
+    print(json.dumps(result.error), flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # alive, still the reaper, while the test looks
+    await pool.terminate_all()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
+async def test_as_pid_1_a_worker_orphaned_by_its_fork_server_is_reaped_with_its_exit_code(
+    worker_script: WorkerScript,
+    make_request: RequestFactory,
+    tmp_path: Path,
+    until: Until,
+) -> None:
+    pid_file, release = tmp_path / "worker.pid", tmp_path / "release"
+    script = worker_script(
+        f"""
+        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.05)
+        sys.exit(3)
+        """
+    )
+    request_file = tmp_path / "request.json"
+    request_file.write_bytes(encode_request(make_request()))
+    owner_file = tmp_path / "owner.py"
+    owner_file.write_text(textwrap.dedent(_SUBREAPER_OWNER), encoding="utf-8")
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(owner_file),
+        script[1],
+        str(request_file),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(EVENT_BROKER)},
+    )
+    assert owner.stdin is not None
+    assert owner.stdout is not None
+    try:
+        async with asyncio.timeout(120):
+            server = int(await owner.stdout.readline())
+            worker = await _pid_in(pid_file, until)
+            os.kill(server, signal.SIGKILL)  # the worker's parent is gone: the owner adopts it
+            await until(lambda: _parent_of(worker) == owner.pid, "the owner adopted the worker")
+            release.touch()
+            error = json.loads(await owner.stdout.readline())
+
+        # Its exit status came from reaping it, and no zombie is left behind.
+        assert error == "worker exited with code 3 without a result"
+        assert _parent_of(worker) is None
+    finally:
+        owner.stdin.close()
+        async with asyncio.timeout(30):
+            await owner.wait()
+
+
+def _parent_of(pid: int) -> int | None:
+    """Parent pid of ``pid``, a zombie too; None once it is gone (reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
