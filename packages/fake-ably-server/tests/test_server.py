@@ -246,6 +246,26 @@ async def test_cli_prints_port_and_serves_until_sigterm() -> None:
     assert status == 0
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="127.0.0.2 is Linux loopback")
+async def test_server_listens_on_the_host_it_is_given_and_its_endpoint_names_it() -> None:
+    async def published_at(address: str, port: int) -> bool:
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.post(f"http://{address}:{port}/publish/c", json={"data": "x"}):
+                    return True
+            except aiohttp.ClientConnectionError:
+                return False
+
+    async with FakeAblyServer(host="127.0.0.2") as only_there:
+        assert only_there.endpoint == f"127.0.0.2:{only_there.port}"
+        async with realtime(only_there) as client:
+            await asyncio.wait_for(next_event(client.connection, "connected"), 5)
+        assert not await published_at("127.0.0.1", only_there.port)
+    async with FakeAblyServer(host="0.0.0.0") as everywhere:
+        assert everywhere.endpoint == f"127.0.0.1:{everywhere.port}"
+        assert await published_at("127.0.0.2", everywhere.port)
+
+
 async def test_history_is_capped_at_history_max_oldest_dropped() -> None:
     server = FakeAblyServer(history_max=2)
     for data in ("a", "b", "c"):

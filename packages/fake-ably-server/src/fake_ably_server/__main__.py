@@ -17,7 +17,10 @@ from fake_ably_server.server import FakeAblyServer
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fake_ably_server", description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0 = any free")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0 only in a container)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = any free")
     parser.add_argument("--api-key", default=None, help="reject clients with another key (40101)")
     parser.add_argument("--heartbeat-secs", type=float, default=None, help="send heartbeats")
     parser.add_argument("--log-level", default="WARNING")
@@ -26,7 +29,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def _serve(args: argparse.Namespace) -> None:
     server = FakeAblyServer(
-        port=args.port, api_key=args.api_key, heartbeat_every_secs=args.heartbeat_secs
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        heartbeat_every_secs=args.heartbeat_secs,
     )
     await server.start()
     print(f"FAKE_ABLY_PORT={server.port}", flush=True)

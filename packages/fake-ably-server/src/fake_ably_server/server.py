@@ -1,8 +1,9 @@
 """A local fake Ably realtime server for the real ``ably`` SDK.
 
-One aiohttp server on 127.0.0.1 serves the realtime websocket on ``/`` and a few loopback HTTP
-routes (``fake_ably_server.rest``) so another process can publish into it. What it speaks is
-taken from ably-python 3.1.4 (see the package README for the protocol notes it relies on).
+One aiohttp server (on 127.0.0.1 unless told otherwise) serves the realtime websocket on ``/``
+and a few HTTP routes (``fake_ably_server.rest``) so another process can publish into it. What
+it speaks is taken from ably-python 3.1.4 (see the package README for the protocol notes it
+relies on).
 """
 
 from __future__ import annotations
@@ -47,10 +48,15 @@ class InboundFrame:
     frame: dict[str, Any]
 
 
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
+
+
 class FakeAblyServer:
     """Fake Ably realtime endpoint on ``127.0.0.1`` for tests, the demo and benches.
 
     Args:
+        host: Address to listen on. Only the container checks use another one
+            (``0.0.0.0`` inside a container on a private network); it has no TLS.
         port: TCP port; ``0`` picks a free one (read it from ``.port`` after ``start()``).
         api_key: When set, a client presenting another key (or none) gets a connection ERROR
             40101 and is closed. ``None`` accepts any credentials.
@@ -65,6 +71,7 @@ class FakeAblyServer:
     def __init__(
         self,
         *,
+        host: str = "127.0.0.1",
         port: int = 0,
         api_key: str | None = None,
         max_idle_interval_ms: int = 0,
@@ -81,6 +88,7 @@ class FakeAblyServer:
         self.history_max = history_max
         self.inbound: list[InboundFrame] = []
         self.request_queries: list[dict[str, str]] = []
+        self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -104,8 +112,12 @@ class FakeAblyServer:
 
     @property
     def endpoint(self) -> str:
-        """``127.0.0.1:<port>``: the SDK's ``endpoint`` option (the port must be inside it)."""
-        return f"127.0.0.1:{self._port}"
+        """``host:port`` for the SDK's ``endpoint`` option (the port must be inside it).
+
+        The host is 127.0.0.1 when the server listens on every address.
+        """
+        host = "127.0.0.1" if self._host in _ANY_ADDRESS else self._host
+        return f"{host}:{self._port}"
 
     @property
     def running(self) -> bool:
@@ -124,7 +136,7 @@ class FakeAblyServer:
         add_rest_routes(app, self)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self._port, reuse_address=True)
+        site = web.TCPSite(runner, self._host, self._port, reuse_address=True)
         try:
             await site.start()
         except OSError:
