@@ -8,8 +8,10 @@
 #   4. the compose `sim` profile: simulator + daemon containers, a preview and an execute through
 #      tools/rebalance.sh, the simulator's orders checked, then a stop that must take < 5 s
 #   5. the production `event-broker` service from a deployment directory (.env, accounts, ./data)
-#      against the simulator standing in for ib-gateway: healthy, IB login not in its
-#      environment, state written to ./data, a preview, a prompt stop
+#      against the simulator standing in for ib-gateway and our fake Ably server for the realtime
+#      service: healthy (realtime connected), IB login not in its environment, state written to
+#      ./data, a preview, a signal on the strategy's channel rebalances its account (orders in
+#      the simulator, the event in the journal), no secret in its log, a prompt stop
 #
 # Installs what it needs where it may (apt-get as root; pip into .venv); otherwise it names
 # exactly what is missing. Work files go to .container-test/ (git-ignored).
@@ -158,7 +160,8 @@ teardown() {
     local rc=$?
     if [ "$rc" -ne 0 ]; then
         for c in "$(container_of ib-gateway-sim)" "$(container_of event-broker-sim)" \
-            "$DEPLOY_PROJECT-gateway" "$(container_of event-broker "$DEPLOY_PROJECT")"; do
+            "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-realtime" \
+            "$(container_of event-broker "$DEPLOY_PROJECT")"; do
             if [ -z "$c" ] || ! podman container exists "$c"; then
                 continue
             fi
@@ -174,7 +177,7 @@ cleanup_deploy() {
     local c
     c="$(container_of event-broker "$DEPLOY_PROJECT" 2>/dev/null || true)"
     [ -z "$c" ] || podman rm -f "$c" >/dev/null 2>&1 || true
-    podman rm -f "$DEPLOY_PROJECT-gateway" >/dev/null 2>&1 || true
+    podman rm -f "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-realtime" >/dev/null 2>&1 || true
     podman network rm "${DEPLOY_PROJECT}_default" >/dev/null 2>&1 || true
 }
 trap teardown EXIT
@@ -210,7 +213,7 @@ wait_healthy() {
 
 sim_orders() {
     # The control endpoint listens on the simulator container's loopback only.
-    podman exec "$sim" python -c '
+    podman exec "${1:-$sim}" python -c '
 import json, sys, urllib.request
 with urllib.request.urlopen("http://127.0.0.1:8080/orders", timeout=10) as response:
     orders = json.load(response)
@@ -277,8 +280,9 @@ stop_within_limit "$eb"
 # The `event-broker` service exactly as a user runs it: a deployment directory with .env (made
 # from .env.example, with a dummy IB login), accounts.yaml, replacement-sets.yaml and ./data.
 # The real gateway image cannot be pulled here, so the simulator answers as `ib-gateway` on the
-# project network, on the gateway image's paper port 4004.
-step "production event-broker service against a stand-in ib-gateway"
+# project network, on the gateway image's paper port 4004; and our fake Ably server (run from
+# the daemon's image, which has its dependencies) is the realtime service, as `realtime`.
+step "production event-broker service against a stand-in ib-gateway and realtime service"
 deploy="$WORK/deploy"
 mkdir -p "$deploy/data"
 cp docker-compose.yaml accounts.yaml replacement-sets.yaml "$deploy/"
@@ -288,6 +292,13 @@ sed -e 's|^TWS_USERID=.*|TWS_USERID=ci-user|' \
     -e 's|^TWS_PASSWORD=.*|TWS_PASSWORD=ci-dummy-password|' \
     -e 's|^ALLOCATIONS_API_URL=.*|ALLOCATIONS_API_URL=file:///app/data/allocations|' \
     .env.example >"$deploy/.env"
+realtime_secret="ci-realtime-secret-$RANDOM$RANDOM"
+cat >>"$deploy/.env" <<EOF
+REALTIME_API_KEY=ciapp.cikey:$realtime_secret
+ABLY_ENDPOINT=realtime:8765
+ABLY_TLS=false
+NO_PROXY=realtime,ib-gateway
+EOF
 # The README's instruction: ./data must be writable by uid 1000, the daemon's user.
 chown -R 1000:1000 "$deploy/data"
 deploy_compose=("$VENV/bin/podman-compose" --in-pod false -p "$DEPLOY_PROJECT" -f "$deploy/docker-compose.yaml")
@@ -297,6 +308,17 @@ podman run -d --name "$DEPLOY_PROJECT-gateway" --network "$network" --network-al
     -v "$repo/demo:/app/demo:ro" "$SIM_IMAGE" python -m ib_gateway_sim --host 0.0.0.0 \
     --port 4004 --scenario /app/demo/scenario.yaml >/dev/null
 wait_healthy "$DEPLOY_PROJECT-gateway" 60
+realtime="$DEPLOY_PROJECT-realtime"
+podman run -d --no-healthcheck --name "$realtime" --network "$network" --network-alias realtime \
+    -v "$repo/packages/fake-ably-server/src:/opt/fake-ably-server:ro" \
+    -e PYTHONPATH=/opt/fake-ably-server "$EB_IMAGE" python -m fake_ably_server --host 0.0.0.0 \
+    --port 8765 --api-key "ciapp.cikey:$realtime_secret" >/dev/null
+t0=$SECONDS
+until podman exec "$realtime" python -c \
+    'import urllib.request as u; u.urlopen("http://127.0.0.1:8765/time", timeout=2)' >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 30 ] || ct_die "the fake realtime service did not start"
+    sleep 0.5
+done
 (cd "$deploy" && "${deploy_compose[@]}" up -d --no-build --no-deps event-broker) >"$WORK/deploy-up.log" 2>&1 ||
     { cat "$WORK/deploy-up.log" >&2; ct_die "podman-compose up event-broker failed"; }
 prod="$(container_of event-broker "$DEPLOY_PROJECT")"
@@ -310,6 +332,47 @@ ct_log "./data on the host: $(find "$deploy/data" -mindepth 1 -maxdepth 1 -print
 REBALANCE_EXEC="podman exec $prod" bash tools/rebalance.sh -account "$DEMO_ACCOUNT" >"$WORK/deploy-preview.log" 2>&1 ||
     { cat "$WORK/deploy-preview.log" >&2; ct_die "preview through the production service failed"; }
 tail -n 1 "$WORK/deploy-preview.log" >&2
+[ "$(sim_orders "$DEPLOY_PROJECT-gateway")" = "[]" ] || ct_die "the preview placed orders"
+
+# A strategy signal, as the strategy's publisher sends it: the daemon rebalances every enabled
+# account of that strategy (here the demo account) with no manual trigger.
+strategy="${CT_DEMO_STRATEGY:-etf-blend-301-20}"
+podman exec "$realtime" python -c '
+import json, sys, urllib.request
+body = json.dumps({"data": {"exec": "rebalance"}, "id": "ci-signal-1:0"}).encode()
+request = urllib.request.Request(f"http://127.0.0.1:8765/publish/{sys.argv[1]}", data=body,
+                                 headers={"Content-Type": "application/json"})
+urllib.request.urlopen(request, timeout=10).close()
+' "$strategy"
+ct_log "published {\"exec\": \"rebalance\"} on channel $strategy"
+journal_events() {
+    podman exec "$prod" python -c '
+import sqlite3
+with sqlite3.connect("file:/app/data/journal.sqlite3?mode=ro", uri=True) as db:
+    for channel, outcome in db.execute("SELECT channel, outcome FROM events"):
+        print(f"{channel}: {outcome}")
+'
+}
+t0=$SECONDS
+until journal_events | grep -q "^$strategy: ran "; do
+    [ $((SECONDS - t0)) -lt 90 ] || ct_die "the signal was not processed within 90 s: $(journal_events)"
+    sleep 1
+done
+ct_log "journal event: $(journal_events)"
+python3 - "$(sim_orders "$DEPLOY_PROJECT-gateway")" "$DEMO_ACCOUNT" <<'EOF'
+import json
+import sys
+
+orders = [o for o in json.loads(sys.argv[1]) if o.get("account") == sys.argv[2]]
+if not orders or any(str(o.get("status", "")).lower() != "filled" for o in orders):
+    sys.exit(f"after the signal, expected filled orders for {sys.argv[2]}, got {orders}")
+summary = ", ".join(f"{o['action']} {o['quantity']} {o['symbol']}" for o in orders)
+print(f"the signal rebalanced {sys.argv[2]}: {summary} (all filled)", file=sys.stderr)
+EOF
+if podman logs "$prod" 2>&1 | grep -qF "$realtime_secret"; then
+    ct_die "the realtime API key's secret appears in the daemon's log"
+fi
+ct_log "the realtime secret is not in the daemon's log"
 stop_within_limit "$prod"
 
 ct_log "container-test passed in $((SECONDS - started)) s"

@@ -138,6 +138,15 @@ class Settings(BaseSettings):
             host, sep, port = value.rpartition(":")
             if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:8765)")
+            # The SDK takes an endpoint without ".", "::" or "localhost" for an Ably routing
+            # policy name and connects to <endpoint>.realtime.ably.net instead: a single-label
+            # host such as a compose service name would silently go to Ably itself.
+            if "." not in value and "::" not in value and "localhost" not in value:
+                raise ValueError(
+                    f"{value!r}: the Ably SDK would read a host without a dot as a routing "
+                    f"policy and connect to {value}.realtime.ably.net; use an IP address or a "
+                    "fully qualified name (for example 127.0.0.1:8765)"
+                )
         return value
 
     @field_validator("allocations_api_url")

@@ -178,6 +178,27 @@ def test_load_settings_ably_endpoint_must_be_host_and_port() -> None:
         load_settings(env_file=None, environ={**BASE_ENV, "ABLY_ENDPOINT": "localhost"})
 
 
+@pytest.mark.parametrize("endpoint", ["realtime:8765", "ably-fake:443"])
+def test_load_settings_ably_endpoint_without_dot_is_refused_not_sent_to_ably(
+    endpoint: str,
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=None, environ={**BASE_ENV, "ABLY_ENDPOINT": endpoint})
+
+    message = str(caught.value)
+    assert f"ABLY_ENDPOINT: {endpoint!r}" in message
+    assert f"{endpoint}.realtime.ably.net" in message
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["127.0.0.1:8765", "localhost:8765", "realtime.internal:8765", "[::1]:8765"]
+)
+def test_load_settings_ably_endpoint_that_the_sdk_reads_as_a_host_is_kept(endpoint: str) -> None:
+    settings = load_settings(env_file=None, environ={**BASE_ENV, "ABLY_ENDPOINT": endpoint})
+
+    assert settings.ably_endpoint == endpoint
+
+
 def test_load_settings_error_is_picklable_with_its_message() -> None:
     with pytest.raises(InvalidInputError) as caught:
         load_settings(env_file=None, environ={**BASE_ENV, "LOG_LEVEL": "loud"})
