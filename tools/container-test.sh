@@ -281,7 +281,7 @@ stop_within_limit "$eb"
 # from .env.example, with a dummy IB login), accounts.yaml, replacement-sets.yaml and ./data.
 # The real gateway image cannot be pulled here, so the simulator answers as `ib-gateway` on the
 # project network, on the gateway image's paper port 4004; and our fake Ably server (run from
-# the daemon's image, which has its dependencies) is the realtime service, as `realtime`.
+# the daemon's image, which has its dependencies) is the realtime service.
 step "production event-broker service against a stand-in ib-gateway and realtime service"
 deploy="$WORK/deploy"
 mkdir -p "$deploy/data"
@@ -293,12 +293,6 @@ sed -e 's|^TWS_USERID=.*|TWS_USERID=ci-user|' \
     -e 's|^ALLOCATIONS_API_URL=.*|ALLOCATIONS_API_URL=file:///app/data/allocations|' \
     .env.example >"$deploy/.env"
 realtime_secret="ci-realtime-secret-$RANDOM$RANDOM"
-cat >>"$deploy/.env" <<EOF
-REALTIME_API_KEY=ciapp.cikey:$realtime_secret
-ABLY_ENDPOINT=realtime:8765
-ABLY_TLS=false
-NO_PROXY=realtime,ib-gateway
-EOF
 # The README's instruction: ./data must be writable by uid 1000, the daemon's user.
 chown -R 1000:1000 "$deploy/data"
 deploy_compose=("$VENV/bin/podman-compose" --in-pod false -p "$DEPLOY_PROJECT" -f "$deploy/docker-compose.yaml")
@@ -306,7 +300,7 @@ network="${DEPLOY_PROJECT}_default"
 podman network exists "$network" || podman network create "$network" >/dev/null
 podman run -d --name "$DEPLOY_PROJECT-gateway" --network "$network" --network-alias ib-gateway \
     -v "$repo/demo:/app/demo:ro" "$SIM_IMAGE" python -m ib_gateway_sim --host 0.0.0.0 \
-    --port 4004 --scenario /app/demo/scenario.yaml >/dev/null
+    --port 4004 --scenario /app/demo/scenario.yaml --control-port 8080 >/dev/null
 wait_healthy "$DEPLOY_PROJECT-gateway" 60
 realtime="$DEPLOY_PROJECT-realtime"
 podman run -d --no-healthcheck --name "$realtime" --network "$network" --network-alias realtime \
@@ -319,6 +313,16 @@ until podman exec "$realtime" python -c \
     [ $((SECONDS - t0)) -lt 30 ] || ct_die "the fake realtime service did not start"
     sleep 0.5
 done
+# By address: the SDK would take a bare service name for an Ably routing policy (the daemon
+# refuses one), and the test network has no dotted names.
+realtime_ip="$(podman inspect --format "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$realtime")"
+[ -n "$realtime_ip" ] || ct_die "no address for $realtime on $network"
+cat >>"$deploy/.env" <<EOF
+REALTIME_API_KEY=ciapp.cikey:$realtime_secret
+ABLY_ENDPOINT=$realtime_ip:8765
+ABLY_TLS=false
+NO_PROXY=$realtime_ip,ib-gateway
+EOF
 (cd "$deploy" && "${deploy_compose[@]}" up -d --no-build --no-deps event-broker) >"$WORK/deploy-up.log" 2>&1 ||
     { cat "$WORK/deploy-up.log" >&2; ct_die "podman-compose up event-broker failed"; }
 prod="$(container_of event-broker "$DEPLOY_PROJECT")"

@@ -112,7 +112,9 @@ async def run_manual(
             await asyncio.gather(*stop_tasks)
         results = [r for strategy in done for r in strategy.results]
         failed = sum(1 for r in results if not r.success)
-        journal.set_event_outcome(event_row, f"ran {len(results)} accounts: {failed} not succeeded")
+        # Worded as the daemon words a signal's outcome (StrategyExecutor).
+        status = "succeeded" if failed == 0 else f"{failed} of {len(results)} failed"
+        journal.set_event_outcome(event_row, f"ran {len(results)} accounts: {status}")
         return results
     finally:
         await workers.terminate_all()  # nothing runs any more: this stops the fork server

@@ -138,6 +138,10 @@ async def test_second_rebalance_of_pdt_account_same_day_is_refused(stack: Stack)
     assert "PDT Protection: Account DU789012 was already rebalanced earlier today" in second.stdout
     assert "You can manually rebalance after" in second.stdout
     assert len(stack.sim.orders()) == orders_after_first
+    assert stack.journal_rows("SELECT channel, outcome FROM events ORDER BY id") == [
+        ("manual", "ran 1 accounts: succeeded"),
+        ("manual", "ran 1 accounts: 1 of 1 failed"),
+    ]
 
 
 # -- Test 5: invalid account -------------------------------------------------------------------
