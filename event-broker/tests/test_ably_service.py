@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sqlite3
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from app.services.ably_sdk_noise import quiet_sdk_loose_ends, sdk_coroutine_name
 from app.services.ably_service import (
     AblyConnectionFailed,
     AblyService,
@@ -368,3 +370,45 @@ async def test_unusable_state_dir_makes_start_raise_invalid_input(
     with pytest.raises(InvalidInputError, match="de-duplication database"):
         await service.start()
     assert fake.connect_count == 0
+
+
+async def test_unreachable_endpoint_fails_start_without_sdk_tracebacks_in_the_log(
+    fake: FakeAblyServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await fake.stop()  # nothing listens on its port any more
+    service = make_service(fake, tmp_path, Collector(), connect_timeout_secs=1.5)
+
+    with pytest.raises(AblyConnectionFailed, match="could not connect"):
+        await service.start()
+    await service.close()
+    await asyncio.sleep(0.5)  # the SDK's own tasks and state changes after the close
+    gc.collect()  # "Task exception was never retrieved" is logged when such a task is freed
+    await asyncio.sleep(0)
+
+    noise = [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and (r.name == "asyncio" or r.name.startswith("ably"))
+    ]
+    assert noise == []
+
+
+async def test_quieting_the_sdk_leaves_our_own_task_errors_reported_in_full(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet_sdk_loose_ends(asyncio.get_running_loop())
+
+    async def ours() -> None:
+        raise ValueError("a bug of ours")
+
+    task = asyncio.create_task(ours())
+    await asyncio.sleep(0.01)
+    assert sdk_coroutine_name(task) is None
+    del task
+    gc.collect()  # freed without anyone retrieving its exception
+
+    (record,) = [r for r in caplog.records if r.name == "asyncio"]
+    assert record.levelno == logging.ERROR
+    assert "Task exception was never retrieved" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ValueError)

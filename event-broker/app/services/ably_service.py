@@ -29,6 +29,7 @@ from broker_connector_base.exceptions import InvalidInputError
 from pydantic import SecretStr
 
 from app.services.ably_messages import ReceivedMessage, decode_message_data
+from app.services.ably_sdk_noise import quiet_sdk_loose_ends
 from app.services.ably_state import SecretRedactor, SeenMessageStore
 
 # ReceivedMessage and decode_message_data live in ably_messages; re-exported for their importers.
@@ -168,6 +169,7 @@ class AblyService:
             raise RuntimeError("AblyService.start() may be called only once")
         self._started = True
         self._redactor.install()
+        quiet_sdk_loose_ends(asyncio.get_running_loop())
         try:
             self._store = SeenMessageStore(
                 self._state_dir / "ably-seen-messages.sqlite3", max_entries=self._seen_ids_max
