@@ -83,12 +83,14 @@ async def test_execute_places_orders_tagged_with_run_id_and_updates_positions(
     assert row is not None, out.stdout
     assert (int(row[1]), row[2]) == (qqq.filled, f"{qqq.avg_fill_price:,.2f}")
     assert f"{len(orders)} orders placed, {len(orders)} filled" in out.stdout
-    # The worker reports each order when acknowledged and when its wait ends: one log line
-    # per status, not two identical ones.
+    # The worker reports each order when acknowledged and when its wait ends: a line per
+    # status it had then (WORKING, FILLED or just FILLED, as the fills race the ack), never the
+    # same status twice.
     status_lines = re.findall(
         r"app\.worker\.run: Order (\d+) \S+ \S+ x\d+ status (\w+)", out.stderr
     )
-    assert sorted(status_lines) == sorted({(str(o.order_id), "FILLED") for o in orders}), out.stderr
+    assert len(status_lines) == len(set(status_lines)), out.stderr
+    assert {(str(o.order_id), "FILLED") for o in orders} <= set(status_lines), out.stderr
 
 
 # -- Test 3: Ably event ------------------------------------------------------------------------
