@@ -11,7 +11,8 @@
 #      against the simulator standing in for ib-gateway and our fake Ably server for the realtime
 #      service: healthy (realtime connected), IB login not in its environment, state written to
 #      ./data, a preview, a signal on the strategy's channel rebalances its account (orders in
-#      the simulator, the event in the journal), no secret in its log, a prompt stop
+#      the simulator, the event in the journal, the owner notified through apprise), no secret
+#      in its log, a prompt stop
 #
 # Installs what it needs where it may (apt-get as root; pip into .venv); otherwise it names
 # exactly what is missing. Work files go to .container-test/ (git-ignored).
@@ -160,7 +161,7 @@ teardown() {
     local rc=$?
     if [ "$rc" -ne 0 ]; then
         for c in "$(container_of ib-gateway-sim)" "$(container_of event-broker-sim)" \
-            "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-realtime" \
+            "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-realtime" "$DEPLOY_PROJECT-notify" \
             "$(container_of event-broker "$DEPLOY_PROJECT")"; do
             if [ -z "$c" ] || ! podman container exists "$c"; then
                 continue
@@ -177,7 +178,8 @@ cleanup_deploy() {
     local c
     c="$(container_of event-broker "$DEPLOY_PROJECT" 2>/dev/null || true)"
     [ -z "$c" ] || podman rm -f "$c" >/dev/null 2>&1 || true
-    podman rm -f "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-realtime" >/dev/null 2>&1 || true
+    podman rm -f "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-realtime" "$DEPLOY_PROJECT-notify" \
+        >/dev/null 2>&1 || true
     podman network rm "${DEPLOY_PROJECT}_default" >/dev/null 2>&1 || true
 }
 trap teardown EXIT
@@ -313,15 +315,35 @@ until podman exec "$realtime" python -c \
     [ $((SECONDS - t0)) -lt 30 ] || ct_die "the fake realtime service did not start"
     sleep 0.5
 done
+# The owner's notifications: apprise's json:// target, received by a small aiohttp server.
+notify="$DEPLOY_PROJECT-notify"
+notify_token="ci-hook-token-$RANDOM$RANDOM"
+podman run -d --no-healthcheck --name "$notify" --network "$network" \
+    -v "$repo/tools/container-notify-receiver.py:/opt/receiver.py:ro" "$EB_IMAGE" \
+    python /opt/receiver.py 8090 >/dev/null
+notifications() {
+    podman exec "$notify" python -c \
+        'import urllib.request as u; print(u.urlopen("http://127.0.0.1:8090/received", timeout=5).read().decode())'
+}
+t0=$SECONDS
+until notifications >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 30 ] || ct_die "the notification receiver did not start"
+    sleep 0.5
+done
 # By address: the SDK would take a bare service name for an Ably routing policy (the daemon
 # refuses one), and the test network has no dotted names.
-realtime_ip="$(podman inspect --format "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$realtime")"
-[ -n "$realtime_ip" ] || ct_die "no address for $realtime on $network"
+address_of() {
+    podman inspect --format "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$1"
+}
+realtime_ip="$(address_of "$realtime")"
+notify_ip="$(address_of "$notify")"
+[ -n "$realtime_ip" ] && [ -n "$notify_ip" ] || ct_die "no address on $network for $realtime or $notify"
 cat >>"$deploy/.env" <<EOF
 REALTIME_API_KEY=ciapp.cikey:$realtime_secret
 ABLY_ENDPOINT=$realtime_ip:8765
 ABLY_TLS=false
-NO_PROXY=$realtime_ip,ib-gateway
+NOTIFICATION_URLS=json://$notify_ip:8090/hook/$notify_token
+NO_PROXY=$realtime_ip,$notify_ip,ib-gateway
 EOF
 (cd "$deploy" && "${deploy_compose[@]}" up -d --no-build --no-deps event-broker) >"$WORK/deploy-up.log" 2>&1 ||
     { cat "$WORK/deploy-up.log" >&2; ct_die "podman-compose up event-broker failed"; }
@@ -373,10 +395,26 @@ if not orders or any(str(o.get("status", "")).lower() != "filled" for o in order
 summary = ", ".join(f"{o['action']} {o['quantity']} {o['symbol']}" for o in orders)
 print(f"the signal rebalanced {sys.argv[2]}: {summary} (all filled)", file=sys.stderr)
 EOF
-if podman logs "$prod" 2>&1 | grep -qF "$realtime_secret"; then
-    ct_die "the realtime API key's secret appears in the daemon's log"
-fi
-ct_log "the realtime secret is not in the daemon's log"
+t0=$SECONDS
+until notifications | grep -q "Rebalance finished: $DEMO_ACCOUNT"; do
+    [ $((SECONDS - t0)) -lt 30 ] || ct_die "no notification of $DEMO_ACCOUNT's rebalance: $(notifications)"
+    sleep 0.5
+done
+python3 - "$(notifications)" "$DEMO_ACCOUNT" <<'EOF'
+import json
+import sys
+
+for note in json.loads(sys.argv[1]):
+    if sys.argv[2] in str(note.get("title", "")):
+        lines = str(note.get("message", "")).splitlines()
+        print(f"notification ({note.get('type')}): {note['title']} / {' / '.join(lines[:3])}", file=sys.stderr)
+EOF
+for secret in "$realtime_secret" "$notify_token"; do
+    if podman logs "$prod" 2>&1 | grep -qF "$secret"; then
+        ct_die "a secret from .env (${secret%%-[0-9]*}-...) appears in the daemon's log"
+    fi
+done
+ct_log "neither the realtime secret nor the notification token is in the daemon's log"
 stop_within_limit "$prod"
 
 ct_log "container-test passed in $((SECONDS - started)) s"
