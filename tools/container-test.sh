@@ -12,7 +12,7 @@
 #      service: healthy (realtime connected), IB login not in its environment, state written to
 #      ./data, a preview, a signal on the strategy's channel rebalances its account (orders in
 #      the simulator, the event in the journal, the owner notified through apprise), no secret
-#      in its log, a prompt stop
+#      or error in its log, a prompt stop
 #
 # Installs what it needs where it may (apt-get as root; pip into .venv); otherwise it names
 # exactly what is missing. Work files go to .container-test/ (git-ignored).
@@ -415,6 +415,11 @@ for secret in "$realtime_secret" "$notify_token"; do
     fi
 done
 ct_log "neither the realtime secret nor the notification token is in the daemon's log"
+# Seed task 4.3's first criterion: no errors in the logs.
+errors="$(podman logs "$prod" 2>&1 | grep -E ' (ERROR|CRITICAL) |Traceback' || true)"
+[ -z "$errors" ] || ct_die "errors in the daemon's log:
+$errors"
+ct_log "no ERROR, CRITICAL or traceback in the daemon's log"
 stop_within_limit "$prod"
 
 ct_log "container-test passed in $((SECONDS - started)) s"
