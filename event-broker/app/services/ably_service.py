@@ -341,7 +341,9 @@ class AblyService:
             logger.error("Ably %s", self._fatal)
             self._fatal_event.set()
         elif current in ("disconnected", "suspended"):
-            logger.warning("Ably connection %s", current)
+            reason = getattr(change, "reason", None)
+            why = f": {self._redactor.redact(str(reason))}" if reason else ""
+            logger.warning("Ably connection %s%s", current, why)
         self._notify_health()
 
     def _on_channel_state(self, generation: int, name: str, change: Any) -> None:
