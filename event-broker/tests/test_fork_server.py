@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import sys
-import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -37,6 +36,16 @@ async def _pid_in(path: Path, until: Until) -> int:
     pid = _read_pid(path)
     assert pid is not None
     return pid
+
+
+def _held_until(pid_file: Path, release: Path, *, then: str) -> str:
+    """A stand-in worker body: write its pid, wait for ``release`` to exist, then ``then``."""
+    return (
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        f"while not os.path.exists({str(release)!r}):\n"
+        "    time.sleep(0.05)\n"
+        f"{then}\n"
+    )
 
 
 def _launcher(script: tuple[str, ...]) -> ForkServerLauncher:
@@ -187,14 +196,7 @@ async def test_fork_server_killed_mid_run_the_running_worker_still_reports(
     until: Until,
 ) -> None:
     pid_file, release = tmp_path / "worker.pid", tmp_path / "release"
-    pool = fork_pool(
-        f"""
-        open({str(pid_file)!r}, "w").write(str(os.getpid()))
-        while not os.path.exists({str(release)!r}):
-            time.sleep(0.05)
-        print(result())
-        """
-    )
+    pool = fork_pool(_held_until(pid_file, release, then="print(result())"))
     await pool.start_spares()
     (server,) = pool.spare_pids
     run = asyncio.create_task(pool.run(make_request(), timeout_secs=60))
@@ -251,22 +253,74 @@ async def test_terminate_all_stops_running_forked_worker_and_the_fork_server(
     assert pool.spare_pids == []
 
 
-_OWNER = """
-import asyncio, sys
+# A process owning a pool with a fork server, as the daemon does. It prints the fork server's
+# pid, then runs the request in argv[2] with the stand-in worker script in argv[1].
+_OWNER_POOL = """
+import asyncio, ctypes, json, sys
 from pathlib import Path
 from app.fork_launcher import FORK_SERVER_COMMAND, ForkServerLauncher
 from app.worker_process import WorkerProcesses
 from app.worker_protocol import decode_request
 
-async def main() -> None:
+async def start_pool() -> WorkerProcesses:
     command = (*FORK_SERVER_COMMAND, "--worker-script", sys.argv[1])
     pool = WorkerProcesses(launcher=ForkServerLauncher(command))
     await pool.start_spares()
     print(pool.spare_pids[0], flush=True)
-    await pool.run(decode_request(Path(sys.argv[2]).read_bytes()), timeout_secs=600)
+    return pool
+
+def request():
+    return decode_request(Path(sys.argv[2]).read_bytes())
+"""
+
+_OWNER = (
+    _OWNER_POOL
+    + """
+async def main() -> None:
+    pool = await start_pool()
+    await pool.run(request(), timeout_secs=600)
 
 asyncio.run(main())
 """
+)
+
+_SUBREAPER_OWNER = (
+    _OWNER_POOL
+    + """
+PR_SET_CHILD_SUBREAPER = 36
+
+async def main() -> None:
+    # Orphans are re-parented to this process, as they are to PID 1 in a container.
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        sys.exit(f"prctl failed: errno {ctypes.get_errno()}")
+    pool = await start_pool()
+    result = await pool.run(request(), timeout_secs=120)
+    print(json.dumps(result.error), flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # alive, still the reaper, while the test looks
+    await pool.terminate_all()
+
+asyncio.run(main())
+"""
+)
+
+
+async def _start_owner(
+    source: str, script: tuple[str, ...], request: WorkerRequest, tmp_path: Path
+) -> asyncio.subprocess.Process:
+    """Run ``source`` (an owner script above) for ``script`` and ``request``; pipes on stdio."""
+    request_file = tmp_path / "request.json"
+    request_file.write_bytes(encode_request(request))
+    owner_file = tmp_path / "owner.py"
+    owner_file.write_text(source, encoding="utf-8")
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(owner_file),
+        script[1],
+        str(request_file),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(EVENT_BROKER)},
+    )
 
 
 async def test_owner_of_the_pool_killed_leaves_no_fork_server_or_worker_behind(
@@ -281,18 +335,7 @@ async def test_owner_of_the_pool_killed_leaves_no_fork_server_or_worker_behind(
     script = worker_script(
         f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); sys.stdin.buffer.read()"
     )
-    request_file = tmp_path / "request.json"
-    request_file.write_bytes(encode_request(make_request()))
-    owner_file = tmp_path / "owner.py"
-    owner_file.write_text(textwrap.dedent(_OWNER), encoding="utf-8")
-    owner = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(owner_file),
-        script[1],
-        str(request_file),
-        stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(EVENT_BROKER)},
-    )
+    owner = await _start_owner(_OWNER, script, make_request(), tmp_path)
     assert owner.stdout is not None
     async with asyncio.timeout(120):
         server = int(await owner.stdout.readline())
@@ -305,32 +348,6 @@ async def test_owner_of_the_pool_killed_leaves_no_fork_server_or_worker_behind(
     await until(lambda: not alive(server), "fork server stopped when its socket closed")
 
 
-_SUBREAPER_OWNER = """
-import asyncio, ctypes, json, sys
-from pathlib import Path
-from app.fork_launcher import FORK_SERVER_COMMAND, ForkServerLauncher
-from app.worker_process import WorkerProcesses
-from app.worker_protocol import decode_request
-
-PR_SET_CHILD_SUBREAPER = 36
-
-async def main() -> None:
-    # Orphans are re-parented to this process, as they are to PID 1 in a container.
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        sys.exit(f"prctl failed: errno {ctypes.get_errno()}")
-    command = (*FORK_SERVER_COMMAND, "--worker-script", sys.argv[1])
-    pool = WorkerProcesses(launcher=ForkServerLauncher(command))
-    await pool.start_spares()
-    print(pool.spare_pids[0], flush=True)
-    result = await pool.run(decode_request(Path(sys.argv[2]).read_bytes()), timeout_secs=120)
-    print(json.dumps(result.error), flush=True)
-    await asyncio.to_thread(sys.stdin.readline)  # alive, still the reaper, while the test looks
-    await pool.terminate_all()
-
-asyncio.run(main())
-"""
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
 async def test_as_pid_1_a_worker_orphaned_by_its_fork_server_is_reaped_with_its_exit_code(
     worker_script: WorkerScript,
@@ -339,27 +356,8 @@ async def test_as_pid_1_a_worker_orphaned_by_its_fork_server_is_reaped_with_its_
     until: Until,
 ) -> None:
     pid_file, release = tmp_path / "worker.pid", tmp_path / "release"
-    script = worker_script(
-        f"""
-        open({str(pid_file)!r}, "w").write(str(os.getpid()))
-        while not os.path.exists({str(release)!r}):
-            time.sleep(0.05)
-        sys.exit(3)
-        """
-    )
-    request_file = tmp_path / "request.json"
-    request_file.write_bytes(encode_request(make_request()))
-    owner_file = tmp_path / "owner.py"
-    owner_file.write_text(textwrap.dedent(_SUBREAPER_OWNER), encoding="utf-8")
-    owner = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(owner_file),
-        script[1],
-        str(request_file),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(EVENT_BROKER)},
-    )
+    script = worker_script(_held_until(pid_file, release, then="sys.exit(3)"))
+    owner = await _start_owner(_SUBREAPER_OWNER, script, make_request(), tmp_path)
     assert owner.stdin is not None
     assert owner.stdout is not None
     try:
