@@ -18,9 +18,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from broker_connector_base import InvalidInputError, Trade
 from broker_connector_base.sqlite_files import connect_wal
@@ -45,6 +46,13 @@ def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         raise InvalidInputError(f"timestamp {value.isoformat()} has no time zone")
     return value.astimezone(UTC).isoformat()
+
+
+def _columns(
+    row: sqlite3.Row, record: type, *, but: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The columns of ``row`` named like the fields of the dataclass ``record`` (bar ``but``)."""
+    return {f.name: row[f.name] for f in fields(record) if f.name not in but}
 
 
 @dataclass(frozen=True)
@@ -304,13 +312,7 @@ class Journal:
             )
             return [
                 UnfinishedRun(
-                    run_id=run["run_id"],
-                    account_id=run["account_id"],
-                    mode=run["mode"],
-                    client_id=run["client_id"],
-                    started_at=run["started_at"],
-                    pid=run["pid"],
-                    event_row=run["event_row"],
+                    **_columns(run, UnfinishedRun, but=frozenset({"orders"})),
                     orders=self._orders(run["run_id"]),
                 )
                 for run in runs
@@ -318,21 +320,7 @@ class Journal:
 
     def _orders(self, run_id: str) -> tuple[JournalOrder, ...]:
         rows = self._conn.execute("SELECT * FROM orders WHERE run_id = ? ORDER BY seq", (run_id,))
-        return tuple(
-            JournalOrder(
-                order_id=row["order_id"],
-                symbol=row["symbol"],
-                side=row["side"],
-                quantity=row["quantity"],
-                price=row["price"],
-                status=row["status"],
-                filled_quantity=row["filled_quantity"],
-                avg_fill_price=row["avg_fill_price"],
-                recorded_at=row["recorded_at"],
-                updated_at=row["updated_at"],
-            )
-            for row in rows
-        )
+        return tuple(JournalOrder(**_columns(row, JournalOrder)) for row in rows)
 
     def mark_run_abandoned(self, run_id: str, *, reason: str) -> None:
         """End an unfinished run as ``abandoned`` (its process died), keeping its orders."""
