@@ -19,18 +19,18 @@ from pathlib import Path
 
 from broker_connector_base import AccountConfig, InvalidInputError
 
-from app.config import AppConfig, load_app_config
-from app.events import KNOWN_EXECS
-from app.fork_launcher import ForkServerLauncher
-from app.journal import Journal
-from app.logging_setup import configure_logging, secrets_of
+from app.config.logs import configure_logging, secrets_of
+from app.config.settings import AppConfig, load_app_config
+from app.intake.events import KNOWN_EXECS
 from app.models import AccountExecutionResult, ExecMode
-from app.report import format_results
-from app.services.notification_service import NotificationService
-from app.services.pdt_protection_service import PDTProtectionService
-from app.services.strategy_executor import StrategyExecutor
-from app.services.trading_executor import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
-from app.worker_process import WorkerProcesses
+from app.notify.notifier import NotificationService
+from app.notify.report import format_results
+from app.runs.account import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
+from app.runs.pdt import PDTProtectionService
+from app.runs.strategy import StrategyExecutor
+from app.store.journal import Journal
+from app.workers.fork_launcher import ForkServerLauncher
+from app.workers.pool import WorkerProcesses
 
 __all__ = ["main", "run_manual"]
 

@@ -21,19 +21,19 @@ from pathlib import Path
 
 from broker_connector_base import InvalidInputError
 
-from app.config import AppConfig, load_app_config, load_settings
-from app.events import EventProcessor
-from app.fork_launcher import ForkServerLauncher
-from app.journal import Journal
-from app.logging_setup import configure_logging, secrets_of
-from app.recovery import report_unfinished_runs
-from app.services.ably_service import AblyConnectionFailed, AblyService
-from app.services.notification_service import NotificationService
-from app.services.pdt_protection_service import PDTProtectionService
-from app.services.strategy_executor import StrategyExecutor
-from app.services.trading_executor import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
-from app.status import AblyState, DaemonStatus, check_status, write_status
-from app.worker_process import WorkerProcesses
+from app.config.logs import configure_logging, secrets_of
+from app.config.settings import AppConfig, load_app_config, load_settings
+from app.intake.events import EventProcessor
+from app.intake.subscriber import AblyConnectionFailed, AblyService
+from app.notify.notifier import NotificationService
+from app.runs.account import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
+from app.runs.pdt import PDTProtectionService
+from app.runs.recovery import report_unfinished_runs
+from app.runs.strategy import StrategyExecutor
+from app.store.journal import Journal
+from app.store.status import AblyState, DaemonStatus, check_status, write_status
+from app.workers.fork_launcher import ForkServerLauncher
+from app.workers.pool import WorkerProcesses
 
 __all__ = ["Daemon", "main", "package_versions"]
 

@@ -2,12 +2,12 @@
 
 Each account run gets its own process so that a hung connection, a crash in the broker
 library or a leaked socket cannot affect the daemon or another account; the daemon kills the
-process group on timeout or shutdown. Protocol (see ``app.worker_protocol``): one JSON line
+process group on timeout or shutdown. Protocol (see ``app.workers.protocol``): one JSON line
 on stdin (the request), after which stdin stays open as a lifeline (EOF means the daemon died:
 the worker stops at once); log lines on stderr; one JSON ``AccountExecutionResult`` on stdout.
 The worker imports the connectors before reading its request, so a pre-started (spare)
 worker starts trading as soon as the request arrives. The daemon normally runs ``main`` in
-a process forked from the fork server (``app.fork_server``), which did those imports once;
+a process forked from the fork server (``app.workers.fork_server``), which did those imports once;
 the protocol is the same.
 """
 
@@ -26,15 +26,15 @@ from decimal import Decimal
 
 from broker_connector_base import BrokerClient, BrokerError, InvalidInputError, OrderStatus, Trade
 
-from app.journal import Journal
-from app.logging_setup import configure_logging
+from app.config.logs import configure_logging
 from app.models import AccountExecutionResult
+from app.store.journal import Journal
 from app.trading.broker_factory import (
     create_broker_client,
     create_rebalancer,
     preload_connectors,
 )
-from app.worker_protocol import WorkerRequest, decode_request
+from app.workers.protocol import WorkerRequest, decode_request
 
 __all__ = ["execute_request", "main"]
 

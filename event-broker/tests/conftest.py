@@ -14,14 +14,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from app.client_ids import assign_client_ids
-from app.config import AppConfig, load_settings
-from app.journal import Journal
-from app.services.notification_service import NotificationService
-from app.services.pdt_protection_service import PDTProtectionService
-from app.services.trading_executor import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
-from app.worker_process import WorkerProcesses
-from app.worker_protocol import WorkerRequest
+from app.config.settings import AppConfig, load_settings
+from app.notify.notifier import NotificationService
+from app.runs.account import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
+from app.runs.pdt import PDTProtectionService
+from app.store.journal import Journal
+from app.trading.client_ids import assign_client_ids
+from app.workers.pool import WorkerProcesses
+from app.workers.protocol import WorkerRequest
 from broker_connector_base import AccountConfig
 from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
 from ib_gateway_sim import GatewaySimulator, Scenario

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from app.cli import main
 from app.models import AccountExecutionResult
-from app.report import format_results
+from app.notify.report import format_results
 from broker_connector_base import OrderStatus, Trade
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)

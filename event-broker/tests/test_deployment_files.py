@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from app.config import Settings, load_settings
+from app.config.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = (

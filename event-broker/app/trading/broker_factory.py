@@ -18,7 +18,7 @@ from broker_connector_base import (
     Trade,
 )
 
-from app.worker_protocol import WorkerRequest
+from app.workers.protocol import WorkerRequest
 
 __all__ = [
     "SUPPORTED_BROKERS",

@@ -1,0 +1,295 @@
+"""Daemon configuration, read once at start: environment (and ``.env``), accounts, replacement sets.
+
+Every problem is an ``InvalidInputError`` that names the file or variable, the account and the
+field (``accounts.yaml: accounts[1].cash_reserve_percent: 150 is not within 0..100``), and all
+problems are reported together so one edit fixes them. Secret values never appear in a message
+or a repr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from broker_connector_base import AccountConfig, InvalidInputError
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from app.config.files import (
+    describe_errors,
+    load_accounts,
+    load_replacement_set_names,
+)
+from app.trading.client_ids import assign_client_ids
+
+__all__ = [
+    "AppConfig",
+    "Settings",
+    "load_accounts",
+    "load_app_config",
+    "load_replacement_set_names",
+    "load_settings",
+]
+
+logger = logging.getLogger(__name__)
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# Values of these are never shown in an error (a URL may carry credentials).
+_SECRET_FIELDS = frozenset(
+    {"realtime_api_key", "allocations_api_key", "allocations_api_url", "notification_urls"}
+)
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+# load_settings(environ=...) hands its mapping to the settings source through this variable:
+# pydantic-settings builds sources in a classmethod that takes no caller arguments.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("_ENVIRON", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """Environment source that reads a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Case-insensitive and empty-means-unset, like the default source with this config.
+        return {key.lower(): value for key, value in self._environ.items() if value != ""}
+
+
+class Settings(BaseSettings):
+    """Daemon settings from environment variables (case-insensitive) and an optional ``.env``.
+
+    Unknown variables in ``.env`` are ignored: the same file usually feeds docker compose.
+    An empty variable (``REALTIME_API_KEY=``) counts as unset.
+    """
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        env_ignore_empty=True,
+        frozen=True,
+        env_file_encoding="utf-8",
+        hide_input_in_errors=True,
+    )
+
+    trading_mode: Literal["paper", "live"] = "paper"
+    realtime_api_key: SecretStr | None = None
+    ably_endpoint: str | None = None
+    ably_tls: bool = True
+    allocations_api_url: str
+    allocations_api_key: SecretStr | None = None
+    ib_gateway_host: str = Field(default="127.0.0.1", min_length=1)
+    ib_gateway_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    data_dir: Path = Path("data")
+    accounts_file: Path = Path("accounts.yaml")
+    replacement_sets_file: Path = Path("replacement-sets.yaml")
+    notification_urls: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    log_level: str = "INFO"
+    max_parallel_accounts: Annotated[int, Field(ge=1, le=64)] = 4
+    account_run_timeout_secs: Annotated[float, Field(gt=0)] = 900
+    shutdown_grace_secs: Annotated[float, Field(ge=0)] = 30
+    event_max_age_secs: Annotated[float, Field(gt=0)] = 300
+    fill_timeout_secs: Annotated[float, Field(gt=0)] = 120
+    price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment before ``.env``; ``load_settings(environ=...)`` replaces the environment."""
+        environ = _ENVIRON.get()
+        if environ is not None:
+            env_settings = _MappingEnvSource(settings_cls, environ)
+        return init_settings, env_settings, dotenv_settings
+
+    @field_validator("notification_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        # Apprise itself accepts whitespace- or comma-separated lists; do the same.
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("ably_endpoint", mode="before")
+    @classmethod
+    def _check_endpoint(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip() or None
+        if isinstance(value, str):
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:8765)")
+            # The SDK takes an endpoint without ".", "::" or "localhost" for an Ably routing
+            # policy name and connects to <endpoint>.realtime.ably.net instead: a single-label
+            # host such as a compose service name would silently go to Ably itself.
+            if "." not in value and "::" not in value and "localhost" not in value:
+                raise ValueError(
+                    f"{value!r}: the Ably SDK would read a host without a dot as a routing "
+                    f"policy and connect to {value}.realtime.ably.net; use an IP address or a "
+                    "fully qualified name (for example 127.0.0.1:8765)"
+                )
+        return value
+
+    @field_validator("allocations_api_url")
+    @classmethod
+    def _check_allocations_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme == "file" and parts.path:
+            return value
+        if parts.scheme == "https" and parts.hostname:
+            return value
+        # The API key travels with every request: plain http only to this machine.
+        if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+            return value
+        raise ValueError(
+            "must be https://host/..., file:///directory, or http:// to localhost only "
+            f"(got scheme {parts.scheme!r})"
+        )
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
+        return level
+
+    @property
+    def gateway_port(self) -> int:
+        """``IB_GATEWAY_PORT``, or IB Gateway's default: 4002 for paper, 4001 for live."""
+        if self.ib_gateway_port is not None:
+            return self.ib_gateway_port
+        return 4002 if self.trading_mode == "paper" else 4001
+
+    @property
+    def allocations_is_file(self) -> bool:
+        """True when allocations come from a local directory (``file://``)."""
+        return self.allocations_api_url.startswith("file:")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the daemon needs, validated: settings, accounts and their client ids."""
+
+    settings: Settings
+    accounts: tuple[AccountConfig, ...]
+    client_ids: Mapping[str, int]
+    replacement_set_names: frozenset[str]
+
+    def tradable_accounts(self) -> tuple[AccountConfig, ...]:
+        """Enabled accounts whose ``type`` equals ``TRADING_MODE``, in file order."""
+        mode = self.settings.trading_mode
+        return tuple(a for a in self.accounts if a.enabled and a.type == mode)
+
+    def strategies(self) -> dict[str, tuple[AccountConfig, ...]]:
+        """Tradable accounts grouped by ``strategy_name`` (file order kept in each group)."""
+        groups: dict[str, list[AccountConfig]] = {}
+        for account in self.tradable_accounts():
+            groups.setdefault(account.strategy_name, []).append(account)
+        return {name: tuple(accounts) for name, accounts in groups.items()}
+
+    def account(self, account_id: str) -> AccountConfig:
+        """The tradable account ``account_id``.
+
+        Raises:
+            InvalidInputError: The account is not configured, is disabled, or its ``type``
+                differs from ``TRADING_MODE``; the message says which.
+        """
+        source = str(self.settings.accounts_file)
+        found = next((a for a in self.accounts if a.account_id == account_id), None)
+        if found is None:
+            similar = [
+                a.account_id for a in self.accounts if a.account_id.upper() == account_id.upper()
+            ]
+            hint = f"; did you mean {similar[0]}?" if similar else ""
+            known = ", ".join(a.account_id for a in self.accounts) or "none"
+            raise InvalidInputError(
+                f"account {account_id!r} is not configured (configured: {known}){hint}", source
+            )
+        if not found.enabled:
+            raise InvalidInputError(
+                f"account {account_id} is disabled (enabled: false); enable it to trade it",
+                source,
+            )
+        if found.type != self.settings.trading_mode:
+            raise InvalidInputError(
+                f"account {account_id} is a {found.type} account but TRADING_MODE is "
+                f"{self.settings.trading_mode}; it is traded only when both say the same",
+                source,
+            )
+        return found
+
+
+def load_settings(
+    *, env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the settings from the environment and ``env_file``.
+
+    Args:
+        env_file: A dotenv file read below the environment; missing is fine, ``None`` skips it.
+        environ: Variables to use instead of ``os.environ`` (tests, tools).
+
+    Raises:
+        InvalidInputError: One line per invalid or missing variable, naming it.
+    """
+    token = _ENVIRON.set(environ)
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as exc:
+        lines = describe_errors(
+            exc, field_label=str.upper, model=Settings, secret_fields=_SECRET_FIELDS
+        )
+        raise InvalidInputError("invalid settings:\n" + "\n".join(lines)) from None
+    finally:
+        _ENVIRON.reset(token)
+
+
+def load_app_config(
+    *, env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None
+) -> AppConfig:
+    """Settings, replacement set names, accounts and client ids, all validated.
+
+    A missing replacement sets file means no sets are defined (accounts naming one fail).
+
+    Raises:
+        InvalidInputError: Any problem in the settings or either file.
+    """
+    settings = load_settings(env_file=env_file, environ=environ)
+    sets_file = settings.replacement_sets_file
+    set_names = load_replacement_set_names(sets_file) if os.path.exists(sets_file) else frozenset()
+    accounts = load_accounts(settings.accounts_file, replacement_set_names=set_names)
+    client_ids = assign_client_ids(accounts)
+    config = AppConfig(
+        settings=settings,
+        accounts=accounts,
+        client_ids=MappingProxyType(client_ids),
+        replacement_set_names=set_names,
+    )
+    logger.info(
+        "Configuration loaded: TRADING_MODE=%s, %d accounts (%d tradable), %d replacement sets",
+        settings.trading_mode,
+        len(accounts),
+        len(config.tradable_accounts()),
+        len(set_names),
+    )
+    return config

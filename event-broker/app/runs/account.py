@@ -1,0 +1,186 @@
+"""One account run, end to end: lock, PDT guard, journal, worker process, notification.
+
+Every trigger (Ably event, CLI, demo) goes through ``TradingExecutor.execute_account`` so the
+same guards apply whatever started the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from broker_connector_base import AccountConfig
+
+from app.config.settings import AppConfig
+from app.models import AccountExecutionResult, ExecMode
+from app.notify.notifier import NotificationService
+from app.runs.locks import AccountBusyError, account_lock
+from app.runs.pdt import PDTProtectionService, pdt_refusal_message
+from app.store.journal import JOURNAL_FILENAME, Journal
+from app.workers.pool import WorkerPool, WorkerProcesses, failed_result
+from app.workers.protocol import WorkerRequest
+
+__all__ = ["JOURNAL_FILE", "PDT_STATE_FILE", "TradingExecutor", "new_run_id"]
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FILE = JOURNAL_FILENAME
+PDT_STATE_FILE = "pdt-state.sqlite3"
+
+_LOCK_MARGIN_SECS = 30.0
+"""Beyond one run timeout, how long a second run waits for the account lock before refusing."""
+
+
+def new_run_id() -> str:
+    """A unique, sortable run id; it tags every order at the broker (``order_ref``)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+class TradingExecutor:
+    """Runs single accounts through the guards and a worker process.
+
+    Args:
+        config: The loaded configuration.
+        journal: Where events, runs and orders are recorded.
+        pdt: The PDT protection state.
+        notifier: Sends one message per account run.
+        workers: The worker process tracker (shared so shutdown can reach every worker).
+        lock_wait_secs: How long a run waits for the account lock held by another run;
+            default one run timeout plus a margin, so the first run ends (or is killed) first.
+    """
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        journal: Journal,
+        pdt: PDTProtectionService,
+        notifier: NotificationService,
+        workers: WorkerPool | None = None,
+        lock_wait_secs: float | None = None,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.pdt = pdt
+        self.notifier = notifier
+        self.workers: WorkerPool = workers or WorkerProcesses()
+        self.lock_wait_secs = (
+            lock_wait_secs
+            if lock_wait_secs is not None
+            else config.settings.account_run_timeout_secs + _LOCK_MARGIN_SECS
+        )
+
+    @property
+    def journal_path(self) -> Path:
+        """The journal file the workers record orders into."""
+        return self.config.settings.data_dir / JOURNAL_FILE
+
+    def build_request(self, account: AccountConfig, mode: ExecMode, run_id: str) -> WorkerRequest:
+        """The worker's input for one run of ``account``."""
+        settings = self.config.settings
+        replacements = settings.replacement_sets_file
+        return WorkerRequest(
+            account=account,
+            mode=mode,
+            run_id=run_id,
+            client_id=self.config.client_ids[account.account_id],
+            trading_mode=settings.trading_mode,
+            gateway_host=settings.ib_gateway_host,
+            gateway_port=settings.gateway_port,
+            data_dir=settings.data_dir,
+            journal_path=self.journal_path,
+            allocations_api_url=settings.allocations_api_url,
+            allocations_api_key=settings.allocations_api_key,
+            replacement_sets_file=replacements if replacements.exists() else None,
+            fill_timeout_secs=settings.fill_timeout_secs,
+            price_cache_ttl_secs=settings.price_cache_ttl_secs,
+            log_level=settings.log_level,
+        )
+
+    async def execute_account(
+        self, account: AccountConfig, mode: ExecMode, *, event_row: int | None = None
+    ) -> AccountExecutionResult:
+        """Preview or rebalance ``account`` once; never raises for a failed run.
+
+        A second run of the same account (from this process or another, e.g. the CLI while
+        the daemon runs) waits for the first, up to one run timeout plus a margin, and is
+        then refused. A ``rebalance`` under PDT protection that already ran today is refused
+        with the next allowed time. The outcome is journalled and notified either way.
+        """
+        run_id = new_run_id()
+        request = self.build_request(account, mode, run_id)
+        settings = self.config.settings
+        started_at = datetime.now(UTC)
+        try:
+            async with account_lock(
+                settings.data_dir, account.account_id, wait_secs=self.lock_wait_secs
+            ):
+                result = await self._run_locked(request, event_row)
+        except AccountBusyError as exc:
+            logger.warning("Account %s run %s refused: %s", account.account_id, run_id, exc)
+            self._start_run(request, event_row)
+            result = failed_result(request, status="refused", error=str(exc), started_at=started_at)
+            self.journal.finish_run(run_id=run_id, result=result)
+        self._log_result(result)
+        await self.notifier.notify_account_result(result)
+        return result
+
+    def _start_run(self, request: WorkerRequest, event_row: int | None) -> None:
+        self.journal.start_run(
+            run_id=request.run_id,
+            account_id=request.account.account_id,
+            mode=request.mode,
+            client_id=request.client_id,
+            event_row=event_row,
+        )
+
+    async def _run_locked(
+        self, request: WorkerRequest, event_row: int | None
+    ) -> AccountExecutionResult:
+        account = request.account
+        self._start_run(request, event_row)
+        guarded = request.mode == "rebalance" and account.pdt_protection_enabled
+        if guarded:
+            check = self.pdt.is_execution_allowed(account.account_id)
+            if not check.allowed:
+                message = pdt_refusal_message(account.account_id, check.next_allowed_time)
+                result = failed_result(
+                    request, status="refused", error=message, started_at=datetime.now(UTC)
+                )
+                self.journal.finish_run(run_id=request.run_id, result=result)
+                return result
+        outcome = await self.workers.run_reporting(
+            request, timeout_secs=self.config.settings.account_run_timeout_secs
+        )
+        result = outcome.result
+        # A rebalance that placed orders has traded today even if it then failed, and one
+        # that timed out or crashed may have: a second one could close those positions the
+        # same day, which is the day trade PDT protection exists to prevent.
+        traded = any(t.order_id for t in result.trades) or not outcome.reported_by_worker
+        if guarded and (result.success or traded):
+            self.pdt.record_execution(account.account_id)
+        self.journal.finish_run(run_id=request.run_id, result=result)
+        return result
+
+    @staticmethod
+    def _log_result(result: AccountExecutionResult) -> None:
+        if result.success:
+            logger.info(
+                "Account %s run %s %s succeeded: %d trades in %.2f s",
+                result.account_id,
+                result.run_id,
+                result.mode,
+                len(result.trades),
+                result.duration_secs,
+            )
+        else:
+            logger.error(
+                "Account %s run %s %s %s: %s",
+                result.account_id,
+                result.run_id,
+                result.mode,
+                result.status,
+                result.error,
+            )

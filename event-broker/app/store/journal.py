@@ -1,0 +1,348 @@
+"""SQLite journal of events, account runs and orders, shared by the daemon and its subprocesses.
+
+Every account run is recorded when it starts, every order as soon as it is known, and the run's
+result when it ends. A run without an end is what a crash leaves behind; the daemon lists those
+at start (``unfinished_runs``) so an operator can check the orders they placed.
+
+Several processes write the same file (the daemon records events and runs, each per-account
+subprocess records its orders), so the database runs in WAL mode with a busy timeout, every
+write is one ``BEGIN IMMEDIATE`` transaction, and ``synchronous=FULL`` keeps a committed order
+on disk even after a power loss. Money is stored as decimal text, never as a float.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from broker_connector_base import InvalidInputError, Trade
+from broker_connector_base.sqlite_files import connect_wal
+
+from app.models import AccountExecutionResult
+from app.store.journal_schema import SCHEMA_VERSION, create_schema, format_summary
+
+__all__ = ["JOURNAL_FILENAME", "Journal", "JournalOrder", "UnfinishedRun"]
+
+JOURNAL_FILENAME = "journal.sqlite3"
+"""The journal's file name inside ``DATA_DIR``."""
+
+_BUSY_TIMEOUT_SECS = 15.0
+_RUN_MODES = frozenset({"rebalance", "print-rebalance"})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise InvalidInputError(f"timestamp {value.isoformat()} has no time zone")
+    return value.astimezone(UTC).isoformat()
+
+
+def _columns(
+    row: sqlite3.Row, record: type, *, but: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The columns of ``row`` named like the fields of the dataclass ``record`` (bar ``but``)."""
+    return {f.name: row[f.name] for f in fields(record) if f.name not in but}
+
+
+@dataclass(frozen=True)
+class JournalOrder:
+    """An order as last recorded. Decimals are exact; ``side`` is ``BUY`` or ``SELL``."""
+
+    order_id: str | None
+    symbol: str
+    side: str
+    quantity: int
+    price: str
+    status: str | None
+    filled_quantity: int | None
+    avg_fill_price: str | None
+    recorded_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class UnfinishedRun:
+    """A run that started but never recorded an end, with the orders it recorded."""
+
+    run_id: str
+    account_id: str
+    mode: str
+    client_id: int
+    started_at: str
+    pid: int
+    event_row: int | None
+    orders: tuple[JournalOrder, ...]
+
+
+class Journal:
+    """The journal file; one instance per process (it holds one connection).
+
+    Methods may be called from any thread (a lock serialises them); each call is short.
+
+    Args:
+        path: The SQLite file, usually ``DATA_DIR / JOURNAL_FILENAME``. Its directory is
+            created when missing.
+
+    Raises:
+        InvalidInputError: The file was written by a newer schema than this code knows.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        # isolation_level=None: no implicit transactions; every write opens its own below.
+        self._conn = connect_wal(
+            path, timeout_secs=_BUSY_TIMEOUT_SECS, autocommit=True, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            with self._write() as conn:
+                create_schema(conn, path)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r}, schema {SCHEMA_VERSION})"
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back on any error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params))
+
+    # -- events --------------------------------------------------------------------------------
+
+    def record_event(
+        self,
+        *,
+        event_id: str | None,
+        channel: str,
+        payload: str,
+        received_at: datetime | None = None,
+    ) -> int:
+        """Record a received event and return its row number (for ``start_run``)."""
+        received = _iso(received_at) if received_at is not None else _now()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO events (event_id, channel, payload, received_at) VALUES (?, ?, ?, ?)",
+                (event_id, channel, payload, received),
+            )
+            row = cursor.lastrowid
+        assert row is not None  # an INSERT always sets it
+        return row
+
+    def set_event_outcome(self, event_row: int, outcome: str) -> None:
+        """Record what became of an event (``processed``, ``duplicate``, ``too old: ...``)."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE events SET outcome = ? WHERE id = ?", (outcome, event_row)
+            )
+            if cursor.rowcount != 1:
+                raise InvalidInputError(f"journal has no event row {event_row}")
+
+    def event_seen(self, event_id: str) -> bool:
+        """True when an event with this id was recorded before."""
+        rows = self._read("SELECT 1 FROM events WHERE event_id = ? LIMIT 1", (event_id,))
+        return bool(rows)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        run_id: str,
+        account_id: str,
+        mode: str,
+        client_id: int,
+        event_row: int | None = None,
+    ) -> None:
+        """Record that a run started now in this process.
+
+        Raises:
+            InvalidInputError: Unknown mode, or ``run_id`` already used.
+        """
+        if mode not in _RUN_MODES:
+            raise InvalidInputError(f"run mode {mode!r} is not one of {sorted(_RUN_MODES)}")
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO runs (run_id, account_id, mode, client_id, event_row,"
+                    " started_at, pid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, account_id, mode, client_id, event_row, _now(), os.getpid()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise InvalidInputError(f"cannot start run {run_id}: {exc}") from None
+
+    def record_order(self, *, run_id: str, trade: Trade) -> None:
+        """Insert or update an order of a run.
+
+        Keyed by ``(run_id, order_id)``. A trade recorded before it had an order id (the
+        intent, written before placing so a crash cannot lose it) is keyed by symbol and gets
+        its order id filled in by the next record of that symbol.
+
+        Raises:
+            InvalidInputError: The run is unknown or already finished.
+        """
+        with self._write() as conn:
+            self._require_open_run(conn, run_id)
+            self._upsert(conn, run_id, trade)
+
+    @staticmethod
+    def _update_order(
+        conn: sqlite3.Connection, run_id: str, trade: Trade, values: tuple[object, ...]
+    ) -> bool:
+        update = (
+            "UPDATE orders SET order_id = ?, symbol = ?, side = ?, quantity = ?, price = ?,"
+            " status = ?, filled_quantity = ?, avg_fill_price = ?, trade_json = ?,"
+            " updated_at = ? WHERE run_id = ? AND "
+        )
+        if trade.order_id is not None:
+            cursor = conn.execute(update + "order_id = ?", (*values, run_id, trade.order_id))
+            if cursor.rowcount:
+                return True
+        cursor = conn.execute(
+            update + "order_id IS NULL AND symbol = ?", (*values, run_id, trade.symbol)
+        )
+        return cursor.rowcount > 0
+
+    @staticmethod
+    def _require_open_run(conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise InvalidInputError(f"journal has no run {run_id}")
+        if row["finished_at"] is not None:
+            raise InvalidInputError(f"run {run_id} already ended ({row['status']})")
+        return row
+
+    def finish_run(self, *, run_id: str, result: AccountExecutionResult) -> None:
+        """Record how a run ended, and the final state of its placed orders.
+
+        Raises:
+            InvalidInputError: The run is unknown, already finished, or ``result`` belongs to
+                another run or account.
+        """
+        if result.run_id != run_id:
+            raise InvalidInputError(f"result of run {result.run_id} given for run {run_id}")
+        with self._write() as conn:
+            row = self._require_open_run(conn, run_id)
+            if row["account_id"] != result.account_id:
+                raise InvalidInputError(
+                    f"result for account {result.account_id} given for run {run_id} of "
+                    f"account {row['account_id']}"
+                )
+            # Placed orders get their final state; previews (no order id) stay in result_json.
+            for trade in result.trades:
+                if trade.order_id is not None:
+                    self._upsert(conn, run_id, trade)
+            conn.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, error = ?, total_value = ?,"
+                " cash_balance = ?, warnings = ?, result_json = ? WHERE run_id = ?",
+                (
+                    _iso(result.finished_at),
+                    result.status,
+                    result.error,
+                    None if result.total_value is None else str(result.total_value),
+                    None if result.cash_balance is None else str(result.cash_balance),
+                    json.dumps(result.warnings),
+                    result.model_dump_json(),
+                    run_id,
+                ),
+            )
+
+    def _upsert(self, conn: sqlite3.Connection, run_id: str, trade: Trade) -> None:
+        now = _now()
+        values = (
+            trade.order_id,
+            trade.symbol,
+            trade.action,
+            trade.quantity,
+            str(trade.price),
+            None if trade.status is None else str(trade.status),
+            trade.filled_quantity,
+            None if trade.avg_fill_price is None else str(trade.avg_fill_price),
+            trade.model_dump_json(),
+            now,
+        )
+        if not self._update_order(conn, run_id, trade, values):
+            conn.execute(
+                "INSERT INTO orders (order_id, symbol, side, quantity, price, status,"
+                " filled_quantity, avg_fill_price, trade_json, updated_at, run_id,"
+                " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, run_id, now),
+            )
+
+    def unfinished_runs(self) -> list[UnfinishedRun]:
+        """Runs that started and never ended, oldest first, with their orders.
+
+        This includes runs still in progress in another process; hold the account's lock
+        (``app.runs.locks.account_lock``) before treating one as abandoned.
+        """
+        with self._lock:
+            runs = list(
+                self._conn.execute(
+                    "SELECT * FROM runs WHERE finished_at IS NULL ORDER BY started_at, run_id"
+                )
+            )
+            return [
+                UnfinishedRun(
+                    **_columns(run, UnfinishedRun, but=frozenset({"orders"})),
+                    orders=self._orders(run["run_id"]),
+                )
+                for run in runs
+            ]
+
+    def _orders(self, run_id: str) -> tuple[JournalOrder, ...]:
+        rows = self._conn.execute("SELECT * FROM orders WHERE run_id = ? ORDER BY seq", (run_id,))
+        return tuple(JournalOrder(**_columns(row, JournalOrder)) for row in rows)
+
+    def mark_run_abandoned(self, run_id: str, *, reason: str) -> None:
+        """End an unfinished run as ``abandoned`` (its process died), keeping its orders."""
+        with self._write() as conn:
+            self._require_open_run(conn, run_id)
+            conn.execute(
+                "UPDATE runs SET finished_at = ?, status = 'abandoned', error = ? WHERE run_id = ?",
+                (_now(), reason, run_id),
+            )
+
+    def summary(self, *, limit: int = 20) -> str:
+        """Recent runs, newest first, with outcome, values and orders, as plain text."""
+        with self._lock:
+            return format_summary(self._conn, limit=limit)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,215 @@
+"""How worker processes come to exist: a new interpreter each (``ExecLauncher``), or forks.
+
+A launcher hands ``WorkerProcesses`` a fresh worker waiting for its request line; see
+``app.workers.fork_launcher`` for the fork server. Either way a worker runs in a session (process
+group) of its own, with stdin, stdout and stderr piped to the daemon, and without the
+daemon's secrets in its environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import app
+from app.config.logs import parse_worker_line
+
+__all__ = [
+    "KILL_WAIT_SECS",
+    "WORKER_COMMAND",
+    "ExecLauncher",
+    "Worker",
+    "WorkerHandle",
+    "WorkerLauncher",
+    "signal_group",
+    "worker_env",
+]
+
+worker_logger = logging.getLogger("app.worker")
+
+KILL_WAIT_SECS = 5.0
+"""How long a worker gets to exit after SIGTERM (or SIGKILL) before the daemon gives up."""
+
+_SECRET_VARIABLES = frozenset({"REALTIME_API_KEY", "ALLOCATIONS_API_KEY", "NOTIFICATION_URLS"})
+"""Never passed to a worker: it gets the allocations key in its request, and nothing else."""
+
+
+def worker_env() -> dict[str, str]:
+    """The daemon's environment without secrets, with the ``app`` package importable."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _SECRET_VARIABLES}
+    app_root = str(Path(app.__file__).resolve().parent.parent)
+    current = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = app_root if not current else f"{app_root}{os.pathsep}{current}"
+    return env
+
+
+def signal_group(process: WorkerHandle, sig: signal.Signals) -> None:
+    """Send ``sig`` to the worker's process group (itself and whatever it started)."""
+    # Already gone, or a zombie whose group refuses signals: nothing left to stop.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "app.worker")
+
+
+class WorkerHandle(Protocol):
+    """A started worker process as the pool drives it (``asyncio.subprocess.Process`` is one).
+
+    ``pid`` is also its process group id: every worker runs in a session of its own.
+    """
+
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    @property
+    def pid(self) -> int:
+        """Process id (and process group id)."""
+        ...
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit code once it ended (negative: killed by that signal), else ``None``."""
+        ...
+
+    async def wait(self) -> int | None:
+        """Wait for the end; the exit code, or ``None`` when it cannot be known."""
+        ...
+
+
+class Worker:
+    """A started worker process, and the task relaying its log lines (stderr) to the daemon's."""
+
+    def __init__(self, handle: WorkerHandle) -> None:
+        self.handle = handle
+        self._relay = asyncio.create_task(_relay_log(handle))
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self.handle.pid
+
+    async def reap(self) -> None:
+        """Close its stdin and wait (briefly) for the last of its log lines."""
+        if self.handle.stdin is not None:
+            self.handle.stdin.close()
+        await asyncio.wait({self._relay}, timeout=KILL_WAIT_SECS)
+        if not self._relay.done():
+            self._relay.cancel()
+
+
+async def _relay_log(process: WorkerHandle) -> None:
+    assert process.stderr is not None
+    level = logging.INFO
+    async for raw in process.stderr:
+        line = raw.decode(errors="replace").rstrip()
+        if line:
+            level, text = parse_worker_line(line, level)
+            worker_logger.log(level, "%s", text)
+
+
+class WorkerLauncher(Protocol):
+    """How worker processes come to exist: a new interpreter each, or forks of a ready one."""
+
+    @property
+    def idle_pids(self) -> list[int]:
+        """Pre-started helper processes (idle spare workers, a fork server)."""
+        ...
+
+    async def prepare(self) -> None:
+        """Start the helper processes ahead of the first run; never raises."""
+
+    async def launch(self) -> Worker:
+        """A fresh worker, waiting for its request line on stdin."""
+        ...
+
+    def released(self) -> None:
+        """A run ended (a launcher may replace what it used)."""
+
+    async def close(self) -> None:
+        """Stop the helper processes (not the workers running accounts)."""
+
+
+class ExecLauncher:
+    """Starts each worker as a new interpreter: ``python -m app.worker``.
+
+    With ``spares`` > 0, that many are started ahead of time and wait, libraries imported,
+    for a request: a signal then does not pay the interpreter start and the broker library
+    import (about 0.6 s) before trading. A spare is replaced when a run that used one ends.
+
+    Args:
+        command: The worker's argv; the default is this interpreter running ``app.worker``.
+        spares: How many idle, pre-started workers to keep.
+    """
+
+    def __init__(self, command: Sequence[str] = WORKER_COMMAND, *, spares: int = 0) -> None:
+        self._command = tuple(command)
+        self._spares: list[Worker] = []
+        self._spare_target = max(0, spares)
+        self._refills: set[asyncio.Task[None]] = set()
+        self._spawning = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def idle_pids(self) -> list[int]:
+        """Process ids of the idle, pre-started workers."""
+        return [w.pid for w in self._spares if w.handle.returncode is None]
+
+    async def prepare(self) -> None:
+        """Start idle workers up to the ``spares`` count (returns once there are enough)."""
+        async with self._spawning:
+            while not self._closed and len(self.idle_pids) < self._spare_target:
+                self._spares.append(await self._spawn())
+
+    async def _spawn(self) -> Worker:
+        process = await asyncio.create_subprocess_exec(
+            *self._command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            env=worker_env(),
+        )
+        return Worker(process)
+
+    async def launch(self) -> Worker:
+        """An idle spare if there is one, else a new process."""
+        while self._spares:
+            spare = self._spares.pop(0)
+            if spare.handle.returncode is None:
+                return spare
+            await spare.reap()
+        return await self._spawn()
+
+    def released(self) -> None:
+        """Start a replacement spare (in the background) if one is missing."""
+        if self._closed or len(self.idle_pids) >= self._spare_target:
+            return
+        task = asyncio.create_task(self.prepare())
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
+
+    async def close(self) -> None:
+        """Tell idle spares to exit (their stdin closes) and reap them."""
+        self._closed = True
+        for task in list(self._refills):
+            task.cancel()
+        await asyncio.gather(*self._refills, return_exceptions=True)
+        spares, self._spares = self._spares, []
+        for spare in spares:
+            await spare.reap()  # EOF before a request: an idle worker exits at once
+        if spares:
+            await asyncio.wait(
+                [asyncio.create_task(s.handle.wait()) for s in spares], timeout=KILL_WAIT_SECS
+            )
+        for spare in spares:
+            signal_group(spare.handle, signal.SIGKILL)
+            await spare.handle.wait()

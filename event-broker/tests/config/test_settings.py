@@ -1,0 +1,464 @@
+"""Settings, accounts.yaml and replacement-sets.yaml loading, and the errors an operator sees."""
+
+from __future__ import annotations
+
+import pickle
+import textwrap
+from pathlib import Path
+
+import pytest
+from app.config.settings import (
+    AppConfig,
+    Settings,
+    load_accounts,
+    load_app_config,
+    load_replacement_set_names,
+    load_settings,
+)
+from broker_connector_base import InvalidInputError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BASE_ENV = {"ALLOCATIONS_API_URL": "file:///srv/allocations"}
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def account_yaml(**fields: object) -> str:
+    values: dict[str, object] = {
+        "account_id": "DU111111",
+        "type": "paper",
+        "strategy_name": "s1",
+    }
+    values.update(fields)
+    lines = [f"    {key}: {value}" for key, value in values.items()]
+    lines[0] = "  - " + lines[0].lstrip()
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------
+# Settings
+# ------------------------------------------------------------------------------------------
+
+
+def test_load_settings_with_only_required_variable_uses_documented_defaults() -> None:
+    settings = load_settings(env_file=None, environ=BASE_ENV)
+
+    assert settings.trading_mode == "paper"
+    assert settings.gateway_port == 4002
+    assert settings.data_dir == Path("data")
+    assert settings.notification_urls == ()
+    assert settings.max_parallel_accounts == 4
+    assert settings.realtime_api_key is None
+
+
+def test_load_settings_live_mode_defaults_gateway_port_to_4001() -> None:
+    settings = load_settings(env_file=None, environ={**BASE_ENV, "TRADING_MODE": "live"})
+
+    assert settings.gateway_port == 4001
+
+
+def test_load_settings_explicit_port_overrides_mode_default() -> None:
+    settings = load_settings(env_file=None, environ={**BASE_ENV, "IB_GATEWAY_PORT": "7497"})
+
+    assert settings.gateway_port == 7497
+
+
+def test_load_settings_variable_names_are_case_insensitive() -> None:
+    settings = load_settings(env_file=None, environ={**BASE_ENV, "trading_mode": "live"})
+
+    assert settings.trading_mode == "live"
+
+
+def test_load_settings_bad_trading_mode_names_variable_value_and_choices() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=None, environ={**BASE_ENV, "TRADING_MODE": "lve"})
+
+    assert "TRADING_MODE: 'lve' is not one of paper, live" in str(caught.value)
+
+
+def test_load_settings_missing_allocations_url_is_reported_with_other_errors() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=None, environ={"MAX_PARALLEL_ACCOUNTS": "0"})
+
+    message = str(caught.value)
+    assert "ALLOCATIONS_API_URL: is required" in message
+    assert "MAX_PARALLEL_ACCOUNTS: '0' is not within 1..64" in message
+
+
+def test_load_settings_plain_http_to_remote_host_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="ALLOCATIONS_API_URL"):
+        load_settings(env_file=None, environ={"ALLOCATIONS_API_URL": "http://api.example.com/"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.example.com/v1", "file:///srv/allocations", "http://127.0.0.1:8080/"],
+)
+def test_load_settings_accepts_https_file_and_loopback_http(url: str) -> None:
+    settings = load_settings(env_file=None, environ={"ALLOCATIONS_API_URL": url})
+
+    assert settings.allocations_api_url == url
+
+
+def test_load_settings_bad_url_error_does_not_echo_credentials_in_it() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=None, environ={"ALLOCATIONS_API_URL": "ftp://user:hunter2@x/"})
+
+    assert "hunter2" not in str(caught.value)
+
+
+def test_load_settings_notification_urls_split_on_commas_and_whitespace() -> None:
+    environ = {**BASE_ENV, "NOTIFICATION_URLS": "json://a/tok1, json://b/tok2\n  json://c/tok3"}
+
+    settings = load_settings(env_file=None, environ=environ)
+
+    urls = [url.get_secret_value() for url in settings.notification_urls]
+    assert urls == ["json://a/tok1", "json://b/tok2", "json://c/tok3"]
+
+
+def test_settings_repr_never_shows_secret_values() -> None:
+    environ = {
+        **BASE_ENV,
+        "REALTIME_API_KEY": "app.key:SECRETABLY",
+        "ALLOCATIONS_API_KEY": "SECRETALLOC",
+        "NOTIFICATION_URLS": "tgram://SECRETBOT/123",
+    }
+
+    settings = load_settings(env_file=None, environ=environ)
+
+    for text in (repr(settings), str(settings), repr(settings.model_dump())):
+        assert "SECRET" not in text
+
+
+def test_load_settings_reads_env_file_below_environment(tmp_path: Path) -> None:
+    env_file = write(
+        tmp_path / ".env",
+        """\
+        ALLOCATIONS_API_URL=https://from-file.example.com
+        LOG_LEVEL=debug
+        COMPOSE_PROJECT_NAME=ignored
+        """,
+    )
+
+    settings = load_settings(env_file=env_file, environ={"LOG_LEVEL": "warning"})
+
+    assert settings.allocations_api_url == "https://from-file.example.com"
+    assert settings.log_level == "WARNING"
+
+
+def test_load_settings_without_mapping_reads_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALLOCATIONS_API_URL", "https://api.example.com")
+    monkeypatch.setenv("Trading_Mode", "live")
+
+    settings = load_settings(env_file=None)
+
+    assert (settings.allocations_api_url, settings.trading_mode) == (
+        "https://api.example.com",
+        "live",
+    )
+
+
+def test_load_settings_empty_values_count_as_unset(tmp_path: Path) -> None:
+    env_file = write(tmp_path / ".env", "REALTIME_API_KEY=\nIB_GATEWAY_PORT=\n")
+
+    settings = load_settings(env_file=env_file, environ={**BASE_ENV, "NOTIFICATION_URLS": ""})
+
+    assert settings.realtime_api_key is None
+    assert settings.ib_gateway_port is None
+    assert settings.notification_urls == ()
+
+
+def test_load_settings_ably_endpoint_must_be_host_and_port() -> None:
+    with pytest.raises(InvalidInputError, match="ABLY_ENDPOINT: 'localhost' is not host:port"):
+        load_settings(env_file=None, environ={**BASE_ENV, "ABLY_ENDPOINT": "localhost"})
+
+
+@pytest.mark.parametrize("endpoint", ["realtime:8765", "ably-fake:443"])
+def test_load_settings_ably_endpoint_without_dot_is_refused_not_sent_to_ably(
+    endpoint: str,
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=None, environ={**BASE_ENV, "ABLY_ENDPOINT": endpoint})
+
+    message = str(caught.value)
+    assert f"ABLY_ENDPOINT: {endpoint!r}" in message
+    assert f"{endpoint}.realtime.ably.net" in message
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["127.0.0.1:8765", "localhost:8765", "realtime.internal:8765", "[::1]:8765"]
+)
+def test_load_settings_ably_endpoint_that_the_sdk_reads_as_a_host_is_kept(endpoint: str) -> None:
+    settings = load_settings(env_file=None, environ={**BASE_ENV, "ABLY_ENDPOINT": endpoint})
+
+    assert settings.ably_endpoint == endpoint
+
+
+def test_load_settings_error_is_picklable_with_its_message() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=None, environ={**BASE_ENV, "LOG_LEVEL": "loud"})
+
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert str(copy) == str(caught.value)
+    assert "LOG_LEVEL: 'loud' is not one of" in str(copy)
+
+
+# ------------------------------------------------------------------------------------------
+# accounts.yaml
+# ------------------------------------------------------------------------------------------
+
+
+def test_load_accounts_reports_every_invalid_field_with_index_field_and_value(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path / "accounts.yaml",
+        "accounts:\n"
+        + account_yaml(account_id="DU1", cash_reserve_percent=5)
+        + account_yaml(account_id="DU2", cash_reserve_percent=150)
+        + account_yaml(account_id="DU3", type="demo", colour="red"),
+    )
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_accounts(path, replacement_set_names=())
+
+    lines = str(caught.value).splitlines()
+    assert f"{path}: accounts[1].cash_reserve_percent: 150 is not within 0..100 (account DU2)" in (
+        lines
+    )
+    assert any(
+        "accounts[2].type: 'demo' is not one of paper, live (account DU3)" in line for line in lines
+    )
+    assert any("accounts[2].colour: is not a known field" in line for line in lines)
+    assert all(line.startswith(f"{path}: ") for line in lines)
+
+
+def test_load_accounts_duplicate_ids_name_both_entries(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "accounts.yaml",
+        "accounts:\n" + account_yaml(account_id="DU5") + account_yaml(account_id="du5"),
+    )
+
+    with pytest.raises(
+        InvalidInputError, match=r"accounts\[1\].account_id: 'du5' is already used by accounts\[0\]"
+    ):
+        load_accounts(path, replacement_set_names=())
+
+
+def test_load_accounts_unknown_replacement_set_names_set_and_known_ones(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.yaml", "accounts:\n" + account_yaml(replacement_set="iraa"))
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_accounts(path, replacement_set_names={"ira", "taxable"})
+
+    assert "'iraa' is not a known replacement set (known: ira, taxable)" in str(caught.value)
+
+
+def test_load_accounts_duplicate_yaml_key_is_refused_not_last_one_wins(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "a.yaml",
+        "accounts:\n" + account_yaml(cash_reserve_percent=5) + "    cash_reserve_percent: 50\n",
+    )
+
+    with pytest.raises(InvalidInputError, match="duplicate key 'cash_reserve_percent' at line 6"):
+        load_accounts(path, replacement_set_names=())
+
+
+def test_load_accounts_numeric_account_id_asks_for_quotes(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.yaml", "accounts:\n" + account_yaml(account_id="1234567"))
+
+    with pytest.raises(InvalidInputError, match="1234567 is a number; write it in quotes"):
+        load_accounts(path, replacement_set_names=())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "is empty"),
+        ("- a\n- b\n", "top level must be a mapping with an 'accounts' list, got a list"),
+        ("acounts: []\n", "acounts: unknown top-level key"),
+        ("accounts: 3\n", "accounts: must be a list of accounts, got 3"),
+        ("accounts:\n  - just-a-string\n", "accounts[0]: must be a mapping of account fields"),
+        ("accounts: [\n", "is not valid YAML"),
+    ],
+)
+def test_load_accounts_structural_problem_is_named(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = write(tmp_path / "accounts.yaml", text)
+
+    with pytest.raises(InvalidInputError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+        load_accounts(path, replacement_set_names=())
+
+
+def test_load_accounts_missing_file_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+
+    with pytest.raises(InvalidInputError, match=r"nope\.yaml: file not found"):
+        load_accounts(missing, replacement_set_names=())
+
+
+def test_load_accounts_exact_decimal_values(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.yaml", "accounts:\n" + account_yaml(cash_reserve_percent=0.1))
+
+    (account,) = load_accounts(path, replacement_set_names=())
+
+    assert str(account.cash_reserve_percent) == "0.1"
+
+
+# ------------------------------------------------------------------------------------------
+# replacement-sets.yaml
+# ------------------------------------------------------------------------------------------
+
+
+def test_load_replacement_set_names_returns_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "sets.yaml",
+        """\
+        ira:
+          - {source: DBC, target: PDBC, scale: 1.0}
+        taxable: []
+        """,
+    )
+
+    assert load_replacement_set_names(path) == frozenset({"ira", "taxable"})
+
+
+def test_load_replacement_set_names_reports_every_structural_problem(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "sets.yaml",
+        """\
+        ira:
+          - {source: DBC, target: PDBC, scale: 1.5}
+          - {source: GLD, target: GLD}
+          - {source: DBC, target: IAU, weight: 1}
+        broken: DBC
+        """,
+    )
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_replacement_set_names(path)
+
+    message = str(caught.value)
+    assert "ira[0].scale: 1.5 is not a number within 0..1" in message
+    assert "ira[1]: source and target are both GLD" in message
+    assert "ira[2].weight: is not a known field" in message
+    assert "ira[2].source: DBC is replaced more than once" in message
+    assert "broken: must be a list of replacements, got 'DBC'" in message
+
+
+# ------------------------------------------------------------------------------------------
+# AppConfig
+# ------------------------------------------------------------------------------------------
+
+
+def make_config(tmp_path: Path, accounts: str, mode: str = "paper") -> AppConfig:
+    write(tmp_path / "accounts.yaml", "accounts:\n" + accounts)
+    write(tmp_path / "sets.yaml", "ira:\n  - {source: DBC, target: PDBC, scale: 1}\n")
+    environ = {
+        **BASE_ENV,
+        "TRADING_MODE": mode,
+        "ACCOUNTS_FILE": str(tmp_path / "accounts.yaml"),
+        "REPLACEMENT_SETS_FILE": str(tmp_path / "sets.yaml"),
+    }
+    return load_app_config(env_file=None, environ=environ)
+
+
+def test_app_config_groups_only_enabled_accounts_of_trading_mode_by_strategy(
+    tmp_path: Path,
+) -> None:
+    config = make_config(
+        tmp_path,
+        account_yaml(account_id="DU1001", strategy_name="a")
+        + account_yaml(account_id="DU1002", strategy_name="b", replacement_set="ira")
+        + account_yaml(account_id="DU1003", strategy_name="a")
+        + account_yaml(account_id="DU1004", strategy_name="a", enabled="false")
+        + account_yaml(account_id="U1005", strategy_name="a", type="live"),
+    )
+
+    groups = config.strategies()
+
+    assert {name: [a.account_id for a in accs] for name, accs in groups.items()} == {
+        "a": ["DU1001", "DU1003"],
+        "b": ["DU1002"],
+    }
+    assert dict(config.client_ids) == {
+        "DU1001": 1001,
+        "DU1002": 1002,
+        "DU1003": 1003,
+        "DU1004": 1004,
+        "U1005": 1005,
+    }
+    assert config.replacement_set_names == frozenset({"ira"})
+
+
+@pytest.mark.parametrize(
+    ("account_id", "reason"),
+    [
+        ("DU9999", "account 'DU9999' is not configured"),
+        ("du1001", "account 'du1001' is not configured .*; did you mean DU1001\\?"),
+        ("DU1004", "account DU1004 is disabled"),
+        ("U1005", "account U1005 is a live account but TRADING_MODE is paper"),
+    ],
+)
+def test_app_config_account_refuses_with_its_own_reason(
+    tmp_path: Path, account_id: str, reason: str
+) -> None:
+    config = make_config(
+        tmp_path,
+        account_yaml(account_id="DU1001")
+        + account_yaml(account_id="DU1004", enabled="false")
+        + account_yaml(account_id="U1005", type="live"),
+    )
+
+    with pytest.raises(InvalidInputError, match=reason):
+        config.account(account_id)
+
+
+def test_app_config_account_returns_tradable_account(tmp_path: Path) -> None:
+    config = make_config(tmp_path, account_yaml(account_id="DU1001"))
+
+    assert config.account("DU1001").account_id == "DU1001"
+
+
+def test_app_config_missing_replacement_sets_file_means_no_sets(tmp_path: Path) -> None:
+    write(tmp_path / "accounts.yaml", "accounts:\n" + account_yaml(replacement_set="ira"))
+    environ = {
+        **BASE_ENV,
+        "ACCOUNTS_FILE": str(tmp_path / "accounts.yaml"),
+        "REPLACEMENT_SETS_FILE": str(tmp_path / "absent.yaml"),
+    }
+
+    with pytest.raises(
+        InvalidInputError, match=r"'ira' is not a known replacement set \(known: none defined\)"
+    ):
+        load_app_config(env_file=None, environ=environ)
+
+
+def test_repository_example_files_load(tmp_path: Path) -> None:
+    environ = {
+        **BASE_ENV,
+        "ACCOUNTS_FILE": str(REPO_ROOT / "accounts.yaml"),
+        "REPLACEMENT_SETS_FILE": str(REPO_ROOT / "replacement-sets.yaml"),
+    }
+
+    config = load_app_config(env_file=None, environ=environ)
+
+    assert isinstance(config.settings, Settings)
+    assert [a.account_id for a in config.tradable_accounts()] == ["DUM959247", "DU789012"]
+    assert config.client_ids["DUM959247"] == 959247
+    assert config.account("DU789012").replacement_set == "ira"
+    assert config.account("DU789012").pdt_protection_enabled is True
+
+
+def test_repository_replacement_sets_agree_with_connector_parser() -> None:
+    from ibkr_connector import ReplacementService
+
+    path = REPO_ROOT / "replacement-sets.yaml"
+
+    assert ReplacementService.from_yaml(path).set_names() == load_replacement_set_names(path)

@@ -1,0 +1,230 @@
+"""Notifications through real Apprise to a real aiohttp receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from app.models import AccountExecutionResult, Trade
+from app.notify.notifier import NotificationService, format_account_result
+from pydantic import SecretStr
+
+TOKEN = "S3cretHookToken42"
+T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+@dataclass
+class Receiver:
+    """A local webhook: records JSON bodies, answers with ``status``."""
+
+    port: int = 0
+    status: int = 200
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+
+    def url(self, path: str = f"hook/{TOKEN}") -> SecretStr:
+        return SecretStr(f"json://127.0.0.1:{self.port}/{path}")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver()
+
+    async def handle(request: web.Request) -> web.Response:
+        state.bodies.append({"path": request.path, **await request.json()})
+        if state.hold is not None:
+            await state.hold.wait()
+        return web.Response(status=state.status, text="ok")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)  # its log line would hold the token
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        if state.hold is not None:
+            state.hold.set()
+        await runner.cleanup()
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def result(**fields: Any) -> AccountExecutionResult:
+    values: dict[str, Any] = {
+        "account_id": "DUM959247",
+        "run_id": "run-7",
+        "mode": "rebalance",
+        "status": "succeeded",
+        "success": True,
+        "trades": [
+            Trade(
+                symbol="SPY",
+                quantity=10,
+                current_shares=0,
+                target_value=1000,
+                current_value=0,
+                price="100.50",
+                order_id="17",
+                status="FILLED",
+                filled_quantity=10,
+                avg_fill_price="100.40",
+            )
+        ],
+        "total_value": "12345.60",
+        "cash_balance": "99.95",
+        "started_at": T0,
+        "finished_at": T0 + timedelta(seconds=4),
+    }
+    values.update(fields)
+    return AccountExecutionResult.model_validate(values)
+
+
+async def test_notify_delivers_title_body_and_type_to_json_receiver(receiver: Receiver) -> None:
+    service = NotificationService([receiver.url()])
+
+    delivered = await service.notify(title="Hello", body="World", level="warning")
+
+    assert delivered
+    (body,) = receiver.bodies
+    assert (body["path"], body["title"], body["message"], body["type"]) == (
+        f"/hook/{TOKEN}",
+        "Hello",
+        "World",
+        "warning",
+    )
+
+
+async def test_notify_account_result_succeeded_rebalance_lists_orders_and_values(
+    receiver: Receiver,
+) -> None:
+    service = NotificationService([receiver.url()])
+
+    assert await service.notify_account_result(result())
+
+    (body,) = receiver.bodies
+    assert body["type"] == "success"
+    assert body["title"] == "Rebalance finished: DUM959247 (1 order(s) placed)"
+    assert "Account value $12,345.60, cash $99.95." in body["message"]
+    assert "BUY 10 SPY @ 100.50 -> FILLED 10 @ 100.40" in body["message"]
+
+
+def test_format_account_result_pdt_refusal_is_a_warning_with_the_reason() -> None:
+    reason = "PDT Protection: Account DU789012 was already rebalanced earlier today ..."
+
+    title, body, level = format_account_result(
+        result(account_id="DU789012", status="refused", success=False, error=reason, trades=[])
+    )
+
+    assert (title, level) == ("Rebalance skipped: DU789012", "warning")
+    assert reason in body
+
+
+@pytest.mark.parametrize(
+    ("status", "title"),
+    [("failed", "Rebalance failed: DUM959247"), ("timed_out", "Rebalance timed out: DUM959247")],
+)
+def test_format_account_result_failure_carries_reason_and_orders_placed_before_it(
+    status: str, title: str
+) -> None:
+    failed = result(status=status, success=False, error="gateway disconnected")
+
+    got_title, body, level = format_account_result(failed)
+
+    assert (got_title, level) == (title, "failure")
+    assert "gateway disconnected" in body
+    assert "BUY 10 SPY" in body
+
+
+def test_format_account_result_preview_without_trades_says_none_needed() -> None:
+    title, body, level = format_account_result(
+        result(mode="print-rebalance", trades=[], total_value=None, cash_balance=None)
+    )
+
+    assert (title, level) == ("Preview finished: DUM959247 (0 proposed trade(s))", "info")
+    assert "no trades needed" in body
+
+
+async def test_notify_receiver_error_returns_false_and_logs_no_secret(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    receiver.status = 500
+    service = NotificationService([receiver.url()])
+
+    delivered = await service.notify_account_result(result())
+
+    assert not delivered
+    assert len(receiver.bodies) == 1
+    assert "target #1 (json) failed" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_notify_unreachable_target_returns_false_without_raising(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = SecretStr(f"json://user:Pa55word99@127.0.0.1:{unused_port()}/hook/{TOKEN}")
+    service = NotificationService([url])
+
+    assert not await service.notify(title="t", body="b", level="failure")
+    assert TOKEN not in caplog.text
+    assert "Pa55word99" not in caplog.text
+
+
+async def test_notify_one_failing_target_still_delivers_to_the_other(
+    receiver: Receiver,
+) -> None:
+    dead = SecretStr(f"json://127.0.0.1:{unused_port()}/x")
+    service = NotificationService([dead, receiver.url()])
+
+    assert not await service.notify(title="t", body="b", level="info")
+    assert len(receiver.bodies) == 1
+
+
+async def test_notify_invalid_url_returns_false_and_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    service = NotificationService([SecretStr(f"nosuchscheme://{TOKEN}")])
+
+    assert not await service.notify(title="t", body="b", level="info")
+    assert "URL #1 (nosuchscheme) is not a valid Apprise URL" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_notify_slow_receiver_times_out_and_returns_false(receiver: Receiver) -> None:
+    receiver.hold = asyncio.Event()
+    service = NotificationService([receiver.url()], timeout_secs=0.5)
+
+    assert not await service.notify(title="t", body="b", level="info")
+
+
+async def test_notify_without_urls_returns_false_and_sends_nothing() -> None:
+    service = NotificationService(())
+
+    assert not service.enabled
+    assert not await service.notify(title="t", body="b", level="info")
+
+
+def test_notification_service_repr_hides_urls() -> None:
+    service = NotificationService([SecretStr(f"json://127.0.0.1:1/{TOKEN}")])
+
+    assert TOKEN not in repr(service)

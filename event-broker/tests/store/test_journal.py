@@ -1,0 +1,320 @@
+"""The SQLite journal: events, runs, orders, crash leftovers, several processes."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from app.models import AccountExecutionResult, Trade
+from app.store.journal import JOURNAL_FILENAME, Journal
+from app.store.journal_schema import SCHEMA_VERSION
+from broker_connector_base import InvalidInputError, OrderStatus
+
+T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+def trade(**fields: Any) -> Trade:
+    values: dict[str, Any] = {
+        "symbol": "SPY",
+        "quantity": 10,
+        "current_shares": 0,
+        "target_value": "1000",
+        "current_value": "0",
+        "price": "100.50",
+    }
+    values.update(fields)
+    return Trade.model_validate(values)
+
+
+def result(run_id: str, **fields: Any) -> AccountExecutionResult:
+    values: dict[str, Any] = {
+        "account_id": "DU1",
+        "run_id": run_id,
+        "mode": "rebalance",
+        "status": "succeeded",
+        "success": True,
+        "total_value": "10000.00",
+        "cash_balance": "99.95",
+        "started_at": T0,
+        "finished_at": T0 + timedelta(seconds=3),
+    }
+    values.update(fields)
+    return AccountExecutionResult.model_validate(values)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Any:
+    with Journal(tmp_path / "data" / JOURNAL_FILENAME) as opened:
+        yield opened
+
+
+def test_journal_new_file_uses_wal_and_records_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "data" / JOURNAL_FILENAME
+    Journal(path).close()
+
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    finally:
+        conn.close()
+
+
+def test_journal_file_from_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILENAME
+    Journal(path).close()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    conn.close()
+
+    with pytest.raises(InvalidInputError, match="is newer than this daemon's"):
+        Journal(path)
+
+
+def test_journal_events_are_recorded_and_deduplicated_by_id(journal: Journal) -> None:
+    row = journal.record_event(event_id="ev-1", channel="strategy:s", payload='{"exec":"x"}')
+    journal.set_event_outcome(row, "processed")
+
+    assert journal.event_seen("ev-1")
+    assert not journal.event_seen("ev-2")
+
+
+def test_journal_outcome_for_unknown_event_row_is_refused(journal: Journal) -> None:
+    with pytest.raises(InvalidInputError, match="no event row 42"):
+        journal.set_event_outcome(42, "processed")
+
+
+def test_journal_order_recorded_before_placement_gets_its_order_id_later(
+    journal: Journal,
+) -> None:
+    journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+    journal.record_order(run_id="r1", trade=trade())
+    journal.record_order(run_id="r1", trade=trade(order_id="17", status=OrderStatus.WORKING))
+    journal.record_order(
+        run_id="r1",
+        trade=trade(
+            order_id="17", status=OrderStatus.FILLED, filled_quantity=10, avg_fill_price="100.4"
+        ),
+    )
+
+    (run,) = journal.unfinished_runs()
+    (order,) = run.orders
+    assert (order.order_id, order.status, order.filled_quantity) == ("17", "FILLED", 10)
+    assert order.avg_fill_price == "100.4"
+    assert (order.side, order.quantity, order.price) == ("BUY", 10, "100.50")
+
+
+def test_journal_finished_run_is_not_unfinished_and_shows_in_summary(journal: Journal) -> None:
+    journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=959247)
+    journal.record_order(run_id="r1", trade=trade(order_id="17", status=OrderStatus.WORKING))
+    sold = trade(
+        symbol="TLT",
+        quantity=-5,
+        current_shares=5,
+        target_value=0,
+        current_value=450,
+        price=90,
+        order_id="18",
+        status=OrderStatus.FILLED,
+        filled_quantity=-5,
+        avg_fill_price="90.01",
+    )
+    filled = trade(
+        order_id="17", status=OrderStatus.FILLED, filled_quantity=10, avg_fill_price="100.4"
+    )
+    journal.finish_run(
+        run_id="r1", result=result("r1", trades=[filled, sold], warnings=["partial quote"])
+    )
+
+    assert journal.unfinished_runs() == []
+    text = journal.summary()
+    assert "DU1  rebalance  succeeded" in text
+    assert "value $10,000.00, cash $99.95" in text
+    assert "BUY 10 SPY @ 100.50 (order 17) -> FILLED 10 @ 100.4" in text
+    assert "SELL 5 TLT @ 90 (order 18) -> FILLED 5 @ 90.01" in text
+    assert "warning: partial quote" in text
+
+
+def test_journal_preview_run_summary_lists_proposed_trades(journal: Journal) -> None:
+    journal.start_run(run_id="p1", account_id="DU1", mode="print-rebalance", client_id=1)
+    journal.finish_run(run_id="p1", result=result("p1", mode="print-rebalance", trades=[trade()]))
+
+    assert "proposed BUY 10 SPY @ 100.50" in journal.summary()
+
+
+def test_journal_order_for_finished_or_unknown_run_is_refused(journal: Journal) -> None:
+    journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+    journal.finish_run(run_id="r1", result=result("r1"))
+
+    with pytest.raises(InvalidInputError, match="run r1 already ended"):
+        journal.record_order(run_id="r1", trade=trade())
+    with pytest.raises(InvalidInputError, match="no run r9"):
+        journal.record_order(run_id="r9", trade=trade())
+    with pytest.raises(InvalidInputError, match="run r1 already ended"):
+        journal.finish_run(run_id="r1", result=result("r1"))
+
+
+def test_journal_bad_writes_raise_and_keep_earlier_rows(journal: Journal) -> None:
+    journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+    journal.record_order(run_id="r1", trade=trade(order_id="17"))
+
+    with pytest.raises(InvalidInputError, match="run mode 'yolo'"):
+        journal.start_run(run_id="r2", account_id="DU1", mode="yolo", client_id=1)
+    with pytest.raises(InvalidInputError, match="cannot start run r1"):
+        journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+    with pytest.raises(InvalidInputError, match="for account DU2 given for run r1"):
+        journal.finish_run(run_id="r1", result=result("r1", account_id="DU2"))
+
+    (run,) = journal.unfinished_runs()
+    assert run.run_id == "r1"
+    assert [o.order_id for o in run.orders] == ["17"]
+
+
+def test_journal_failure_midway_through_finish_rolls_back_everything(
+    journal: Journal, tmp_path: Path
+) -> None:
+    journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+    journal.record_order(run_id="r1", trade=trade(order_id="17", status=OrderStatus.WORKING))
+    # A real SQLite trigger makes the last statement of finish_run fail after the order
+    # updates ran inside the same transaction.
+    conn = sqlite3.connect(tmp_path / "data" / JOURNAL_FILENAME)
+    conn.execute(
+        "CREATE TRIGGER refuse_finish BEFORE UPDATE OF status ON runs "
+        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    )
+    conn.commit()
+    conn.close()
+    filled = trade(order_id="17", status=OrderStatus.FILLED, filled_quantity=10)
+
+    with pytest.raises(sqlite3.IntegrityError, match="disk says no"):
+        journal.finish_run(run_id="r1", result=result("r1", trades=[filled]))
+
+    (run,) = journal.unfinished_runs()
+    assert [(o.order_id, o.status) for o in run.orders] == [("17", "WORKING")]
+
+
+def test_journal_mark_run_abandoned_ends_it_and_keeps_orders(journal: Journal) -> None:
+    journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+    journal.record_order(run_id="r1", trade=trade(order_id="17"))
+
+    journal.mark_run_abandoned("r1", reason="process died (found at start)")
+
+    assert journal.unfinished_runs() == []
+    text = journal.summary()
+    assert "abandoned" in text
+    assert "error: process died (found at start)" in text
+    assert "(order 17)" in text
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from app.store.journal import Journal
+    from app.models import Trade
+
+    journal = Journal(Path(sys.argv[1]))
+    journal.start_run(run_id="crash", account_id="DU1", mode="rebalance", client_id=7)
+    journal.record_order(run_id="crash", trade=Trade(
+        symbol="SPY", quantity=3, current_shares=0, target_value=300, current_value=0,
+        price="100.01", order_id="55", status="WORKING"))
+    print("recorded", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_journal_run_of_killed_process_is_listed_unfinished_with_its_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / JOURNAL_FILENAME
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": ":".join(sys.path)},
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "recorded"
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            if stream is not None:
+                stream.close()
+
+    with Journal(path) as journal:
+        (run,) = journal.unfinished_runs()
+    assert (run.run_id, run.account_id, run.client_id, run.pid) == ("crash", "DU1", 7, child.pid)
+    (order,) = run.orders
+    assert (order.order_id, order.symbol, order.quantity, order.status) == (
+        "55",
+        "SPY",
+        3,
+        "WORKING",
+    )
+    assert Decimal(order.price) == Decimal("100.01")
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from app.store.journal import Journal
+    from app.models import Trade
+
+    journal = Journal(Path(sys.argv[1]))
+    run_id = sys.argv[2]
+    journal.start_run(run_id=run_id, account_id=run_id, mode="rebalance", client_id=1)
+    for n in range(40):
+        journal.record_order(run_id=run_id, trade=Trade(
+            symbol=f"S{n}", quantity=1, current_shares=0, target_value=1, current_value=0,
+            price=1, order_id=str(n)))
+    journal.close()
+    """
+)
+
+
+def test_journal_opens_while_another_process_creates_the_file(tmp_path: Path) -> None:
+    # What two processes starting at once can meet: the file exists, still in rollback mode,
+    # and the other holds its write lock. SQLite refuses the WAL switch at once then, busy
+    # timeout or not; the journal must wait for the lock instead of failing the run.
+    path = tmp_path / JOURNAL_FILENAME
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE unrelated (x)")
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    try:
+        with Journal(path) as journal:
+            journal.start_run(run_id="r", account_id="U1", mode="rebalance", client_id=1)
+            assert [run.run_id for run in journal.unfinished_runs()] == ["r"]
+    finally:
+        other.close()
+
+
+def test_journal_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILENAME
+    env = {"PYTHONPATH": ":".join(sys.path)}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name], env=env)
+        for name in ("A", "B")
+    ]
+    assert [writer.wait(timeout=60) for writer in writers] == [0, 0]
+
+    with Journal(path) as journal:
+        runs = journal.unfinished_runs()
+    assert {run.run_id: len(run.orders) for run in runs} == {"A": 40, "B": 40}
