@@ -147,6 +147,13 @@ def test_trade_action_and_notional_follow_quantity_sign() -> None:
     assert (sell.action, sell.notional) == ("SELL", Decimal("299.97"))
 
 
+def test_trade_estimated_commission_is_optional_exact_and_never_negative() -> None:
+    assert _trade().estimated_commission is None
+    assert _trade(estimated_commission=1.01).estimated_commission == Decimal("1.01")
+    with pytest.raises(ValidationError, match="estimated_commission"):
+        _trade(estimated_commission="-0.01")
+
+
 @pytest.mark.parametrize("model", [OrderResult, OpenOrder, OrderFill])
 def test_order_models_need_a_non_empty_string_order_id(model: type[Any]) -> None:
     fields: dict[str, Any] = {
@@ -216,6 +223,21 @@ def test_account_config_defaults() -> None:
     assert config.cash_reserve_percent == Decimal(1)
     assert (config.min_trade_value, config.drift_band_percent) == (Decimal(0), Decimal(0))
     assert config.replacement_set is None
+    assert config.commission_schedule is None  # the broker's default, see the calculator
+
+
+@pytest.mark.parametrize("name", ["ibkr_pro_fixed", "ibkr_pro_tiered", "ibkr_lite", "zero"])
+def test_account_config_commission_schedule_accepts_each_known_schedule(name: str) -> None:
+    assert _account(commission_schedule=name).commission_schedule == name
+
+
+@pytest.mark.parametrize("name", ["ibkr_pro", "IBKR_PRO_FIXED", "", "free"])
+def test_account_config_unknown_commission_schedule_is_refused_naming_the_field(
+    name: str,
+) -> None:
+    with pytest.raises(ValidationError, match="commission_schedule") as caught:
+        _account(commission_schedule=name)
+    assert "ibkr_pro_fixed" in str(caught.value)  # the error lists what is allowed
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(" IBKR ", "ibkr"), ("Alpaca", "alpaca")])

@@ -29,6 +29,7 @@ __all__ = [
     "AllocationItem",
     "BrokerConnectionConfig",
     "CalculateRebalanceResult",
+    "CommissionScheduleName",
     "ContractPrice",
     "OpenOrder",
     "OrderFill",
@@ -41,6 +42,10 @@ __all__ = [
 ]
 
 OrderType = Literal["MARKET", "LIMIT"]
+
+CommissionScheduleName = Literal["ibkr_pro_fixed", "ibkr_pro_tiered", "ibkr_lite", "zero"]
+"""The commission schedules the calculator can price orders with
+(``rebalance_calculator.commissions`` holds the models and their sources)."""
 
 
 class _Value(BaseModel):
@@ -83,7 +88,9 @@ class Trade(_Value):
     ``price`` is the price the plan was computed with: the bid for sells, ``ask * 1.005``
     rounded to the cent for buys. After execution, ``order_id`` (always a string, whatever the
     broker uses natively), ``status``, ``filled_quantity`` (signed like ``quantity``) and
-    ``avg_fill_price`` describe what actually happened.
+    ``avg_fill_price`` describe what actually happened. ``estimated_commission`` is what the
+    plan expects the order to cost in commission and fees (rounded up to the cent), ``None``
+    when the plan was not priced with a commission schedule.
     """
 
     symbol: Symbol
@@ -97,6 +104,7 @@ class Trade(_Value):
     status: OrderStatus | None = None
     filled_quantity: Shares | None = None
     avg_fill_price: Price | None = None
+    estimated_commission: NonNegativeMoney | None = None
 
     @field_validator("current_shares", mode="before")
     @classmethod
@@ -182,7 +190,10 @@ class AccountConfig(_Value):
     ``type`` is what the account is (paper or live); the daemon trades it only when it equals
     the daemon's ``TRADING_MODE``, so a live account needs "live" said twice.
     ``min_trade_value`` (dollars) and ``drift_band_percent`` (percent of account value) are
-    optional calculator thresholds, off (0) by default.
+    optional calculator thresholds, off (0) by default. ``commission_schedule`` is what the
+    calculator prices each order with; ``None`` means the broker's default
+    (``rebalance_calculator.default_commission_schedule``: ``ibkr_pro_fixed`` for ``ibkr``,
+    ``zero`` for ``alpaca``).
     """
 
     account_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -195,6 +206,7 @@ class AccountConfig(_Value):
     broker: str = "ibkr"
     min_trade_value: NonNegativeMoney = Decimal(0)
     drift_band_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
+    commission_schedule: CommissionScheduleName | None = None
 
     @field_validator("cash_reserve_percent", "drift_band_percent", mode="before")
     @classmethod
