@@ -5,43 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
 from typing import Any
 
 import aiohttp
 import pytest
-from ably import AblyRealtime, AblyRest
-from fake_ably_server import Action, FakeAblyServer, realtime_options, rest_options
-from fake_ably_server.pytest_plugin import TEST_API_KEY
+from fake_ably_server import Action, FakeAblyServer
 
-
-@asynccontextmanager
-async def realtime(
-    server: FakeAblyServer, *, key: str = TEST_API_KEY, binary: bool = False, **extra: Any
-) -> AsyncIterator[Any]:
-    client = AblyRealtime(key, **{**realtime_options(server.endpoint, binary=binary), **extra})
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-async def subscribe_queue(client: Any, channel: str) -> asyncio.Queue[Any]:
-    received: asyncio.Queue[Any] = asyncio.Queue()
-    await client.channels.get(channel).subscribe(received.put_nowait)
-    return received
-
-
-def next_event(emitter: Any, event: str) -> asyncio.Future[Any]:
-    """A future for the emitter's next ``event`` (the SDK rejects builtins as listeners)."""
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    emitter.once(event, lambda change: None if future.done() else future.set_result(change))
-    return future
-
-
-async def next_message(queue: asyncio.Queue[Any]) -> Any:
-    return await asyncio.wait_for(queue.get(), 5)
+Sdk = Any  # conftest.Sdk (test modules cannot import conftest under importlib mode)
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "msgpack"])
@@ -56,14 +27,19 @@ async def next_message(queue: asyncio.Queue[Any]) -> Any:
     ids=["dict", "raw-string", "json-string", "bytes"],
 )
 async def test_publish_each_data_form_reaches_sdk_subscriber_as_documented(
-    fake_ably: FakeAblyServer, binary: bool, data: object, encoding: str | None, expected: object
+    fake_ably: FakeAblyServer,
+    binary: bool,
+    data: object,
+    encoding: str | None,
+    expected: object,
+    sdk: Sdk,
 ) -> None:
-    async with realtime(fake_ably, binary=binary) as client:
-        received = await subscribe_queue(client, "strategy-alpha")
+    async with sdk.realtime(fake_ably, binary=binary) as client:
+        received = await sdk.subscribe_queue(client, "strategy-alpha")
         message_id = await fake_ably.publish(
             "strategy-alpha", data, name="cmd", id="pub-1", encoding=encoding
         )
-        message = await next_message(received)
+        message = await sdk.next_message(received)
     assert message.data == expected
     assert type(message.data) is type(expected)
     assert (message.id, message.name, message_id) == ("pub-1", "cmd", "pub-1")
@@ -81,24 +57,28 @@ async def test_publish_without_id_gets_unique_ids_per_server_instance(
     assert len({first, second, third}) == 3
 
 
-async def test_wrong_key_sends_connection_to_failed_with_40101(fake_ably: FakeAblyServer) -> None:
-    async with realtime(fake_ably, key="fakeapp.fakekey:wrong") as client:
+async def test_wrong_key_sends_connection_to_failed_with_40101(
+    fake_ably: FakeAblyServer, sdk: Sdk
+) -> None:
+    async with sdk.realtime(fake_ably, key="fakeapp.fakekey:wrong") as client:
         change = await asyncio.wait_for(client.connection.once_async("failed"), 5)
     assert change.reason.code == 40101
     assert fake_ably.connect_count == 0
 
 
-async def test_ping_is_echoed_and_attach_params_are_echoed(fake_ably: FakeAblyServer) -> None:
+async def test_ping_is_echoed_and_attach_params_are_echoed(
+    fake_ably: FakeAblyServer, sdk: Sdk
+) -> None:
     from ably.types.channeloptions import ChannelOptions
 
-    async with realtime(fake_ably) as client:
+    async with sdk.realtime(fake_ably) as client:
         await client.connection.once_async("connected")
         assert await client.connection.ping() >= 0
         channel = client.channels.get("c", ChannelOptions(params={"rewind": "1"}))
         await fake_ably.publish("c", "before-attach")
         received: asyncio.Queue[Any] = asyncio.Queue()
         await channel.subscribe(received.put_nowait)
-        rewound = await next_message(received)
+        rewound = await sdk.next_message(received)
     assert rewound.data == "before-attach"
     assert channel.params == {"rewind": "1"}
     heartbeats = [f for f in fake_ably.inbound if f.frame["action"] == Action.HEARTBEAT]
@@ -108,16 +88,17 @@ async def test_ping_is_echoed_and_attach_params_are_echoed(fake_ably: FakeAblySe
 
 async def test_drop_all_resumes_connection_and_reports_resumed_attach(
     fake_ably: FakeAblyServer,
+    sdk: Sdk,
 ) -> None:
-    async with realtime(fake_ably) as client:
-        received = await subscribe_queue(client, "c")
+    async with sdk.realtime(fake_ably) as client:
+        received = await sdk.subscribe_queue(client, "c")
         connection_id = client.connection.connection_manager.connection_id
         channel = client.channels.get("c")
-        reattached = next_event(channel, "attached")
+        reattached = sdk.next_event(channel, "attached")
         assert await fake_ably.drop_all(abrupt=True) == 1
         change = await asyncio.wait_for(reattached, 5)
         await fake_ably.publish("c", "after-drop")
-        message = await next_message(received)
+        message = await sdk.next_message(received)
         assert client.connection.connection_manager.connection_id == connection_id
     assert change.resumed is True
     assert message.data == "after-drop"
@@ -126,12 +107,13 @@ async def test_drop_all_resumes_connection_and_reports_resumed_attach(
 
 async def test_refused_resume_gives_new_connection_and_unresumed_attach(
     fake_ably: FakeAblyServer,
+    sdk: Sdk,
 ) -> None:
     fake_ably.refuse_resume = True
-    async with realtime(fake_ably) as client:
-        await subscribe_queue(client, "c")
+    async with sdk.realtime(fake_ably) as client:
+        await sdk.subscribe_queue(client, "c")
         first_id = client.connection.connection_manager.connection_id
-        reattached = next_event(client.channels.get("c"), "attached")
+        reattached = sdk.next_event(client.channels.get("c"), "attached")
         await fake_ably.drop_all(abrupt=False)
         change = await asyncio.wait_for(reattached, 5)
         assert client.connection.connection_manager.connection_id != first_id
@@ -140,33 +122,36 @@ async def test_refused_resume_gives_new_connection_and_unresumed_attach(
 
 async def test_server_down_and_back_replays_messages_published_during_outage(
     fake_ably: FakeAblyServer,
+    sdk: Sdk,
 ) -> None:
-    async with realtime(fake_ably, realtime_request_timeout=1000) as client:
-        received = await subscribe_queue(client, "c")
+    async with sdk.realtime(fake_ably, realtime_request_timeout=1000) as client:
+        received = await sdk.subscribe_queue(client, "c")
         await fake_ably.stop()
         await asyncio.wait_for(client.connection.once_async("disconnected"), 5)
         await fake_ably.publish("c", "while-away")
         await fake_ably.start()
         await fake_ably.wait_attached("c", count=2)
-        message = await next_message(received)
+        message = await sdk.next_message(received)
     assert message.data == "while-away"
 
 
-async def test_send_disconnected_makes_client_reconnect(fake_ably: FakeAblyServer) -> None:
-    async with realtime(fake_ably) as client:
-        received = await subscribe_queue(client, "c")
+async def test_send_disconnected_makes_client_reconnect(
+    fake_ably: FakeAblyServer, sdk: Sdk
+) -> None:
+    async with sdk.realtime(fake_ably) as client:
+        received = await sdk.subscribe_queue(client, "c")
         await fake_ably.send_disconnected()
         await fake_ably.wait_connected(count=2)
         await fake_ably.wait_attached("c", count=2)
         await fake_ably.publish("c", "again")
-        assert (await next_message(received)).data == "again"
+        assert (await sdk.next_message(received)).data == "again"
 
 
-async def test_channel_error_fails_only_that_channel(fake_ably: FakeAblyServer) -> None:
-    async with realtime(fake_ably) as client:
-        await subscribe_queue(client, "c")
+async def test_channel_error_fails_only_that_channel(fake_ably: FakeAblyServer, sdk: Sdk) -> None:
+    async with sdk.realtime(fake_ably) as client:
+        await sdk.subscribe_queue(client, "c")
         channel = client.channels.get("c")
-        failed = next_event(channel, "failed")
+        failed = sdk.next_event(channel, "failed")
         await fake_ably.channel_error("c")
         change = await asyncio.wait_for(failed, 5)
         assert client.connection.state == "connected"
@@ -175,12 +160,13 @@ async def test_channel_error_fails_only_that_channel(fake_ably: FakeAblyServer) 
 
 async def test_client_publish_is_acked_and_fanned_out_and_detach_answered(
     fake_ably: FakeAblyServer,
+    sdk: Sdk,
 ) -> None:
-    async with realtime(fake_ably) as client:
-        received = await subscribe_queue(client, "c")
+    async with sdk.realtime(fake_ably) as client:
+        received = await sdk.subscribe_queue(client, "c")
         channel = client.channels.get("c")
         await asyncio.wait_for(channel.publish("cmd", {"exec": "rebalance"}), 5)
-        message = await next_message(received)
+        message = await sdk.next_message(received)
         await asyncio.wait_for(channel.detach(), 5)
         assert channel.state == "detached"
     assert message.data == {"exec": "rebalance"}
@@ -190,9 +176,9 @@ async def test_client_publish_is_acked_and_fanned_out_and_detach_answered(
     assert actions.count(Action.DETACH) == 1
 
 
-async def test_withheld_attach_times_out_in_the_sdk(fake_ably: FakeAblyServer) -> None:
+async def test_withheld_attach_times_out_in_the_sdk(fake_ably: FakeAblyServer, sdk: Sdk) -> None:
     fake_ably.withhold_attach = True
-    async with realtime(fake_ably, realtime_request_timeout=300) as client:
+    async with sdk.realtime(fake_ably, realtime_request_timeout=300) as client:
         with pytest.raises(Exception, match="timed out"):
             await client.channels.get("c").attach()
     await fake_ably.wait_inbound(Action.ATTACH)
@@ -200,54 +186,62 @@ async def test_withheld_attach_times_out_in_the_sdk(fake_ably: FakeAblyServer) -
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "msgpack"])
 async def test_rest_publish_from_sdk_reaches_realtime_subscriber_and_history(
-    fake_ably: FakeAblyServer, binary: bool
+    fake_ably: FakeAblyServer, binary: bool, sdk: Sdk
 ) -> None:
-    rest = AblyRest(**rest_options(fake_ably.endpoint, binary=binary))
-    async with realtime(fake_ably) as client:
-        received = await subscribe_queue(client, "c")
+    async with sdk.realtime(fake_ably) as client, sdk.rest(fake_ably, binary=binary) as rest:
+        received = await sdk.subscribe_queue(client, "c")
         await rest.channels.get("c").publish("cmd", {"exec": "print-rebalance"})
-        message = await next_message(received)
+        message = await sdk.next_message(received)
         history = await rest.channels.get("c").history()
-    await rest.close()
     assert message.data == {"exec": "print-rebalance"}
     assert [m.data for m in history.items] == [{"exec": "print-rebalance"}]
 
 
-async def test_http_publish_route_publishes_each_form(fake_ably: FakeAblyServer) -> None:
+async def test_http_publish_route_publishes_each_form(fake_ably: FakeAblyServer, sdk: Sdk) -> None:
     base = f"http://{fake_ably.endpoint}"
-    async with realtime(fake_ably) as client, aiohttp.ClientSession() as http:
-        received = await subscribe_queue(client, "c")
+    async with sdk.realtime(fake_ably) as client, aiohttp.ClientSession() as http:
+        received = await sdk.subscribe_queue(client, "c")
         for body in ({"data": {"exec": "rebalance"}, "id": "m1"}, {"data_base64": "eyJ9"}):
             async with http.post(f"{base}/publish/c", json=body) as response:
                 assert response.status == 201
         async with http.post(f"{base}/publish/c", json={"nodata": 1}) as response:
             assert response.status == 400
-        first, second = await next_message(received), await next_message(received)
+        first, second = await sdk.next_message(received), await sdk.next_message(received)
     assert (first.id, first.data) == ("m1", {"exec": "rebalance"})
     assert second.data == bytearray(b'{"}')
 
 
-async def test_cli_prints_port_and_serves_until_sigterm() -> None:
+async def test_cli_prints_port_and_serves_until_sigterm_with_the_retention_given() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fake_ably_server", "--port", "0", stdout=asyncio.subprocess.PIPE
+        *(sys.executable, "-m", "fake_ably_server", "--port", "0"),
+        *("--history-retention-secs", "3600"),
+        stdout=asyncio.subprocess.PIPE,
     )
+    ten_minutes_ago = int(time.time() * 1000) - 600_000
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
         port = int(line.strip().removeprefix("FAKE_ABLY_PORT="))
+        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
-            url = f"http://127.0.0.1:{port}/publish/c"
-            async with http.post(url, json={"data": "x"}) as response:
+            body = {"data": "x", "id": "old", "timestamp_ms": ten_minutes_ago}
+            async with http.post(f"{base}/publish/c", json=body) as response:
                 assert response.status == 201
-                assert json.loads(await response.text())["id"]
+                assert json.loads(await response.text())["id"] == "old"
+            async with http.get(f"{base}/channels/c/messages") as response:
+                history = await response.json()
+            async with http.post(f"{base}/control/stall") as response:
+                stalled = await response.json()
     finally:
         process.terminate()
         status = await asyncio.wait_for(process.wait(), 10)
     assert status == 0
+    assert [(m["id"], m["timestamp"]) for m in history] == [("old", ten_minutes_ago)]
+    assert stalled == {"stalled": 0}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="127.0.0.2 is Linux loopback")
-async def test_server_listens_on_the_host_it_is_given_and_its_endpoint_names_it() -> None:
+async def test_server_listens_on_the_host_it_is_given_and_its_endpoint_names_it(sdk: Sdk) -> None:
     async def published_at(address: str, port: int) -> bool:
         async with aiohttp.ClientSession() as http:
             try:
@@ -258,8 +252,8 @@ async def test_server_listens_on_the_host_it_is_given_and_its_endpoint_names_it(
 
     async with FakeAblyServer(host="127.0.0.2") as only_there:
         assert only_there.endpoint == f"127.0.0.2:{only_there.port}"
-        async with realtime(only_there) as client:
-            await asyncio.wait_for(next_event(client.connection, "connected"), 5)
+        async with sdk.realtime(only_there) as client:
+            await asyncio.wait_for(sdk.next_event(client.connection, "connected"), 5)
         assert not await published_at("127.0.0.1", only_there.port)
     async with FakeAblyServer(host="0.0.0.0") as everywhere:
         assert everywhere.endpoint == f"127.0.0.1:{everywhere.port}"

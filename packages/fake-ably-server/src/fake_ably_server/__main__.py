@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 
+from fake_ably_server.channel_history import DEFAULT_RETENTION_SECS
 from fake_ably_server.server import FakeAblyServer
 
 
@@ -23,6 +24,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = any free")
     parser.add_argument("--api-key", default=None, help="reject clients with another key (40101)")
     parser.add_argument("--heartbeat-secs", type=float, default=None, help="send heartbeats")
+    parser.add_argument(
+        "--history-retention-secs",
+        type=float,
+        default=DEFAULT_RETENTION_SECS,
+        help="how long messages stay in history (Ably: 120 without persisted history)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -33,6 +40,7 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         api_key=args.api_key,
         heartbeat_every_secs=args.heartbeat_secs,
+        history_retention_secs=args.history_retention_secs,
     )
     await server.start()
     print(f"FAKE_ABLY_PORT={server.port}", flush=True)

@@ -50,20 +50,31 @@ def realtime_options(
     return options
 
 
-def rest_options(endpoint: str, *, binary: bool = False) -> dict[str, Any]:
-    """Keyword arguments for ``AblyRest(**options)`` publishing into the fake over plain http.
+def rest_options(endpoint: str, *, key: str | None = None, binary: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``AblyRest(**options)`` against the fake over plain http.
 
-    REST builds ``http://<endpoint>:<port>``, so host and port are split here; and the SDK
-    refuses basic (key) auth over plain http (40103), so a dummy bearer token is used.
+    REST builds ``http://<endpoint>:<port>``, so host and port are split here. The SDK refuses
+    basic (key) auth over plain http (40103), so with ``key`` the client uses token auth: it
+    signs a token request with the key and the fake issues the token, as Ably does. Without
+    ``key`` a dummy bearer token is sent, which only a fake without ``api_key`` accepts.
+
+    Args:
+        endpoint: ``host:port`` of the fake, e.g. ``FakeAblyServer.endpoint``.
+        key: The API key the fake was given (``appId.keyId:secret``), if any.
+        binary: ``True`` for msgpack bodies (the SDK default), ``False`` for JSON.
     """
     host, _, port = endpoint.rpartition(":")
-    return {
-        "token": "fake-token",
+    options: dict[str, Any] = {
         "endpoint": host,
         "port": int(port),
         "tls": False,
         "use_binary_protocol": binary,
     }
+    if key is None:
+        options["token"] = "fake-token"
+    else:
+        options.update(key=key, use_token_auth=True)
+    return options
 
 
 def ensure_loopback_bypasses_proxy() -> None:

@@ -1,11 +1,11 @@
 """One client connection of the fake server: its record, its key check and the frames sent on it.
 
 :class:`Connection` is what the server keeps per websocket client; :func:`credentials_ok` checks
-the key a client connects with. The builders make the frames the server sends: CONNECTED (with
-the error 80008 of a refused resume), ATTACHED, a channel's MESSAGE frame, and the frames a
-channel's history replays on attach (after the client's ``channelSerial`` on a resume,
-``rewind=N`` otherwise). :func:`send_frame` writes one frame to a client's websocket in the
-connection's format.
+the key or token a client connects with. The builders make the frames the server sends:
+CONNECTED (with the error 80008 of a refused resume), ATTACHED and a channel's MESSAGE frame;
+:func:`replay` picks what a channel's history sends on attach (after the client's
+``channelSerial`` on a resume, ``rewind`` otherwise). :func:`send_frame` writes one frame to a
+client's websocket in the connection's format.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from fake_ably_server.channel_history import ChannelHistory
 from fake_ably_server.protocol import (
     FLAG_ATTACH_RESUME,
     FLAG_RESUMED,
@@ -40,7 +42,11 @@ __all__ = [
 
 @dataclass
 class Connection:
-    """One websocket client: ids, frame format, resume outcome and attached channels."""
+    """One websocket client: ids, frame format, resume outcome and attached channels.
+
+    ``stalled``: the path to the client is dead while its socket stays open, so nothing is sent
+    to it and nothing it sends is answered (a test control, :meth:`FakeAblyServer.stall`).
+    """
 
     connection_id: str
     connection_key: str
@@ -49,14 +55,22 @@ class Connection:
     ws: web.WebSocketResponse
     transport: asyncio.Transport | None
     attached: set[str] = field(default_factory=set)
+    stalled: bool = False
 
 
-def credentials_ok(query: dict[str, str], api_key: str | None) -> bool:
-    """Whether the connect query's ``key`` (or ``accessToken``) is ``api_key``; any if ``None``."""
+def credentials_ok(
+    query: dict[str, str], api_key: str | None, token_valid: Callable[[str], bool]
+) -> bool:
+    """Whether the connect query's ``key`` is ``api_key`` or its ``accessToken`` is valid.
+
+    Anything is accepted when ``api_key`` is ``None``.
+    """
     if api_key is None:
         return True
-    presented = query.get("key", query.get("accessToken"))
-    return presented is not None and secrets.compare_digest(presented, api_key)
+    if "key" in query:
+        return secrets.compare_digest(query["key"], api_key)
+    token = query.get("accessToken")
+    return token is not None and (secrets.compare_digest(token, api_key) or token_valid(token))
 
 
 def connected_frame(
@@ -112,19 +126,24 @@ def message_frame(
 
 
 def replay(
-    history: list[dict[str, Any]], frame: dict[str, Any], resumed: bool
+    history: ChannelHistory, channel: str, frame: dict[str, Any], resumed: bool
 ) -> list[dict[str, Any]]:
-    """Messages after the client's ``channelSerial`` on a resume; ``rewind=N`` otherwise."""
+    """Frames sent after ATTACHED for the ATTACH ``frame``.
+
+    On a resume, the messages after the client's ``channelSerial``; on a first attach (no
+    ATTACH_RESUME flag), those its ``rewind`` param asks for; nothing otherwise: Ably applies
+    rewind to the initial attachment only.
+    """
     if resumed:
         try:
             since = int(frame.get("channelSerial") or 0)
         except ValueError:
             return []
-        return [m for m in history if int(m["channelSerial"]) > since]
+        return history.after_serial(channel, since)
     params = frame.get("params") or {}
     rewind = str(params.get("rewind", "")) if isinstance(params, dict) else ""
-    if rewind.isdigit() and int(frame.get("flags") or 0) & FLAG_ATTACH_RESUME == 0:
-        return history[-int(rewind) :] if int(rewind) else []
+    if rewind and int(frame.get("flags") or 0) & FLAG_ATTACH_RESUME == 0:
+        return history.rewind(channel, rewind)
     return []
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "error_body",
+    "json_safe_message",
     "wire_message",
 ]
 
@@ -72,7 +73,7 @@ def wire_message(data: object, *, name: str | None, encoding: str | None) -> dic
     return entry
 
 
-def _json_safe(message: dict[str, Any]) -> dict[str, Any]:
+def json_safe_message(message: dict[str, Any]) -> dict[str, Any]:
     """JSON cannot carry bytes: send them base64 with ``base64`` appended to the encoding."""
     data = message.get("data")
     if not isinstance(data, bytes | bytearray):
@@ -90,7 +91,7 @@ def encode_frame(frame: dict[str, Any], *, binary: bool) -> str | bytes:
         packed: bytes = msgpack.packb(frame, use_bin_type=True)
         return packed
     if "messages" in frame:
-        frame = {**frame, "messages": [_json_safe(m) for m in frame["messages"]]}
+        frame = {**frame, "messages": [json_safe_message(m) for m in frame["messages"]]}
     return json.dumps(frame, separators=(",", ":"))
 
 

@@ -1,9 +1,10 @@
 """A local fake Ably realtime server for the real ``ably`` SDK.
 
 One aiohttp server (on 127.0.0.1 unless told otherwise) serves the realtime websocket on ``/``
-and a few HTTP routes (``fake_ably_server.rest``) so another process can publish into it. What
-it speaks is taken from ably-python 3.1.4 (see the package README for the protocol notes it
-relies on).
+(``fake_ably_server.realtime``) and Ably's REST routes plus test controls
+(``fake_ably_server.rest``), over one store of channel messages
+(``fake_ably_server.channel_history``). What it speaks is taken from ably-python 3.1.4 (see the
+package README for the protocol notes it relies on).
 """
 
 from __future__ import annotations
@@ -13,40 +14,19 @@ import contextlib
 import logging
 import secrets
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from fake_ably_server.connection import (
-    Connection,
-    attached_frame,
-    connected_frame,
-    credentials_ok,
-    message_frame,
-    replay,
-    send_frame,
-)
-from fake_ably_server.protocol import (
-    FLAG_ATTACH_RESUME,
-    Action,
-    decode_frame,
-    error_body,
-    wire_message,
-)
+from fake_ably_server.channel_history import DEFAULT_RETENTION_SECS, ChannelHistory
+from fake_ably_server.connection import message_frame
+from fake_ably_server.protocol import Action, error_body, wire_message
+from fake_ably_server.realtime import InboundFrame, RealtimeEndpoint
+from fake_ably_server.rest_auth import TokenIssuer
 
 __all__ = ["FakeAblyServer", "InboundFrame"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class InboundFrame:
-    """A protocol message a client sent, as recorded for assertions."""
-
-    connection_id: str
-    frame: dict[str, Any]
-
 
 _ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
 
@@ -65,7 +45,10 @@ class FakeAblyServer:
         heartbeat_every_secs: Send ``{"action": 0}`` to every client this often.
         refuse_resume: Answer every ``resume=`` with a new connection id and error 80008.
         withhold_attach: Record ATTACH frames but never answer them.
-        history_max: Messages kept per channel for replay and REST history (oldest dropped).
+        history_max: Publishes kept per channel for replay, rewind and REST history (oldest
+            dropped).
+        history_retention_secs: How long a message stays in history (by its timestamp): Ably
+            keeps 120 s without persisted history, hours or days with it.
     """
 
     def __init__(
@@ -79,26 +62,28 @@ class FakeAblyServer:
         refuse_resume: bool = False,
         withhold_attach: bool = False,
         history_max: int = 10_000,
+        history_retention_secs: float = DEFAULT_RETENTION_SECS,
     ) -> None:
         self.api_key = api_key
         self.max_idle_interval_ms = max_idle_interval_ms
         self.heartbeat_every_secs = heartbeat_every_secs
         self.refuse_resume = refuse_resume
         self.withhold_attach = withhold_attach
-        self.history_max = history_max
+        self.channel_history = ChannelHistory(
+            retention_secs=history_retention_secs, max_frames=history_max
+        )
+        self.tokens = TokenIssuer()
         self.inbound: list[InboundFrame] = []
         self.request_queries: list[dict[str, str]] = []
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self._connections: dict[str, Connection] = {}
-        self._sessions: dict[str, str] = {}  # connectionKey -> connectionId, kept across restarts
-        self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._serial: dict[str, int] = defaultdict(int)
-        self._attach_counts: dict[str, int] = defaultdict(int)
-        self._connect_count = 0
         self._changed = asyncio.Condition()
+        self._realtime = RealtimeEndpoint(
+            self, notify=self._notify, publish=self._append_and_fan_out
+        )
         # Random per server instance so message ids stay unique across fake restarts.
         self._publisher_id = f"fake-{secrets.token_hex(4)}"
         self._message_seq = 0
@@ -132,7 +117,7 @@ class FakeAblyServer:
         from fake_ably_server.rest import add_rest_routes
 
         app = web.Application()
-        app.router.add_get("/", self._handle_websocket)
+        app.router.add_get("/", self._realtime.handle)
         add_rest_routes(app, self)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -176,20 +161,24 @@ class FakeAblyServer:
     @property
     def connection_count(self) -> int:
         """Open client connections right now."""
-        return len(self._connections)
+        return len(self._realtime.connections)
 
     @property
     def connect_count(self) -> int:
         """CONNECTED frames sent since the server object was created."""
-        return self._connect_count
+        return self._realtime.connect_count
 
     def attach_count(self, channel: str) -> int:
         """ATTACHED frames sent for ``channel`` since the server object was created."""
-        return self._attach_counts[channel]
+        return self._realtime.attach_counts[channel]
 
     def history(self, channel: str) -> list[dict[str, Any]]:
-        """The MESSAGE protocol frames published on ``channel``, oldest first."""
-        return list(self._history[channel])
+        """The MESSAGE protocol frames still retained on ``channel``, oldest first."""
+        return self.channel_history.frames(channel)
+
+    def channel_serial(self, channel: str) -> int:
+        """The ``channelSerial`` of the last publish on ``channel`` (0 before any)."""
+        return self._serial[channel]
 
     async def publish(
         self,
@@ -227,7 +216,7 @@ class FakeAblyServer:
 
     async def drop_all(self, *, abrupt: bool = True) -> int:
         """Drop every client connection: TCP abort, or a clean websocket close (1001)."""
-        connections = list(self._connections.values())
+        connections = list(self._realtime.connections.values())
         for conn in connections:
             if abrupt and conn.transport is not None:
                 conn.transport.abort()
@@ -235,11 +224,31 @@ class FakeAblyServer:
                 await conn.ws.close(code=1001, message=b"going away")
         return len(connections)
 
+    def stall(self) -> int:
+        """Every open connection goes silent with its socket left open; return how many.
+
+        Nothing more is sent to them (messages, heartbeats, ping echoes) and nothing they send
+        is answered, as when the network path dies without a reset: the SDK stays "connected"
+        and only a ping times out. Messages published meanwhile still enter history. New
+        connections are served normally.
+        """
+        stalled = [conn for conn in self._realtime.connections.values() if not conn.stalled]
+        for conn in stalled:
+            conn.stalled = True
+        return len(stalled)
+
+    def unstall(self) -> int:
+        """Stalled connections are served again (what they missed is not re-sent)."""
+        stalled = [conn for conn in self._realtime.connections.values() if conn.stalled]
+        for conn in stalled:
+            conn.stalled = False
+        return len(stalled)
+
     async def send_disconnected(self, *, code: int = 80003, status_code: int = 400) -> None:
         """Send DISCONNECTED to every client (always a 4xx error: 5xx leaves the SDK deaf)."""
         frame = {"action": Action.DISCONNECTED, "error": error_body(code, status_code, "test")}
-        for conn in list(self._connections.values()):
-            await self._send(conn, frame)
+        for conn in list(self._realtime.connections.values()):
+            await self._realtime.send(conn, frame)
 
     async def channel_error(
         self, channel: str, *, code: int = 40160, status_code: int = 401, message: str = "denied"
@@ -250,20 +259,20 @@ class FakeAblyServer:
             "channel": channel,
             "error": error_body(code, status_code, message),
         }
-        for conn in list(self._connections.values()):
+        for conn in list(self._realtime.connections.values()):
             if channel in conn.attached:
                 conn.attached.discard(channel)
-                await self._send(conn, frame)
+                await self._realtime.send(conn, frame)
 
     async def wait_attached(
         self, channel: str, *, count: int = 1, timeout_secs: float = 10.0
     ) -> None:
         """Wait until ``count`` ATTACHED frames in total were sent for ``channel``."""
-        await self._wait_for(lambda: self._attach_counts[channel] >= count, timeout_secs)
+        await self._wait_for(lambda: self._realtime.attach_counts[channel] >= count, timeout_secs)
 
     async def wait_connected(self, *, count: int = 1, timeout_secs: float = 10.0) -> None:
         """Wait until ``count`` CONNECTED frames in total were sent."""
-        await self._wait_for(lambda: self._connect_count >= count, timeout_secs)
+        await self._wait_for(lambda: self._realtime.connect_count >= count, timeout_secs)
 
     async def wait_inbound(
         self, action: int, *, count: int = 1, timeout_secs: float = 10.0
@@ -284,9 +293,6 @@ class FakeAblyServer:
         async with self._changed:
             self._changed.notify_all()
 
-    async def _send(self, conn: Connection, frame: dict[str, Any]) -> None:
-        await send_frame(conn.ws, frame, binary=conn.binary)
-
     async def _append_and_fan_out(
         self,
         channel: str,
@@ -299,13 +305,8 @@ class FakeAblyServer:
         frame = message_frame(
             channel, messages, proto_id, connection_id, timestamp_ms, self._serial[channel]
         )
-        history = self._history[channel]
-        history.append(frame)
-        if len(history) > self.history_max:
-            del history[: len(history) - self.history_max]
-        for conn in list(self._connections.values()):
-            if channel in conn.attached:
-                await self._send(conn, frame)
+        self.channel_history.append(channel, frame)
+        await self._realtime.fan_out(channel, frame)
         first = messages[0].get("id") if messages else None
         return str(first) if first else f"{proto_id}:0"
 
@@ -313,99 +314,5 @@ class FakeAblyServer:
         assert self.heartbeat_every_secs is not None
         while True:
             await asyncio.sleep(self.heartbeat_every_secs)
-            for conn in list(self._connections.values()):
-                await self._send(conn, {"action": Action.HEARTBEAT})
-
-    async def _handle_websocket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(autoping=True)
-        if not ws.can_prepare(request).ok:
-            return web.Response(status=400, text="websocket upgrade expected\n")
-        await ws.prepare(request)
-        query = dict(request.query)
-        self.request_queries.append(query)
-        binary = query.get("format") == "msgpack"
-        if not credentials_ok(query, self.api_key):
-            frame = {"action": Action.ERROR, "error": error_body(40101, 401, "Invalid key")}
-            await send_frame(ws, frame, binary=binary)
-            await ws.close()
-            return ws
-        conn = await self._open_connection(query, ws, request.transport, binary)
-        try:
-            async for msg in ws:
-                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    continue
-                try:
-                    frame = decode_frame(msg.data)
-                except ValueError:
-                    logger.warning("Fake Ably server: undecodable frame %r", msg.data)
-                    continue
-                self.inbound.append(InboundFrame(conn.connection_id, frame))
-                await self._dispatch(conn, frame)
-                await self._notify()
-        finally:
-            if self._connections.get(conn.connection_id) is conn:
-                del self._connections[conn.connection_id]
-        return ws
-
-    async def _open_connection(
-        self,
-        query: dict[str, str],
-        ws: web.WebSocketResponse,
-        transport: asyncio.Transport | None,
-        binary: bool,
-    ) -> Connection:
-        resume_key = query.get("resume")
-        resumed = resume_key is not None and resume_key in self._sessions and not self.refuse_resume
-        if resumed and resume_key is not None:
-            conn_id, conn_key = self._sessions[resume_key], resume_key
-        else:
-            conn_id = secrets.token_hex(6)
-            conn_key = f"{conn_id}!{secrets.token_hex(6)}"
-            self._sessions[conn_key] = conn_id
-        conn = Connection(conn_id, conn_key, binary, resumed, ws, transport)
-        old = self._connections.pop(conn_id, None)
-        if old is not None and old.transport is not None:
-            old.transport.abort()
-        self._connections[conn_id] = conn
-        recovery_failed = resume_key is not None and not resumed
-        await self._send(
-            conn, connected_frame(conn_id, conn_key, self.max_idle_interval_ms, recovery_failed)
-        )
-        self._connect_count += 1
-        await self._notify()
-        return conn
-
-    async def _dispatch(self, conn: Connection, frame: dict[str, Any]) -> None:
-        action = frame.get("action")
-        channel = str(frame.get("channel", ""))
-        if action == Action.HEARTBEAT and "id" in frame:
-            await self._send(conn, {"action": Action.HEARTBEAT, "id": frame["id"]})
-        elif action == Action.ATTACH:
-            await self._attach(conn, channel, frame)
-        elif action == Action.DETACH:
-            conn.attached.discard(channel)
-            await self._send(conn, {"action": Action.DETACHED, "channel": channel})
-        elif action == Action.MESSAGE:
-            await self._client_publish(conn, channel, frame)
-        elif action == Action.CLOSE:
-            await self._send(conn, {"action": Action.CLOSED})
-            await conn.ws.close()
-
-    async def _attach(self, conn: Connection, channel: str, frame: dict[str, Any]) -> None:
-        if self.withhold_attach:
-            return
-        params = frame.get("params")
-        resumed = conn.resumed and bool(int(frame.get("flags") or 0) & FLAG_ATTACH_RESUME)
-        conn.attached.add(channel)
-        await self._send(conn, attached_frame(channel, resumed, self._serial[channel], params))
-        self._attach_counts[channel] += 1
-        for missed in replay(self._history[channel], frame, resumed):
-            await self._send(conn, missed)
-
-    async def _client_publish(self, conn: Connection, channel: str, frame: dict[str, Any]) -> None:
-        messages = list(frame.get("messages") or [])
-        serial = frame.get("msgSerial", 0)
-        await self._send(conn, {"action": Action.ACK, "msgSerial": serial, "count": 1})
-        await self._append_and_fan_out(
-            channel, messages, f"{conn.connection_id}:{serial}", conn.connection_id, None
-        )
+            for conn in list(self._realtime.connections.values()):
+                await self._realtime.send(conn, {"action": Action.HEARTBEAT})
