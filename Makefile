@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 
 # Local packages in dependency order: base <- calculator <- connectors <- event-broker.
 PACKAGES := $(wildcard packages/broker-connector-base packages/rebalance-calculator \
-	packages/ib-gateway-sim packages/fake-ably-server packages/ibkr-connector)
+	packages/ib-gateway-sim packages/alpaca-api-sim packages/fake-ably-server packages/ibkr-connector \
+	packages/alpaca-connector)
 EDITABLES := $(foreach p,$(PACKAGES),-e $(p)[test])
 
 .PHONY: help install test lint typecheck pytest demo bench container-test clean
