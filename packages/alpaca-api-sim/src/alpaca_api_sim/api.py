@@ -8,7 +8,6 @@ the account. Errors are Alpaca's ``{"code": ..., "message": ...}`` bodies.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from alpaca_api_sim import shapes
+from alpaca_api_sim.clock import NEW_YORK
 from alpaca_api_sim.order_input import INVALID_PARAMS, parse_new_order
 from alpaca_api_sim.state import AccountState, ApiError, SimOrder
 
@@ -88,10 +88,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def _request_faults(sim: AlpacaApiSimulator) -> None:
     sim.api_requests += 1
+    sim.notify_changed()
     faults = sim.engine.faults
     if faults.response_delay_secs > 0:
         # A stalled API: the answer comes this late (tests bound their clients' timeouts).
-        await asyncio.sleep(faults.response_delay_secs)
+        await sim.stall(faults.response_delay_secs)
     if faults.rate_limit_requests > 0:
         sim.engine.faults = faults.model_copy(
             update={"rate_limit_requests": faults.rate_limit_requests - 1}
@@ -139,7 +140,7 @@ async def _position(request: web.Request) -> web.Response:
 
 
 def _order_json(sim: AlpacaApiSimulator, order: SimOrder) -> dict[str, Any]:
-    session = sim.engine.clock.session(order.created_at.astimezone(shapes.NEW_YORK).date())
+    session = sim.engine.clock.session(order.created_at.astimezone(NEW_YORK).date())
     return shapes.order_body(order, session[1] if session is not None else None)
 
 

@@ -106,7 +106,7 @@ class MarketClock:
     def next_open(self) -> dt.datetime:
         """The next session start strictly after now."""
         now = self.now()
-        for day, (start, _) in self._upcoming(now):
+        for _, (start, _end) in self._upcoming(now):
             if start > now:
                 return start
         raise RuntimeError(f"no session opens within {_SEARCH_DAYS} days of {now.isoformat()}")

@@ -295,7 +295,12 @@ class Engine:
         self._on_change()
 
     def _execute(
-        self, order: SimOrder, account: AccountState, quantity: int, price: Decimal, now: dt.datetime
+        self,
+        order: SimOrder,
+        account: AccountState,
+        quantity: int,
+        price: Decimal,
+        now: dt.datetime,
     ) -> None:
         if order.side == "sell" and not order.fills and self._bought_today(account, order.symbol):
             account.daytrade_count += 1

@@ -4,9 +4,10 @@ in-process control API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -51,7 +52,9 @@ class AlpacaApiSimulator:
         self.api_requests = 0
         self._trade_id = 0
         self._handles: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
+        self._unstall = asyncio.Event()
         self.engine = Engine(
             accounts=self._fresh_accounts(),
             symbols=dict(scenario.symbols),
@@ -93,7 +96,7 @@ class AlpacaApiSimulator:
         app[SIM_KEY] = self
         add_api_routes(app)
         add_control_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await self._listen()
         self._clock_task = asyncio.get_running_loop().create_task(self._clock_loop())
@@ -101,6 +104,7 @@ class AlpacaApiSimulator:
 
     async def stop(self) -> None:
         """Close every connection and the listener."""
+        self._release_stalled()
         if self._clock_task is not None:
             self._clock_task.cancel()
             self._clock_task = None
@@ -145,6 +149,21 @@ class AlpacaApiSimulator:
 
         handle = asyncio.get_running_loop().call_later(delay, run)
         self._handles.add(handle)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stall(self, secs: float) -> None:
+        """Hold an answer back ``secs`` seconds, or until connections are dropped."""
+        released = self._unstall
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(released.wait(), secs)
+
+    def _release_stalled(self) -> None:
+        self._unstall.set()
+        self._unstall = asyncio.Event()
 
     def _cancel_scheduled(self) -> None:
         for handle in self._handles:
@@ -319,14 +338,16 @@ class AlpacaApiSimulator:
         """Close every open connection; with ``refuse_secs`` also refuse new ones that long."""
         if self._runner is None:
             return
+        self._release_stalled()
         server = self._runner.server
         for handler in list(server.connections if server is not None else []):
             handler.force_close()
         if refuse_secs > 0 and self._site is not None:
             site, self._site = self._site, None
-            loop = asyncio.get_running_loop()
-            loop.create_task(site.stop())
-            self._reopen = loop.call_later(refuse_secs, lambda: loop.create_task(self._relisten()))
+            self._spawn(site.stop())
+            self._reopen = asyncio.get_running_loop().call_later(
+                refuse_secs, lambda: self._spawn(self._relisten())
+            )
         self.notify_changed()
 
     async def _relisten(self) -> None:

@@ -54,9 +54,7 @@ def estimate_price(spec: SymbolSpec, limit: Decimal | None) -> Decimal:
 
 def long_market_value(account: AccountState, symbols: Mapping[str, SymbolSpec]) -> Decimal:
     """Positions valued at their mark prices."""
-    return sum(
-        (p.quantity * mark_price(symbols[s]) for s, p in account.positions.items()), ZERO
-    )
+    return sum((p.quantity * mark_price(symbols[s]) for s, p in account.positions.items()), ZERO)
 
 
 def equity(account: AccountState, symbols: Mapping[str, SymbolSpec]) -> Decimal:
