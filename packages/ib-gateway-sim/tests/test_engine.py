@@ -44,6 +44,9 @@ class _Recorder:
     def order_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
         self.refused.append((order_id, code))
 
+    def cancel_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
+        self.refused.append((order_id, code))
+
     def order_warning(self, order: SimOrder, code: int, text: str) -> None:
         pass
 

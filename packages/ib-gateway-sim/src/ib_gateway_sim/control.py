@@ -8,9 +8,12 @@ Routes (all JSON):
   ``GET /accounts`` -> account -> cash, settled cash, positions
 * ``POST /prices`` ``{"SPY": {"bid": "590.00", "ask": "590.02"}}`` (``null`` clears a side)
 * ``POST /faults`` ``{"reject_symbols": ["QQQ"], ...}`` (names of the scenario's ``faults:``)
+* ``POST /fills`` ``{"midprice_rounding": "favour", ...}`` (names of the scenario's ``fills:``)
 * ``POST /clock`` ``{"time": "2026-11-23T20:00:00+00:00"}`` or ``{"time": null}`` (real time),
   ``{"advance_secs": 3600}``, ``{"always_open": false}``
 * ``POST /drop`` ``{"refuse_secs": 5}`` drops every API connection
+* ``POST /restart`` ``{"refuse_secs": 5}`` (optional) restarts the gateway (``restart()``)
+* ``POST /auction`` runs the closing auction now (``close_auction()``)
 * ``POST /reset`` back to the scenario's starting state
 """
 
@@ -101,6 +104,15 @@ async def _faults(request: web.Request) -> web.Response:
     return _json(faults.model_dump(mode="json"))
 
 
+async def _fills(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        fills = _sim(request).set_fills(**body)
+    except ValidationError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    return _json(fills.model_dump(mode="json"))
+
+
 async def _clock(request: web.Request) -> web.Response:
     sim = _sim(request)
     body = await _body(request)
@@ -123,6 +135,32 @@ async def _drop(request: web.Request) -> web.Response:
     return _json({"dropped": True})
 
 
+async def _optional_secs(request: web.Request, name: str) -> float | None:
+    body = await _body(request) if request.can_read_body else {}
+    unknown = set(body) - {name}
+    if unknown:
+        raise web.HTTPBadRequest(text=f"unknown fields {sorted(unknown)}")
+    raw = body.get(name)
+    try:
+        secs = None if raw is None else float(raw)
+    except (TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=f"{name} must be a number of seconds, not {raw!r}") from exc
+    if secs is not None and secs < 0:
+        raise web.HTTPBadRequest(text=f"{name} must not be negative, got {secs}")
+    return secs
+
+
+async def _restart(request: web.Request) -> web.Response:
+    refuse = await _optional_secs(request, "refuse_secs")
+    _sim(request).restart(refuse)
+    return _json({"restarted": True})
+
+
+async def _auction(request: web.Request) -> web.Response:
+    auctioned = _sim(request).close_auction()
+    return _json([o.to_dict() for o in auctioned])
+
+
 async def _reset(request: web.Request) -> web.Response:
     _sim(request).reset()
     return _json({"reset": True})
@@ -139,8 +177,11 @@ def build_app(sim: GatewaySimulator) -> web.Application:
     app.router.add_get("/accounts", _accounts)
     app.router.add_post("/prices", _prices)
     app.router.add_post("/faults", _faults)
+    app.router.add_post("/fills", _fills)
     app.router.add_post("/clock", _clock)
     app.router.add_post("/drop", _drop)
+    app.router.add_post("/restart", _restart)
+    app.router.add_post("/auction", _auction)
     app.router.add_post("/reset", _reset)
     return app
 

@@ -1,20 +1,21 @@
-"""Order engine: validation, resting, fills at ask (buy) / bid (sell), cash and positions."""
+"""Order engine: acceptance, funds, modification, cancels, restarts; fills in ``matching``."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from ib_gateway_sim.clock import MarketClock
-from ib_gateway_sim.ledger import OrderRefused, apply_fill, commission
+from ib_gateway_sim.ledger import OrderRefused, commission
+from ib_gateway_sim.matching import Matcher
 from ib_gateway_sim.orders import EngineListener, OrderRequest
+from ib_gateway_sim.pricing import reference_price
+from ib_gateway_sim.rules import check_order
 from ib_gateway_sim.scenario import FaultSpec, FillSpec, SymbolSpec
-from ib_gateway_sim.state import ZERO, AccountState, SimFill, SimOrder
+from ib_gateway_sim.state import ZERO, AccountState, SimOrder
 
-_SUPPORTED_TYPES = frozenset({"MKT", "LMT"})
-_SUPPORTED_TIFS = frozenset({"DAY", "GTC", "IOC"})
+_CANCELLED = "Order Canceled - reason:"
 
 
 class Engine:
@@ -37,10 +38,11 @@ class Engine:
         self.faults = faults
         self.listener = listener
         self.orders: dict[tuple[int, int], SimOrder] = {}
+        self.archive: list[SimOrder] = []
         self.orders_placed = 0
         self._perm_seq = 1_000_000_000 + (int(time.time()) % 100_000) * 10_000
-        self._exec_seq = 0
-        self._scheduled: set[int] = set()
+        self._id_floor: dict[int, int] = {}
+        self.matcher = Matcher(self)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -60,10 +62,17 @@ class Engine:
                 return name
         raise KeyError(spec.con_id)
 
+    def all_orders(self) -> list[SimOrder]:
+        """Every order of the session, from before restarts too, in placement order."""
+        if not self.archive:
+            return list(self.orders.values())
+        return sorted([*self.archive, *self.orders.values()], key=lambda o: o.perm_id)
+
     def next_order_id(self, client_id: int) -> int:
-        """nextValidId for a client: past every order id it has used."""
+        """nextValidId for a client: past every order id it holds (and, unless a restart
+        reset the sequence, every id it used before)."""
         used = [oid for (cid, oid) in self.orders if cid == client_id]
-        return max(used, default=0) + 1
+        return max(*used, self._id_floor.get(client_id, 0), 0) + 1
 
     def reserved_cash(self, account: str, exclude: SimOrder | None = None) -> Decimal:
         """Cash promised to working buy orders of ``account``."""
@@ -72,7 +81,7 @@ class Engine:
             if order is exclude or not order.is_working or not order.is_buy:
                 continue
             if order.account == account:
-                total += order.remaining * self._reference_price(order)
+                total += order.remaining * reference_price(order, self.symbols[order.symbol])
         return total
 
     def pending_sells(self, account: str, symbol: str, exclude: SimOrder | None = None) -> Decimal:
@@ -111,21 +120,20 @@ class Engine:
         finally:
             self.orders_placed += 1
         self.orders[(order.client_id, order.order_id)] = order
-        self.work(order)
+        self.matcher.work(order)
         return order
 
     def _new_order(self, request: OrderRequest) -> SimOrder:
         spec = self.symbol_for(request.con_id, request.symbol)
         if spec is None:
             raise OrderRefused(200, "No security definition has been found for the request")
-        name = self.symbol_name(spec)
-        account = request.account or next(iter(self.accounts))
+        self._perm_seq += 1
         order = SimOrder(
             order_id=request.order_id,
-            perm_id=self._next_perm(),
+            perm_id=self._perm_seq,
             client_id=request.client_id,
-            account=account,
-            symbol=name,
+            account=request.account or next(iter(self.accounts)),
+            symbol=self.symbol_name(spec),
             con_id=spec.con_id,
             exchange=request.exchange or spec.exchange,
             action=request.action,
@@ -135,6 +143,8 @@ class Engine:
             tif=request.tif or "DAY",
             order_ref=request.order_ref,
             created_at=self.clock.now(),
+            algo_strategy=request.algo_strategy,
+            algo_params=request.algo_params,
         )
         self._validate(order)
         return order
@@ -142,22 +152,7 @@ class Engine:
     def _validate(self, order: SimOrder) -> None:
         if order.account not in self.accounts:
             raise OrderRefused(201, f"Order rejected - reason:Unknown account {order.account}")
-        if order.symbol in self.faults.reject_symbols:
-            raise OrderRefused(201, f"Order rejected - reason:{order.symbol} is not tradable")
-        if order.action not in ("BUY", "SELL"):
-            raise OrderRefused(201, f"Order rejected - reason:Unsupported action {order.action}")
-        if order.quantity <= 0:
-            raise OrderRefused(201, "Order rejected - reason:Order quantity must be positive")
-        if order.order_type not in _SUPPORTED_TYPES:
-            raise OrderRefused(
-                201, f"Order rejected - reason:Unsupported order type {order.order_type}"
-            )
-        if order.order_type == "LMT" and (order.limit_price is None or order.limit_price <= 0):
-            raise OrderRefused(201, "Order rejected - reason:A limit order needs a limit price")
-        if order.tif not in _SUPPORTED_TIFS:
-            raise OrderRefused(
-                201, f"Order rejected - reason:Unsupported time in force {order.tif}"
-            )
+        check_order(order, faults=self.faults, fills=self.fill_spec, clock=self.clock)
         self._check_funds(order, order.quantity)
 
     def _check_funds(self, order: SimOrder, quantity: Decimal) -> None:
@@ -174,7 +169,7 @@ class Engine:
                     f"{available} held and not already being sold (short sales not allowed)",
                 )
             return
-        price = self._reference_price(order)
+        price = reference_price(order, self.symbols[order.symbol])
         cost = quantity * price + self.commission(quantity, price)
         available_cash = self.available_funds(account, exclude=order)
         if cost > available_cash:
@@ -193,153 +188,29 @@ class Engine:
             return 2 * equity - account.gross_position_value(self.symbols) - reserved
         return account.cash - reserved
 
-    def _reference_price(self, order: SimOrder) -> Decimal:
-        if order.order_type == "LMT" and order.limit_price is not None:
-            return order.limit_price
-        spec = self.symbols[order.symbol]
-        for price in (spec.ask if order.is_buy else spec.bid, spec.last, spec.close):
-            if price is not None and price > 0:
-                return price
-        return ZERO
-
     def _modify(self, order: SimOrder, request: OrderRequest) -> SimOrder | None:
         if not order.is_working:
             self.listener.order_refused(
                 request.client_id, request.order_id, 103, "Duplicate order id"
             )
             return None
-        previous = (order.quantity, order.limit_price, order.order_type)
-        order.quantity = request.quantity
-        order.limit_price = request.limit_price
-        order.order_type = request.order_type
+        fields = ("quantity", "limit_price", "order_type", "algo_strategy", "algo_params")
+        previous = {name: getattr(order, name) for name in fields}
+        for name in fields:
+            setattr(order, name, getattr(request, name))
         try:
             if order.quantity < order.filled:
                 raise OrderRefused(201, "Order rejected - reason:Quantity below filled quantity")
             self._validate(order)
         except OrderRefused as refused:
-            order.quantity, order.limit_price, order.order_type = previous
+            for name, value in previous.items():
+                setattr(order, name, value)
             self.listener.order_refused(order.client_id, order.order_id, refused.code, refused.text)
             return order
-        self.work(order)
+        self.matcher.work(order)
         return order
 
-    def _next_perm(self) -> int:
-        self._perm_seq += 1
-        return self._perm_seq
-
-    # -- working and filling -------------------------------------------------------------
-
-    def _marketable_price(self, order: SimOrder) -> Decimal | None:
-        spec = self.symbols[order.symbol]
-        price = spec.ask if order.is_buy else spec.bid
-        if price is None or price <= 0:
-            price = spec.last
-        if price is None or price <= 0:
-            return None
-        if order.order_type == "LMT" and order.limit_price is not None:
-            if order.is_buy and price > order.limit_price:
-                return None
-            if not order.is_buy and price < order.limit_price:
-                return None
-        return price
-
-    def work(self, order: SimOrder) -> None:
-        """Announce the order's current state and fill it if the market allows."""
-        liquid = self.clock.is_liquid()
-        if liquid:
-            order.session_seen = True
-        price = self._marketable_price(order) if liquid else None
-        if price is None and order.tif == "IOC" and liquid:
-            self._set_status(order, "Submitted", with_open_order=True)
-            self.cancel(order, code=None, text="IOC order not marketable")
-            return
-        self._set_status(order, "Submitted" if liquid else "PreSubmitted", with_open_order=True)
-        if not liquid and self.fill_spec.outside_hours_warning:
-            opens = self.clock.next_liquid_open()
-            when = f" until {opens:%Y%m%d %H:%M:%S} UTC" if opens else ""
-            self.listener.order_warning(
-                order,
-                399,
-                f"Order Message: Warning: your order will not be placed at the exchange{when}.",
-            )
-        if price is None:
-            return
-        delay = self.faults.fill_delay_secs
-        if delay > 0:
-            self._schedule(delay, order, 0)
-        else:
-            self._fill_steps(order, 0)
-
-    def _schedule(self, delay: float, order: SimOrder, step: int) -> None:
-        # While a step is scheduled, price and clock changes must not fill the order early.
-        self._scheduled.add(order.perm_id)
-        asyncio.get_running_loop().call_later(delay, self._scheduled_step, order, step)
-
-    def _scheduled_step(self, order: SimOrder, step: int) -> None:
-        self._scheduled.discard(order.perm_id)
-        if self.orders.get((order.client_id, order.order_id)) is order:  # not reset since
-            self._fill_steps(order, step)
-
-    def _set_status(self, order: SimOrder, status: str, *, with_open_order: bool) -> None:
-        order.status = status
-        order.updated_at = self.clock.now()
-        self.listener.order_status(order, with_open_order=with_open_order)
-
-    def _part_quantity(self, order: SimOrder, step: int) -> Decimal:
-        parts = self.faults.partial_fill_parts
-        if parts <= 1 or step >= parts - 1:
-            return order.remaining
-        share = (order.quantity / parts).to_integral_value(rounding=ROUND_DOWN)
-        return min(max(share, Decimal(1)), order.remaining)
-
-    def _fill_steps(self, order: SimOrder, step: int) -> None:
-        """Fill part ``step``; schedule or run the next part until done or stopped."""
-        while order.is_working and order.remaining > 0:
-            stop_after = self.faults.partial_fill_stop_after
-            if stop_after is not None and step >= stop_after:
-                return
-            if not self.clock.is_liquid():
-                return
-            price = self._marketable_price(order)
-            if price is None:
-                return
-            self._fill(order, self._part_quantity(order, step), price)
-            step += 1
-            interval = self.faults.partial_fill_interval_secs
-            if interval > 0 and order.is_working:
-                self._schedule(interval, order, step)
-                return
-
-    def _fill(self, order: SimOrder, quantity: Decimal, price: Decimal) -> None:
-        commission = self.commission(quantity, price)
-        try:
-            realized = apply_fill(self.accounts[order.account], order, quantity, price, commission)
-        except OrderRefused as refused:
-            self.cancel(order, code=refused.code, text=refused.text)
-            return
-        now = self.clock.now()
-        cum = order.filled + quantity
-        order.avg_fill_price = (order.avg_fill_price * order.filled + price * quantity) / cum
-        order.filled = cum
-        order.last_fill_price = price
-        self._exec_seq += 1
-        fill = SimFill(
-            exec_id=f"{order.perm_id:08x}.{self._exec_seq:08x}.01.01",
-            time=now,
-            quantity=quantity,
-            price=price,
-            commission=commission,
-            realized_pnl=realized,
-            cum_qty=cum,
-            avg_price=order.avg_fill_price,
-        )
-        order.fills.append(fill)
-        order.status = "Filled" if order.remaining == 0 else "Submitted"
-        order.updated_at = now
-        if order.status == "Filled":
-            order.completed_at = now
-        self.listener.order_filled(order, fill)
-        self.listener.account_changed(order.account, order.symbol)
+    # -- cancels -------------------------------------------------------------------------
 
     def cancel(self, order: SimOrder, *, code: int | None, text: str) -> None:
         """Cancel a working order (code 202 for a client cancel, None for expiry)."""
@@ -353,24 +224,78 @@ class Engine:
         self.listener.order_cancelled(order, code, text)
         self.listener.account_changed(order.account, None)
 
-    # -- time and prices -----------------------------------------------------------------
+    def client_cancel(self, client_id: int, order_id: int) -> None:
+        """A cancelOrder from ``client_id``: 202, or 10147/10148, or a fill that wins the race."""
+        order = self.orders.get((client_id, order_id))
+        if order is None:
+            text = f"OrderId {order_id} that needs to be cancelled is not found."
+            self.listener.cancel_refused(client_id, order_id, 10147, text)
+        elif not order.is_working:
+            self._cannot_cancel(order)
+        elif self._fill_wins_race(order):
+            return
+        else:
+            self.cancel(order, code=202, text=_CANCELLED)
+
+    def _cannot_cancel(self, order: SimOrder, state: str | None = None) -> None:
+        text = (
+            f"OrderId {order.order_id} that needs to be cancelled cannot be cancelled, "
+            f"state: {state or order.status}."
+        )
+        self.listener.cancel_refused(order.client_id, order.order_id, 10148, text)
+
+    def _fill_wins_race(self, order: SimOrder) -> bool:
+        # The cancel-races-fill fault: the exchange filled the order while the cancel was on
+        # its way, so the cancel is refused with 10148 (before or after the fill reports).
+        race = self.faults.cancel_races_fill
+        if race == "off" or order.order_type == "MOC" or not self.clock.is_liquid():
+            return False
+        price = self.matcher.race_price(order)
+        if price is None:
+            return False
+        if race == "error_first":
+            self._cannot_cancel(order, state="Filled")
+        self.matcher.fill(order, order.remaining, price)
+        if race == "fill_first":
+            self._cannot_cancel(order)
+        return True
+
+    # -- market events, restarts -----------------------------------------------------------
 
     def on_market_change(self) -> None:
         """Re-examine working orders after a price or clock change."""
-        liquid = self.clock.is_liquid()
-        for order in list(self.orders.values()):
-            if not order.is_working:
+        self.matcher.on_market_change()
+
+    def close_auction(self) -> list[SimOrder]:
+        """Fill every working MOC order at its symbol's closing price; returns them."""
+        return self.matcher.close_auction()
+
+    def restart(self) -> None:
+        """What a gateway restart does to the order book (see the ``restart_*`` faults).
+
+        Working orders stay (they live at IB's servers). Done orders leave the id table, so a
+        reset id sequence may hand their order ids out again, while permIds never repeat.
+        """
+        faults = self.faults
+        if faults.restart_resets_order_ids:
+            self._id_floor.clear()
+        else:
+            for cid, oid in self.orders:
+                self._id_floor[cid] = max(self._id_floor.get(cid, 0), oid)
+        for key, order in list(self.orders.items()):
+            if order.is_working:
                 continue
-            if not liquid:
-                if order.session_seen and order.tif == "DAY":
-                    self.cancel(order, code=None, text="DAY order expired at the close")
-                continue
-            if not order.session_seen:
-                order.session_seen = True
-                self._set_status(order, "Submitted", with_open_order=False)
-            scheduled = order.perm_id in self._scheduled
-            if not scheduled and self._marketable_price(order) is not None:
-                self._fill_steps(order, len(order.fills))
+            del self.orders[key]
+            order.listed_completed = faults.restart_keeps_completed_orders
+            order.listed_executions = faults.restart_keeps_executions
+            self.archive.append(order)
+
+    def clear_orders(self) -> None:
+        """Forget every order (``reset``)."""
+        self.orders.clear()
+        self.archive.clear()
+        self._id_floor.clear()
+        self.orders_placed = 0
 
     def timestamp(self) -> dt.datetime:
         """Simulated now."""

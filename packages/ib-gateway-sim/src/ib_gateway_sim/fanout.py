@@ -70,6 +70,10 @@ class Fanout:
             session.send(m.error(order_id, code, text))
         self.sim.notify_changed()
 
+    def cancel_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
+        """Send the 10147/10148 error to the cancelling client; the order is unchanged."""
+        self.order_refused(client_id, order_id, code, text)
+
     def account_changed(self, account: str, symbol: str | None) -> None:
         """Queue position, portfolio and account-value pushes for subscribed sessions.
 

@@ -141,6 +141,14 @@ def _order_contract(order: SimOrder, currency: str) -> list[Field]:
     return [order.con_id, order.symbol, "STK", "", 0, "", "", order.exchange, currency]
 
 
+def _algo(order: SimOrder) -> list[Field]:
+    # algoStrategy; when set, ib_async reads a parameter count and that many tag/value pairs.
+    if not order.algo_strategy:
+        return [""]
+    pairs = [item for pair in order.algo_params for item in pair]
+    return [order.algo_strategy, len(order.algo_params), *pairs]
+
+
 def open_order(order: SimOrder, currency: str) -> bytes:
     """openOrder (5): 127 fields for a plain order at sv 178."""
     fields: list[Field] = [5, order.order_id]
@@ -150,7 +158,8 @@ def open_order(order: SimOrder, currency: str) -> bytes:
     fields += [order.perm_id, 0, 0, 0, "", "", "", "", ""]  # #25-33
     fields += ["", "", "", "", "", 0, "", -1, 0, "", "", "", "", ""]  # #34-47
     fields += [0, 0, 0, 0, "", 0, 0, 0, "", 0, 0, "", "", "", "", 0]  # #48-63
-    fields += ["", "", "", "", "", "", 0, 0, 0, "", "", "", "", 0, "", "", 0, 0, ""]  # #64-82
+    fields += ["", "", "", "", "", "", 0, 0, 0, "", "", "", "", 0, "", "", 0, 0]  # #64-81
+    fields += _algo(order)  # #82 (+ count and tag/value pairs when set)
     fields += [0, 0, order.status, *[""] * 9, "", "", "", "", "", 0, 0]  # #83-101
     fields += [0, "", "", "", "", "", "", "", 0, "", "", "", "", 0, 0, 0, 0]  # #102-118
     fields += ["", "", 0, "", "", "", "", ""]  # #119-126
@@ -178,7 +187,8 @@ def completed_order(order: SimOrder, currency: str) -> bytes:
     fields += ["", "", ""]  # #28-30
     fields += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", 0, 0, 0, "", 0, 0, "", ""]
     fields += ["", ""]  # #52-53
-    fields += [0, "", "", "", "", 0, 0, 0, "", "", "", "", "", "", 0, 0, ""]  # #54-70
+    fields += [0, "", "", "", "", 0, 0, 0, "", "", "", "", "", "", 0, 0]  # #54-69
+    fields += _algo(order)  # #70 (+ count and tag/value pairs when set)
     fields += [0, order.status, 0, 0, 0]  # #71-75
     fields += ["", "", "", 0, 0, "", order.filled, 0, 0, "", 0, 0, 0]  # #76-88
     fields += [completed.strftime("%Y%m%d %H:%M:%S UTC"), order.status]  # #89-90

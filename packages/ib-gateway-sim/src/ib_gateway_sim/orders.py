@@ -24,6 +24,9 @@ class EngineListener(Protocol):
     def order_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
         """A placement was refused before any order existed (error only)."""
 
+    def cancel_refused(self, client_id: int, order_id: int, code: int, text: str) -> None:
+        """A cancelOrder could not be carried out (10147 unknown, 10148 already done)."""
+
     def order_warning(self, order: SimOrder, code: int, text: str) -> None:
         """A warning about a live order (e.g. 399 outside trading hours); it stays working."""
 
@@ -47,3 +50,5 @@ class OrderRequest:
     account: str
     order_ref: str
     exchange: str
+    algo_strategy: str = ""
+    algo_params: tuple[tuple[str, str], ...] = ()

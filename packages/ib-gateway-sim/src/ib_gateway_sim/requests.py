@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ib_gateway_sim import messages as m
 from ib_gateway_sim.engine import Engine
+from ib_gateway_sim.history_requests import HistoryMixin
 from ib_gateway_sim.marketdata import MarketDataMixin
+from ib_gateway_sim.order_wire import PlacedOrder, parse_place_order
 from ib_gateway_sim.orders import OrderRequest
 from ib_gateway_sim.reports import account_values, portfolio_rows, summary_rows
 from ib_gateway_sim.state import ZERO, SimOrder, mark_price
-from ib_gateway_sim.wire import dec, integer
+from ib_gateway_sim.wire import integer
 
 if TYPE_CHECKING:
     from ib_gateway_sim.server import GatewaySimulator
@@ -30,12 +31,9 @@ _MAX_SUMMARY_SUBSCRIPTIONS = 2
 _SUMMARY_LIMIT = (
     "Error processing request.-'bd' : cause - Maximum number of account summary requests exceeded"
 )
-# Field indices of a plain placeOrder (no BAG legs) at server version 178.
-_WHAT_IF = 84
-_CONDITIONAL_EMPTY = (64, 70, 71, 72, 76, 82)
 
 
-class RequestsMixin(MarketDataMixin):
+class RequestsMixin(MarketDataMixin, HistoryMixin):
     """Handlers for session, account, position, order and execution requests."""
 
     sim: GatewaySimulator
@@ -51,26 +49,30 @@ class RequestsMixin(MarketDataMixin):
 
     def request_handlers(self) -> dict[int, Handler]:
         """Map of message id to handler."""
-        return {
-            71: self._start_api,
-            61: self._req_positions,
-            64: self._cancel_positions,
-            6: self._req_account_updates,
-            76: self._req_account_updates_multi,
-            77: self._cancel_account_updates_multi,
-            62: self._req_account_summary,
-            63: self._cancel_account_summary,
-            5: self._req_open_orders,
-            16: self._req_all_open_orders,
-            7: self._req_executions,
-            99: self._req_completed_orders,
-            3: self._place_order,
-            4: self._cancel_order,
-            58: self._global_cancel,
-            49: self._req_current_time,
-            8: self._req_ids,
-            17: self._req_managed_accounts,
-        } | self.market_data_handlers()
+        return (
+            {
+                71: self._start_api,
+                61: self._req_positions,
+                64: self._cancel_positions,
+                6: self._req_account_updates,
+                76: self._req_account_updates_multi,
+                77: self._cancel_account_updates_multi,
+                62: self._req_account_summary,
+                63: self._cancel_account_summary,
+                5: self._req_open_orders,
+                16: self._req_all_open_orders,
+                7: self._req_executions,
+                99: self._req_completed_orders,
+                3: self._place_order,
+                4: self._cancel_order,
+                58: self._global_cancel,
+                49: self._req_current_time,
+                8: self._req_ids,
+                17: self._req_managed_accounts,
+            }
+            | self.market_data_handlers()
+            | self.history_handlers()
+        )
 
     @property
     def cid(self) -> int:
@@ -240,8 +242,8 @@ class RequestsMixin(MarketDataMixin):
     def _req_completed_orders(self, fields: list[str]) -> None:
         payloads = [
             m.completed_order(o, self.engine.symbols[o.symbol].currency)
-            for o in self.engine.orders.values()
-            if not o.is_working
+            for o in self.engine.all_orders()
+            if not o.is_working and o.listed_completed
         ]
         self.send(*payloads, m.completed_orders_end())
 
@@ -250,7 +252,9 @@ class RequestsMixin(MarketDataMixin):
         client_filter = integer(fields[3])
         account, symbol, side = fields[4], fields[6], fields[9]
         payloads: list[bytes] = []
-        for order in self.engine.orders.values():
+        for order in self.engine.all_orders():
+            if not order.listed_executions:
+                continue
             if client_filter and order.client_id != client_filter:
                 continue
             if (account and order.account != account) or (symbol and order.symbol != symbol):
@@ -266,53 +270,44 @@ class RequestsMixin(MarketDataMixin):
         self.send(*payloads, m.exec_details_end(req_id))
 
     def _place_order(self, fields: list[str]) -> None:
-        order_id = int(fields[1])
-        refusal = self._unsupported_order(fields)
+        placed = parse_place_order(fields)
+        refusal = self._unsupported_order(placed)
         if refusal:
-            self.send(m.error(order_id, 201, f"Order rejected - reason:{refusal}"))
+            self.send(m.error(placed.order_id, 201, f"Order rejected - reason:{refusal}"))
             return
         request = OrderRequest(
             client_id=self.cid,
-            order_id=order_id,
-            con_id=integer(fields[2]),
-            symbol=fields[3],
-            exchange=fields[9],
-            action=fields[16],
-            quantity=Decimal(fields[17] or "0"),
-            order_type=fields[18],
-            limit_price=dec(fields[19]),
-            tif=fields[21],
-            account=fields[23],
-            order_ref=fields[26],
+            order_id=placed.order_id,
+            con_id=placed.con_id,
+            symbol=placed.symbol,
+            exchange=placed.exchange,
+            action=placed.action,
+            quantity=placed.quantity,
+            order_type=placed.order_type,
+            limit_price=placed.limit_price,
+            tif=placed.tif,
+            account=placed.account,
+            order_ref=placed.order_ref,
+            algo_strategy=placed.algo_strategy,
+            algo_params=placed.algo_params,
         )
         self.engine.place(request)
         self.sim.order_received()
 
     @staticmethod
-    def _unsupported_order(fields: list[str]) -> str:
-        if fields[4] not in ("STK", ""):
-            return f"Security type {fields[4]} is not supported by the simulator"
-        plain = len(fields) > _WHAT_IF and all(fields[i] in ("", "0") for i in _CONDITIONAL_EMPTY)
-        if plain and fields[_WHAT_IF] == "1":
+    def _unsupported_order(placed: PlacedOrder) -> str:
+        if placed.sec_type not in ("STK", ""):
+            return f"Security type {placed.sec_type} is not supported by the simulator"
+        if placed.what_if:
             return "whatIf orders are not supported by the simulator"
-        if fields[27] == "0":
+        if not placed.transmit:
             return "Orders with transmit=False are not supported by the simulator"
+        if placed.condition_count:
+            return "Conditional orders are not supported by the simulator"
         return ""
 
     def _cancel_order(self, fields: list[str]) -> None:
-        order_id = int(fields[2])
-        order = self.engine.orders.get((self.cid, order_id))
-        if order is None:
-            text = f"OrderId {order_id} that needs to be cancelled is not found."
-            self.send(m.error(order_id, 10147, text))
-        elif not order.is_working:
-            text = (
-                f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
-                f"state: {order.status}."
-            )
-            self.send(m.error(order_id, 10148, text))
-        else:
-            self.engine.cancel(order, code=202, text="Order Canceled - reason:")
+        self.engine.client_cancel(self.cid, int(fields[2]))
 
     def _global_cancel(self, fields: list[str]) -> None:
         for order in list(self.engine.orders.values()):

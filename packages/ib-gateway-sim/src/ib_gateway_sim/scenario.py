@@ -7,19 +7,30 @@ Numbers in the YAML are read as ``Decimal`` straight from their text (``589.10``
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ib_gateway_sim.bars import HistoryBar, read_bars_csv
 
 __all__ = [
     "AccountSpec",
     "ClockSpec",
     "FaultSpec",
     "FillSpec",
+    "HistoryBar",
     "PositionSpec",
     "Scenario",
     "SymbolSpec",
@@ -78,6 +89,7 @@ class SymbolSpec(_Model):
     ask_size: int = 100
     last_size: int = 100
     volume: int = 1000000
+    history: list[HistoryBar] | None = None
 
     @field_validator("long_name")
     @classmethod
@@ -86,6 +98,29 @@ class SymbolSpec(_Model):
         if not value.isascii() or "\\" in value:
             raise ValueError(f"long_name {value!r} must be ASCII without backslashes")
         return value
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _bars_file(cls, value: Any, info: ValidationInfo) -> Any:
+        # A string is a CSV path, relative to the scenario file's folder when there is one.
+        if not isinstance(value, str | Path):
+            return value
+        path = Path(value)
+        base = (info.context or {}).get("base_dir")
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        return read_bars_csv(path)
+
+    @field_validator("history")
+    @classmethod
+    def _dated_once(cls, value: list[HistoryBar] | None) -> list[HistoryBar] | None:
+        if value is None:
+            return None
+        ordered = sorted(value, key=lambda bar: bar.date)
+        for before, after in itertools.pairwise(ordered):
+            if before.date == after.date:
+                raise ValueError(f"two bars dated {after.date}")
+        return ordered
 
 
 class ClockSpec(_Model):
@@ -130,6 +165,17 @@ class FillSpec(_Model):
     commission_max_pct: Decimal = Decimal("1")
     filled_status_before_exec: bool = False
     outside_hours_warning: bool = False
+    moc_cutoff: dt.time | None = dt.time(15, 50)
+    midprice_rounding: Literal["exact", "favour", "against"] = "exact"
+    adaptive_patient_delay_secs: float = Field(default=0.0, ge=0)
+
+    @field_validator("moc_cutoff", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            # YAML 1.1 reads an unquoted 15:50 as the base-60 number 950.
+            raise ValueError(f'write moc_cutoff as a quoted "HH:MM" string, not {value}')
+        return value
 
 
 class FaultSpec(_Model):
@@ -145,7 +191,20 @@ class FaultSpec(_Model):
     drop_connections_at: dt.datetime | None = None
     refuse_connections_secs: float = Field(default=0.0, ge=0)
     pacing_limit_per_sec: int | None = Field(default=None, ge=1)
+    pacing_scope: Literal["client", "gateway"] = "client"
     delayed_market_data_only: bool = False
+    historical_pacing: bool = False
+    historical_pacing_max_requests: int = Field(default=60, ge=1)
+    historical_pacing_window_secs: float = Field(default=600.0, gt=0)
+    historical_identical_window_secs: float = Field(default=15.0, ge=0)
+    cancel_races_fill: Literal["off", "fill_first", "error_first"] = "off"
+    order_warning_code: int | None = None
+    order_warning_text: str = ""
+    restart_at: dt.datetime | None = None
+    restart_after_orders: int | None = Field(default=None, ge=1)
+    restart_resets_order_ids: bool = True
+    restart_keeps_completed_orders: bool = True
+    restart_keeps_executions: bool = True
 
 
 class Scenario(_Model):
@@ -156,6 +215,7 @@ class Scenario(_Model):
     clock: ClockSpec = Field(default_factory=ClockSpec)
     fills: FillSpec = Field(default_factory=FillSpec)
     faults: FaultSpec = Field(default_factory=FaultSpec)
+    history_seed: int = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -171,22 +231,23 @@ class Scenario(_Model):
         return self
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Scenario:
-        """Validate a scenario given as plain data."""
-        return cls.model_validate(data)
+    def from_dict(cls, data: dict[str, Any], *, base_dir: Path | None = None) -> Scenario:
+        """Validate a scenario given as plain data (bar CSV paths relative to ``base_dir``)."""
+        return cls.model_validate(data, context={"base_dir": base_dir})
 
     @classmethod
-    def from_yaml_text(cls, text: str) -> Scenario:
+    def from_yaml_text(cls, text: str, *, base_dir: Path | None = None) -> Scenario:
         """Parse YAML text (floats become Decimal from their source text)."""
         data = yaml.load(text, Loader=_DecimalLoader)
         if not isinstance(data, dict):
             raise ValueError("a scenario file must be a YAML mapping")
-        return cls.from_dict(data)
+        return cls.from_dict(data, base_dir=base_dir)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Scenario:
-        """Load a scenario file."""
-        return cls.from_yaml_text(Path(path).read_text(encoding="utf-8"))
+        """Load a scenario file; bar CSV paths in it are relative to its folder."""
+        path = Path(path)
+        return cls.from_yaml_text(path.read_text(encoding="utf-8"), base_dir=path.parent)
 
     @classmethod
     def builtin(cls, name: str) -> Scenario:

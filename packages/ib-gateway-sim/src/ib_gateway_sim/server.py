@@ -14,9 +14,13 @@ from ib_gateway_sim import messages as m
 from ib_gateway_sim.clock import MarketClock
 from ib_gateway_sim.engine import Engine
 from ib_gateway_sim.fanout import Fanout
-from ib_gateway_sim.scenario import FaultSpec, Scenario
+from ib_gateway_sim.history import BarSource
+from ib_gateway_sim.pacing import HistoryPacer, MessagePacer
+from ib_gateway_sim.scenario import FaultSpec, FillSpec, Scenario
 from ib_gateway_sim.session import Session
+from ib_gateway_sim.snapshot import build_snapshot
 from ib_gateway_sim.state import AccountState, SimOrder
+from ib_gateway_sim.timers import FaultTimers
 from ib_gateway_sim.wire import SERVER_VERSION
 
 logger = logging.getLogger(__name__)
@@ -65,13 +69,16 @@ class GatewaySimulator:
             faults=scenario.faults,
             listener=Fanout(self),
         )
+        self.bars = BarSource(scenario.symbols, self.clock, scenario.history_seed)
+        self.pacer = MessagePacer()
+        self.history_pacer = HistoryPacer()
         self._server: asyncio.Server | None = None
         self._control: Any = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._drop_handle: asyncio.TimerHandle | None = None
-        self._reopen_handle: asyncio.TimerHandle | None = None
+        self._timers = FaultTimers()
         self._was_liquid = self.clock.is_liquid()
+        self._last_seen = self.clock.now()
 
     def _fresh_accounts(self) -> dict[str, AccountState]:
         return {n: AccountState.from_spec(n, s) for n, s in self.scenario.accounts.items()}
@@ -88,16 +95,14 @@ class GatewaySimulator:
                 self, self.control_host, self.control_port
             )
         self._spawn(self._clock_loop())
-        self._schedule_drop_at()
+        self._schedule_fault_timers()
         logger.info("IB Gateway simulator listening on %s:%s", self.host, self.port)
 
     async def stop(self) -> None:
         """Close every connection and listener."""
         for task in list(self._tasks):
             task.cancel()
-        for handle in (self._drop_handle, self._reopen_handle):
-            if handle is not None:
-                handle.cancel()
+        self._timers.cancel_all()
         for session in list(self.sessions):
             session.abort()
         if self._server is not None:
@@ -139,8 +144,15 @@ class GatewaySimulator:
             self._market_changed(force=False)
 
     def _market_changed(self, *, force: bool = True) -> None:
+        # A clock that passed a liquid close (by running or being moved) runs the closing
+        # auction before DAY orders expire.
+        now = self.clock.now()
+        crossed = self.clock.closes_between(self._last_seen, now)
+        self._last_seen = now
+        if crossed:
+            self.engine.close_auction()
         liquid = self.clock.is_liquid()
-        if force or liquid != self._was_liquid:
+        if force or crossed or liquid != self._was_liquid:
             self._was_liquid = liquid
             self.engine.on_market_change()
             self.notify_changed()
@@ -163,7 +175,7 @@ class GatewaySimulator:
 
     async def wait_for_orders(self, count: int, timeout_secs: float = 10.0) -> list[SimOrder]:
         """Wait until at least ``count`` orders exist; return all orders."""
-        await self.wait_for(lambda: len(self.engine.orders) >= count, timeout_secs)
+        await self.wait_for(lambda: len(self.engine.all_orders()) >= count, timeout_secs)
         return self.orders()
 
     async def wait_for_clients(self, count: int, timeout_secs: float = 10.0) -> None:
@@ -173,12 +185,27 @@ class GatewaySimulator:
     # -- reads ---------------------------------------------------------------------------
 
     def orders(self) -> list[SimOrder]:
-        """Every order (working and done) in placement order."""
-        return list(self.engine.orders.values())
+        """Every order of the session (working and done, from before restarts too) in
+        placement order."""
+        return self.engine.all_orders()
 
     def order(self, client_id: int, order_id: int) -> SimOrder:
-        """One order by its client id and order id (KeyError if unknown)."""
-        return self.engine.orders[(client_id, order_id)]
+        """The order holding this client id and order id now, else the latest one that held
+        it before a restart (KeyError if none): order ids may repeat after ``restart``."""
+        held = self.engine.orders.get((client_id, order_id))
+        if held is not None:
+            return held
+        for order in reversed(self.engine.archive):
+            if (order.client_id, order.order_id) == (client_id, order_id):
+                return order
+        raise KeyError((client_id, order_id))
+
+    def order_by_perm_id(self, perm_id: int) -> SimOrder:
+        """One order by its permId, unique for the simulator's life (KeyError if unknown)."""
+        for order in self.engine.all_orders():
+            if order.perm_id == perm_id:
+                return order
+        raise KeyError(perm_id)
 
     def account(self, name: str) -> AccountState:
         """Live state of one account (cash, settled cash, positions)."""
@@ -203,25 +230,7 @@ class GatewaySimulator:
 
     def snapshot(self) -> dict[str, Any]:
         """The whole observable state as JSON-friendly data (what ``GET /state`` returns)."""
-        symbols = self.engine.symbols
-        return {
-            "server_version": self.server_version,
-            "port": self.port,
-            "clients": self.client_ids(),
-            "clock": {
-                "now": self.clock.now().isoformat(),
-                "real_time": self.clock.is_real_time,
-                "always_open": self.clock.always_open,
-                "liquid": self.clock.is_liquid(),
-            },
-            "accounts": {n: a.to_dict(symbols) for n, a in self.engine.accounts.items()},
-            "orders": [o.to_dict() for o in self.orders()],
-            "symbols": {
-                n: s.model_dump(mode="json", include={"con_id", "bid", "ask", "last", "close"})
-                for n, s in symbols.items()
-            },
-            "faults": self.faults.model_dump(mode="json"),
-        }
+        return build_snapshot(self)
 
     def client_id_in_use(self, client_id: int) -> bool:
         """True when a connected session already uses ``client_id``."""
@@ -256,7 +265,8 @@ class GatewaySimulator:
             if v is not None
         }
         changes |= dict.fromkeys(clear)
-        self.engine.symbols[symbol] = current.model_validate(current.model_dump() | changes)
+        # model_copy: the values are already Decimal, and re-validating would re-read history.
+        self.engine.symbols[symbol] = current.model_copy(update=changes)
         for session in list(self.sessions):
             session.push_quote(symbol)
         self.engine.on_market_change()
@@ -284,9 +294,26 @@ class GatewaySimulator:
         """Change faults at run time (same names as the scenario's ``faults:``); returns them."""
         merged = self.engine.faults.model_dump() | changes
         self.engine.faults = FaultSpec.model_validate(merged)
-        self._schedule_drop_at()
+        if self.engine.faults.pacing_limit_per_sec is None:
+            self.pacer.clear()
+        self._schedule_fault_timers()
         self.notify_changed()
         return self.engine.faults
+
+    def set_fills(self, **changes: Any) -> FillSpec:
+        """Change fill behaviour at run time (names as in the scenario's ``fills:``)."""
+        merged = self.engine.fill_spec.model_dump() | changes
+        self.engine.fill_spec = FillSpec.model_validate(merged)
+        self.notify_changed()
+        return self.engine.fill_spec
+
+    def close_auction(self) -> list[SimOrder]:
+        """Run the closing auction now: every working MOC order fills at its symbol's
+        ``close`` (else its mark price). For an always-open clock, which never closes; a
+        clock with trading hours runs it by itself at every liquid close."""
+        auctioned = self.engine.close_auction()
+        self.notify_changed()
+        return auctioned
 
     def broadcast_error(self, code: int, text: str) -> None:
         """Send a system message (reqId -1) to every client, e.g. 1100 connectivity lost,
@@ -302,10 +329,24 @@ class GatewaySimulator:
         if refuse_secs > 0 and self._server is not None:
             self._server.close()
             self._server = None
-            self._reopen_handle = asyncio.get_running_loop().call_later(
-                refuse_secs, lambda: self._spawn(self._reopen())
-            )
+            self._timers.after("reopen", refuse_secs, lambda: self._spawn(self._reopen()))
         self.notify_changed()
+
+    def restart(self, refuse_secs: float | None = None) -> None:
+        """Restart the gateway, as IB's nightly restart does.
+
+        Every connection drops and new ones are refused for ``refuse_secs`` (default: the
+        ``refuse_connections_secs`` fault). Afterwards order ids start low again (unless
+        ``restart_resets_order_ids`` is false) while permIds stay unique; the day's
+        completed orders and executions stay queryable (``restart_keeps_*``); working
+        orders, positions and cash are kept; pacing windows start afresh.
+        """
+        refuse = self.faults.refuse_connections_secs if refuse_secs is None else refuse_secs
+        self.engine.restart()
+        self.pacer.clear()
+        self.history_pacer.clear()
+        self.drop_connections(refuse)
+        logger.info("simulated gateway restart (refusing connections for %s s)", refuse)
 
     async def _reopen(self) -> None:
         await self._listen()
@@ -318,32 +359,35 @@ class GatewaySimulator:
         return self._server is not None
 
     def reset(self) -> None:
-        """Back to the scenario's starting accounts, prices, clock, faults; no orders."""
+        """Back to the scenario's starting accounts, prices, clock, fills, faults; no orders."""
         self.engine.accounts = self._fresh_accounts()
         self.engine.symbols = dict(self.scenario.symbols)
-        self.engine.orders.clear()
-        self.engine.orders_placed = 0
+        self.engine.clear_orders()
         self.engine.faults = self.scenario.faults
+        self.engine.fill_spec = self.scenario.fills
         self.clock.set_time(self.scenario.clock.time)
         self.clock.always_open = self.scenario.clock.always_open
-        self._schedule_drop_at()
+        self._last_seen = self.clock.now()
+        self.pacer.clear()
+        self.history_pacer.clear()
+        self._timers.forget_fired()
+        self._schedule_fault_timers()
         self.notify_changed()
 
-    def _schedule_drop_at(self) -> None:
-        if self._drop_handle is not None:
-            self._drop_handle.cancel()
-            self._drop_handle = None
-        when = self.engine.faults.drop_connections_at
-        if when is None:
-            return
-        delay = max((when - dt.datetime.now(dt.UTC)).total_seconds(), 0.0)
-        self._drop_handle = asyncio.get_running_loop().call_later(
-            delay, lambda: self.drop_connections(self.engine.faults.refuse_connections_secs)
+    def _schedule_fault_timers(self) -> None:
+        faults = self.engine.faults
+        self._timers.at(
+            "drop_at",
+            faults.drop_connections_at,
+            lambda: self.drop_connections(self.engine.faults.refuse_connections_secs),
         )
+        self._timers.at("restart_at", faults.restart_at, self.restart)
 
     def order_received(self) -> None:
-        """Called by sessions after every placeOrder (drives the drop-after-N fault)."""
-        limit = self.engine.faults.drop_connections_after_orders
-        if limit is not None and self.engine.orders_placed == limit:
-            refuse = self.engine.faults.refuse_connections_secs
-            asyncio.get_running_loop().call_soon(self.drop_connections, refuse)
+        """Called by sessions after every placeOrder (drives the after-N-orders faults)."""
+        faults, placed = self.engine.faults, self.engine.orders_placed
+        loop = asyncio.get_running_loop()
+        if faults.drop_connections_after_orders == placed:
+            loop.call_soon(self.drop_connections, faults.refuse_connections_secs)
+        if faults.restart_after_orders == placed:
+            loop.call_soon(self.restart, None)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ib_gateway_sim import messages as m
+from ib_gateway_sim.pacing import MessagePacer
 from ib_gateway_sim.requests import RequestsMixin
 from ib_gateway_sim.wire import (
     MIN_CLIENT_VERSION,
@@ -26,9 +25,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Message ids whose field 2 (field 1 for placeOrder) is the id an error 100 should name.
+# Message ids whose field 2 (field 1 for placeOrder, historical requests) is the id an
+# error 100 should name.
 _REQ_ID_AT_2 = frozenset({1, 4, 7, 9, 62, 76})
-_ORDER_ID_AT_1 = frozenset({3})
+_ID_AT_1 = frozenset({3, 20, 87})
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Session(RequestsMixin, asyncio.Protocol):
         self.subs = Subscriptions()
         self._decoder = FrameDecoder()
         self._handshaken = False
-        self._recent: collections.deque[float] = collections.deque()
+        self.pacer = MessagePacer()
         self._handlers: dict[int, Callable[[list[str]], None]] = self.request_handlers()
 
     # -- asyncio.Protocol ----------------------------------------------------------------
@@ -126,19 +126,17 @@ class Session(RequestsMixin, asyncio.Protocol):
         self.send(m.frame_handshake(version, stamp))
 
     def _paced_out(self, msg_id: int, fields: list[str]) -> bool:
-        limit = self.sim.faults.pacing_limit_per_sec
+        faults = self.sim.faults
+        limit = faults.pacing_limit_per_sec
         if limit is None:
             return False
-        now = time.monotonic()
-        while self._recent and now - self._recent[0] >= 1.0:
-            self._recent.popleft()
-        if len(self._recent) < limit:
-            self._recent.append(now)
+        pacer = self.sim.pacer if faults.pacing_scope == "gateway" else self.pacer
+        if pacer.admit(limit):
             return False
         req_id = -1
         if msg_id in _REQ_ID_AT_2 and len(fields) > 2:
             req_id = integer(fields[2], -1)
-        elif msg_id in _ORDER_ID_AT_1 and len(fields) > 1:
+        elif msg_id in _ID_AT_1 and len(fields) > 1:
             req_id = integer(fields[1], -1)
         self.send(m.error(req_id, 100, "Max rate of messages per second has been exceeded."))
         return True

@@ -62,6 +62,8 @@ class SimOrder:
     tif: str
     order_ref: str
     created_at: dt.datetime
+    algo_strategy: str = ""
+    algo_params: tuple[tuple[str, str], ...] = ()
     status: str = "PendingSubmit"
     filled: Decimal = ZERO
     avg_fill_price: Decimal = ZERO
@@ -71,6 +73,9 @@ class SimOrder:
     reason: str = ""
     session_seen: bool = False
     fills: list[SimFill] = field(default_factory=list)
+    # After a gateway restart: whether reqCompletedOrders / reqExecutions still list it.
+    listed_completed: bool = True
+    listed_executions: bool = True
 
     @property
     def remaining(self) -> Decimal:
@@ -101,6 +106,8 @@ class SimOrder:
             "order_type": self.order_type,
             "limit_price": None if self.limit_price is None else str(self.limit_price),
             "tif": self.tif,
+            "algo_strategy": self.algo_strategy,
+            "algo_params": dict(self.algo_params),
             "order_ref": self.order_ref,
             "status": self.status,
             "filled": str(self.filled),
