@@ -266,9 +266,9 @@ class Engine:
         """Re-examine working orders after a price or clock change."""
         self.matcher.on_market_change()
 
-    def close_auction(self) -> list[SimOrder]:
+    def close_auction(self, at: dt.datetime | None = None) -> list[SimOrder]:
         """Fill every working MOC order at its symbol's closing price; returns them."""
-        return self.matcher.close_auction()
+        return self.matcher.close_auction(at)
 
     def restart(self) -> None:
         """What a gateway restart does to the order book (see the ``restart_*`` faults).

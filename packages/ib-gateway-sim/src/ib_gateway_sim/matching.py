@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
@@ -119,8 +120,11 @@ class Matcher:
                 self._schedule(interval, order, step)
                 return
 
-    def fill(self, order: SimOrder, quantity: Decimal, price: Decimal) -> None:
-        """Execute ``quantity`` at ``price``: money, the order's totals, the fill messages."""
+    def fill(
+        self, order: SimOrder, quantity: Decimal, price: Decimal, at: dt.datetime | None = None
+    ) -> None:
+        """Execute ``quantity`` at ``price`` (at ``at``, default now): money, the order's
+        totals, the fill messages."""
         engine = self.engine
         fee = engine.commission(quantity, price)
         try:
@@ -128,7 +132,7 @@ class Matcher:
         except OrderRefused as refused:
             engine.cancel(order, code=refused.code, text=refused.text)
             return
-        now = engine.clock.now()
+        now = at or engine.clock.now()
         cum = order.filled + quantity
         order.avg_fill_price = (order.avg_fill_price * order.filled + price * quantity) / cum
         order.filled = cum
@@ -160,8 +164,9 @@ class Matcher:
             price = order.limit_price or closing_price(self.engine.symbols[order.symbol])
         return price
 
-    def close_auction(self) -> list[SimOrder]:
-        """Run the closing auction: every working MOC order fills at the closing price."""
+    def close_auction(self, at: dt.datetime | None = None) -> list[SimOrder]:
+        """Run the closing auction (of the close at ``at``, default now): every working MOC
+        order fills at the closing price."""
         auctioned: list[SimOrder] = []
         for order in list(self.engine.orders.values()):
             if not order.is_working or order.order_type != "MOC":
@@ -170,7 +175,7 @@ class Matcher:
             if price is None:
                 self.engine.cancel(order, code=None, text="MOC order: no closing price")
             else:
-                self.fill(order, order.remaining, price)
+                self.fill(order, order.remaining, price, at)
             auctioned.append(order)
         return auctioned
 

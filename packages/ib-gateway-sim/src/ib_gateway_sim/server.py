@@ -150,7 +150,7 @@ class GatewaySimulator:
         crossed = self.clock.closes_between(self._last_seen, now)
         self._last_seen = now
         if crossed:
-            self.engine.close_auction()
+            self.engine.close_auction(crossed[0])
         liquid = self.clock.is_liquid()
         if force or crossed or liquid != self._was_liquid:
             self._was_liquid = liquid
