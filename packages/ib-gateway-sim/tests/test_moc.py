@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from ib_async import IB, LimitOrder, Order, Stock, Trade
@@ -29,7 +30,7 @@ def scenario() -> Scenario:
     )
 
 
-def _moc(action: str, quantity: int, **kwargs: object) -> Order:
+def _moc(action: str, quantity: int, **kwargs: Any) -> Order:
     return Order(action=action, totalQuantity=quantity, orderType="MOC", **kwargs)
 
 
