@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from ib_async import IB, MarketOrder, Stock, Trade
+from ib_async import IB, MarketOrder, Order, Stock, Trade
 from ib_gateway_sim import GatewaySimulator, Scenario
 
 TradeUntil = Callable[..., Awaitable[None]]
@@ -103,6 +103,49 @@ async def test_control_rejects_bad_input_with_400(controlled: GatewaySimulator) 
     assert (await _post(port, "/faults", {"no_such_fault": 1}))[0] == 400
     assert (await _post(port, "/clock", {"time": "not a time"}))[0] == 400
     assert (await _post(port, "/prices", {"SPY": {"bid": "abc"}}))[0] == 400
+
+
+async def test_control_fills_auction_and_restart_routes(
+    controlled: GatewaySimulator, trade_until: TradeUntil, allowed_ib_errors: list[str]
+) -> None:
+    allowed_ib_errors.append("Peer closed connection")
+    port = controlled.control_port
+    assert port is not None
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", controlled.port, clientId=4, timeout=5)
+    spy = Stock("SPY", "SMART", "USD")
+    await ib.qualifyContractsAsync(spy)
+    moc = ib.placeOrder(spy, Order(action="BUY", totalQuantity=2, orderType="MOC"))
+    await trade_until(moc, lambda t: t.orderStatus.status == "Submitted")
+
+    status, fills = await _post(port, "/fills", {"midprice_rounding": "favour"})
+    assert (status, fills["midprice_rounding"], fills["moc_cutoff"]) == (200, "favour", "15:50:00")
+    status, auctioned = await _post(port, "/auction", {})
+    await trade_until(moc, Trade.isDone)
+    assert status == 200
+    assert [(o["order_type"], o["status"], o["avg_fill_price"]) for o in auctioned] == [
+        ("MOC", "Filled", "587.40")
+    ]
+    status, body = await _post(port, "/restart", {"refuse_secs": 0})
+    assert (status, body) == (200, {"restarted": True})
+    if ib.isConnected():
+        await asyncio.wait_for(ib.disconnectedEvent, 5)
+    assert controlled.engine.archive[0].perm_id == moc.order.permId
+
+
+async def test_control_refuses_bad_fills_and_restart_bodies_with_400(
+    controlled: GatewaySimulator,
+) -> None:
+    port = controlled.control_port
+    assert port is not None
+
+    assert (await _post(port, "/fills", {"midprice_rounding": "up"}))[0] == 400
+    assert (await _post(port, "/fills", {"moc_cutoff": "25:00"}))[0] == 400
+    assert (await _post(port, "/restart", {"refuse_secs": "soon"}))[0] == 400
+    assert (await _post(port, "/restart", {"refuse_secs": -1}))[0] == 400
+    assert (await _post(port, "/restart", {"wait": 1}))[0] == 400
+    assert controlled.engine.fill_spec.midprice_rounding == "exact"
+    assert controlled.accepting
 
 
 async def test_control_null_price_clears_that_side(controlled: GatewaySimulator) -> None:

@@ -169,6 +169,51 @@ faults:
     )
 
 
+def test_new_fills_and_faults_are_read_from_the_scenario() -> None:
+    scenario = Scenario.from_yaml_text(
+        """
+accounts: {DU1: {cash: 10}}
+fills:
+  moc_cutoff: "15:45"
+  midprice_rounding: against
+  adaptive_patient_delay_secs: 2
+faults:
+  pacing_scope: gateway
+  historical_pacing: true
+  cancel_races_fill: error_first
+  order_warning_code: 404
+  restart_after_orders: 3
+  restart_resets_order_ids: false
+history_seed: 7
+"""
+    )
+
+    assert scenario.fills.moc_cutoff == dt.time(15, 45)
+    assert scenario.fills.midprice_rounding == "against"
+    assert scenario.fills.adaptive_patient_delay_secs == 2
+    assert scenario.faults.pacing_scope == "gateway"
+    assert scenario.faults.cancel_races_fill == "error_first"
+    assert (scenario.faults.order_warning_code, scenario.faults.restart_after_orders) == (404, 3)
+    assert scenario.faults.historical_pacing
+    assert not scenario.faults.restart_resets_order_ids
+    assert scenario.history_seed == 7
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("fills: {moc_cutoff: 15:50}", 'quoted "HH:MM" string, not 950'),
+        ("fills: {midprice_rounding: up}", "midprice_rounding"),
+        ("faults: {pacing_scope: account}", "pacing_scope"),
+        ("faults: {cancel_races_fill: sometimes}", "cancel_races_fill"),
+        ("faults: {historical_pacing_max_requests: 0}", "historical_pacing_max_requests"),
+    ],
+)
+def test_bad_new_settings_are_refused_naming_the_field(section: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Scenario.from_yaml_text(f"accounts: {{DU1: {{cash: 10}}}}\n{section}\n")
+
+
 async def test_invalid_runtime_fault_is_refused(sim: GatewaySimulator) -> None:
     with pytest.raises(ValueError, match="partial_fill_parts"):
         sim.set_faults(partial_fill_parts=0)
