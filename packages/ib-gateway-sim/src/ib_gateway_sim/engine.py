@@ -248,7 +248,7 @@ class Engine:
         # The cancel-races-fill fault: the exchange filled the order while the cancel was on
         # its way, so the cancel is refused with 10148 (before or after the fill reports).
         race = self.faults.cancel_races_fill
-        if race == "off" or order.order_type == "MOC" or not self.clock.is_liquid():
+        if race is None or order.order_type == "MOC" or not self.clock.is_liquid():
             return False
         price = self.matcher.race_price(order)
         if price is None:

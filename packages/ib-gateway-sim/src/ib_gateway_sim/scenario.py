@@ -197,7 +197,7 @@ class FaultSpec(_Model):
     historical_pacing_max_requests: int = Field(default=60, ge=1)
     historical_pacing_window_secs: float = Field(default=600.0, gt=0)
     historical_identical_window_secs: float = Field(default=15.0, ge=0)
-    cancel_races_fill: Literal["off", "fill_first", "error_first"] = "off"
+    cancel_races_fill: Literal["fill_first", "error_first"] | None = None
     order_warning_code: int | None = None
     order_warning_text: str = ""
     restart_at: dt.datetime | None = None
