@@ -1,0 +1,58 @@
+"""The base package's conformance suite: AlpacaClient over real alpaca-py against the stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from alpaca_api_sim import AlpacaApiSimulator, Scenario
+from alpaca_api_sim.pytest_plugin import EXAMPLE_ACCOUNT, EXAMPLE_MARGIN_ACCOUNT
+from alpaca_connector import AlpacaClient
+from alpaca_connector.testing import stand_in_config
+from broker_connector_base.conformance import BrokerClientConformance, ConformanceEnv
+
+
+async def _env(*, market_open: bool) -> AsyncIterator[ConformanceEnv]:
+    async with AlpacaApiSimulator(Scenario.builtin("example")) as sim:
+        if not market_open:
+            sim.set_market(False)
+        client = AlpacaClient(stand_in_config(sim.base_url, sim.credentials(EXAMPLE_ACCOUNT)))
+        await client.connect()
+        try:
+            yield ConformanceEnv(
+                client=client,
+                account_id=EXAMPLE_ACCOUNT,
+                buy_symbol="SPY",
+                unknown_symbol="ZZZZQX",
+                unknown_account_id=EXAMPLE_MARGIN_ACCOUNT,
+                market_open=market_open,
+                invalid_order_id="abc",
+                unknown_order_id="00000000-0000-4000-8000-000000000000",
+                extra_symbols=("QQQ", "AGG", "GLD"),
+            )
+        finally:
+            await client.disconnect()
+
+
+@pytest.mark.timeout(60)
+class TestAlpacaConformanceMarketOpen(BrokerClientConformance):
+    """Every guarantee, with fills (the stand-in's market is always open)."""
+
+    timeout_secs = 10.0
+
+    @pytest.fixture
+    async def env(self) -> AsyncIterator[ConformanceEnv]:
+        async for env in _env(market_open=True):
+            yield env
+
+
+@pytest.mark.timeout(60)
+class TestAlpacaConformanceMarketClosed(BrokerClientConformance):
+    """The guarantees that hold while the market is closed (orders rest, the clock says closed)."""
+
+    timeout_secs = 10.0
+
+    @pytest.fixture
+    async def env(self) -> AsyncIterator[ConformanceEnv]:
+        async for env in _env(market_open=False):
+            yield env
