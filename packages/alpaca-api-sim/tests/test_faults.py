@@ -8,7 +8,9 @@ import pytest
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
-from alpaca.trading.models import TradeAccount
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.models import Order, TradeAccount
+from alpaca.trading.requests import MarketOrderRequest
 from alpaca_api_sim import AlpacaApiSimulator
 from alpaca_api_sim.testing import in_thread
 
@@ -74,3 +76,23 @@ async def test_drop_with_refuse_closes_connections_and_refuses_until_reopened(
         await in_thread(trading.get_account)
     await alpaca_sim.wait_for(lambda: alpaca_sim.accepting)
     assert isinstance(await in_thread(trading.get_account), TradeAccount)
+
+
+async def test_lost_order_answer_places_the_order_but_the_client_sees_a_dropped_connection(
+    alpaca_sim: AlpacaApiSimulator, trading: TradingClient
+) -> None:
+    alpaca_sim.set_faults(lose_order_answers=1)
+    request = MarketOrderRequest(
+        symbol="SPY",
+        qty=1,
+        side=OrderSide.BUY,
+        time_in_force=TimeInForce.DAY,
+        client_order_id="l-1",
+    )
+    with pytest.raises(requests.ConnectionError):
+        await in_thread(trading.submit_order, request)
+    [order] = alpaca_sim.orders()
+    assert order.client_order_id == "l-1"
+    found = await in_thread(trading.get_order_by_client_id, "l-1")
+    assert isinstance(found, Order)
+    assert str(found.id) == order.id

@@ -151,6 +151,12 @@ async def _create_order(request: web.Request) -> web.Response:
     except json.JSONDecodeError as exc:
         raise ApiError(400, INVALID_PARAMS, f"request body is not JSON: {exc}") from exc
     order = sim.engine.place(account_for(request), parse_new_order(body))
+    faults = sim.engine.faults
+    if faults.lose_order_answers > 0 and request.transport is not None:
+        sim.engine.faults = faults.model_copy(
+            update={"lose_order_answers": faults.lose_order_answers - 1}
+        )
+        request.transport.close()  # placed, but the answer never arrives
     return json_response(_order_json(sim, order))
 
 

@@ -138,6 +138,8 @@ class FaultSpec(_Model):
         rate_limit_requests: the next N API requests answer 429.
         server_error_requests: the next N API requests answer 500.
         response_delay_secs: every API answer waits this long (a stalled API).
+        lose_order_answers: the next N orders are placed, but the connection closes instead
+            of answering (the client cannot tell whether its order went through).
     """
 
     partial_fill_parts: Annotated[int, Field(ge=1)] = 1
@@ -149,6 +151,7 @@ class FaultSpec(_Model):
     rate_limit_requests: Annotated[int, Field(ge=0)] = 0
     server_error_requests: Annotated[int, Field(ge=0)] = 0
     response_delay_secs: Annotated[float, Field(ge=0)] = 0.0
+    lose_order_answers: Annotated[int, Field(ge=0)] = 0
 
 
 class Scenario(_Model):
