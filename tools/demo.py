@@ -110,7 +110,7 @@ def _step(title: str, args: list[str], env: dict[str, str], cwd: Path) -> None:
 
 def _journal_summary(data_dir: Path) -> str:
     sys.path.insert(0, str(REPO / "event-broker"))
-    from app.runs.account import JOURNAL_FILE
+    from app.store.files import JOURNAL_FILE
     from app.store.journal import Journal
 
     journal = Journal(data_dir / JOURNAL_FILE)

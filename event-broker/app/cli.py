@@ -23,14 +23,9 @@ from app.config.logs import configure_logging, secrets_of
 from app.config.settings import AppConfig, load_app_config
 from app.intake.events import KNOWN_EXECS
 from app.models import AccountExecutionResult, ExecMode
-from app.notify.notifier import NotificationService
 from app.notify.report import format_results
-from app.runs.account import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
-from app.runs.pdt import PDTProtectionService
 from app.runs.strategy import StrategyExecutor
-from app.store.journal import Journal
-from app.workers.fork_launcher import ForkServerLauncher
-from app.workers.pool import WorkerProcesses
+from app.runtime import Runtime
 
 __all__ = ["main", "run_manual"]
 
@@ -67,58 +62,58 @@ async def run_manual(
     config: AppConfig, accounts: tuple[AccountConfig, ...], mode: ExecMode
 ) -> list[AccountExecutionResult]:
     """Run ``accounts`` (grouped by strategy, in parallel within the bound) as a manual event."""
-    settings = config.settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    journal = Journal(settings.data_dir / JOURNAL_FILE)
     # Several accounts are forked from one fork server rather than each paying an interpreter
     # start and the library imports (about 0.6 s of CPU); a single account gains nothing.
-    workers = WorkerProcesses(launcher=ForkServerLauncher() if len(accounts) > 1 else None)
+    runtime = Runtime(config, fork_server=len(accounts) > 1)
     try:
-        executor = TradingExecutor(
-            config,
-            journal=journal,
-            pdt=PDTProtectionService(settings.data_dir / PDT_STATE_FILE),
-            notifier=NotificationService(settings.notification_urls),
-            workers=workers,
-        )
-        strategies = StrategyExecutor(executor, max_parallel=settings.max_parallel_accounts)
-        event_row = journal.record_event(
+        await runtime.start(report_unfinished=False)
+        event_row = runtime.journal.record_event(
             event_id=f"manual-{uuid.uuid4().hex[:12]}",
             channel="manual",
             payload=json.dumps({"exec": mode, "accounts": [a.account_id for a in accounts]}),
         )
-        loop = asyncio.get_running_loop()
-        stop_tasks: list[asyncio.Task[None]] = []
-
-        def stop(sig: signal.Signals) -> None:
-            logger.warning("Received %s; terminating the running accounts", sig.name)
-            stop_tasks.append(asyncio.create_task(strategies.shutdown(0)))
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop, sig)
-        groups: dict[str, list[AccountConfig]] = {}
-        for account in accounts:
-            groups.setdefault(account.strategy_name, []).append(account)
-        try:
-            done = await asyncio.gather(
-                *(
-                    strategies.execute_accounts(name, group, mode, event_row=event_row)
-                    for name, group in groups.items()
-                )
-            )
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-            await asyncio.gather(*stop_tasks)
-        results = [r for strategy in done for r in strategy.results]
+        results = await _run_groups(runtime.strategies, accounts, mode, event_row)
         failed = sum(1 for r in results if not r.success)
         # Worded as the daemon words a signal's outcome (StrategyExecutor).
         status = "succeeded" if failed == 0 else f"{failed} of {len(results)} failed"
-        journal.set_event_outcome(event_row, f"ran {len(results)} accounts: {status}")
+        runtime.journal.set_event_outcome(event_row, f"ran {len(results)} accounts: {status}")
         return results
     finally:
-        await workers.terminate_all()  # nothing runs any more: this stops the fork server
-        journal.close()
+        await runtime.stop(0)  # nothing runs any more: this stops the fork server
+        runtime.close()
+
+
+async def _run_groups(
+    strategies: StrategyExecutor,
+    accounts: tuple[AccountConfig, ...],
+    mode: ExecMode,
+    event_row: int,
+) -> list[AccountExecutionResult]:
+    """Each strategy's accounts in parallel; SIGTERM/SIGINT terminate the running ones."""
+    loop = asyncio.get_running_loop()
+    stop_tasks: list[asyncio.Task[None]] = []
+
+    def stop(sig: signal.Signals) -> None:
+        logger.warning("Received %s; terminating the running accounts", sig.name)
+        stop_tasks.append(asyncio.create_task(strategies.shutdown(0)))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig)
+    groups: dict[str, list[AccountConfig]] = {}
+    for account in accounts:
+        groups.setdefault(account.strategy_name, []).append(account)
+    try:
+        done = await asyncio.gather(
+            *(
+                strategies.execute_accounts(name, group, mode, event_row=event_row)
+                for name, group in groups.items()
+            )
+        )
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await asyncio.gather(*stop_tasks)
+    return [r for strategy in done for r in strategy.results]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         results = asyncio.run(run_manual(config, accounts, args.exec_mode))
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, InvalidInputError) as exc:
         print(f"error: cannot use DATA_DIR {config.settings.data_dir}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(format_results(results))

@@ -23,17 +23,9 @@ from broker_connector_base import InvalidInputError
 
 from app.config.logs import configure_logging, secrets_of
 from app.config.settings import AppConfig, load_app_config, load_settings
-from app.intake.events import EventProcessor
 from app.intake.subscriber import AblyConnectionFailed, AblyService
-from app.notify.notifier import NotificationService
-from app.runs.account import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
-from app.runs.pdt import PDTProtectionService
-from app.runs.recovery import report_unfinished_runs
-from app.runs.strategy import StrategyExecutor
-from app.store.journal import Journal
+from app.runtime import Runtime
 from app.store.status import AblyState, DaemonStatus, check_status, write_status
-from app.workers.fork_launcher import ForkServerLauncher
-from app.workers.pool import WorkerProcesses
 
 __all__ = ["Daemon", "main", "package_versions"]
 
@@ -62,33 +54,19 @@ def package_versions() -> dict[str, str]:
 
 
 class Daemon:
-    """The running daemon: journal, guards, executors and the realtime subscription."""
+    """The running daemon: the object graph (``Runtime``), the realtime subscription, signal
+    handlers and the status file for the health check.
+    """
 
-    def __init__(self, config: AppConfig) -> None:
-        settings = config.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, config: AppConfig, *, fork_server: bool = True) -> None:
         self.config = config
-        self.journal = Journal(settings.data_dir / JOURNAL_FILE)
-        self.notifier = NotificationService(settings.notification_urls)
-        self.executor = TradingExecutor(
-            config,
-            journal=self.journal,
-            pdt=PDTProtectionService(settings.data_dir / PDT_STATE_FILE),
-            notifier=self.notifier,
-            # Workers are forked from a pre-started fork server (about 60 MB idle): a signal
-            # skips the interpreter start and library imports (about 0.6 s of CPU per account).
-            workers=WorkerProcesses(launcher=ForkServerLauncher()),
-        )
-        self.strategies = StrategyExecutor(
-            self.executor, max_parallel=settings.max_parallel_accounts
-        )
-        self.events = EventProcessor(self.journal, self.strategies)
+        self.runtime = Runtime(config, fork_server=fork_server)
         self.stopping = asyncio.Event()
         self.ably: AblyService | None = None
         self._ably_task: asyncio.Task[None] | None = None
         # Until the subscription is up the health check must fail, unless there is none to wait
         # for (no key: manual triggers only).
-        self._realtime_wanted = settings.realtime_api_key is not None
+        self._realtime_wanted = config.settings.realtime_api_key is not None
         self.started_at = time.time()
 
     @property
@@ -108,8 +86,7 @@ class Daemon:
         status_task = asyncio.create_task(self._status_loop())
         exit_code = EXIT_OK
         try:
-            await report_unfinished_runs(self.journal, self.notifier, self.config.settings.data_dir)
-            await self.executor.workers.start_spares()
+            await self.runtime.start()
             exit_code = await self._serve()
         finally:
             await self._shutdown()
@@ -118,13 +95,12 @@ class Daemon:
             self._write_status(accepting=False)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-            self.journal.close()
+            self.runtime.close()
         logger.info("Daemon stopped (exit code %d)", exit_code)
         return exit_code
 
     async def _serve(self) -> int:
         settings = self.config.settings
-        strategies = sorted(self.config.strategies())
         if settings.realtime_api_key is None:
             logger.warning(
                 "REALTIME_API_KEY is not set: no realtime signals; manual triggers only "
@@ -132,20 +108,13 @@ class Daemon:
             )
             await self.stopping.wait()
             return EXIT_OK
-        if not strategies:
+        if not self.config.strategies():
             logger.warning("No tradable account: no channel to subscribe to; manual triggers only")
             self._realtime_wanted = False
             await self.stopping.wait()
             return EXIT_OK
-        self.ably = AblyService(
-            api_key=settings.realtime_api_key,
-            channels=strategies,
-            on_message=self.events.on_message,
-            state_dir=settings.data_dir,
-            endpoint=settings.ably_endpoint,
-            tls=settings.ably_tls,
-            max_message_age_secs=settings.event_max_age_secs,
-        )
+        strategies = sorted(self.config.strategies())
+        self.ably = self.runtime.subscriber()
         logger.info(
             "Subscribing to %d strategy channels: %s", len(strategies), ", ".join(strategies)
         )
@@ -172,18 +141,16 @@ class Daemon:
         return EXIT_REALTIME_FAILED
 
     async def _shutdown(self) -> None:
-        grace = self.config.settings.shutdown_grace_secs
         logger.info(
-            "Shutting down: no new events; %d account runs active", self.strategies.active_runs
+            "Shutting down: no new events; %d account runs active",
+            self.runtime.strategies.active_runs,
         )
         if self._ably_task is not None and not self._ably_task.done():
             self._ably_task.cancel()
             await asyncio.gather(self._ably_task, return_exceptions=True)
         if self.ably is not None:
             await self.ably.close()
-        await self.strategies.shutdown(grace)
-        await self.events.wait_idle(grace)
-        await self.executor.workers.terminate_all()  # the fork server included
+        await self.runtime.stop(self.config.settings.shutdown_grace_secs)
 
     def _request_stop(self, sig: signal.Signals) -> None:
         logger.info("Received %s; stopping", sig.name)
@@ -203,8 +170,8 @@ class Daemon:
                     updated_at=time.time(),
                     started_at=self.started_at,
                     ably=self.ably_state,
-                    active_runs=self.strategies.active_runs,
-                    accepting=accepting and self.strategies.accepting,
+                    active_runs=self.runtime.strategies.active_runs,
+                    accepting=accepting and self.runtime.strategies.accepting,
                 ),
             )
         except OSError as exc:
@@ -231,8 +198,12 @@ def _health_check(env_file: Path) -> int:
     return 0 if healthy else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m app.main``."""
+def main(argv: list[str] | None = None, *, fork_server: bool = True) -> int:
+    """Entry point of ``python -m app.main``.
+
+    ``fork_server=False`` starts every worker as a new interpreter (what
+    ``bench/signal_latency.py`` compares the fork server with).
+    """
     args = _parse_args(argv)
     if args.check:
         return _health_check(args.env_file)
@@ -246,15 +217,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     configure_logging(config.settings.log_level, secrets=secrets_of(config))
     try:
-        return asyncio.run(_run(config))
-    except (OSError, sqlite3.Error) as exc:
-        # DATA_DIR missing permissions, disk full, a corrupt journal: say so in one line.
+        return asyncio.run(_run(config, fork_server=fork_server))
+    except (OSError, sqlite3.Error, InvalidInputError) as exc:
+        # DATA_DIR missing permissions, disk full, a corrupt or newer journal, unreadable
+        # state of the previous version: say so in one line.
         logger.critical("Cannot use DATA_DIR %s: %s", config.settings.data_dir, exc)
         return EXIT_CONFIG
 
 
-async def _run(config: AppConfig) -> int:
-    return await Daemon(config).run()
+async def _run(config: AppConfig, *, fork_server: bool) -> int:
+    return await Daemon(config, fork_server=fork_server).run()
 
 
 if __name__ == "__main__":

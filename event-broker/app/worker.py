@@ -182,7 +182,7 @@ def main() -> int:
     configure_logging(
         request.log_level,
         worker_context=f"account={request.account.account_id} run={request.run_id}",
-        secrets=[request.allocations_api_key],
+        secrets=request.secrets(),
     )
     threading.Thread(target=_watch_lifeline, name="lifeline", daemon=True).start()
     result = asyncio.run(execute_request(request))

@@ -11,15 +11,15 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 from app.config.settings import AppConfig, load_settings
+from app.models import ExecMode
 from app.notify.notifier import NotificationService
-from app.runs.account import JOURNAL_FILE, PDT_STATE_FILE, TradingExecutor
-from app.runs.pdt import PDTProtectionService
-from app.store.journal import Journal
-from app.trading.client_ids import assign_client_ids
+from app.runs.account import TradingExecutor
+from app.runs.requests import build_worker_request
+from app.runtime import Runtime
+from app.store.files import JOURNAL_FILE
 from app.workers.pool import WorkerProcesses
 from app.workers.protocol import WorkerRequest
 from broker_connector_base import AccountConfig
@@ -89,32 +89,6 @@ def worker_script(tmp_path: Path) -> WorkerScript:
     return make
 
 
-@pytest.fixture
-def make_request(tmp_path: Path) -> RequestFactory:
-    """Build a ``WorkerRequest`` for an account (defaults suit the stand-in workers)."""
-
-    def make(
-        account_id: str = "DU111111", *, strategy: str = "s1", **changes: object
-    ) -> WorkerRequest:
-        account = AccountConfig(account_id=account_id, type="paper", strategy_name=strategy)
-        fields: dict[str, object] = {
-            "account": account,
-            "mode": "print-rebalance",
-            "run_id": f"run-{account_id}",
-            "client_id": 111111,
-            "trading_mode": "paper",
-            "gateway_host": "127.0.0.1",
-            "gateway_port": 4002,
-            "data_dir": tmp_path,
-            "journal_path": tmp_path / "journal.sqlite3",
-            "allocations_api_url": f"file://{tmp_path}",
-        }
-        fields.update(changes)
-        return WorkerRequest.model_validate(fields)
-
-    return make
-
-
 ConfigFactory = Callable[..., AppConfig]
 
 
@@ -135,11 +109,33 @@ def make_config(tmp_path: Path) -> ConfigFactory:
         settings = load_settings(env_file=None, environ=env)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return AppConfig(
-            settings=settings,
-            accounts=tuple(accounts),
-            client_ids=MappingProxyType(assign_client_ids(accounts)),
-            replacement_set_names=frozenset(),
+            settings=settings, accounts=tuple(accounts), replacement_set_names=frozenset()
         )
+
+    return make
+
+
+@pytest.fixture
+def make_request(make_config: ConfigFactory) -> RequestFactory:
+    """A ``WorkerRequest`` built as the daemon builds it (``build_worker_request``).
+
+    ``make_request("DU1", run_id="r", mode="rebalance", account=..., **settings)``: a paper
+    account ``DU1`` unless ``account`` is given; keyword settings are environment variables
+    (``allocations_api_key="k"``, ``trading_mode="live"``).
+    """
+
+    def make(
+        account_id: str = "DU111111",
+        *,
+        strategy: str = "s1",
+        account: AccountConfig | None = None,
+        mode: ExecMode = "print-rebalance",
+        run_id: str | None = None,
+        **environ: str,
+    ) -> WorkerRequest:
+        account = account or paper_account(account_id, strategy)
+        config = make_config(account, **environ)
+        return build_worker_request(config, account, mode, run_id or f"run-{account.account_id}")
 
     return make
 
@@ -157,13 +153,41 @@ def account() -> Callable[..., AccountConfig]:
     return paper_account
 
 
+RuntimeFactory = Callable[..., Runtime]
+
+
+@pytest.fixture
+def make_runtime() -> Iterator[RuntimeFactory]:
+    """The daemon's ``Runtime`` on real journal/PDT/lock files, with a stand-in worker command."""
+    runtimes: list[Runtime] = []
+
+    def make(
+        config: AppConfig,
+        command: tuple[str, ...],
+        *,
+        notifier: NotificationService | None = None,
+        lock_wait_secs: float | None = None,
+    ) -> Runtime:
+        runtime = Runtime(
+            config,
+            workers=WorkerProcesses(command),
+            notifier=notifier or NotificationService(()),
+            lock_wait_secs=lock_wait_secs,
+        )
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        runtime.close()
+
+
 ExecutorFactory = Callable[..., TradingExecutor]
 
 
 @pytest.fixture
-def make_executor() -> Iterator[ExecutorFactory]:
-    """A ``TradingExecutor`` on real journal/PDT/lock files, with a stand-in worker command."""
-    journals: list[Journal] = []
+def make_executor(make_runtime: RuntimeFactory) -> ExecutorFactory:
+    """The ``TradingExecutor`` of a ``make_runtime`` runtime (same arguments)."""
 
     def make(
         config: AppConfig,
@@ -172,21 +196,11 @@ def make_executor() -> Iterator[ExecutorFactory]:
         notifier: NotificationService | None = None,
         lock_wait_secs: float | None = None,
     ) -> TradingExecutor:
-        data_dir = config.settings.data_dir
-        journal = Journal(data_dir / JOURNAL_FILE)
-        journals.append(journal)
-        return TradingExecutor(
-            config,
-            journal=journal,
-            pdt=PDTProtectionService(data_dir / PDT_STATE_FILE),
-            notifier=notifier or NotificationService(()),
-            workers=WorkerProcesses(command),
-            lock_wait_secs=lock_wait_secs,
-        )
+        return make_runtime(
+            config, command, notifier=notifier, lock_wait_secs=lock_wait_secs
+        ).executor
 
-    yield make
-    for journal in journals:
-        journal.close()
+    return make
 
 
 # --------------------------------------------------------------------------------------------

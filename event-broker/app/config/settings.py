@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -33,7 +32,7 @@ from app.config.files import (
     load_accounts,
     load_replacement_set_names,
 )
-from app.trading.client_ids import assign_client_ids
+from app.trading.connections import check_accounts
 
 __all__ = [
     "AppConfig",
@@ -189,11 +188,10 @@ class Settings(BaseSettings):
 
 @dataclass(frozen=True)
 class AppConfig:
-    """Everything the daemon needs, validated: settings, accounts and their client ids."""
+    """Everything the daemon needs, validated: settings, accounts, replacement set names."""
 
     settings: Settings
     accounts: tuple[AccountConfig, ...]
-    client_ids: Mapping[str, int]
     replacement_set_names: frozenset[str]
 
     def tradable_accounts(self) -> tuple[AccountConfig, ...]:
@@ -267,9 +265,11 @@ def load_settings(
 def load_app_config(
     *, env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None
 ) -> AppConfig:
-    """Settings, replacement set names, accounts and client ids, all validated.
+    """Settings, replacement set names and accounts, all validated.
 
     A missing replacement sets file means no sets are defined (accounts naming one fail).
+    Broker-specific checks (IB client ids that would collide) run here too
+    (``app.trading.connections.check_accounts``).
 
     Raises:
         InvalidInputError: Any problem in the settings or either file.
@@ -278,13 +278,8 @@ def load_app_config(
     sets_file = settings.replacement_sets_file
     set_names = load_replacement_set_names(sets_file) if os.path.exists(sets_file) else frozenset()
     accounts = load_accounts(settings.accounts_file, replacement_set_names=set_names)
-    client_ids = assign_client_ids(accounts)
-    config = AppConfig(
-        settings=settings,
-        accounts=accounts,
-        client_ids=MappingProxyType(client_ids),
-        replacement_set_names=set_names,
-    )
+    check_accounts(accounts)
+    config = AppConfig(settings=settings, accounts=accounts, replacement_set_names=set_names)
     logger.info(
         "Configuration loaded: TRADING_MODE=%s, %d accounts (%d tradable), %d replacement sets",
         settings.trading_mode,

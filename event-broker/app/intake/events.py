@@ -1,7 +1,10 @@
-"""Turns realtime messages into strategy runs: validate, de-duplicate, journal, dispatch.
+"""Turns realtime messages into strategy runs: de-duplicate and journal, validate, dispatch.
 
 The channel name is the strategy name. Every message is journalled with its outcome; a
 malformed message or an unknown ``exec`` is journalled with the reason and trades nothing.
+A message id is claimed in the journal (``Journal.claim_event``) before anything runs: the
+journal is the one de-duplication store, so a message delivered twice (resume replay, rewind,
+a publisher retry), even across restarts, runs once.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from broker_connector_base import InvalidInputError
 from pydantic import ValidationError
 
-from app.intake.subscriber import ReceivedMessage, decode_message_data
+from app.intake.messages import ReceivedMessage, decode_message_data
 from app.models import EventData, StrategyExecutionResult
 from app.runs.strategy import ShuttingDownError, StrategyExecutor
 from app.store.journal import Journal
@@ -62,14 +65,17 @@ class EventProcessor:
 
     async def handle(self, message: ReceivedMessage) -> StrategyExecutionResult | None:
         """Validate and run one message; ``None`` when nothing was run (the journal says why)."""
-        # Ably always sets an id; a message without one cannot be de-duplicated, only journalled.
-        event_id = message.message_id or f"{message.channel}:no-id:{uuid.uuid4().hex}"
-        if self.journal.event_seen(event_id):
-            logger.info("Event %s on %s already received; not run again", event_id, message.channel)
-            return None
-        row = self.journal.record_event(
+        event_id = message.message_id
+        if event_id is None:
+            # Ably always sets an id; one without cannot be de-duplicated, only journalled.
+            logger.warning("Message on %s has no id; cannot de-duplicate it", message.channel)
+            event_id = f"{message.channel}:no-id:{uuid.uuid4().hex}"
+        row = self.journal.claim_event(
             event_id=event_id, channel=message.channel, payload=_payload(message.data)
         )
+        if row is None:
+            logger.info("Event %s on %s already received; not run again", event_id, message.channel)
+            return None
         event = self._parse(message, event_id, row)
         if event is None:
             return None

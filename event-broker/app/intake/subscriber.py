@@ -1,10 +1,10 @@
-"""Ably subscriber for strategy events: at-most-once delivery, staleness limit, liveness watchdog.
+"""Ably subscriber for strategy events: staleness limit, liveness watchdog.
 
 Why each guard exists (ably-python 3.1.4 behaviour):
 
-- The same message can arrive twice (resume replay, rewind, a publisher retry), so ids already
-  handled are kept in a small SQLite file and survive daemon restarts. An id is recorded *before*
-  the handler runs: a crash mid-rebalance must never replay that rebalance on restart.
+- The same message can arrive twice (resume replay, rewind, a publisher retry); the subscriber
+  hands each on, and the handler de-duplicates by id in the journal before anything runs
+  (``app.intake.events``), so there is one store of seen ids, and it survives restarts.
 - A command published minutes ago (replayed after an outage) must not trade now, so messages
   older than ``max_message_age_secs`` are logged and dropped.
 - The SDK can sit in CONNECTED while deaf (a DISCONNECTED with a 5xx, an unprompted CLOSED) and
@@ -21,24 +21,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from ably import AblyRealtime
 from broker_connector_base.exceptions import InvalidInputError
 from pydantic import SecretStr
 
-from app.intake.ably_state import SecretRedactor, SeenMessageStore
-from app.intake.messages import ReceivedMessage, decode_message_data
+from app.intake.messages import ReceivedMessage
+from app.intake.redaction import SecretRedactor
 from app.intake.sdk_noise import quiet_sdk_loose_ends
 
-# ReceivedMessage and decode_message_data live in ably_messages; re-exported for their importers.
-__all__ = [
-    "AblyConnectionFailed",
-    "AblyService",
-    "ReceivedMessage",
-    "decode_message_data",
-]
+__all__ = ["AblyConnectionFailed", "AblyService"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +41,7 @@ class AblyConnectionFailed(Exception):
 
 
 class AblyService:
-    """Subscribe to strategy channels and hand each new, fresh message to ``on_message``.
+    """Subscribe to strategy channels and hand each fresh message to ``on_message``.
 
     ``on_message`` is awaited for one message at a time, in arrival order; an exception it
     raises is logged and the next message is still delivered.
@@ -57,7 +50,6 @@ class AblyService:
         api_key: The Ably key (``appId.keyId:secret``); never logged.
         channels: Channel names to subscribe to.
         on_message: Awaited once per new message.
-        state_dir: Directory for the de-duplication database (``ably-seen-messages.sqlite3``).
         endpoint: ``host:port`` of a non-default realtime endpoint (the fake in tests).
         tls: ``False`` for a plain ``ws://`` endpoint.
         max_message_age_secs: Messages whose Ably timestamp is older are ignored.
@@ -69,7 +61,6 @@ class AblyService:
         request_timeout_secs: SDK ``realtime_request_timeout`` (connect, attach and ping).
         retry_timeout_secs: SDK retry delay after a disconnection or a suspended channel.
         use_binary_protocol: msgpack frames (the SDK default) or JSON.
-        seen_ids_max: Upper bound on remembered message ids.
     """
 
     def __init__(
@@ -78,7 +69,6 @@ class AblyService:
         api_key: SecretStr,
         channels: Sequence[str],
         on_message: Callable[[ReceivedMessage], Awaitable[None]],
-        state_dir: Path,
         endpoint: str | None = None,
         tls: bool = True,
         max_message_age_secs: float = 300.0,
@@ -89,7 +79,6 @@ class AblyService:
         request_timeout_secs: float = 10.0,
         retry_timeout_secs: float = 15.0,
         use_binary_protocol: bool = True,
-        seen_ids_max: int = 10_000,
     ) -> None:
         if not channels:
             raise InvalidInputError("at least one Ably channel is required", "AblyService")
@@ -98,13 +87,11 @@ class AblyService:
         self._api_key = api_key
         self._channels = tuple(dict.fromkeys(channels))
         self._on_message = on_message
-        self._state_dir = state_dir
         self._max_age_ms = max_message_age_secs * 1000
         self._watchdog_interval_secs = watchdog_interval_secs
         self._connect_timeout_secs = connect_timeout_secs
         self._ping_timeout_secs = ping_timeout_secs
         self._max_failures = max_watchdog_failures
-        self._seen_ids_max = seen_ids_max
         self._sdk_options: dict[str, Any] = {
             "tls": tls,
             "use_binary_protocol": use_binary_protocol,
@@ -119,7 +106,6 @@ class AblyService:
         self._redactor = SecretRedactor(api_key)
         self._client: Any = None
         self._generation = 0
-        self._store: SeenMessageStore | None = None
         self._queue: asyncio.Queue[ReceivedMessage] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._fatal: str | None = None
@@ -162,7 +148,6 @@ class AblyService:
         Raises:
             AblyConnectionFailed: The key was refused, or connecting and attaching did not
                 finish within ``connect_timeout_secs``.
-            InvalidInputError: The de-duplication database cannot be opened.
             RuntimeError: ``start()`` was already called.
         """
         if self._started:
@@ -171,9 +156,6 @@ class AblyService:
         self._redactor.install()
         quiet_sdk_loose_ends(asyncio.get_running_loop())
         try:
-            self._store = SeenMessageStore(
-                self._state_dir / "ably-seen-messages.sqlite3", max_entries=self._seen_ids_max
-            )
             self._worker = asyncio.create_task(self._deliver_loop(), name="ably-deliver")
             await self._connect()
         except BaseException:
@@ -229,16 +211,13 @@ class AblyService:
             await self._reconnect()
 
     async def close(self) -> None:
-        """Close the client, stop delivering and close the de-duplication database."""
+        """Close the client and stop delivering."""
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
         await self._close_client()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
         self._redactor.uninstall()
         self._notify_health()
 
@@ -389,8 +368,6 @@ class AblyService:
     async def _deliver_loop(self) -> None:
         while True:
             message = await self._queue.get()
-            if not self._should_deliver(message):
-                continue
             try:
                 await self._on_message(message)
             except Exception:  # a failing handler must not kill the subscriber
@@ -409,17 +386,4 @@ class AblyService:
             age_ms / 1000,
             self._max_age_ms / 1000,
         )
-        return True
-
-    def _should_deliver(self, message: ReceivedMessage) -> bool:
-        """Record the id; ``False`` for a duplicate."""
-        if message.message_id is None:
-            logger.warning("Ably message on %s has no id; cannot de-duplicate", message.channel)
-            return True
-        assert self._store is not None
-        if not self._store.add(message.message_id, message.channel, int(time.time() * 1000)):
-            logger.info(
-                "Ignoring duplicate Ably message %s on %s", message.message_id, message.channel
-            )
-            return False
         return True

@@ -9,25 +9,22 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
-from broker_connector_base import AccountConfig
+from broker_connector_base import AccountConfig, InvalidInputError
 
 from app.config.settings import AppConfig
-from app.models import AccountExecutionResult, ExecMode
+from app.models import AccountExecutionResult, ExecMode, RunStatus
 from app.notify.notifier import NotificationService
 from app.runs.locks import AccountBusyError, account_lock
 from app.runs.pdt import PDTProtectionService, pdt_refusal_message
-from app.store.journal import JOURNAL_FILENAME, Journal
+from app.runs.requests import build_worker_request
+from app.store.journal import Journal
 from app.workers.pool import WorkerPool, WorkerProcesses, failed_result
 from app.workers.protocol import WorkerRequest
 
-__all__ = ["JOURNAL_FILE", "PDT_STATE_FILE", "TradingExecutor", "new_run_id"]
+__all__ = ["TradingExecutor", "failed_run", "new_run_id"]
 
 logger = logging.getLogger(__name__)
-
-JOURNAL_FILE = JOURNAL_FILENAME
-PDT_STATE_FILE = "pdt-state.sqlite3"
 
 _LOCK_MARGIN_SECS = 30.0
 """Beyond one run timeout, how long a second run waits for the account lock before refusing."""
@@ -36,6 +33,23 @@ _LOCK_MARGIN_SECS = 30.0
 def new_run_id() -> str:
     """A unique, sortable run id; it tags every order at the broker (``order_ref``)."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def failed_run(
+    account: AccountConfig, mode: ExecMode, run_id: str, *, status: RunStatus, error: str
+) -> AccountExecutionResult:
+    """The result of a run that ended before a worker could report one, ending now."""
+    now = datetime.now(UTC)
+    return AccountExecutionResult(
+        account_id=account.account_id,
+        run_id=run_id,
+        mode=mode,
+        status=status,
+        success=False,
+        error=error,
+        started_at=now,
+        finished_at=now,
+    )
 
 
 class TradingExecutor:
@@ -72,32 +86,13 @@ class TradingExecutor:
             else config.settings.account_run_timeout_secs + _LOCK_MARGIN_SECS
         )
 
-    @property
-    def journal_path(self) -> Path:
-        """The journal file the workers record orders into."""
-        return self.config.settings.data_dir / JOURNAL_FILE
-
     def build_request(self, account: AccountConfig, mode: ExecMode, run_id: str) -> WorkerRequest:
-        """The worker's input for one run of ``account``."""
-        settings = self.config.settings
-        replacements = settings.replacement_sets_file
-        return WorkerRequest(
-            account=account,
-            mode=mode,
-            run_id=run_id,
-            client_id=self.config.client_ids[account.account_id],
-            trading_mode=settings.trading_mode,
-            gateway_host=settings.ib_gateway_host,
-            gateway_port=settings.gateway_port,
-            data_dir=settings.data_dir,
-            journal_path=self.journal_path,
-            allocations_api_url=settings.allocations_api_url,
-            allocations_api_key=settings.allocations_api_key,
-            replacement_sets_file=replacements if replacements.exists() else None,
-            fill_timeout_secs=settings.fill_timeout_secs,
-            price_cache_ttl_secs=settings.price_cache_ttl_secs,
-            log_level=settings.log_level,
-        )
+        """The worker's input for one run of ``account`` (``build_worker_request``).
+
+        Raises:
+            InvalidInputError: The account's broker is not supported.
+        """
+        return build_worker_request(self.config, account, mode, run_id)
 
     async def execute_account(
         self, account: AccountConfig, mode: ExecMode, *, event_row: int | None = None
@@ -110,9 +105,21 @@ class TradingExecutor:
         with the next allowed time. The outcome is journalled and notified either way.
         """
         run_id = new_run_id()
-        request = self.build_request(account, mode, run_id)
-        settings = self.config.settings
         started_at = datetime.now(UTC)
+        try:
+            request = self.build_request(account, mode, run_id)
+        except InvalidInputError as exc:
+            # Nothing to hand a worker (an account of a broker without a connector): the run
+            # is refused here, journalled and notified like any other refusal.
+            result = failed_run(account, mode, run_id, status="refused", error=str(exc))
+            self.journal.start_run(
+                run_id=run_id, account_id=account.account_id, mode=mode, client_id=0
+            )
+            self.journal.finish_run(run_id=run_id, result=result)
+            self._log_result(result)
+            await self.notifier.notify_account_result(result)
+            return result
+        settings = self.config.settings
         try:
             async with account_lock(
                 settings.data_dir, account.account_id, wait_secs=self.lock_wait_secs
@@ -132,7 +139,7 @@ class TradingExecutor:
             run_id=request.run_id,
             account_id=request.account.account_id,
             mode=request.mode,
-            client_id=request.client_id,
+            client_id=request.connection.api_client_id(),
             event_row=event_row,
         )
 

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from broker_connector_base import AccountConfig
 
 from app.models import AccountExecutionResult, ExecMode, StrategyExecutionResult
-from app.runs.account import TradingExecutor, new_run_id
-from app.workers.pool import failed_result
+from app.runs.account import TradingExecutor, failed_run, new_run_id
 
 __all__ = ["ShuttingDownError", "StrategyExecutor"]
 
@@ -131,10 +130,6 @@ class StrategyExecutor:
         except Exception as exc:
             # A bug in one account's orchestration must not lose the other accounts' results.
             logger.exception("Account %s run crashed in the daemon", account.account_id)
-            request = self.executor.build_request(account, mode, new_run_id())
-            return failed_result(
-                request,
-                status="failed",
-                error=f"{type(exc).__name__}: {exc}",
-                started_at=datetime.now(UTC),
+            return failed_run(
+                account, mode, new_run_id(), status="failed", error=f"{type(exc).__name__}: {exc}"
             )

@@ -1,5 +1,7 @@
 """SQLite journal of events, account runs and orders, shared by the daemon and its subprocesses.
 
+Every received event is recorded once, by its message id, before anything runs for it: the
+events table is also the daemon's de-duplication store (``claim_event``).
 Every account run is recorded when it starts, every order as soon as it is known, and the run's
 result when it ends. A run without an end is what a crash leaves behind; the daemon lists those
 at start (``unfinished_runs``) so an operator can check the orders they placed.
@@ -16,7 +18,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -29,10 +31,7 @@ from broker_connector_base.sqlite_files import connect_wal
 from app.models import AccountExecutionResult
 from app.store.journal_schema import SCHEMA_VERSION, create_schema, format_summary
 
-__all__ = ["JOURNAL_FILENAME", "Journal", "JournalOrder", "UnfinishedRun"]
-
-JOURNAL_FILENAME = "journal.sqlite3"
-"""The journal's file name inside ``DATA_DIR``."""
+__all__ = ["Journal", "JournalOrder", "UnfinishedRun"]
 
 _BUSY_TIMEOUT_SECS = 15.0
 _RUN_MODES = frozenset({"rebalance", "print-rebalance"})
@@ -46,6 +45,27 @@ def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         raise InvalidInputError(f"timestamp {value.isoformat()} has no time zone")
     return value.astimezone(UTC).isoformat()
+
+
+_EVENT_ID_KNOWN = "SELECT 1 FROM events WHERE event_id = ? LIMIT 1"
+
+
+def _insert_event(
+    conn: sqlite3.Connection,
+    event_id: str | None,
+    channel: str,
+    payload: str,
+    received_at: str,
+    *,
+    outcome: str | None = None,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO events (event_id, channel, payload, received_at, outcome)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (event_id, channel, payload, received_at, outcome),
+    )
+    assert cursor.lastrowid is not None  # an INSERT always sets it
+    return cursor.lastrowid
 
 
 def _columns(
@@ -91,8 +111,8 @@ class Journal:
     Methods may be called from any thread (a lock serialises them); each call is short.
 
     Args:
-        path: The SQLite file, usually ``DATA_DIR / JOURNAL_FILENAME``. Its directory is
-            created when missing.
+        path: The SQLite file, usually ``DATA_DIR / JOURNAL_FILE`` (``app.store.files``).
+            Its directory is created when missing.
 
     Raises:
         InvalidInputError: The file was written by a newer schema than this code knows.
@@ -148,13 +168,38 @@ class Journal:
         """Record a received event and return its row number (for ``start_run``)."""
         received = _iso(received_at) if received_at is not None else _now()
         with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO events (event_id, channel, payload, received_at) VALUES (?, ?, ?, ?)",
-                (event_id, channel, payload, received),
-            )
-            row = cursor.lastrowid
-        assert row is not None  # an INSERT always sets it
-        return row
+            return _insert_event(conn, event_id, channel, payload, received)
+
+    def claim_event(self, *, event_id: str, channel: str, payload: str) -> int | None:
+        """Record an event unless one with this id was recorded before: the de-duplication.
+
+        The check and the insert are one write transaction, so two handlers (or processes)
+        never both claim one id. Claimed before any run starts, a message is never run twice,
+        not even after a crash mid-run and a restart.
+
+        Returns:
+            The new event's row number, or ``None`` when the id was recorded before.
+        """
+        with self._write() as conn:
+            if conn.execute(_EVENT_ID_KNOWN, (event_id,)).fetchone() is not None:
+                return None
+            return _insert_event(conn, event_id, channel, payload, _now())
+
+    def import_seen_ids(self, seen: Iterable[tuple[str, str, datetime]], *, outcome: str) -> int:
+        """Record ``(event_id, channel, seen_at)`` ids handled elsewhere, payload unknown.
+
+        Ids already recorded are skipped; all are written in one transaction.
+
+        Returns:
+            How many ids were new.
+        """
+        added = 0
+        with self._write() as conn:
+            for event_id, channel, seen_at in seen:
+                if conn.execute(_EVENT_ID_KNOWN, (event_id,)).fetchone() is None:
+                    _insert_event(conn, event_id, channel, "", _iso(seen_at), outcome=outcome)
+                    added += 1
+        return added
 
     def set_event_outcome(self, event_row: int, outcome: str) -> None:
         """Record what became of an event (``processed``, ``duplicate``, ``too old: ...``)."""
@@ -167,8 +212,7 @@ class Journal:
 
     def event_seen(self, event_id: str) -> bool:
         """True when an event with this id was recorded before."""
-        rows = self._read("SELECT 1 FROM events WHERE event_id = ? LIMIT 1", (event_id,))
-        return bool(rows)
+        return bool(self._read(_EVENT_ID_KNOWN, (event_id,)))
 
     # -- runs ----------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Chooses the broker connector for an account (``AccountConfig.broker``).
 
-This is the only module of the daemon that names a concrete connector. Connectors are imported
+This is the only module of the daemon that names a concrete connector; what a worker needs to
+reach each broker is in ``app.trading.connections``. Connectors are imported
 inside the functions so the daemon process itself never loads them (``ib_async`` costs memory
 and start-up time); only the per-account worker process does.
 """
@@ -9,15 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import assert_never
 
-from broker_connector_base import (
-    AccountConfig,
-    BaseRebalancer,
-    BrokerClient,
-    InvalidInputError,
-    Trade,
+from broker_connector_base import BaseRebalancer, BrokerClient, InvalidInputError, Trade
+
+from app.trading.connections import (
+    SUPPORTED_BROKERS,
+    IBKRWorkerConnection,
+    check_broker_supported,
 )
-
 from app.workers.protocol import WorkerRequest
 
 __all__ = [
@@ -28,47 +29,34 @@ __all__ = [
     "preload_connectors",
 ]
 
-SUPPORTED_BROKERS: frozenset[str] = frozenset({"ibkr"})
-
 
 def preload_connectors() -> None:
     """Import every connector now (a worker does this before its request arrives)."""
     import ibkr_connector  # noqa: F401
 
 
-def check_broker_supported(account_config: AccountConfig) -> None:
-    """Refuse an account whose ``broker`` has no connector.
-
-    Raises:
-        InvalidInputError: The broker is not one of ``SUPPORTED_BROKERS``.
-    """
-    if account_config.broker not in SUPPORTED_BROKERS:
-        raise InvalidInputError(
-            f"account {account_config.account_id}: unsupported broker "
-            f"{account_config.broker!r}; supported: {', '.join(sorted(SUPPORTED_BROKERS))}. "
-            f"Adding one means writing a {account_config.broker}-connector package.",
-            source="accounts file",
-        )
-
-
 def create_broker_client(request: WorkerRequest) -> BrokerClient:
-    """A disconnected client for ``request.account`` with ``request.client_id``.
+    """A disconnected client for ``request.account`` over ``request.connection``.
 
     Raises:
         InvalidInputError: The account's broker is not supported.
     """
     check_broker_supported(request.account)
-    from ibkr_connector import IBKRClient, IBKRConnectionConfig
+    connection = request.connection
+    if isinstance(connection, IBKRWorkerConnection):
+        from ibkr_connector import IBKRClient, IBKRConnectionConfig
 
-    config = IBKRConnectionConfig(
-        trading_mode=request.trading_mode,
-        client_id=request.client_id,
-        host=request.gateway_host,
-        port=request.gateway_port,
-        data_dir=request.data_dir,
-        price_cache_ttl_secs=request.price_cache_ttl_secs,
-    )
-    return IBKRClient(config)
+        return IBKRClient(
+            IBKRConnectionConfig(
+                trading_mode=request.trading_mode,
+                client_id=connection.client_id,
+                host=connection.host,
+                port=connection.port,
+                data_dir=connection.data_dir,
+                price_cache_ttl_secs=connection.price_cache_ttl_secs,
+            )
+        )
+    assert_never(connection)  # mypy: every member of BrokerConnection needs a branch here
 
 
 def create_rebalancer(

@@ -154,12 +154,12 @@ class WorkerProcesses:
         process = worker.handle
         self._running[request.run_id] = worker
         logger.info(
-            "Worker pid %d runs account %s run %s (%s, client id %d)",
+            "Worker pid %d runs account %s run %s (%s, %s)",
             process.pid,
             request.account.account_id,
             request.run_id,
             request.mode,
-            request.client_id,
+            request.connection.describe(),
         )
         try:
             output, code = await asyncio.wait_for(self._exchange(process, request), timeout_secs)

@@ -1,47 +1,51 @@
 """What the daemon sends to a per-account worker process, and how it crosses the pipe.
 
-The request travels as one JSON line on the worker's stdin, never in argv or the environment,
-because it carries the allocations API key. The result comes back as one JSON
-document on the worker's stdout; the worker's log goes to its stderr.
+A request is the run's common fields plus the broker's own connection settings
+(``app.trading.connections``). It travels as one JSON line on the worker's stdin, never in
+argv or the environment, because it carries secrets (the allocations API key, a broker's
+keys). The result comes back as one JSON document on the worker's stdout; the worker's log
+goes to its stderr.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from broker_connector_base import AccountConfig
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_core import to_jsonable_python
 
 from app.models import ExecMode
+from app.trading.connections import BrokerConnection
 
 __all__ = ["WorkerRequest", "decode_request", "encode_request"]
 
 
 class WorkerRequest(BaseModel):
-    """Everything one account run needs; the worker reads no environment or config file."""
+    """Everything one account run needs; the worker reads no environment or config file.
+
+    Built from the configuration in one place: ``app.runs.requests.build_worker_request``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     account: AccountConfig
     mode: ExecMode
     run_id: str = Field(min_length=1)
-    client_id: Annotated[int, Field(ge=0)]
     trading_mode: Literal["paper", "live"]
-    gateway_host: str
-    gateway_port: Annotated[int, Field(ge=1, le=65535)]
-    data_dir: Path
+    connection: BrokerConnection
     journal_path: Path
     allocations_api_url: str
     allocations_api_key: SecretStr | None = None
     replacement_sets_file: Path | None = None
     fill_timeout_secs: Annotated[float, Field(gt=0)] = 60.0
-    price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60.0
     log_level: str = "INFO"
 
     @model_validator(mode="after")
-    def _mode_said_twice(self) -> WorkerRequest:
+    def _consistent(self) -> WorkerRequest:
         # Defence in depth: the daemon already refuses such accounts, but a worker must never
         # connect for an account whose type differs from the trading mode (live said twice).
         if self.account.type != self.trading_mode:
@@ -49,18 +53,46 @@ class WorkerRequest(BaseModel):
                 f"account {self.account.account_id} is {self.account.type} but TRADING_MODE is "
                 f"{self.trading_mode}; it is traded only when both say the same"
             )
+        if self.connection.broker != self.account.broker:
+            raise ValueError(
+                f"account {self.account.account_id} trades at {self.account.broker!r} but the "
+                f"request's connection is for {self.connection.broker!r}"
+            )
         return self
+
+    def secrets(self) -> list[SecretStr]:
+        """Every secret the request carries, for the worker's log redaction."""
+        return list(_secrets_in(self.model_dump()))
+
+
+def _secrets_in(value: Any) -> Iterator[SecretStr]:
+    if isinstance(value, SecretStr):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secrets_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secrets_in(item)
+
+
+def _revealed(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {key: _revealed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed(item) for item in value]
+    return value
 
 
 def encode_request(request: WorkerRequest) -> bytes:
-    """Serialise ``request`` for the worker's stdin, with the API key in clear text.
+    """Serialise ``request`` for the worker's stdin, with every secret in clear text.
 
     ``SecretStr`` dumps as ``**********``; the pipe is private to the two processes, so the
-    key is written out here and nowhere else.
+    secrets (wherever they sit in the request) are written out here and nowhere else.
     """
-    payload = request.model_dump(mode="json", exclude={"allocations_api_key"})
-    key = request.allocations_api_key
-    payload["allocations_api_key"] = key.get_secret_value() if key is not None else None
+    payload = to_jsonable_python(_revealed(request.model_dump()))
     return json.dumps(payload).encode()
 
 

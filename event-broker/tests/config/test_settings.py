@@ -15,6 +15,7 @@ from app.config.settings import (
     load_replacement_set_names,
     load_settings,
 )
+from app.trading.connections import connection_for
 from broker_connector_base import InvalidInputError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -387,7 +388,9 @@ def test_app_config_groups_only_enabled_accounts_of_trading_mode_by_strategy(
         "a": ["DU1001", "DU1003"],
         "b": ["DU1002"],
     }
-    assert dict(config.client_ids) == {
+    assert {
+        a.account_id: connection_for(config.settings, a).client_id for a in config.accounts
+    } == {
         "DU1001": 1001,
         "DU1002": 1002,
         "DU1003": 1003,
@@ -440,6 +443,17 @@ def test_app_config_missing_replacement_sets_file_means_no_sets(tmp_path: Path) 
         load_app_config(env_file=None, environ=environ)
 
 
+def test_app_config_with_two_accounts_sharing_an_ib_client_id_is_refused_naming_both(
+    tmp_path: Path,
+) -> None:
+    accounts = account_yaml(account_id="DU123456", strategy_name="a") + account_yaml(
+        account_id="DUX123456", strategy_name="b"
+    )
+
+    with pytest.raises(InvalidInputError, match="DU123456 and DUX123456 would both use IB client"):
+        make_config(tmp_path, accounts)
+
+
 def test_repository_example_files_load(tmp_path: Path) -> None:
     environ = {
         **BASE_ENV,
@@ -451,7 +465,7 @@ def test_repository_example_files_load(tmp_path: Path) -> None:
 
     assert isinstance(config.settings, Settings)
     assert [a.account_id for a in config.tradable_accounts()] == ["DUM959247", "DU789012"]
-    assert config.client_ids["DUM959247"] == 959247
+    assert connection_for(config.settings, config.account("DUM959247")).client_id == 959247
     assert config.account("DU789012").replacement_set == "ira"
     assert config.account("DU789012").pdt_protection_enabled is True
 

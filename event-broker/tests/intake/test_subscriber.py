@@ -6,21 +6,15 @@ import asyncio
 import contextlib
 import gc
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
+from app.intake.messages import ReceivedMessage, decode_message_data
 from app.intake.sdk_noise import quiet_sdk_loose_ends, sdk_coroutine_name
-from app.intake.subscriber import (
-    AblyConnectionFailed,
-    AblyService,
-    ReceivedMessage,
-    decode_message_data,
-)
+from app.intake.subscriber import AblyConnectionFailed, AblyService
 from broker_connector_base.exceptions import InvalidInputError
 from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
 from pydantic import SecretStr
@@ -61,14 +55,11 @@ async def fake() -> AsyncIterator[FakeAblyServer]:
         await server.stop()
 
 
-def make_service(
-    fake: FakeAblyServer, state_dir: Path, collector: Collector, **overrides: Any
-) -> AblyService:
+def make_service(fake: FakeAblyServer, collector: Collector, **overrides: Any) -> AblyService:
     options: dict[str, Any] = {
         "api_key": SecretStr(API_KEY),
         "channels": [CHANNEL],
         "on_message": collector,
-        "state_dir": state_dir,
         "endpoint": fake.endpoint,
         "tls": False,
         "watchdog_interval_secs": 0.2,
@@ -146,10 +137,10 @@ def test_decode_message_data_with_bad_value_raises_invalid_input_naming_source(
     ids=["dict", "raw-string", "json-string", "bytes"],
 )
 async def test_each_data_form_is_delivered_once_with_metadata(
-    fake: FakeAblyServer, tmp_path: Path, data: object, encoding: str | None, expected: object
+    fake: FakeAblyServer, data: object, encoding: str | None, expected: object
 ) -> None:
     collector = Collector()
-    async with running(make_service(fake, tmp_path, collector)):
+    async with running(make_service(fake, collector)):
         await fake.publish(CHANNEL, data, name="cmd", id="m-1", encoding=encoding)
         await fake.publish(CHANNEL, "marker", id="m-2")
         first, marker = await collector.next(), await collector.next()
@@ -165,54 +156,26 @@ async def test_each_data_form_is_delivered_once_with_metadata(
     assert marker.message_id == "m-2"
 
 
-async def test_duplicate_id_is_delivered_once(fake: FakeAblyServer, tmp_path: Path) -> None:
+async def test_duplicate_id_is_handed_on_for_the_journal_to_refuse(
+    fake: FakeAblyServer,
+) -> None:
+    # De-duplication is the handler's (EventProcessor claims the id in the journal): the
+    # subscriber keeps no store of its own, so both deliveries reach on_message, in order.
     collector = Collector()
-    async with running(make_service(fake, tmp_path, collector)):
+    async with running(make_service(fake, collector)):
         for message_id in ("dup", "dup", "after"):
             await fake.publish(CHANNEL, {"n": message_id}, id=message_id)
-        await collector.next()
-        await collector.next()
-    assert [m.message_id for m in collector.messages] == ["dup", "after"]
-
-
-async def test_duplicate_id_across_restart_with_same_state_dir_is_delivered_once(
-    fake: FakeAblyServer, tmp_path: Path
-) -> None:
-    first_run, second_run = Collector(), Collector()
-    async with running(make_service(fake, tmp_path, first_run)):
-        await fake.publish(CHANNEL, {"n": 1}, id="once")
-        await first_run.next()
-    async with running(make_service(fake, tmp_path, second_run)):
-        await fake.publish(CHANNEL, {"n": 1}, id="once")
-        await fake.publish(CHANNEL, {"n": 2}, id="new")
-        await second_run.next()
-    assert [m.message_id for m in first_run.messages] == ["once"]
-    assert [m.message_id for m in second_run.messages] == ["new"]
-
-
-async def test_seen_ids_are_bounded_and_oldest_forgotten(
-    fake: FakeAblyServer, tmp_path: Path
-) -> None:
-    collector = Collector()
-    async with running(make_service(fake, tmp_path, collector, seen_ids_max=3)):
-        for index in range(5):
-            await fake.publish(CHANNEL, {}, id=f"id-{index}")
-        await fake.publish(CHANNEL, {}, id="id-4")  # still remembered: dropped
-        await fake.publish(CHANNEL, {}, id="id-0")  # forgotten: delivered again
-        for _ in range(6):
+        for _ in range(3):
             await collector.next()
-    assert [m.message_id for m in collector.messages][-1] == "id-0"
-    assert len(collector.messages) == 6
-    with contextlib.closing(sqlite3.connect(tmp_path / "ably-seen-messages.sqlite3")) as db:
-        assert db.execute("SELECT COUNT(*) FROM seen_messages").fetchone()[0] == 3
+    assert [m.message_id for m in collector.messages] == ["dup", "dup", "after"]
 
 
 async def test_stale_message_is_ignored_and_logged(
-    fake: FakeAblyServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fake: FakeAblyServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     collector = Collector()
     ten_minutes_ago = int(time.time() * 1000) - 600_000
-    async with running(make_service(fake, tmp_path, collector, max_message_age_secs=300)):
+    async with running(make_service(fake, collector, max_message_age_secs=300)):
         await fake.publish(CHANNEL, {"old": True}, id="stale", timestamp_ms=ten_minutes_ago)
         await fake.publish(CHANNEL, {"old": False}, id="fresh")
         await collector.next()
@@ -221,11 +184,11 @@ async def test_stale_message_is_ignored_and_logged(
 
 
 async def test_handler_exception_is_logged_and_next_message_still_delivered(
-    fake: FakeAblyServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fake: FakeAblyServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     collector = Collector()
     collector.fail_next = True
-    async with running(make_service(fake, tmp_path, collector)):
+    async with running(make_service(fake, collector)):
         await fake.publish(CHANNEL, {}, id="boom")
         await fake.publish(CHANNEL, {}, id="ok")
         await collector.next()
@@ -237,11 +200,9 @@ async def test_handler_exception_is_logged_and_next_message_still_delivered(
 # -- reconnection and failure -----------------------------------------------------------------
 
 
-async def test_drop_all_reconnects_and_later_messages_are_delivered(
-    fake: FakeAblyServer, tmp_path: Path
-) -> None:
+async def test_drop_all_reconnects_and_later_messages_are_delivered(fake: FakeAblyServer) -> None:
     collector = Collector()
-    async with running(make_service(fake, tmp_path, collector)) as run_task:
+    async with running(make_service(fake, collector)) as run_task:
         await fake.drop_all(abrupt=True)
         await fake.wait_attached(CHANNEL, count=2)
         await fake.publish(CHANNEL, {}, id="after-drop")
@@ -249,11 +210,9 @@ async def test_drop_all_reconnects_and_later_messages_are_delivered(
         assert not run_task.done()
 
 
-async def test_deaf_connection_is_recreated_by_watchdog(
-    fake: FakeAblyServer, tmp_path: Path
-) -> None:
+async def test_deaf_connection_is_recreated_by_watchdog(fake: FakeAblyServer) -> None:
     collector = Collector()
-    service = make_service(fake, tmp_path, collector)
+    service = make_service(fake, collector)
     async with running(service):
         # A DISCONNECTED with a 5xx leaves the SDK "connected" but without a socket.
         await fake.send_disconnected(status_code=500)
@@ -264,11 +223,9 @@ async def test_deaf_connection_is_recreated_by_watchdog(
         assert (await collector.next()).message_id == "after-recreate"
 
 
-async def test_channel_error_is_repaired_by_watchdog_reattach(
-    fake: FakeAblyServer, tmp_path: Path
-) -> None:
+async def test_channel_error_is_repaired_by_watchdog_reattach(fake: FakeAblyServer) -> None:
     collector = Collector()
-    service = make_service(fake, tmp_path, collector)
+    service = make_service(fake, collector)
     async with running(service):
         await fake.channel_error(CHANNEL)
         await service.wait_until_healthy(False, timeout_secs=10)
@@ -279,9 +236,9 @@ async def test_channel_error_is_repaired_by_watchdog_reattach(
 
 
 async def test_healthy_flips_false_during_outage_and_true_after_recovery(
-    fake: FakeAblyServer, tmp_path: Path
+    fake: FakeAblyServer,
 ) -> None:
-    service = make_service(fake, tmp_path, Collector(), max_watchdog_failures=100)
+    service = make_service(fake, Collector(), max_watchdog_failures=100)
     health = [service.healthy]
     async with running(service):
         health.append(service.healthy)
@@ -293,11 +250,9 @@ async def test_healthy_flips_false_during_outage_and_true_after_recovery(
     assert health == [False, True, False]
 
 
-async def test_wrong_key_makes_start_raise_connection_failed(
-    fake: FakeAblyServer, tmp_path: Path
-) -> None:
+async def test_wrong_key_makes_start_raise_connection_failed(fake: FakeAblyServer) -> None:
     fake.api_key = "testapp.testkey:other"
-    service = make_service(fake, tmp_path, Collector())
+    service = make_service(fake, Collector())
     started = time.monotonic()
     with pytest.raises(AblyConnectionFailed, match="40101"):
         await service.start()
@@ -305,10 +260,8 @@ async def test_wrong_key_makes_start_raise_connection_failed(
     assert not service.healthy
 
 
-async def test_key_refused_after_reconnect_makes_run_raise(
-    fake: FakeAblyServer, tmp_path: Path
-) -> None:
-    async with running(make_service(fake, tmp_path, Collector())) as run_task:
+async def test_key_refused_after_reconnect_makes_run_raise(fake: FakeAblyServer) -> None:
+    async with running(make_service(fake, Collector())) as run_task:
         fake.api_key = "testapp.testkey:revoked"
         await fake.drop_all()
         with pytest.raises(AblyConnectionFailed, match="40101"):
@@ -316,9 +269,9 @@ async def test_key_refused_after_reconnect_makes_run_raise(
 
 
 async def test_server_gone_for_good_makes_run_raise_within_bounded_time(
-    fake: FakeAblyServer, tmp_path: Path
+    fake: FakeAblyServer,
 ) -> None:
-    service = make_service(fake, tmp_path, Collector(), connect_timeout_secs=1.0)
+    service = make_service(fake, Collector(), connect_timeout_secs=1.0)
     async with running(service) as run_task:
         await fake.stop()
         started = time.monotonic()
@@ -329,11 +282,11 @@ async def test_server_gone_for_good_makes_run_raise_within_bounded_time(
 
 
 async def test_api_key_secret_never_appears_in_logs_or_repr(
-    fake: FakeAblyServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fake: FakeAblyServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     collector = Collector()
-    service = make_service(fake, tmp_path, collector)
+    service = make_service(fake, collector)
     async with running(service):
         await fake.publish(CHANNEL, {}, id="m")
         await collector.next()
@@ -352,31 +305,20 @@ async def test_api_key_secret_never_appears_in_logs_or_repr(
 
 
 async def test_malformed_key_makes_start_raise_without_quoting_the_key(
-    fake: FakeAblyServer, tmp_path: Path
+    fake: FakeAblyServer,
 ) -> None:
-    service = make_service(fake, tmp_path, Collector(), api_key=SecretStr(SECRET))
+    service = make_service(fake, Collector(), api_key=SecretStr(SECRET))
     with pytest.raises(AblyConnectionFailed) as caught:
         await service.start()
     assert SECRET not in str(caught.value)
     assert not service.healthy
 
 
-async def test_unusable_state_dir_makes_start_raise_invalid_input(
-    fake: FakeAblyServer, tmp_path: Path
-) -> None:
-    not_a_dir = tmp_path / "file"
-    not_a_dir.write_text("x")
-    service = make_service(fake, not_a_dir, Collector())
-    with pytest.raises(InvalidInputError, match="de-duplication database"):
-        await service.start()
-    assert fake.connect_count == 0
-
-
 async def test_unreachable_endpoint_fails_start_without_sdk_tracebacks_in_the_log(
-    fake: FakeAblyServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fake: FakeAblyServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     await fake.stop()  # nothing listens on its port any more
-    service = make_service(fake, tmp_path, Collector(), connect_timeout_secs=1.5)
+    service = make_service(fake, Collector(), connect_timeout_secs=1.5)
 
     with pytest.raises(AblyConnectionFailed, match="could not connect"):
         await service.start()
@@ -402,7 +344,7 @@ async def test_quieting_the_sdk_leaves_our_own_task_errors_reported_in_full(
         raise ValueError("a bug of ours")
 
     task = asyncio.create_task(ours())
-    await asyncio.sleep(0.01)
+    await asyncio.wait({task})
     assert sdk_coroutine_name(task) is None
     del task
     gc.collect()  # freed without anyone retrieving its exception

@@ -10,9 +10,11 @@ from pathlib import Path
 from aiohttp import web
 from app.config.settings import AppConfig
 from app.notify.notifier import NotificationService
-from app.runs.account import JOURNAL_FILE, TradingExecutor
+from app.runs.account import TradingExecutor
 from app.runs.locks import account_lock
 from app.runs.recovery import report_unfinished_runs
+from app.runtime import Runtime
+from app.store.files import JOURNAL_FILE
 from app.store.journal import Journal
 from broker_connector_base import AccountConfig, Trade
 from pydantic import SecretStr
@@ -20,6 +22,7 @@ from pydantic import SecretStr
 WorkerScript = Callable[[str], tuple[str, ...]]
 ConfigFactory = Callable[..., AppConfig]
 ExecutorFactory = Callable[..., TradingExecutor]
+RuntimeFactory = Callable[..., Runtime]
 AccountFactory = Callable[..., AccountConfig]
 
 
@@ -99,6 +102,30 @@ async def test_rebalance_without_pdt_protection_runs_twice(
 
     assert all(r.success for r in results)
     assert counter.read_text().splitlines() == ["rebalance", "rebalance"]
+
+
+async def test_account_of_unsupported_broker_is_refused_without_a_worker_and_others_go_on(
+    worker_script: WorkerScript,
+    make_config: ConfigFactory,
+    make_runtime: RuntimeFactory,
+    account: AccountFactory,
+    tmp_path: Path,
+) -> None:
+    counter = tmp_path / "runs.txt"
+    config = make_config(account("DU100010", broker="schwab"), account("DU100011"))
+    runtime = make_runtime(config, _counting_worker(worker_script, counter))
+
+    outcome = await runtime.strategies.execute_strategy("s1", "rebalance")
+
+    refused, ran = outcome.results
+    assert (refused.account_id, refused.status) == ("DU100010", "refused")
+    assert "unsupported broker 'schwab'; supported: ibkr" in (refused.error or "")
+    assert (ran.account_id, ran.status) == ("DU100011", "succeeded")
+    assert counter.read_text().splitlines() == ["rebalance"]
+    assert {(r["account_id"], r["status"], r["client_id"]) for r in _runs(config)} == {
+        ("DU100010", "refused", 0),
+        ("DU100011", "succeeded", 100011),
+    }
 
 
 async def test_failed_rebalance_does_not_use_up_the_pdt_day(

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from app.config.settings import AppConfig
 from app.intake.events import EventProcessor
-from app.intake.subscriber import ReceivedMessage
-from app.runs.account import JOURNAL_FILE, TradingExecutor
+from app.intake.messages import ReceivedMessage
+from app.runs.account import TradingExecutor
 from app.runs.strategy import StrategyExecutor
+from app.store.files import JOURNAL_FILE
 from broker_connector_base import AccountConfig
 
 WorkerScript = Callable[[str], tuple[str, ...]]

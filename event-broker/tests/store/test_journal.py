@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 from app.models import AccountExecutionResult, Trade
-from app.store.journal import JOURNAL_FILENAME, Journal
+from app.store.files import JOURNAL_FILE
+from app.store.journal import Journal
 from app.store.journal_schema import SCHEMA_VERSION
 from broker_connector_base import InvalidInputError, OrderStatus
 
@@ -53,12 +54,12 @@ def result(run_id: str, **fields: Any) -> AccountExecutionResult:
 
 @pytest.fixture
 def journal(tmp_path: Path) -> Any:
-    with Journal(tmp_path / "data" / JOURNAL_FILENAME) as opened:
+    with Journal(tmp_path / "data" / JOURNAL_FILE) as opened:
         yield opened
 
 
 def test_journal_new_file_uses_wal_and_records_schema_version(tmp_path: Path) -> None:
-    path = tmp_path / "data" / JOURNAL_FILENAME
+    path = tmp_path / "data" / JOURNAL_FILE
     Journal(path).close()
 
     conn = sqlite3.connect(path)
@@ -70,7 +71,7 @@ def test_journal_new_file_uses_wal_and_records_schema_version(tmp_path: Path) ->
 
 
 def test_journal_file_from_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / JOURNAL_FILENAME
+    path = tmp_path / JOURNAL_FILE
     Journal(path).close()
     conn = sqlite3.connect(path)
     with conn:
@@ -87,6 +88,41 @@ def test_journal_events_are_recorded_and_deduplicated_by_id(journal: Journal) ->
 
     assert journal.event_seen("ev-1")
     assert not journal.event_seen("ev-2")
+
+
+def test_journal_claim_event_claims_an_id_once_and_never_forgets_it(journal: Journal) -> None:
+    first = journal.claim_event(event_id="id-0", channel="s", payload="{}")
+    for n in range(1, 200):
+        assert journal.claim_event(event_id=f"id-{n}", channel="s", payload="{}") is not None
+
+    again = journal.claim_event(event_id="id-0", channel="s", payload='{"other": 1}')
+
+    assert first is not None
+    assert again is None
+    assert journal.event_seen("id-0")
+
+
+def test_journal_claim_event_from_two_processes_at_once_claims_each_id_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / JOURNAL_FILE
+    env = {"PYTHONPATH": ":".join(sys.path)}
+    claimers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLAIMER, str(path), name],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("A", "B")
+    ]
+    outputs = [claimer.communicate(timeout=60)[0] for claimer in claimers]
+    assert [claimer.returncode for claimer in claimers] == [0, 0]
+
+    claimed = [line for output in outputs for line in output.split()]
+    assert sorted(claimed) == sorted(f"m-{n}" for n in range(60))
+    with Journal(path) as journal:
+        assert all(journal.event_seen(f"m-{n}") for n in range(60))
 
 
 def test_journal_outcome_for_unknown_event_row_is_refused(journal: Journal) -> None:
@@ -187,7 +223,7 @@ def test_journal_failure_midway_through_finish_rolls_back_everything(
     journal.record_order(run_id="r1", trade=trade(order_id="17", status=OrderStatus.WORKING))
     # A real SQLite trigger makes the last statement of finish_run fail after the order
     # updates ran inside the same transaction.
-    conn = sqlite3.connect(tmp_path / "data" / JOURNAL_FILENAME)
+    conn = sqlite3.connect(tmp_path / "data" / JOURNAL_FILE)
     conn.execute(
         "CREATE TRIGGER refuse_finish BEFORE UPDATE OF status ON runs "
         "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
@@ -237,7 +273,7 @@ _CHILD = textwrap.dedent(
 def test_journal_run_of_killed_process_is_listed_unfinished_with_its_order(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / JOURNAL_FILENAME
+    path = tmp_path / JOURNAL_FILE
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(path)],
         stdin=subprocess.PIPE,
@@ -293,7 +329,7 @@ def test_journal_opens_while_another_process_creates_the_file(tmp_path: Path) ->
     # What two processes starting at once can meet: the file exists, still in rollback mode,
     # and the other holds its write lock. SQLite refuses the WAL switch at once then, busy
     # timeout or not; the journal must wait for the lock instead of failing the run.
-    path = tmp_path / JOURNAL_FILENAME
+    path = tmp_path / JOURNAL_FILE
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     other.execute("CREATE TABLE unrelated (x)")
@@ -307,7 +343,7 @@ def test_journal_opens_while_another_process_creates_the_file(tmp_path: Path) ->
 
 
 def test_journal_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / JOURNAL_FILENAME
+    path = tmp_path / JOURNAL_FILE
     env = {"PYTHONPATH": ":".join(sys.path)}
     writers = [
         subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name], env=env)
@@ -318,3 +354,18 @@ def test_journal_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> N
     with Journal(path) as journal:
         runs = journal.unfinished_runs()
     assert {run.run_id: len(run.orders) for run in runs} == {"A": 40, "B": 40}
+
+
+_CLAIMER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from app.store.journal import Journal
+
+    journal = Journal(Path(sys.argv[1]))
+    for n in range(60):
+        if journal.claim_event(event_id=f"m-{n}", channel=sys.argv[2], payload="{}") is not None:
+            print(f"m-{n}")
+    journal.close()
+    """
+)

@@ -7,17 +7,29 @@ from collections.abc import Callable
 import pytest
 from app.trading.broker_factory import check_broker_supported, create_broker_client
 from app.workers.protocol import WorkerRequest
-from broker_connector_base import AccountConfig, BrokerClient, InvalidInputError
+from broker_connector_base import AccountConfig, InvalidInputError
+from ibkr_connector import IBKRClient
 
 RequestFactory = Callable[..., WorkerRequest]
 
 
-def test_create_broker_client_for_ibkr_account_is_disconnected_broker_client(
+def test_create_broker_client_for_ibkr_account_uses_the_request_connection_disconnected(
     make_request: RequestFactory,
 ) -> None:
-    client = create_broker_client(make_request())
+    request = make_request(
+        "DU424242", ib_gateway_host="gw.example", ib_gateway_port="4999", trading_mode="paper"
+    )
 
-    assert isinstance(client, BrokerClient)
+    client = create_broker_client(request)
+
+    assert isinstance(client, IBKRClient)
+    assert (client.config.client_id, client.config.host, client.config.port) == (
+        424242,
+        "gw.example",
+        4999,
+    )
+    assert client.config.trading_mode == "paper"
+    assert client.config.data_dir == request.connection.data_dir
     assert not client.is_connected()
 
 

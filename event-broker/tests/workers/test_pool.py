@@ -12,7 +12,6 @@ from app.workers.fork_launcher import FORK_SERVER_COMMAND, ForkServerLauncher
 from app.workers.pool import WorkerProcesses
 from app.workers.protocol import WorkerRequest, decode_request, encode_request
 from broker_connector_base import AccountConfig
-from pydantic import SecretStr
 
 WorkerScript = Callable[[str], tuple[str, ...]]
 RequestFactory = Callable[..., WorkerRequest]
@@ -46,7 +45,7 @@ async def pool_of(
 
 
 def test_encode_request_carries_api_key_only_in_pipe_payload(make_request: RequestFactory) -> None:
-    request = make_request(allocations_api_key=SecretStr("s3cret-key"))
+    request = make_request(allocations_api_key="s3cret-key")
 
     raw = encode_request(request)
 
@@ -144,16 +143,13 @@ async def test_run_of_worker_with_garbage_output_reports_unreadable_result(
 
 
 async def test_terminate_all_stops_running_worker_and_run_reports_shutdown(
-    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path
+    worker_script: WorkerScript, make_request: RequestFactory, tmp_path: Path, until: Until
 ) -> None:
     started = tmp_path / "started"
     command = worker_script(f"open({str(started)!r}, 'w').close(); time.sleep(600)")
     workers = WorkerProcesses(command)
     run = asyncio.create_task(workers.run(make_request(), timeout_secs=60))
-    for _ in range(100):
-        if started.exists():
-            break
-        await asyncio.sleep(0.05)
+    await until(started.exists, "the worker started its run")
 
     await workers.terminate_all()
     result = await run
@@ -167,16 +163,14 @@ async def test_cancelled_run_kills_its_worker(
     make_request: RequestFactory,
     tmp_path: Path,
     alive: Alive,
+    until: Until,
 ) -> None:
     pid_file = tmp_path / "worker.pid"
     command = worker_script(
         f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
     )
     run = asyncio.create_task(WorkerProcesses(command).run(make_request(), timeout_secs=60))
-    for _ in range(100):
-        if pid_file.exists() and pid_file.read_text():
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: pid_file.exists() and bool(pid_file.read_text()), "the worker's pid file")
     pid = int(pid_file.read_text())
 
     run.cancel()

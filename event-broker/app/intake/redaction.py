@@ -1,23 +1,18 @@
-"""State the Ably subscriber keeps beside its connection: log redaction and seen message ids.
+"""Redaction of the Ably key in the SDK's own log records.
 
-- :class:`SecretRedactor` replaces the Ably key secret in the records of the SDK's loggers (the
-  SDK logs the websocket URL, whose query string carries the key).
-- :class:`SeenMessageStore` keeps the ids of handled messages in a small SQLite file, so a
-  message delivered twice (resume replay, rewind, a publisher retry) is handled once, also
-  across daemon restarts.
+The SDK logs the websocket URL, whose query string carries the key, so while the subscriber
+runs a filter on the ``ably``, ``websockets`` and HTTP loggers replaces the key secret (raw and
+URL-quoted) with ``***``.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from broker_connector_base.exceptions import InvalidInputError
 from pydantic import SecretStr
 
-__all__ = ["SecretRedactor", "SeenMessageStore"]
+__all__ = ["SecretRedactor"]
 
 
 class SecretRedactor(logging.Filter):
@@ -71,39 +66,3 @@ class SecretRedactor(logging.Filter):
     def uninstall(self) -> None:
         for each in self._loggers():
             each.removeFilter(self)
-
-
-class SeenMessageStore:
-    """Ids of handled messages in SQLite, newest ``max_entries`` kept (insertion order)."""
-
-    def __init__(self, path: Path, *, max_entries: int) -> None:
-        self._max_entries = max(1, max_entries)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: one row a write
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS seen_messages (message_id TEXT PRIMARY KEY,"
-                " channel TEXT NOT NULL, seen_at_ms INTEGER NOT NULL)"
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise InvalidInputError(
-                f"cannot open the Ably de-duplication database: {exc}", str(path)
-            ) from exc
-
-    def add(self, message_id: str, channel: str, now_ms: int) -> bool:
-        """Record ``message_id``; ``False`` if it was already recorded."""
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO seen_messages VALUES (?, ?, ?)", (message_id, channel, now_ms)
-        )
-        if cursor.rowcount == 0:
-            return False
-        # rowids grow with insertion, so everything at or below the (max+1)-th newest goes.
-        self._db.execute(
-            "DELETE FROM seen_messages WHERE rowid <= (SELECT rowid FROM seen_messages"
-            " ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
-            (self._max_entries,),
-        )
-        return True
-
-    def close(self) -> None:
-        self._db.close()

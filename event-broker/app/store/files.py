@@ -1,0 +1,27 @@
+"""What the daemon keeps in ``DATA_DIR``, and under which names.
+
+=====================================  ==========================================================
+``journal.sqlite3``                    events (each message id once: the de-duplication store),
+                                       runs and orders (``app.store.journal``); daemon, CLI and
+                                       workers write it
+``pdt-state.sqlite3``                  PDT protection: the last rebalance per account
+                                       (``app.runs.pdt``)
+``daemon-status.json``                 what ``--check`` reads (``app.store.status``)
+``locks/<account>.lock``               one run per account at a time (``app.runs.locks``)
+``ably-seen-messages.sqlite3``         the previous version's seen message ids; imported into
+                                       the journal at start and renamed
+                                       ``ably-seen-messages.imported.sqlite3``
+                                       (``app.store.legacy``)
+=====================================  ==========================================================
+
+The broker connectors keep their own caches there too (the IB price and contract caches).
+"""
+
+from __future__ import annotations
+
+__all__ = ["JOURNAL_FILE", "LEGACY_SEEN_FILE", "LEGACY_SEEN_IMPORTED_FILE", "PDT_STATE_FILE"]
+
+JOURNAL_FILE = "journal.sqlite3"
+PDT_STATE_FILE = "pdt-state.sqlite3"
+LEGACY_SEEN_FILE = "ably-seen-messages.sqlite3"
+LEGACY_SEEN_IMPORTED_FILE = "ably-seen-messages.imported.sqlite3"

@@ -1,0 +1,75 @@
+"""The worker request: common fields plus the broker's connection, and its trip over the pipe."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from app.workers.protocol import WorkerRequest, decode_request, encode_request
+from broker_connector_base import AccountConfig
+from pydantic import SecretStr, ValidationError
+
+RequestFactory = Callable[..., WorkerRequest]
+
+
+def test_request_carries_the_ib_settings_in_its_ibkr_connection_only(
+    make_request: RequestFactory,
+) -> None:
+    request = make_request(
+        "DU959247",
+        ib_gateway_host="gw.internal",
+        ib_gateway_port="4010",
+        price_cache_ttl_secs="15",
+    )
+
+    payload = json.loads(encode_request(request))
+
+    assert payload["connection"] == {
+        "broker": "ibkr",
+        "client_id": 959247,
+        "host": "gw.internal",
+        "port": 4010,
+        "data_dir": str(request.connection.data_dir),
+        "price_cache_ttl_secs": 15.0,
+    }
+    assert {"client_id", "gateway_host", "gateway_port", "data_dir"}.isdisjoint(payload)
+    assert decode_request(encode_request(request)) == request
+
+
+def test_request_with_connection_of_another_broker_than_the_account_is_refused(
+    make_request: RequestFactory,
+) -> None:
+    fields = make_request().model_dump()
+    fields["account"] = AccountConfig(
+        account_id="DU1", type="paper", strategy_name="s1", broker="alpaca"
+    )
+
+    with pytest.raises(ValidationError, match="trades at 'alpaca' but the request's connection"):
+        WorkerRequest.model_validate(fields)
+
+
+def test_request_line_with_unknown_connection_broker_is_refused_naming_it(
+    make_request: RequestFactory,
+) -> None:
+    payload = json.loads(encode_request(make_request()))
+    payload["connection"]["broker"] = "schwab"
+
+    with pytest.raises(ValidationError, match="schwab") as caught:
+        decode_request(json.dumps(payload).encode())
+
+    assert caught.value.errors()[0]["loc"][0] == "connection"
+
+
+def test_every_secret_of_the_request_is_listed_for_redaction_and_clear_only_in_the_pipe(
+    make_request: RequestFactory,
+) -> None:
+    request = make_request(allocations_api_key="alloc-s3cret")
+
+    raw = encode_request(request)
+
+    assert [s.get_secret_value() for s in request.secrets()] == ["alloc-s3cret"]
+    assert b"alloc-s3cret" in raw
+    assert "alloc-s3cret" not in repr(request)
+    assert "alloc-s3cret" not in request.model_dump_json()
+    assert decode_request(raw).allocations_api_key == SecretStr("alloc-s3cret")
