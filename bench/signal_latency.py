@@ -19,6 +19,11 @@ is about), and the per-round wall time until the daemon reported the event done 
 included).
 Targets: 1 account <= 1.5 s, 10 accounts <= 4 s on 2 cores, idle RSS <= 150 MB. It prints
 figures; it never fails on them.
+
+The same rounds run twice: with workers forked from the daemon's fork server (what it does),
+then with every worker started as a new interpreter (``main(fork_server=False)``), the
+baseline that says whether the fork server pays for itself (``--workers fork`` or ``exec``
+runs one of them).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +150,16 @@ class DaemonProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.reader: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, workers: str) -> None:
+        command = ["-m", "app.main"]
+        if workers == "exec":
+            command = [
+                "-c",
+                "import sys; from app.main import main; sys.exit(main(fork_server=False))",
+            ]
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "app.main",
+            *command,
             env=self.env,
             cwd=self.cwd,
             stdin=asyncio.subprocess.DEVNULL,
@@ -182,10 +193,9 @@ async def _round(
     daemon: DaemonProcess,
     orders: OrderClock,
     strategy: str,
-    number: int,
+    message_id: str,
 ) -> tuple[float, float, int]:
     before = len(orders.times)
-    message_id = f"{strategy}-{number}:0"
     started = time.time()
     await ably.publish(strategy, {"exec": "rebalance"}, id=message_id)
     await daemon.wait_for(f"Event {message_id} on {strategy} done")
@@ -196,13 +206,68 @@ async def _round(
     return max(new) - started, done, len(new)
 
 
-async def _bench(rounds: int, *, show_log: bool) -> None:
+Rounds = dict[str, list[tuple[float, float, int]]]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one daemon (one way of starting workers) measured; RSS in MB."""
+
+    rounds: Rounds
+    idle: float
+    helpers: dict[int, float]
+    busy: float
+
+
+async def _measure(
+    workers: str,
+    env: dict[str, str],
+    root: Path,
+    sim: GatewaySimulator,
+    ably: FakeAblyServer,
+    plan: tuple[int, int, dt.datetime],
+    *,
+    show_log: bool,
+) -> tuple[Figures, dt.datetime]:
+    rounds, first, day = plan
+    allocations = root / "allocations"
+    daemon = DaemonProcess({**env, "DATA_DIR": str(root / f"data-{workers}")}, root)
+    await daemon.start(workers)
+    try:
+        await daemon.wait_for("Subscribed to Ably channels", timeout_secs=60)
+        assert daemon.process is not None
+        await asyncio.sleep(PAUSE_SECS)  # helper processes finish their imports
+        idle_rss = _rss_mb(daemon.process.pid)
+        helpers = {pid: _rss_mb(pid) for pid in _children(daemon.process.pid)}
+        results: Rounds = {ONE: [], TEN: []}
+        with OrderClock(sim) as orders:
+            for strategy in (ONE, TEN):
+                for number in range(rounds):
+                    # Numbered on from the previous daemon's rounds: each round trades.
+                    _write_allocations(allocations, strategy, first + number)
+                    day += dt.timedelta(days=1)
+                    sim.set_clock(day)
+                    # Signals come minutes apart; the daemon is idle in between.
+                    await asyncio.sleep(PAUSE_SECS)
+                    message_id = f"{workers}-{strategy}-{number}:0"
+                    results[strategy].append(
+                        await _round(ably, daemon, orders, strategy, message_id)
+                    )
+        busy_rss = _rss_mb(daemon.process.pid)
+    finally:
+        await daemon.stop()
+        if show_log:
+            print("".join(daemon.lines))
+    return Figures(results, idle_rss, helpers, busy_rss), day
+
+
+async def _bench(rounds: int, modes: list[str], *, show_log: bool) -> None:
     ensure_loopback_bypasses_proxy()
     one = ["DU900100"]
     ten = [f"DU9002{index:02d}" for index in range(10)]
+    figures: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         root = Path(tmp)
-        allocations = root / "allocations"
         accounts = root / "accounts.yaml"
         _accounts_yaml(accounts, one, ten)
         async with (
@@ -218,8 +283,7 @@ async def _bench(rounds: int, *, show_log: bool) -> None:
                     "ABLY_TLS": "false",
                     "IB_GATEWAY_HOST": "127.0.0.1",
                     "IB_GATEWAY_PORT": str(sim.port),
-                    "ALLOCATIONS_API_URL": allocations.as_uri(),
-                    "DATA_DIR": str(root / "data"),
+                    "ALLOCATIONS_API_URL": (root / "allocations").as_uri(),
                     "ACCOUNTS_FILE": str(accounts),
                     "REPLACEMENT_SETS_FILE": str(root / "none.yaml"),
                     "MAX_PARALLEL_ACCOUNTS": "10",
@@ -227,46 +291,28 @@ async def _bench(rounds: int, *, show_log: bool) -> None:
                     "PYTHONPATH": str(REPO / "event-broker"),
                 }
             )
-            daemon = DaemonProcess(env, root)
-            await daemon.start()
             day = dt.datetime.now(dt.UTC)
-            try:
-                await daemon.wait_for("Subscribed to Ably channels", timeout_secs=60)
-                assert daemon.process is not None
-                await asyncio.sleep(PAUSE_SECS)  # helper processes finish their imports
-                idle_rss = _rss_mb(daemon.process.pid)
-                helpers = {pid: _rss_mb(pid) for pid in _children(daemon.process.pid)}
-                results: dict[str, list[tuple[float, float, int]]] = {ONE: [], TEN: []}
-                with OrderClock(sim) as orders:
-                    for strategy in (ONE, TEN):
-                        for number in range(rounds):
-                            _write_allocations(allocations, strategy, number)
-                            day += dt.timedelta(days=1)
-                            sim.set_clock(day)
-                            # Signals come minutes apart; the daemon is idle in between.
-                            await asyncio.sleep(PAUSE_SECS)
-                            results[strategy].append(
-                                await _round(ably, daemon, orders, strategy, number)
-                            )
-                busy_rss = _rss_mb(daemon.process.pid)
-            finally:
-                await daemon.stop()
-                if show_log:
-                    print("".join(daemon.lines))
-    _report(results, idle_rss, helpers, busy_rss, rounds)
+            for index, workers in enumerate(modes):
+                figures[workers], day = await _measure(
+                    workers, env, root, sim, ably, (rounds, index * rounds, day), show_log=show_log
+                )
+    for workers, measured in figures.items():
+        _report(workers, measured, rounds)
+    if len(figures) == 2:
+        _compare(figures["fork"], figures["exec"])
+    print(f"cpus available: {len(os.sched_getaffinity(0))}")
 
 
-def _report(
-    results: dict[str, list[tuple[float, float, int]]],
-    idle: float,
-    helpers: dict[int, float],
-    busy: float,
-    rounds: int,
-) -> None:
-    print(f"signal -> all orders acknowledged by the simulator (median of {rounds} rounds)")
+def _median_ack(rows: list[tuple[float, float, int]]) -> float:
+    return statistics.median(r[0] for r in rows)
+
+
+def _report(workers: str, figures: Figures, rounds: int) -> None:
+    how = "forked from the fork server" if workers == "fork" else "new interpreters (exec)"
+    print(f"workers {how}: signal -> all orders acknowledged (median of {rounds} rounds)")
     for strategy, accounts, target in ((ONE, 1, 1.5), (TEN, 10, 4.0)):
-        rows: list[Any] = results[strategy]
-        ack = statistics.median(r[0] for r in rows)
+        rows: list[Any] = figures.rounds[strategy]
+        ack = _median_ack(rows)
         done = statistics.median(r[1] for r in rows)
         orders = statistics.median(r[2] for r in rows)
         print(
@@ -274,21 +320,39 @@ def _report(
             f"ratio {ack / target:.2f}); event done incl. fills {done:.2f} s; "
             f"{orders:.0f} orders/round; rounds {', '.join(f'{r[0]:.2f}' for r in rows)}"
         )
-    total = idle + sum(helpers.values())
-    parts = ", ".join(f"pid {pid} {rss:.0f} MB" for pid, rss in helpers.items()) or "none"
+    total = figures.idle + sum(figures.helpers.values())
+    parts = ", ".join(f"pid {pid} {rss:.0f} MB" for pid, rss in figures.helpers.items()) or "none"
     print(
-        f"idle RSS {total:.0f} MB (target 150 MB, ratio {total / 150:.2f}): daemon {idle:.0f} MB"
-        f" + pre-started helpers ({parts}); daemon after the rounds {busy:.0f} MB"
+        f"  idle RSS {total:.0f} MB (target 150 MB, ratio {total / 150:.2f}): daemon "
+        f"{figures.idle:.0f} MB + pre-started helpers ({parts}); daemon after the rounds "
+        f"{figures.busy:.0f} MB"
     )
-    print(f"cpus available: {len(os.sched_getaffinity(0))}")
+
+
+def _compare(fork: Figures, exec_: Figures) -> None:
+    for strategy, accounts in ((ONE, 1), (TEN, 10)):
+        forked, execd = _median_ack(fork.rounds[strategy]), _median_ack(exec_.rounds[strategy])
+        print(
+            f"fork server vs new interpreters, {accounts:2d} account(s): {forked:.2f} s vs "
+            f"{execd:.2f} s (ratio {forked / execd:.2f})"
+        )
+    extra = sum(fork.helpers.values()) + fork.idle - exec_.idle - sum(exec_.helpers.values())
+    print(f"fork server idle memory cost: {extra:.0f} MB")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--show-log", action="store_true", help="print the daemon's log")
+    parser.add_argument(
+        "--workers",
+        choices=("both", "fork", "exec"),
+        default="both",
+        help="how the daemon starts workers (default: fork, then exec as the baseline)",
+    )
     args = parser.parse_args()
-    asyncio.run(_bench(args.rounds, show_log=args.show_log))
+    modes = ["fork", "exec"] if args.workers == "both" else [args.workers]
+    asyncio.run(_bench(args.rounds, modes, show_log=args.show_log))
     return 0
 
 
