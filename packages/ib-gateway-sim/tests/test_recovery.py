@@ -15,10 +15,8 @@ Errors = Callable[[IB], list[tuple[int, int, str]]]
 TradeUntil = Callable[..., Awaitable[None]]
 
 
-@pytest.fixture
-def allowed_ib_errors() -> list[str]:
-    """A restart closes ib_async's socket under it; it logs that at ERROR."""
-    return ["Peer closed connection", "API connection failed", "Make sure API port"]
+# A restart closes ib_async's socket under it (and refuses the next connect); it logs both.
+_RESTART_LOGS = ["Peer closed connection", "API connection failed", "Make sure API port"]
 
 
 async def _qualified(ib: IB, symbol: str) -> Stock:
@@ -42,8 +40,9 @@ async def _filled(ib: IB, trade_until: TradeUntil, symbol: str, ref: str) -> Tra
 
 
 async def test_restart_reuses_order_ids_while_perm_ids_and_the_days_records_stay(
-    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil
+    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil, allowed_ib_errors: list[str]
 ) -> None:
+    allowed_ib_errors.extend(_RESTART_LOGS)
     ib = await connect(client_id=1)
     before = await _filled(ib, trade_until, "SHY", "run-1/a")
 
@@ -75,8 +74,9 @@ async def test_restart_reuses_order_ids_while_perm_ids_and_the_days_records_stay
 
 
 async def test_restart_keeping_the_id_sequence_hands_out_higher_ids(
-    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil
+    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil, allowed_ib_errors: list[str]
 ) -> None:
+    allowed_ib_errors.extend(_RESTART_LOGS)
     sim.set_faults(restart_resets_order_ids=False)
     ib = await connect(client_id=1)
     before = await _filled(ib, trade_until, "SHY", "a")
@@ -90,8 +90,9 @@ async def test_restart_keeping_the_id_sequence_hands_out_higher_ids(
 
 
 async def test_restart_can_forget_completed_orders_and_keep_executions(
-    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil
+    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil, allowed_ib_errors: list[str]
 ) -> None:
+    allowed_ib_errors.extend(_RESTART_LOGS)
     sim.set_faults(restart_keeps_completed_orders=False)
     ib = await connect(client_id=1)
     before = await _filled(ib, trade_until, "BIL", "kept-in-executions")
@@ -107,8 +108,9 @@ async def test_restart_can_forget_completed_orders_and_keep_executions(
 
 
 async def test_working_order_survives_a_restart_and_new_ids_start_past_it(
-    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil
+    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil, allowed_ib_errors: list[str]
 ) -> None:
+    allowed_ib_errors.extend(_RESTART_LOGS)
     ib = await connect(client_id=2)
     resting = ib.placeOrder(
         await _qualified(ib, "AGG"), LimitOrder("BUY", 3, 90, account="DU789012", orderRef="r")
@@ -130,8 +132,9 @@ async def test_working_order_survives_a_restart_and_new_ids_start_past_it(
 
 
 async def test_restart_faults_fire_after_the_nth_order_and_at_an_instant(
-    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil
+    connect: Connect, sim: GatewaySimulator, trade_until: TradeUntil, allowed_ib_errors: list[str]
 ) -> None:
+    allowed_ib_errors.extend(_RESTART_LOGS)
     sim.set_faults(restart_after_orders=1)
     ib = await connect(client_id=1)
     await _filled(ib, trade_until, "SHY", "x")

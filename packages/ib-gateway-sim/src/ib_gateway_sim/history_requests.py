@@ -154,9 +154,9 @@ class HistoryMixin:
                 162, f"{_HMDS}HMDS query returned no data: {symbol}@{exchange} {title}"
             )
         stamp = f"%Y%m%d %H:%M:%S {clock.timezone}"
-        start_text = dt.datetime.combine(bars[0].date, clock.liquid_span[0]).strftime(stamp)
-        end_text = end.astimezone(clock.zone).strftime(stamp)
-        message: list[Field] = [17, req_id, start_text, end_text, len(bars)]
+        first_open = dt.datetime.combine(bars[0].date, clock.liquid_span[0]).strftime(stamp)
+        last = end.astimezone(clock.zone).strftime(stamp)
+        message: list[Field] = [17, req_id, first_open, last, len(bars)]
         for bar in bars:
             message += bar_fields(bar, what)
         return frame(message)

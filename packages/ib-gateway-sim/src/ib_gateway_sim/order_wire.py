@@ -16,7 +16,6 @@ from ib_gateway_sim.wire import dec, integer
 
 __all__ = ["PlacedOrder", "parse_place_order"]
 
-_UNSET_DOUBLE = Decimal("1.7976931348623157E308")
 # Blocks of always-present fields, by their length, between the conditional ones.
 _AFTER_HIDDEN = 7  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup/Method/Percentage
 _BEFORE_DELTA_NEUTRAL = 22  # modelCode .. volatilityType
@@ -76,8 +75,9 @@ def _skip_to_algo(cursor: _Cursor) -> None:
     else:
         cursor.skip(1)
     cursor.skip(_BEFORE_SCALE_INCREMENT)
+    # dec() reads "" and TWS's UNSET_DOUBLE as unset: only a real increment adds the block.
     increment = dec(cursor.take(), Decimal(0)) or Decimal(0)
-    if 0 < increment < _UNSET_DOUBLE:
+    if increment > 0:
         cursor.skip(_SCALE_EXTRA)
     cursor.skip(_BEFORE_HEDGE)
     if cursor.take():  # hedgeType
