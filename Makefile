@@ -5,9 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 # Local packages in dependency order: base <- calculator <- connectors <- event-broker.
-PACKAGES := $(wildcard packages/broker-connector-base packages/rebalance-calculator \
-	packages/ib-gateway-sim packages/alpaca-api-sim packages/fake-ably-server packages/ibkr-connector \
-	packages/alpaca-connector)
+# portfolio-analytics depends on no local package.
+PACKAGES := $(wildcard packages/broker-connector-base packages/portfolio-analytics \
+	packages/rebalance-calculator packages/ib-gateway-sim packages/alpaca-api-sim \
+	packages/fake-ably-server packages/ibkr-connector packages/alpaca-connector)
 EDITABLES := $(foreach p,$(PACKAGES),-e $(p)[test])
 
 .PHONY: help install test lint typecheck pytest demo bench container-test clean

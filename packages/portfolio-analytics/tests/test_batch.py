@@ -22,8 +22,10 @@ def test_batch_over_the_five_etfs_agrees_with_empyrical_for_every_account(
     symbols = list(factors.closes)
     grid = np.array([factors.floats(symbol) for symbol in symbols])
     bench = factors.floats("USMV")
-    results = performance_metrics_batch(factors.dates, grid, benchmark=bench, risk_free_rate=0.02)
-    for symbol, metrics in zip(symbols, results, strict=True):
+    batch = performance_metrics_batch(factors.dates, grid, benchmark=bench, risk_free_rate=0.02)
+    assert len(batch) == len(symbols)
+    for index, symbol in enumerate(symbols):
+        metrics = batch.account(index)
         expected = golden.metrics(
             golden.simple_returns(factors.floats(symbol)),
             golden.simple_returns(bench),
@@ -61,4 +63,15 @@ def test_batch_flows_in_the_first_column_are_part_of_the_starting_value() -> Non
     flows = np.zeros_like(GRID)
     flows[:, 0] = 40.0
     with_first = performance_metrics_batch(DATES, GRID, cash_flows=flows)
-    assert with_first == performance_metrics_batch(DATES, GRID)
+    plain = performance_metrics_batch(DATES, GRID)
+    assert [with_first.account(i) for i in range(2)] == [plain.account(i) for i in range(2)]
+
+
+def test_batch_arrays_are_read_only_and_hold_nan_where_a_metric_is_undefined() -> None:
+    flat = np.array([[100.0, 100.0, 100.0, 100.0], [10.0, 11.0, 12.0, 13.0]])
+    batch = performance_metrics_batch(DATES, flat)
+    assert np.isnan(batch.sharpe_ratio[0])
+    assert batch.account(0).sharpe_ratio is None
+    assert list(batch.max_drawdown_trough) == [-1, -1]
+    with pytest.raises(ValueError, match="read-only"):
+        batch.sharpe_ratio[0] = 1.0

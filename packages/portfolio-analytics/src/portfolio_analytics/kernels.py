@@ -1,10 +1,13 @@
 """The maths, vectorised over accounts: rows are accounts, columns are periods.
 
 Every formula follows empyrical-reloaded 0.7 (``empyrical.stats``), so the numbers agree with it
-to rounding; the package README lists them. Results are float64 arrays with NaN where a metric
-is undefined; the caller turns NaN and infinities into ``None``. Nothing here warns: numpy's
-divide/invalid/overflow warnings are silenced where a NaN or infinity is the defined outcome,
-and every ``ddof=1`` deviation is computed only with at least two returns.
+to rounding; the package README lists them. Where a formula allows, a statistic is taken from
+row sums the others already needed (the mean excess return from the mean return, the omega
+gains from the losses and the sum) instead of another pass over the data: the results equal
+empyrical's to ~1e-15. Results are float64 arrays with NaN where a metric is undefined; callers
+turn NaN and infinities into ``None``. Nothing here warns: numpy's divide/invalid/overflow
+warnings are silenced where a NaN or infinity is the defined outcome, and every ``ddof=1``
+deviation is computed only with at least two returns.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ __all__ = [
     "CVAR_CUTOFF",
     "DISPERSION_NOISE",
     "DRAWDOWN_NOISE",
+    "NO_INDEX",
+    "Drawdowns",
     "RelativeStats",
     "SeriesStats",
     "per_period_rate",
@@ -43,15 +48,23 @@ DRAWDOWN_NOISE = 1.0e-12
 deposit changes how the index is computed), not a drawdown: on a $10 billion account it is
 less than a cent."""
 NO_INDEX = -1
-"""Stands for "no such date" in the drawdown index arrays."""
+"""Stands for "no such date" in the drawdown position arrays."""
+
+
+@dataclass(frozen=True)
+class Drawdowns:
+    """Deepest drawdown of each row; positions are columns of the growth index (dates)."""
+
+    depth: Floats
+    peak: Ints
+    trough: Ints
+    recovery: Ints
 
 
 @dataclass(frozen=True)
 class SeriesStats:
-    """Per-account metrics of returns ``(m, n)``; drawdown positions index ``growth`` columns."""
+    """Per-account metrics of ``m`` accounts over ``n`` returns."""
 
-    growth: Floats
-    """``(m, n + 1)``: 1.0, then ``cumprod(1 + r)``: the time-weighted growth of one unit."""
     total_return: Floats
     annual_return: Floats
     annual_volatility: Floats
@@ -59,10 +72,7 @@ class SeriesStats:
     sortino_ratio: Floats
     omega_ratio: Floats
     cvar: Floats
-    drawdown_depth: Floats
-    drawdown_peak: Ints
-    drawdown_trough: Ints
-    drawdown_recovery: Ints
+    drawdown: Drawdowns
     calmar_ratio: Floats
 
 
@@ -85,35 +95,22 @@ def per_period_rate(annual_rate: float, periods_per_year: int) -> float:
     return float((1.0 + annual_rate) ** (1.0 / periods_per_year) - 1.0)
 
 
-def _zero_dispersion_std(values: Floats) -> Floats:
-    """``std(ddof=1)`` per row, exactly 0 where the row is constant up to rounding noise.
-
-    A constant row's float mean can miss its values in the last bit, and two series that are
-    equal in exact arithmetic (an account and its own benchmark at another scale) differ by
-    rounding: the ~1e-17 residue would turn an undefined ratio into an arbitrary number.
-    empyrical zeroes exactly equal rows; ``DISPERSION_NOISE`` also zeroes the rounding residue.
-    """
-    std = values.std(axis=1, ddof=1)
-    constant = (values.max(axis=1) == values.min(axis=1)) | (std < DISPERSION_NOISE)
-    return np.where(constant, 0.0, std)
-
-
-def _divide(numerator: Floats, denominator: Floats) -> Floats:
-    """Element-wise division where x/0 is NaN (undefined), not an infinity."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator != 0.0, numerator / denominator, np.nan)
-
-
-def time_weighted(values: Floats, ends: Floats) -> tuple[Floats, Floats]:
+def time_weighted(values: Floats, ends: Floats | None) -> tuple[Floats, Floats]:
     """Returns ``(m, n)`` and growth index ``(m, n + 1)`` of values ``(m, n + 1)``.
 
-    ``ends`` are ``values[:, 1:]`` less each day's cash flow. The return of a period is
-    ``ends / previous value - 1``. The growth index, ``prod(1 + r)`` up to each date, is
-    computed as ``value / units`` where ``units`` starts at the first value and changes only on
-    flow days (by ``value / end``): between flows it is one division of the value itself, so two
-    equal values give exactly equal growth and a drawdown recovered to the cent is recovered.
+    ``ends`` are ``values[:, 1:]`` less each day's cash flow (``None``: no flow). The return of a
+    period is ``end / previous value - 1``. The growth index, ``prod(1 + r)`` up to each date,
+    is computed as ``value / units``, where ``units`` starts at the first value and changes only
+    on flow days (by ``value / end``): between flows it is one division of the value itself,
+    so two equal values give exactly equal growth and a drawdown recovered to the cent is
+    recovered.
     """
-    returns = ends / values[:, :-1] - 1.0
+    if ends is None:
+        returns = values[:, 1:] / values[:, :-1]
+        returns -= 1.0
+        return returns, values / values[:, :1]
+    returns = ends / values[:, :-1]
+    returns -= 1.0
     units = np.empty_like(values)
     units[:, 0] = values[:, 0]
     np.cumprod(values[:, 1:] / ends, axis=1, out=units[:, 1:])
@@ -121,6 +118,28 @@ def time_weighted(values: Floats, ends: Floats) -> tuple[Floats, Floats]:
     growth = values / units
     growth[:, 0] = 1.0
     return returns, growth
+
+
+def _sample_std(values: Floats, mean: Floats, scratch: Floats) -> Floats:
+    """``std(ddof=1)`` per row (two-pass), 0 where the row is constant up to rounding noise.
+
+    ``scratch`` (the shape of ``values``, may be ``values`` itself) receives the deviations.
+
+    A constant row's float mean can miss its values in the last bit, and two series equal in
+    exact arithmetic (an account and its own benchmark at another scale) differ by rounding:
+    the ~1e-17 residue would turn an undefined ratio into an arbitrary number. empyrical
+    zeroes exactly equal rows; ``DISPERSION_NOISE`` zeroes them and the rounding residue.
+    """
+    n = values.shape[1]
+    centered = np.subtract(values, mean[:, None], out=scratch)
+    std = np.sqrt(np.einsum("ij,ij->i", centered, centered) / (n - 1))
+    return np.where(std < DISPERSION_NOISE, 0.0, std)
+
+
+def _divide(numerator: Floats, denominator: Floats) -> Floats:
+    """Element-wise division where x/0 is NaN (undefined), not an infinity."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator != 0.0, numerator / denominator, np.nan)
 
 
 def series_stats(
@@ -132,80 +151,87 @@ def series_stats(
     nan = np.full(m, np.nan)
     annual_return = nan
     if n >= 1:
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             annual_return = final ** (1.0 / (n / periods_per_year)) - 1.0
-    depth, peak, trough, recovery = _max_drawdowns(growth)
+    drawdown = _max_drawdowns(growth)
     with np.errstate(divide="ignore", invalid="ignore"):
-        calmar = np.where(depth > 0.0, annual_return / depth, np.nan)
+        calmar = np.where(drawdown.depth > 0.0, annual_return / drawdown.depth, np.nan)
     volatility = sharpe = sortino = omega = nan
+    # One scratch array serves the deviations, the shortfalls and the CVaR partition in turn:
+    # fewer large temporaries is most of the speed on 100 accounts x 10 years.
+    scratch = np.empty_like(returns)
     if n >= 2:
         root = np.sqrt(periods_per_year)
-        volatility = _zero_dispersion_std(returns) * root
-        excess = returns - rf
-        mean_excess = excess.mean(axis=1)
-        sharpe = _divide(mean_excess, _zero_dispersion_std(excess)) * root
-        downside = np.sqrt(np.square(np.minimum(excess, 0.0)).mean(axis=1)) * root
+        mean = returns.mean(axis=1)
+        # std(r - rf) is std(r): one deviation serves volatility and Sharpe.
+        std = _sample_std(returns, mean, scratch)
+        volatility = std * root
+        mean_excess = mean - rf
+        sharpe = _divide(mean_excess, std) * root
+        if rf == 0.0:
+            shortfall = np.minimum(returns, 0.0, out=scratch)
+        else:
+            shortfall = np.subtract(returns, rf, out=scratch)
+            np.minimum(shortfall, 0.0, out=shortfall)
+        losses = -shortfall.sum(axis=1)
+        downside = np.sqrt(np.einsum("ij,ij->i", shortfall, shortfall) / n) * root
         sortino = _divide(mean_excess * periods_per_year, downside)
-        gains = np.maximum(excess, 0.0).sum(axis=1)
-        losses = -np.minimum(excess, 0.0).sum(axis=1)
-        omega = _divide(gains, losses)
+        # sum(max(r - rf, 0)) = sum(r - rf) + sum(max(rf - r, 0))
+        omega = _divide(mean_excess * n + losses, losses)
     return SeriesStats(
-        growth=growth,
         total_return=final - 1.0,
         annual_return=annual_return,
         annual_volatility=volatility,
         sharpe_ratio=sharpe,
         sortino_ratio=sortino,
         omega_ratio=omega,
-        cvar=_cvar(returns),
-        drawdown_depth=depth,
-        drawdown_peak=peak,
-        drawdown_trough=trough,
-        drawdown_recovery=recovery,
+        cvar=_cvar(returns, scratch),
+        drawdown=drawdown,
         calmar_ratio=calmar,
     )
 
 
-def _cvar(returns: Floats) -> Floats:
+def _cvar(returns: Floats, scratch: Floats) -> Floats:
     """Mean of the ``floor((n - 1) * 0.05) + 1`` lowest returns of each row (empyrical's)."""
     m, n = returns.shape
     if n == 0:
         return np.full(m, np.nan)
     cutoff = int((n - 1) * CVAR_CUTOFF)
-    tail = np.partition(returns, cutoff, axis=1)[:, : cutoff + 1]
-    mean: Floats = tail.mean(axis=1)
+    np.copyto(scratch, returns)
+    scratch.partition(cutoff, axis=1)
+    mean: Floats = scratch[:, : cutoff + 1].mean(axis=1)
     return mean
 
 
-def _max_drawdowns(growth: Floats) -> tuple[Floats, Ints, Ints, Ints]:
+def _max_drawdowns(growth: Floats) -> Drawdowns:
     """Depth, peak, trough and recovery columns of the deepest drawdown of each row.
 
-    The drawdown at ``t`` is ``(g_t - max_{s<=t} g_s) / max_{s<=t} g_s`` with the leading 1.0
-    as the first peak (empyrical anchors its index the same way); falls within
-    ``DRAWDOWN_NOISE`` count as standing at the peak.
+    The drawdown at ``t`` is ``g_t / max_{s<=t} g_s - 1`` with the leading 1.0 as the first
+    peak (empyrical anchors its index the same way); a fall within ``DRAWDOWN_NOISE`` counts as
+    standing at the peak. Trough: first date of the deepest fall. Peak: last date at the peak
+    level before the trough. Recovery: first date after the trough at the peak level again,
+    which is the first date after it standing at its running peak.
     """
-    m, width = growth.shape
-    running_peak = np.maximum.accumulate(growth, axis=1)
-    drawdown = (growth - running_peak) / running_peak
-    drawdown[drawdown > -DRAWDOWN_NOISE] = 0.0
-    rows = np.arange(m)
+    width = growth.shape[1]
+    # fmax: as empyrical; faster than maximum, and the growth holds no NaN.
+    drawdown = np.fmax.accumulate(growth, axis=1)
+    np.divide(growth, drawdown, out=drawdown)
+    drawdown -= 1.0
+    at_peak = drawdown > -DRAWDOWN_NOISE
     deepest = drawdown.min(axis=1)
-    trough = (drawdown <= deepest[:, None] + DRAWDOWN_NOISE).argmax(axis=1)
-    depth = np.clip(-deepest, 0.0, 1.0)
-    columns = np.arange(width)
-    # Column of the latest value standing at its running peak, carried forward: at the trough it
-    # is the last date the index stood at the peak it then fell from.
-    at_peak = np.maximum.accumulate(np.where(drawdown == 0.0, columns, 0), axis=1)
-    peak = at_peak[rows, trough]
-    peak_level = running_peak[rows, trough][:, None]
-    back = ((growth - peak_level) / peak_level > -DRAWDOWN_NOISE) & (columns > trough[:, None])
-    recovery = np.where(back.any(axis=1), back.argmax(axis=1), NO_INDEX)
-    none = depth == 0.0
-    return (
-        depth,
-        np.where(none, NO_INDEX, peak),
-        np.where(none, NO_INDEX, trough),
-        np.where(none, NO_INDEX, recovery),
+    deepest[deepest > -DRAWDOWN_NOISE] = 0.0
+    trough = (drawdown <= (deepest + DRAWDOWN_NOISE)[:, None]).argmax(axis=1)
+    after = np.arange(width) > trough[:, None]
+    recovered = at_peak & after
+    recovery = np.where(recovered.any(axis=1), recovered.argmax(axis=1), NO_INDEX)
+    before = at_peak & ~after
+    peak = width - 1 - before[:, ::-1].argmax(axis=1)
+    none = deepest == 0.0
+    return Drawdowns(
+        depth=np.clip(-deepest, 0.0, 1.0),
+        peak=np.where(none, NO_INDEX, peak),
+        trough=np.where(none, NO_INDEX, trough),
+        recovery=np.where(none, NO_INDEX, recovery),
     )
 
 
@@ -214,13 +240,11 @@ def relative_stats(
 ) -> RelativeStats:
     """Alpha, beta, tracking error and information ratio of each row against the benchmark.
 
-    ``returns`` is ``(m, k)``; ``benchmark`` is ``(k,)`` (shared) or ``(m, k)``, on the same
-    periods.
+    ``returns`` is ``(m, k)``, ``benchmark`` ``(k,)`` on the same periods.
     """
     m, k = returns.shape
-    bench = np.broadcast_to(benchmark, (m, k))
     nan = np.full(m, np.nan)
-    bench_total = np.prod(1.0 + bench, axis=1) - 1.0 if k >= 1 else nan
+    bench_total = np.full(m, np.prod(1.0 + benchmark) - 1.0) if k >= 1 else nan
     if k < 2:
         return RelativeStats(
             benchmark_total_return=bench_total,
@@ -230,19 +254,21 @@ def relative_stats(
             information_ratio=nan,
         )
     root = np.sqrt(periods_per_year)
-    residual = bench - bench.mean(axis=1, keepdims=True)
-    covariance = (residual * returns).mean(axis=1)
-    variance = np.square(residual).mean(axis=1)
-    beta = np.where(variance < BETA_MIN_VARIANCE, np.nan, covariance / np.maximum(variance, 1e-300))
-    excess_alpha = (returns - rf) - beta[:, None] * (bench - rf)
+    mean = returns.mean(axis=1)
+    bench_mean = benchmark.mean()
+    residual = benchmark - bench_mean
+    variance = residual @ residual / k
+    beta = nan if variance < BETA_MIN_VARIANCE else (returns @ residual / k) / variance
+    # mean(r - rf - beta (b - rf)), from the means already at hand.
     with np.errstate(over="ignore", invalid="ignore"):
-        alpha = (1.0 + excess_alpha.mean(axis=1)) ** periods_per_year - 1.0
-    active = returns - bench
-    active_std = _zero_dispersion_std(active)
+        alpha = (1.0 + (mean - rf) - beta * (bench_mean - rf)) ** periods_per_year - 1.0
+    active = returns - benchmark
+    active_mean = active.mean(axis=1)
+    active_std = _sample_std(active, active_mean, scratch=active)
     return RelativeStats(
         benchmark_total_return=bench_total,
         alpha=alpha,
         beta=beta,
         tracking_error=active_std * root,
-        information_ratio=_divide(active.mean(axis=1), active_std) * root,
+        information_ratio=_divide(active_mean, active_std) * root,
     )

@@ -42,11 +42,16 @@ class TimeWeightedSeries:
     dates: tuple[date, ...]
     values: Floats
     """The values as float64."""
-    ends: Floats
-    """``values[1:]`` less the cash flows booked on each date (computed in ``Decimal``)."""
+    ends: Floats | None
+    """``values[1:]`` less the cash flows booked on each date (computed in ``Decimal``);
+    ``None`` when no flow is booked."""
     start_value: Decimal
     end_value: Decimal
     net_cash_flow: Decimal
+
+
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
 
 
 def _float_or_nan(amount: object) -> float:
@@ -84,8 +89,9 @@ def check_dated_values(
     """
     if len(points) == 0:
         raise ValueError(f"{name} is empty: at least one dated value is needed")
-    dates, amounts = zip(*points, strict=True)
-    if money and any(isinstance(amount, float) for amount in amounts):
+    dates = tuple(map(_first, points))
+    amounts = tuple(map(_second, points))
+    if money and float in set(map(type, amounts)):
         i = next(i for i, amount in enumerate(amounts) if isinstance(amount, float))
         raise ValueError(f"{name}[{i}]: value {amounts[i]!r} is a float; money must be a Decimal")
     if not all(map(operator.lt, dates, dates[1:])):
@@ -143,7 +149,7 @@ def time_weighted_series(
     """
     dates, amounts, floats = check_dated_values(values, "values", money=True)
     booked = _flows_by_value_date(dates, cash_flows or ())
-    ends = floats[1:].copy()
+    ends = floats[1:].copy() if booked else None
     for position, flow in booked.items():
         before_flow = Decimal(amounts[position]) - flow
         if before_flow <= 0:
@@ -152,7 +158,7 @@ def time_weighted_series(
                 f"value {amounts[position]}; a flow is counted at the end of its day, so the "
                 "value without it must stay positive"
             )
-        ends[position - 1] = float(before_flow)
+        ends[position - 1] = float(before_flow)  # type: ignore[index]
     return TimeWeightedSeries(
         dates=dates,
         values=floats,
