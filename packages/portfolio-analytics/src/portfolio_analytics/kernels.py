@@ -17,13 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from portfolio_analytics.drawdown import Drawdowns, max_drawdowns
+
 __all__ = [
     "BETA_MIN_VARIANCE",
     "CVAR_CUTOFF",
     "DISPERSION_NOISE",
-    "DRAWDOWN_NOISE",
-    "NO_INDEX",
-    "Drawdowns",
     "RelativeStats",
     "SeriesStats",
     "per_period_rate",
@@ -33,7 +32,6 @@ __all__ = [
 ]
 
 Floats = NDArray[np.float64]
-Ints = NDArray[np.intp]
 
 CVAR_CUTOFF = 0.05
 """CVaR averages the returns at or below the 5th percentile (a 95 % CVaR)."""
@@ -43,22 +41,6 @@ DISPERSION_NOISE = 1.0e-12
 """A per-period standard deviation below this is rounding noise, not risk (annualised, under
 2e-11): the series counts as constant, its volatility is 0 and a ratio dividing by it is
 undefined."""
-DRAWDOWN_NOISE = 1.0e-12
-"""A fall smaller than this fraction of the peak is rounding noise of the growth index (a
-deposit changes how the index is computed), not a drawdown: on a $10 billion account it is
-less than a cent."""
-NO_INDEX = -1
-"""Stands for "no such date" in the drawdown position arrays."""
-
-
-@dataclass(frozen=True)
-class Drawdowns:
-    """Deepest drawdown of each row; positions are columns of the growth index (dates)."""
-
-    depth: Floats
-    peak: Ints
-    trough: Ints
-    recovery: Ints
 
 
 @dataclass(frozen=True)
@@ -153,7 +135,7 @@ def series_stats(
     if n >= 1:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             annual_return = final ** (1.0 / (n / periods_per_year)) - 1.0
-    drawdown = _max_drawdowns(growth)
+    drawdown = max_drawdowns(growth)
     with np.errstate(divide="ignore", invalid="ignore"):
         calmar = np.where(drawdown.depth > 0.0, annual_return / drawdown.depth, np.nan)
     volatility = sharpe = sortino = omega = nan
@@ -201,38 +183,6 @@ def _cvar(returns: Floats, scratch: Floats) -> Floats:
     scratch.partition(cutoff, axis=1)
     mean: Floats = scratch[:, : cutoff + 1].mean(axis=1)
     return mean
-
-
-def _max_drawdowns(growth: Floats) -> Drawdowns:
-    """Depth, peak, trough and recovery columns of the deepest drawdown of each row.
-
-    The drawdown at ``t`` is ``g_t / max_{s<=t} g_s - 1`` with the leading 1.0 as the first
-    peak (empyrical anchors its index the same way); a fall within ``DRAWDOWN_NOISE`` counts as
-    standing at the peak. Trough: first date of the deepest fall. Peak: last date at the peak
-    level before the trough. Recovery: first date after the trough at the peak level again,
-    which is the first date after it standing at its running peak.
-    """
-    width = growth.shape[1]
-    # fmax: as empyrical; faster than maximum, and the growth holds no NaN.
-    drawdown = np.fmax.accumulate(growth, axis=1)
-    np.divide(growth, drawdown, out=drawdown)
-    drawdown -= 1.0
-    at_peak = drawdown > -DRAWDOWN_NOISE
-    deepest = drawdown.min(axis=1)
-    deepest[deepest > -DRAWDOWN_NOISE] = 0.0
-    trough = (drawdown <= (deepest + DRAWDOWN_NOISE)[:, None]).argmax(axis=1)
-    after = np.arange(width) > trough[:, None]
-    recovered = at_peak & after
-    recovery = np.where(recovered.any(axis=1), recovered.argmax(axis=1), NO_INDEX)
-    before = at_peak & ~after
-    peak = width - 1 - before[:, ::-1].argmax(axis=1)
-    none = deepest == 0.0
-    return Drawdowns(
-        depth=np.clip(-deepest, 0.0, 1.0),
-        peak=np.where(none, NO_INDEX, peak),
-        trough=np.where(none, NO_INDEX, trough),
-        recovery=np.where(none, NO_INDEX, recovery),
-    )
 
 
 def relative_stats(
