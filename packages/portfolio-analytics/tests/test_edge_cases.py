@@ -7,6 +7,7 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from portfolio_analytics import MaxDrawdown, PerformanceMetrics, performance_metrics
 from pydantic import ValidationError
@@ -152,10 +153,11 @@ def test_a_value_that_is_not_positive_and_finite_is_refused_naming_position_and_
         performance_metrics(values)
 
 
-def test_a_float_value_is_refused_because_money_is_decimal() -> None:
+@pytest.mark.parametrize("number", [102.5, np.float64(102.5)])
+def test_a_float_value_is_refused_because_money_is_decimal(number: float) -> None:
     values: list[tuple[date, Decimal | float]] = [*_series("100", "101")]
-    values.append((START + timedelta(days=5), 102.5))
-    with pytest.raises(ValueError, match=r"values\[2\]: value 102.5 is a float; money must be"):
+    values.append((START + timedelta(days=5), number))
+    with pytest.raises(ValueError, match=r"values\[2\]: value .*102.5\)? is a float; money"):
         performance_metrics(values)  # type: ignore[arg-type]
 
 

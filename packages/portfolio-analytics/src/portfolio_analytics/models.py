@@ -22,7 +22,8 @@ class MaxDrawdown(BaseModel):
 
     ``depth`` is the fall as a fraction of the peak, in ``[0, 1]`` (0.25: 25 % below the peak).
     empyrical's ``max_drawdown`` is the same number with a negative sign. The dates are ``None``
-    when the index never fell below a previous peak (``depth == 0``).
+    when the index never fell below a previous peak (``depth == 0``; a fall under 1e-12 of the
+    peak is float rounding, not a drawdown).
     """
 
     model_config = _VALUE

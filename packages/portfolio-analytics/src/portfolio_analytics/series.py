@@ -91,7 +91,7 @@ def check_dated_values(
         raise ValueError(f"{name} is empty: at least one dated value is needed")
     dates = tuple(map(_first, points))
     amounts = tuple(map(_second, points))
-    if money and float in set(map(type, amounts)):
+    if money and any(issubclass(kind, float) for kind in set(map(type, amounts))):
         i = next(i for i, amount in enumerate(amounts) if isinstance(amount, float))
         raise ValueError(f"{name}[{i}]: value {amounts[i]!r} is a float; money must be a Decimal")
     if not all(map(operator.lt, dates, dates[1:])):
