@@ -2,7 +2,7 @@
 
 Run from the repository root with the project venv::
 
-    .venv/bin/python bench/analytics.py            # best of 7 rounds
+    .venv/bin/python bench/analytics.py            # best of 15 rounds
     .venv/bin/python bench/analytics.py --rounds 3
 
 A fixed-seed set of 100 accounts (2,520 trading days each, values to the cent, every account a
@@ -165,7 +165,7 @@ def worst_deviation(batch: MetricsBatch, theirs: list[dict[str, float]]) -> floa
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per method")
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds per method")
     args = parser.parse_args(argv)
 
     dates, values, bench = make_data(np.random.default_rng(SEED))
