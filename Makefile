@@ -4,11 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# Local packages in dependency order: base <- calculator <- connectors <- event-broker.
+# Local packages in dependency order: base <- calculator <- engine <- connectors <- event-broker.
 # portfolio-analytics depends on no local package.
 PACKAGES := $(wildcard packages/broker-connector-base packages/portfolio-analytics \
-	packages/rebalance-calculator packages/ib-gateway-sim packages/alpaca-api-sim \
-	packages/fake-ably-server packages/ibkr-connector packages/alpaca-connector)
+	packages/rebalance-calculator packages/rebalance-engine packages/ib-gateway-sim \
+	packages/alpaca-api-sim packages/fake-ably-server packages/ibkr-connector \
+	packages/alpaca-connector)
 EDITABLES := $(foreach p,$(PACKAGES),-e $(p)[test])
 
 .PHONY: help install test lint typecheck pytest demo bench container-test clean

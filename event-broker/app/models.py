@@ -20,6 +20,8 @@ from broker_connector_base import (
     ContractPrice,
     OpenOrder,
     OrderResult,
+    PositionDelta,
+    RebalancePlan,
     RebalanceResult,
     Trade,
 )
@@ -40,6 +42,8 @@ __all__ = [
     "OrderResult",
     "PDTCheckResult",
     "PDTExecutionInfo",
+    "PositionDelta",
+    "RebalancePlan",
     "RebalanceResult",
     "RunStatus",
     "StrategyExecutionResult",
@@ -85,8 +89,10 @@ class AccountExecutionResult(BaseModel):
     """The outcome of one account run (one subprocess), preview or execution.
 
     ``trades`` are the placed orders for ``rebalance`` and the proposed trades for
-    ``print-rebalance``. ``success`` is true exactly when ``status`` is ``"succeeded"``;
-    ``error`` carries the reason for every other status.
+    ``print-rebalance``; ``plan`` the plan they came from (every symbol held or targeted,
+    ``RebalancePlan.delta()`` in shares; empty when the run failed before planning).
+    ``success`` is true exactly when ``status`` is ``"succeeded"``; ``error`` carries the
+    reason for every other status.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -101,6 +107,7 @@ class AccountExecutionResult(BaseModel):
     total_value: Money | None = None
     cash_balance: Money | None = None
     warnings: list[str] = Field(default_factory=list)
+    plan: list[RebalancePlan] = Field(default_factory=list)
     started_at: datetime
     finished_at: datetime
 

@@ -24,7 +24,14 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from broker_connector_base import BrokerClient, BrokerError, InvalidInputError, OrderStatus, Trade
+from broker_connector_base import (
+    BrokerClient,
+    BrokerError,
+    InvalidInputError,
+    OrderStatus,
+    RebalancePlan,
+    Trade,
+)
 
 from app.config.logs import configure_logging
 from app.models import AccountExecutionResult
@@ -64,6 +71,7 @@ def _result(
     total_value: Decimal | None = None,
     cash_balance: Decimal | None = None,
     warnings: list[str] | None = None,
+    plan: list[RebalancePlan] | None = None,
 ) -> AccountExecutionResult:
     return AccountExecutionResult(
         account_id=request.account.account_id,
@@ -76,6 +84,7 @@ def _result(
         total_value=total_value,
         cash_balance=cash_balance,
         warnings=warnings or [],
+        plan=plan or [],
         started_at=started_at,
         finished_at=datetime.now(UTC),
     )
@@ -123,6 +132,7 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
                     total_value=done.total_value,
                     cash_balance=done.cash_balance,
                     warnings=done.warnings,
+                    plan=done.plan,
                 )
             preview = await rebalancer.calculate_rebalance(request.account)
             return _result(
@@ -134,6 +144,7 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
                 total_value=preview.current_value,
                 cash_balance=preview.cash_balance,
                 warnings=preview.warnings,
+                plan=preview.plan,
             )
     except (InvalidInputError, BrokerError) as exc:
         logger.error("Run failed: %s", exc)

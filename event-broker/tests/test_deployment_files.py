@@ -21,7 +21,12 @@ DOCKERFILES = (
     REPO / "event-broker" / "Dockerfile",
     REPO / "packages" / "ib-gateway-sim" / "Dockerfile",
 )
-LOCAL_PACKAGES_IN_ORDER = ("broker-connector-base", "rebalance-calculator", "ibkr-connector")
+LOCAL_PACKAGES_IN_ORDER = (
+    "broker-connector-base",
+    "rebalance-calculator",
+    "rebalance-engine",
+    "ibkr-connector",
+)
 
 
 # --- a .dockerignore matcher with Docker's (and buildah's) semantics ----------------------------

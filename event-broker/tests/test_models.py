@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import broker_connector_base.models
 import pytest
 from app.models import (
     AccountConfig,
@@ -145,4 +146,4 @@ def test_pdt_execution_info_naive_times_are_utc() -> None:
 
 
 def test_models_reexport_base_models() -> None:
-    assert AccountConfig.__module__ == "broker_connector_base.models"
+    assert AccountConfig is broker_connector_base.models.AccountConfig

@@ -31,8 +31,10 @@ __all__ = [
 
 
 def preload_connectors() -> None:
-    """Import every connector now (a worker does this before its request arrives)."""
+    """Import the engine and every connector now (a worker does this before its request
+    arrives)."""
     import ibkr_connector  # noqa: F401
+    import rebalance_engine  # noqa: F401
 
 
 def create_broker_client(request: WorkerRequest) -> BrokerClient:
@@ -79,7 +81,8 @@ def create_rebalancer(
             file is invalid.
     """
     check_broker_supported(request.account)
-    from ibkr_connector import AllocationService, IBKRRebalancer, ReplacementService
+    # The engine is broker-agnostic: every connector's client gets the same rebalancer.
+    from rebalance_engine import AllocationService, Rebalancer, ReplacementService
 
     replacements = None
     set_name = request.account.replacement_set
@@ -91,10 +94,10 @@ def create_rebalancer(
                 source="accounts file",
             )
         replacements = ReplacementService.from_yaml(request.replacement_sets_file)
-    return IBKRRebalancer(
+    return Rebalancer(
         broker_client,
         logger,
-        allocation_service=AllocationService(
+        allocation_source=AllocationService(
             request.allocations_api_url, request.allocations_api_key
         ),
         replacement_service=replacements,

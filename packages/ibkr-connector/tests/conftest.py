@@ -1,6 +1,6 @@
-"""Fixtures: the IB Gateway simulator, connected IBKRClients, a local allocations API, and a
-guard that fails any test in which ib_async logged an unexpected error (decoder errors above
-all)."""
+"""Fixtures: the IB Gateway simulator, connected IBKRClients, a local allocations API (from
+``rebalance_engine.pytest_plugin``), and a guard that fails any test in which ib_async logged an
+unexpected error (decoder errors above all)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from ib_gateway_sim import GatewaySimulator
 from ib_gateway_sim.pytest_plugin import (  # noqa: F401  (fixtures, registered by import)
     allowed_ib_errors,
@@ -18,7 +17,8 @@ from ib_gateway_sim.pytest_plugin import (  # noqa: F401  (fixtures, registered 
     sim,
 )
 from ibkr_connector import IBKRClient, IBKRConnectionConfig
-from ibkr_connector.testing import API_KEY, AllocationsAPI, MakeClient, dumps_document
+from ibkr_connector.testing import MakeClient
+from rebalance_engine.pytest_plugin import allocations_api  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -52,39 +52,3 @@ async def make_client(sim: GatewaySimulator, tmp_path: Path) -> AsyncIterator[Ma
 async def client(make_client: MakeClient) -> IBKRClient:
     """One connected client."""
     return await make_client()
-
-
-@pytest.fixture
-async def allocations_api() -> AsyncIterator[AllocationsAPI]:
-    """A real aiohttp server on 127.0.0.1 serving ``GET /{strategy}/allocations``."""
-    api = AllocationsAPI()
-
-    async def handler(request: web.Request) -> web.Response:
-        api.requests.append(dict(request.headers))
-        if api.hang:
-            await api.release.wait()
-        if api.statuses:
-            status = api.statuses.pop(0)
-            if status != 200:
-                return web.Response(status=status, text=f"status {status}")
-        if request.headers.get("x-api-key") != API_KEY:
-            return web.Response(status=401, text='{"error": "bad key"}')
-        document = api.documents.get(request.match_info["strategy"])
-        if document is None:
-            return web.Response(status=404, text='{"error": "unknown strategy"}')
-        text = document if isinstance(document, str) else dumps_document(document)
-        return web.Response(text=text, content_type="application/json")
-
-    app = web.Application()
-    app.router.add_get("/v1/{strategy}/allocations", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    api.base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        yield api
-    finally:
-        api.release.set()
-        await runner.cleanup()

@@ -27,8 +27,16 @@ from broker_connector_base.models import (
     OrderStatus,
     OrderType,
     RebalanceResult,
+    StrategyWeight,
     Trade,
     TradingHoursStatus,
+)
+from broker_connector_base.plan import (
+    DeltaAction,
+    PositionDelta,
+    RebalancePlan,
+    StrategyAttribution,
+    TradeDirection,
 )
 
 __version__ = "1.0.0"
@@ -48,6 +56,7 @@ __all__ = [
     "CalculateRebalanceResult",
     "CommissionScheduleName",
     "ContractPrice",
+    "DeltaAction",
     "InvalidInputError",
     "MarketClosedError",
     "OpenOrder",
@@ -56,9 +65,14 @@ __all__ = [
     "OrderResult",
     "OrderStatus",
     "OrderType",
+    "PositionDelta",
     "RateLimitError",
+    "RebalancePlan",
     "RebalanceResult",
+    "StrategyAttribution",
+    "StrategyWeight",
     "Trade",
+    "TradeDirection",
     "TradingHoursStatus",
     "__version__",
 ]

@@ -2,7 +2,8 @@
 
 Contract for all implementations (checked by ``broker_connector_base.conformance``):
 
-* async only; required arguments positional, options keyword-only;
+* async only (but ``is_connected`` and ``take_warnings``, which read local state); required
+  arguments positional, options keyword-only;
 * returns base models only, never a broker library's own objects;
 * order ids are strings everywhere, whatever the broker uses natively;
 * every call is bounded in time: it returns or raises within the connector's configured timeout;
@@ -14,8 +15,10 @@ Contract for all implementations (checked by ``broker_connector_base.conformance
 
 from __future__ import annotations
 
+import asyncio
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from broker_connector_base.models import (
@@ -33,7 +36,16 @@ __all__ = ["BrokerClient"]
 
 
 class BrokerClient(ABC):
-    """Abstract, async broker API client."""
+    """Abstract, async broker API client.
+
+    Abstract methods are what every connector writes. ``wait_for_positions`` and
+    ``take_warnings`` have working defaults (polling snapshots; no warnings) that a connector
+    overrides when its broker does better (IB pushes position updates; IB quotes fall back to
+    the last trade with a warning).
+    """
+
+    position_poll_max_secs: float = 1.0
+    """Longest pause between two snapshots in the default ``wait_for_positions``."""
 
     @abstractmethod
     async def connect(self) -> bool:
@@ -169,3 +181,46 @@ class BrokerClient(ABC):
         Raises:
             InvalidInputError: ``account_id`` is not an account of this connection.
         """
+
+    async def wait_for_positions(
+        self, account_id: str, expected: Mapping[str, Decimal], *, timeout_secs: float
+    ) -> dict[str, Decimal]:
+        """Wait until the positions of ``account_id`` show ``expected``, or ``timeout_secs``.
+
+        Brokers report a fill before their positions show it; a rebalancer waits here after
+        its sells so that the buys are planned from the shares really held.
+
+        Args:
+            account_id: The broker's account id.
+            expected: Shares expected per symbol (0: no position).
+            timeout_secs: Longest wait; the call returns (it does not raise) when it passes.
+
+        Returns:
+            The quantities last seen for the symbols of ``expected`` (0 when not held): equal
+            to ``expected`` unless the wait timed out.
+
+        Raises:
+            InvalidInputError: ``account_id`` is not an account of this connection.
+            BrokerConnectionError: The connection is down or was lost while waiting.
+        """
+        wanted = {s: Decimal(q) for s, q in expected.items()}
+        deadline = time.monotonic() + timeout_secs
+        delay = 0.01
+        while True:
+            snapshot = await self.get_account_snapshot(account_id, use_cached_prices=True)
+            held = {p.symbol: p.quantity for p in snapshot.positions}
+            seen = {s: held.get(s, Decimal(0)) for s in wanted}
+            remaining = deadline - time.monotonic()
+            if seen == wanted or remaining <= 0:
+                return seen
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, self.position_poll_max_secs)
+
+    def take_warnings(self) -> list[str]:
+        """Warnings collected since the last call, oldest first; each is returned once.
+
+        Things the caller should tell the owner although the call succeeded, e.g. a quote
+        without bid/ask that fell back to the last trade. Rebalancers drain them into their
+        results, so the owner sees what the numbers rest on. The default collects none.
+        """
+        return []

@@ -13,6 +13,13 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from broker_connector_base.accounts import (
+    AccountConfig,
+    BrokerConnectionConfig,
+    CommissionScheduleName,
+    StrategyWeight,
+)
+from broker_connector_base.plan import PositionDelta, RebalancePlan, StrategyAttribution
 from broker_connector_base.types import (
     Money,
     NonNegativeMoney,
@@ -37,15 +44,12 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "RebalanceResult",
+    "StrategyWeight",
     "Trade",
     "TradingHoursStatus",
 ]
 
 OrderType = Literal["MARKET", "LIMIT"]
-
-CommissionScheduleName = Literal["ibkr_pro_fixed", "ibkr_pro_tiered", "ibkr_lite", "zero"]
-"""The commission schedules the calculator can price orders with
-(``rebalance_calculator.commissions`` holds the models and their sources)."""
 
 
 class _Value(BaseModel):
@@ -90,7 +94,8 @@ class Trade(_Value):
     broker uses natively), ``status``, ``filled_quantity`` (signed like ``quantity``) and
     ``avg_fill_price`` describe what actually happened. ``estimated_commission`` is what the
     plan expects the order to cost in commission and fees (rounded up to the cent), ``None``
-    when the plan was not priced with a commission schedule.
+    when the plan was not priced with a commission schedule. ``attribution`` names the
+    strategies of the account the trade is for (``None`` when not attributed).
     """
 
     symbol: Symbol
@@ -105,6 +110,7 @@ class Trade(_Value):
     filled_quantity: Shares | None = None
     avg_fill_price: Price | None = None
     estimated_commission: NonNegativeMoney | None = None
+    attribution: StrategyAttribution | None = None
 
     @field_validator("current_shares", mode="before")
     @classmethod
@@ -168,7 +174,7 @@ class OrderFill(_Value):
 
 
 # --------------------------------------------------------------------------------------------
-# Allocations and configuration
+# Allocations (account configuration: ``broker_connector_base.accounts``, re-exported here)
 # --------------------------------------------------------------------------------------------
 
 
@@ -182,61 +188,6 @@ class AllocationItem(_Value):
     @classmethod
     def _exact_allocation(cls, value: object) -> object:
         return to_decimal(value)
-
-
-class AccountConfig(_Value):
-    """One brokerage account as configured in ``accounts.yaml``.
-
-    ``type`` is what the account is (paper or live); the daemon trades it only when it equals
-    the daemon's ``TRADING_MODE``, so a live account needs "live" said twice.
-    ``min_trade_value`` (dollars) and ``drift_band_percent`` (percent of account value) are
-    optional calculator thresholds, off (0) by default. ``commission_schedule`` is what the
-    calculator prices each order with; ``None`` means the broker's default
-    (``rebalance_calculator.default_commission_schedule``: ``ibkr_pro_fixed`` for ``ibkr``,
-    ``zero`` for ``alpaca``).
-    """
-
-    account_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
-    type: Literal["paper", "live"]
-    enabled: bool = True
-    strategy_name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
-    cash_reserve_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(1)
-    replacement_set: str | None = None
-    pdt_protection_enabled: bool = False
-    broker: str = "ibkr"
-    min_trade_value: NonNegativeMoney = Decimal(0)
-    drift_band_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
-    commission_schedule: CommissionScheduleName | None = None
-
-    @field_validator("cash_reserve_percent", "drift_band_percent", mode="before")
-    @classmethod
-    def _exact_percent(cls, value: object) -> object:
-        return to_decimal(value)
-
-    @field_validator("broker")
-    @classmethod
-    def _lower_broker(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not value:
-            raise ValueError("broker must not be empty")
-        return value
-
-    @field_validator("replacement_set")
-    @classmethod
-    def _non_empty_set(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("replacement_set must be a set name or absent, not empty")
-        return value.strip() if value is not None else None
-
-
-class BrokerConnectionConfig(_Value):
-    """Broker-agnostic connection settings; each connector extends it with its own fields."""
-
-    broker_type: str = Field(min_length=1)
-    trading_mode: Literal["paper", "live"]
-    host: str | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    timeout_secs: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 30.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,7 +263,11 @@ class TradingHoursStatus(_Value):
 
 
 class RebalanceResult(_Value):
-    """Result of an executed rebalance."""
+    """Result of an executed rebalance.
+
+    ``plan`` is the plan the run started from (every symbol held or targeted, traded or not;
+    ``position_deltas`` the same in shares); ``orders`` what was placed, in every round.
+    """
 
     orders: list[Trade]
     total_value: Money
@@ -320,13 +275,29 @@ class RebalanceResult(_Value):
     success: bool
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    plan: list[RebalancePlan] = Field(default_factory=list)
+
+    @property
+    def position_deltas(self) -> list[PositionDelta]:
+        """Each plan line's change in shares (``RebalancePlan.delta``)."""
+        return [line.delta() for line in self.plan]
 
 
 class CalculateRebalanceResult(_Value):
-    """Result of a preview: the trades that would be placed, none placed."""
+    """Result of a preview: the trades that would be placed, none placed.
+
+    ``plan`` describes every symbol held or targeted, traded or not (``position_deltas``
+    the same in shares).
+    """
 
     proposed_trades: list[Trade]
     current_value: Money
     cash_balance: Money | None = None
     success: bool
     warnings: list[str] = Field(default_factory=list)
+    plan: list[RebalancePlan] = Field(default_factory=list)
+
+    @property
+    def position_deltas(self) -> list[PositionDelta]:
+        """Each plan line's change in shares (``RebalancePlan.delta``)."""
+        return [line.delta() for line in self.plan]

@@ -1,5 +1,9 @@
-"""Interactive Brokers connector: ``BrokerClient`` over ib_async, the rebalancer, and the
-allocation and replacement services it uses."""
+"""Interactive Brokers connector: ``BrokerClient`` over ib_async, and ``IBKRRebalancer``.
+
+The rebalancer, the allocation and replacement services and ``StrategyAllocations`` live in
+``rebalance_engine``; they are re-exported here under the names (and module paths) callers
+have always used.
+"""
 
 from ibkr_connector.allocation_service import AllocationService, AllocationServiceError
 from ibkr_connector.client import IBKRClient

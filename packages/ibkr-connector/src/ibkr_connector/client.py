@@ -277,10 +277,22 @@ class IBKRClient(BrokerClient):
         """Wait (bounded) until IB's position updates show ``expected`` share counts.
 
         IB reports fills before it updates positions; this waits for the pushed updates
-        instead of polling. Returns what was last seen for the expected symbols.
+        instead of polling (see ``BrokerClient.wait_for_positions``). Returns what was last
+        seen for the expected symbols.
+
+        Raises:
+            BrokerConnectionError: The connection was lost before or during the wait.
         """
         self._check_account(account_id)
-        return await _gateway.wait_for_positions(self.ib, account_id, expected, timeout_secs)
+        seen = await _gateway.wait_for_positions(self.ib, account_id, expected, timeout_secs)
+        _gateway.require_connected(self.ib, f"waiting for the positions of {account_id}")
+        return seen
+
+    def take_warnings(self) -> list[str]:
+        """The quote fallbacks warned about since the last call (``price_warnings``), drained."""
+        taken = list(self.price_warnings)
+        self.price_warnings.clear()
+        return taken
 
     # ------------------------------------------------------------------------------------
     # market data

@@ -1,78 +1,37 @@
-"""``IBKRRebalancer``: preview and execute a rebalance of one account through a ``BrokerClient``.
+"""``IBKRRebalancer``: the engine's ``Rebalancer`` under the name and module path callers use.
 
-Execution order matters for a cash account: sells first, wait for their fills, then read the
-cash that is really there and recompute the buys from the new snapshot. A failed sell stops the
-buys; a partial fill is reported as such; every order carries the run id (IB ``orderRef``).
-
-Fills never match a plan to the cent, so a run goes on in rounds, each planned from what the
-last one left, until a plan has nothing to do (at most ``1 + extra_rounds``). Shares bought
-earlier the same trading day are never sold, in a run or in a preview (a day trade; in a cash
-account a good-faith violation). Together these make a run end where the next run, or a
-preview, finds nothing to do.
+Everything a rebalance does lives in ``rebalance_engine.Rebalancer`` and works through the
+``BrokerClient`` contract alone; ``IBKRClient`` supplies the IB-specific parts through that
+contract (pushed position updates in ``wait_for_positions``, quote fallbacks in
+``take_warnings``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
-from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Callable
 
-from broker_connector_base import (
-    AccountConfig,
-    AccountSnapshot,
-    AllocationItem,
-    BaseRebalancer,
-    BrokerClient,
-    BrokerError,
-    CalculateRebalanceResult,
-    ContractPrice,
-    InvalidInputError,
-    RebalanceResult,
-    Trade,
-    TradingHoursStatus,
-)
-from rebalance_calculator import TradeCalculationResult, TradeCalculator
-
-from ibkr_connector._execution import OrderRunner, RunRecord, affordable, incomplete
-from ibkr_connector.allocation_service import AllocationService
-from ibkr_connector.planning import calculator_targets
-from ibkr_connector.replacement_service import ReplacementService
+from broker_connector_base import BrokerClient, Trade
+from rebalance_engine import AllocationSource, Rebalancer, ReplacementService
 
 __all__ = ["IBKRRebalancer"]
 
 
-@dataclass(frozen=True)
-class _Plan:
-    snapshot: AccountSnapshot
-    prices: list[ContractPrice]
-    result: TradeCalculationResult
-    no_sell: frozenset[str]
-
-
-class IBKRRebalancer(BaseRebalancer):
-    """Rebalances accounts through ``broker_client``.
+class IBKRRebalancer(Rebalancer):
+    """``Rebalancer`` taking its allocation source as ``allocation_service`` (the seed's name).
 
     Args:
-        broker_client: A connected client.
+        broker_client: A connected client (normally an ``IBKRClient``).
         logger: Logger for this rebalancer's messages.
-        allocation_service: Where target allocations come from.
+        allocation_service: Where target allocations come from (``AllocationService``, or any
+            ``AllocationSource``).
         replacement_service: Replacement sets, for accounts with ``replacement_set``.
         run_id: Tag stored with every order (IB ``orderRef``); a fresh id when ``None``.
-        on_order: Called with the ``Trade`` right after each order is acknowledged, and again
-            with its fill when the wait for it ends (the daemon journals orders through it).
-        fill_timeout_secs: How long each phase (sells, buys) may wait for fills; orders still
-            working then are cancelled and reported.
+        on_order: Called with each order when acknowledged and again when its wait ends.
+        fill_timeout_secs: How long each phase may wait for fills.
         cancel_timeout_secs: How long cancelling the account's open orders may take.
-        settle_timeout_secs: How long to wait after the sells for the broker's positions to
-            show them before the buys are recomputed.
-        extra_rounds: How many further sell-then-buy rounds may follow the first one, each
-            planned from what the previous fills left, until a plan has nothing to do (0
-            turns them off). Buys are planned at ``ask * 1.005`` and fill near the ask, so the
-            first round usually leaves some cash; without further rounds the next run would
-            find the account off target and trade again.
+        settle_timeout_secs: How long to wait for positions to show the fills.
+        extra_rounds: Further sell-then-buy rounds after the first (see ``Rebalancer``).
     """
 
     def __init__(
@@ -80,7 +39,7 @@ class IBKRRebalancer(BaseRebalancer):
         broker_client: BrokerClient,
         logger: logging.Logger | None = None,
         *,
-        allocation_service: AllocationService,
+        allocation_service: AllocationSource,
         replacement_service: ReplacementService | None = None,
         run_id: str | None = None,
         on_order: Callable[[Trade], None] | None = None,
@@ -89,288 +48,20 @@ class IBKRRebalancer(BaseRebalancer):
         settle_timeout_secs: float = 10.0,
         extra_rounds: int = 2,
     ) -> None:
-        super().__init__(broker_client, logger or logging.getLogger(__name__))
-        self.allocation_service = allocation_service
-        self.replacement_service = replacement_service
-        self.run_id = run_id or f"rb-{uuid.uuid4().hex[:16]}"
-        self.on_order = on_order
-        self.fill_timeout_secs = fill_timeout_secs
-        self.cancel_timeout_secs = cancel_timeout_secs
-        self.settle_timeout_secs = settle_timeout_secs
-        self.extra_rounds = extra_rounds
-        self.calculator = TradeCalculator()
-
-    # ------------------------------------------------------------------------------------
-    # planning
-    # ------------------------------------------------------------------------------------
-
-    async def _targets(self, config: AccountConfig) -> tuple[list[AllocationItem], Decimal]:
-        strategy = await self.allocation_service.get_allocations(config.strategy_name)
-        items: Sequence[AllocationItem] = strategy.allocations
-        if config.replacement_set is not None:
-            if self.replacement_service is None:
-                raise InvalidInputError(
-                    f"account {config.account_id} uses replacement set "
-                    f"{config.replacement_set!r} but no replacement sets are loaded"
-                )
-            items = self.replacement_service.apply(items, config.replacement_set)
-        return calculator_targets(items, config.cash_reserve_percent)
-
-    async def _plan(
-        self,
-        config: AccountConfig,
-        targets: list[AllocationItem],
-        reserve_percent: Decimal,
-        *,
-        use_cache: bool,
-        no_sell: Set[str] | None = None,
-    ) -> _Plan:
-        """Snapshot, quotes and the calculator's trades.
-
-        Shares bought earlier this trading day are never planned for sale: that would be a day
-        trade, or a good-faith violation in a cash account. ``no_sell`` names them; ``None``
-        asks the broker. The preview applies the same rule, so a preview right after a run
-        shows what a second run would really do.
-        """
-        # The snapshot, the targets' quotes and today's buys are independent: ask for all at
-        # once, then for the quotes of held symbols that are not targets (cached when the
-        # snapshot just fetched them and ``use_cache`` allows).
-        wanted = sorted({t.symbol for t in targets})
-        snapshot_result, quotes_result, bought_result = await asyncio.gather(
-            self.broker.get_account_snapshot(config.account_id, use_cached_prices=use_cache),
-            self._quotes(wanted, use_cache=use_cache),
-            self._bought_today(config.account_id, no_sell),
-            return_exceptions=True,
-        )
-        for outcome in (snapshot_result, quotes_result, bought_result):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(snapshot_result, AccountSnapshot)
-        assert isinstance(quotes_result, list)
-        assert isinstance(bought_result, frozenset)
-        snapshot = snapshot_result
-        extra = sorted({p.symbol for p in snapshot.positions} - set(wanted))
-        prices = [*quotes_result, *await self._quotes(extra, use_cache=use_cache)]
-        result = self.calculator.calculate_trades(
-            account_snapshot=snapshot,
-            target_allocations=targets,
-            market_prices=prices,
-            account_config=config.model_copy(update={"cash_reserve_percent": reserve_percent}),
-            no_sell_symbols=bought_result,
-        )
-        return _Plan(snapshot, prices, result, bought_result)
-
-    async def _bought_today(self, account_id: str, known: Set[str] | None) -> frozenset[str]:
-        if known is not None:
-            return frozenset(known)
-        return await self.broker.get_symbols_bought_today(account_id)
-
-    async def _quotes(self, symbols: list[str], *, use_cache: bool) -> list[ContractPrice]:
-        if not symbols:
-            return []
-        return await self.broker.get_multiple_market_prices(symbols, use_cache=use_cache)
-
-    def _price_warnings(self) -> list[str]:
-        """Warnings the IBKR client collected about quote fallbacks (drained)."""
-        collected = getattr(self.broker, "price_warnings", None)
-        if not isinstance(collected, list):
-            return []
-        out = [str(w) for w in collected]
-        collected.clear()
-        return out
-
-    def _runner(self) -> OrderRunner:
-        return OrderRunner(
-            broker=self.broker,
-            logger=self.logger,
-            run_id=self.run_id,
-            on_order=self.on_order,
-            fill_timeout_secs=self.fill_timeout_secs,
-            cancel_timeout_secs=self.cancel_timeout_secs,
-            settle_timeout_secs=self.settle_timeout_secs,
+        super().__init__(
+            broker_client,
+            logger or logging.getLogger(__name__),
+            allocation_source=allocation_service,
+            replacement_service=replacement_service,
+            run_id=run_id,
+            on_order=on_order,
+            fill_timeout_secs=fill_timeout_secs,
+            cancel_timeout_secs=cancel_timeout_secs,
+            settle_timeout_secs=settle_timeout_secs,
+            extra_rounds=extra_rounds,
         )
 
-    async def calculate_rebalance(self, account_config: AccountConfig) -> CalculateRebalanceResult:
-        """Preview the trades a rebalance would place now (fresh cached quotes allowed).
-
-        Raises:
-            InvalidInputError: Bad allocations, replacement set or account.
-            BrokerError: The broker or the allocations API failed.
-        """
-        self._price_warnings()
-        targets, reserve = await self._targets(account_config)
-        plan = await self._plan(account_config, targets, reserve, use_cache=True)
-        trades = plan.result.trades
-        self.logger.info(
-            "Preview for %s (%s): %d trades, account value %s",
-            account_config.account_id,
-            account_config.strategy_name,
-            len(trades),
-            plan.snapshot.total_value,
-        )
-        return CalculateRebalanceResult(
-            proposed_trades=trades,
-            current_value=plan.snapshot.total_value,
-            cash_balance=plan.snapshot.cash_balance,
-            success=True,
-            warnings=[*plan.result.warnings, *self._price_warnings()],
-        )
-
-    # ------------------------------------------------------------------------------------
-    # execution
-    # ------------------------------------------------------------------------------------
-
-    async def rebalance_account(self, account_config: AccountConfig) -> RebalanceResult:
-        """Execute: hours check, cancel open orders, sell, wait, recompute buys, buy, wait.
-
-        Never raises for a broker or input failure: the result has ``success=False``, the
-        error, and every order placed before it.
-        """
-        run = RunRecord()
-        self._price_warnings()
-        try:
-            error = await self._execute(account_config, run)
-        except (BrokerError, InvalidInputError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        if error:
-            self.logger.error(
-                "Rebalance of %s (run %s) failed: %s", account_config.account_id, self.run_id, error
-            )
-        final = run.snapshot
-        if self.broker.is_connected():
-            try:
-                # For the report only: quotes this run just took (cached) value it well enough.
-                final = await self.broker.get_account_snapshot(
-                    account_config.account_id, use_cached_prices=True
-                )
-            except (BrokerError, InvalidInputError) as exc:
-                run.warnings.append(f"final account snapshot unavailable: {exc}")
-        return RebalanceResult(
-            orders=run.orders,
-            total_value=final.total_value if final else Decimal(0),
-            cash_balance=final.cash_balance if final else None,
-            success=error is None,
-            error=error,
-            warnings=[*run.warnings, *self._price_warnings()],
-        )
-
-    async def _execute(self, config: AccountConfig, run: RunRecord) -> str | None:
-        account = config.account_id
-        targets, reserve = await self._targets(config)
-        plan, hours = await self._plan_and_hours(config, targets, reserve)
-        run.snapshot = plan.snapshot
-        if not hours.is_open:
-            opens = hours.next_open.isoformat() if hours.next_open else "unknown"
-            return (
-                f"market closed for {', '.join(hours.closed_symbols)} at "
-                f"{hours.checked_at.isoformat()}; next open {opens}. Nothing was placed."
-            )
-        cancelled = await self.broker.cancel_all_orders(
-            account, timeout_secs=self.cancel_timeout_secs
-        )
-        if cancelled:
-            run.warnings.append(f"cancelled open orders {cancelled} before rebalancing")
-            # Some of them may have filled before the cancel: plan again from what is held.
-            plan = await self._plan(config, targets, reserve, use_cache=False)
-            run.snapshot = plan.snapshot
-        run.warnings.extend(plan.result.warnings)
-        # Asked once: later in the run only this run's own buys can add to it (each request
-        # saved counts against IB's message rate).
-        run.no_sell.update(plan.no_sell)
-        for round_number in range(1 + self.extra_rounds):
-            if round_number:
-                # Fills rarely match the plan to the cent (buys are planned at a buffered
-                # price, market orders fill where they fill), so the account usually ends a
-                # little off the plan's point. Plan again from what is there and go on until
-                # a plan has nothing to do, so that the next run (or preview) finds the
-                # account on target instead of trading again.
-                plan = await self._plan(
-                    config, targets, reserve, use_cache=False, no_sell=run.no_sell
-                )
-                run.snapshot = plan.snapshot
-                if not plan.result.trades:
-                    return None
-                self.logger.info(
-                    "Rebalancing %s (run %s), round %d: %d trades with what the fills left",
-                    account,
-                    self.run_id,
-                    round_number + 1,
-                    len(plan.result.trades),
-                )
-            error = await self._sell_then_buy(config, targets, reserve, plan, run)
-            if error:
-                return error
-        return None
-
-    async def _sell_then_buy(
-        self,
-        config: AccountConfig,
-        targets: list[AllocationItem],
-        reserve: Decimal,
-        plan: _Plan,
-        run: RunRecord,
-    ) -> str | None:
-        """One round: place the plan's sells, wait, recompute the buys from the cash, buy."""
-        account = config.account_id
-        sells = [t for t in plan.result.trades if t.quantity < 0]
-        buys = [t for t in plan.result.trades if t.quantity > 0]
-        self.logger.info(
-            "Rebalancing %s (run %s): %d sells, %d buys planned",
-            account,
-            self.run_id,
-            len(sells),
-            len(buys),
-        )
-        if sells:
-            done = await self._runner().place_and_wait(account, sells, run)
-            failed = incomplete(done)
-            if failed:
-                return f"sells not completed: {failed}; no buys were placed"
-            # Re-read the cash the sells really freed and recompute the buys from it.
-            await self._runner().settle(account, done)
-            plan = await self._plan(config, targets, reserve, use_cache=False, no_sell=run.no_sell)
-            run.snapshot = plan.snapshot
-            buys = [t for t in plan.result.trades if t.quantity > 0]
-            late_sells = [t.symbol for t in plan.result.trades if t.quantity < 0]
-            if late_sells:
-                # The new plan's buys may count on sells that are not placed in this round:
-                # keep only the buys the cash already there pays for.
-                run.warnings.append(f"after the sells, {late_sells} would sell again; not placed")
-                buys = affordable(buys, plan.snapshot, reserve, run)
-        if not buys:
-            return None
-        done = await self._runner().place_and_wait(account, buys, run)
-        run.no_sell.update(t.symbol for t in done if t.filled_quantity)
-        failed = incomplete(done)
-        if failed:
-            return f"buys not completed: {failed}"
-        await self._runner().settle(account, done)
-        return None
-
-    async def _plan_and_hours(
-        self, config: AccountConfig, targets: list[AllocationItem], reserve: Decimal
-    ) -> tuple[_Plan, TradingHoursStatus]:
-        """A fresh plan and the liquid-hours status of every symbol it involves.
-
-        Both are asked for at once (each request saved counts against IB's message rate);
-        the plan is only acted on once the hours check (and the cancels) passed.
-        """
-        target_symbols = sorted({t.symbol for t in targets})
-        plan, hours = await asyncio.gather(
-            self._plan(config, targets, reserve, use_cache=False),
-            self.broker.get_trading_hours_status(target_symbols),
-            return_exceptions=True,
-        )
-        for outcome in (plan, hours):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(plan, _Plan)
-        assert isinstance(hours, TradingHoursStatus)
-        held_only = sorted(set(_symbols(targets, plan.snapshot)) - set(target_symbols))
-        if hours.is_open and held_only:
-            hours = await self.broker.get_trading_hours_status(held_only)
-        return plan, hours
-
-
-def _symbols(targets: Sequence[AllocationItem], snapshot: AccountSnapshot) -> list[str]:
-    return sorted({t.symbol for t in targets} | {p.symbol for p in snapshot.positions})
+    @property
+    def allocation_service(self) -> AllocationSource:
+        """The allocation source (the seed's name for it)."""
+        return self.allocation_source

@@ -1,4 +1,4 @@
-"""Placing one round's orders and waiting for their fills, for ``IBKRRebalancer``.
+"""Placing one round's orders and waiting for their fills, for ``Rebalancer``.
 
 Every order is tagged with the run id, recorded in the run as soon as it is known (and passed
 to ``on_order`` for the journal), waited for until a deadline, and cancelled when it has not
@@ -7,13 +7,11 @@ filled by then: a market order is never left resting.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
 
 from broker_connector_base import (
     AccountSnapshot,
@@ -21,21 +19,11 @@ from broker_connector_base import (
     BrokerConnectionError,
     OrderExecutionError,
     OrderStatus,
+    RebalancePlan,
     Trade,
 )
 
-__all__ = ["OrderRunner", "PositionWaiter", "RunRecord", "affordable", "incomplete"]
-
-
-@runtime_checkable
-class PositionWaiter(Protocol):
-    """A broker client that can wait for pushed position updates (``IBKRClient`` can)."""
-
-    async def wait_for_positions(
-        self, account_id: str, expected: Mapping[str, Decimal], *, timeout_secs: float
-    ) -> dict[str, Decimal]:
-        """Wait until the positions show ``expected``; return what was last seen."""
-        ...
+__all__ = ["OrderRunner", "RunRecord", "affordable", "incomplete"]
 
 
 @dataclass
@@ -45,6 +33,8 @@ class RunRecord:
     orders: list[Trade] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     snapshot: AccountSnapshot | None = None
+    plan: list[RebalancePlan] = field(default_factory=list)
+    """The plan the run started from (after cancelling open orders)."""
     no_sell: set[str] = field(default_factory=set)
     """Symbols not to sell today: bought earlier (the broker's record when the run started)
     or by this run."""
@@ -57,7 +47,7 @@ class OrderRunner:
     Attributes:
         broker: A connected client.
         logger: Where waits that ran out are reported.
-        run_id: Tag stored with every order (IB ``orderRef``).
+        run_id: Tag stored with every order (``order_ref``; IB's ``orderRef``).
         on_order: Called with each order when acknowledged and again when its wait ends.
         fill_timeout_secs: How long one ``place_and_wait`` may wait for fills.
         cancel_timeout_secs: How long cancelling an unfilled order may take.
@@ -113,42 +103,23 @@ class OrderRunner:
         status = await self.broker.get_order_status(exc.order_id)
         return OrderStatus.REJECTED if status is OrderStatus.NOT_FOUND else status
 
-    async def settle(self, account: str, sells: Sequence[Trade]) -> None:
-        """Wait (bounded) until the broker's positions show the filled sells.
+    async def settle(self, account: str, trades: Sequence[Trade]) -> None:
+        """Wait (bounded) until the broker's positions show the fills of ``trades``.
 
-        IB reports fills before it updates positions and balances; planning the buys on a
-        snapshot from between the two would count shares that are already sold.
+        Brokers report fills before they update positions and balances (IB does); planning
+        the buys on a snapshot from between the two would count shares that are already sold.
         """
-        expected = {t.symbol: t.current_shares + (t.filled_quantity or 0) for t in sells}
-        if isinstance(self.broker, PositionWaiter):
-            held = await self.broker.wait_for_positions(
-                account, expected, timeout_secs=self.settle_timeout_secs
+        expected = {t.symbol: t.current_shares + (t.filled_quantity or 0) for t in trades}
+        held = await self.broker.wait_for_positions(
+            account, expected, timeout_secs=self.settle_timeout_secs
+        )
+        if held != expected:
+            self.logger.warning(
+                "Positions of %s do not show the fills yet after %.0f s: %s",
+                account,
+                self.settle_timeout_secs,
+                {s: str(q) for s, q in held.items()},
             )
-            if held != expected:
-                self.logger.warning(
-                    "Positions of %s do not show the sells yet after %.0f s: %s",
-                    account,
-                    self.settle_timeout_secs,
-                    {s: str(q) for s, q in held.items()},
-                )
-            return
-        deadline = time.monotonic() + self.settle_timeout_secs
-        delay = 0.05
-        while True:
-            snapshot = await self.broker.get_account_snapshot(account, use_cached_prices=True)
-            held = {p.symbol: p.quantity for p in snapshot.positions}
-            if all(held.get(s, Decimal(0)) == q for s, q in expected.items()):
-                return
-            if time.monotonic() >= deadline:
-                self.logger.warning(
-                    "Positions of %s do not show the sells yet after %.0f s: %s",
-                    account,
-                    self.settle_timeout_secs,
-                    {s: str(held.get(s, 0)) for s in expected},
-                )
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
 
     async def _wait(self, trade: Trade, deadline: float, run: RunRecord) -> Trade:
         assert trade.order_id is not None

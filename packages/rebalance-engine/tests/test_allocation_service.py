@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from broker_connector_base import InvalidInputError
-from ibkr_connector import AllocationService, AllocationServiceError
-from ibkr_connector.testing import API_KEY, AllocationsAPI, allocation_document
 from pydantic import SecretStr
+from rebalance_engine import AllocationService, AllocationServiceError
+from rebalance_engine.testing import API_KEY, AllocationsAPI, allocation_document
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,0 +1,46 @@
+"""Broker-agnostic rebalance engine: sell first, wait for fills, buy with the cash the sells
+really freed, in rounds until the plan is empty, through any ``BrokerClient``.
+
+Allocation sources (HTTP/``file://`` ``AllocationService``, ``StaticAllocationSource``) and
+replacement sets are injected; several strategies per account are blended by weight and every
+plan line and trade is attributed to its strategies. ``rebalance_engine.conformance`` is the
+pytest suite that checks the engine on a connector's broker.
+"""
+
+from broker_connector_base import (
+    PositionDelta,
+    RebalancePlan,
+    StrategyAttribution,
+    StrategyWeight,
+)
+
+from rebalance_engine.allocation_service import AllocationService, AllocationServiceError
+from rebalance_engine.models import StrategyAllocations
+from rebalance_engine.planning import calculator_targets
+from rebalance_engine.plans import plan_lines
+from rebalance_engine.rebalancer import Rebalancer
+from rebalance_engine.replacement_service import Replacement, ReplacementService
+from rebalance_engine.sources import AllocationSource, StaticAllocationSource
+from rebalance_engine.targets import AccountTargets, fetch_targets
+
+__version__ = "1.0.0"
+
+__all__ = [
+    "AccountTargets",
+    "AllocationService",
+    "AllocationServiceError",
+    "AllocationSource",
+    "PositionDelta",
+    "RebalancePlan",
+    "Rebalancer",
+    "Replacement",
+    "ReplacementService",
+    "StaticAllocationSource",
+    "StrategyAllocations",
+    "StrategyAttribution",
+    "StrategyWeight",
+    "__version__",
+    "calculator_targets",
+    "fetch_targets",
+    "plan_lines",
+]

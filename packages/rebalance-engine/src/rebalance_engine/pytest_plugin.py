@@ -1,0 +1,58 @@
+"""Pytest fixtures for suites that need a local allocations API (imports pytest and aiohttp's
+server; ``rebalance_engine`` itself never imports this module).
+
+Import the fixture into a ``conftest.py``::
+
+    from rebalance_engine.pytest_plugin import allocations_api
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from rebalance_engine.testing import API_KEY, AllocationsAPI, dumps_document
+
+__all__ = ["allocations_api"]
+
+
+@pytest.fixture
+async def allocations_api() -> AsyncIterator[AllocationsAPI]:
+    """A real aiohttp server on 127.0.0.1 serving ``GET /v1/{strategy}/allocations``.
+
+    It answers 401 without ``x-api-key: API_KEY``, 404 for a strategy without a document, the
+    queued ``statuses`` first, and nothing while ``hang`` is set (until ``release``).
+    """
+    api = AllocationsAPI()
+
+    async def handler(request: web.Request) -> web.Response:
+        api.requests.append(dict(request.headers))
+        if api.hang:
+            await api.release.wait()
+        if api.statuses:
+            status = api.statuses.pop(0)
+            if status != 200:
+                return web.Response(status=status, text=f"status {status}")
+        if request.headers.get("x-api-key") != API_KEY:
+            return web.Response(status=401, text='{"error": "bad key"}')
+        document = api.documents.get(request.match_info["strategy"])
+        if document is None:
+            return web.Response(status=404, text='{"error": "unknown strategy"}')
+        text = document if isinstance(document, str) else dumps_document(document)
+        return web.Response(text=text, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/{strategy}/allocations", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    api.base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        yield api
+    finally:
+        api.release.set()
+        await runner.cleanup()

@@ -1,0 +1,388 @@
+"""``Rebalancer``: preview and execute a rebalance of one account through any ``BrokerClient``.
+
+It uses the broker only through the ``BrokerClient`` contract (including
+``wait_for_positions`` and ``take_warnings``), so every connector, the in-memory fake and a
+backtest broker get the same behaviour; ``rebalance_engine.conformance`` checks it per broker.
+
+Execution order matters for a cash account: sells first, wait for their fills, then read the
+cash that is really there and recompute the buys from the new snapshot. A failed sell stops the
+buys; a partial fill is reported as such; every order carries the run id (``order_ref``).
+
+Fills never match a plan to the cent, so a run goes on in rounds, each planned from what the
+last one left, until a plan has nothing to do (at most ``1 + extra_rounds``). Shares bought
+earlier the same trading day are never sold, in a run or in a preview (a day trade; in a cash
+account a good-faith violation). Together these make a run end where the next run, or a
+preview, finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass
+from decimal import Decimal
+
+from broker_connector_base import (
+    AccountConfig,
+    AccountSnapshot,
+    AllocationItem,
+    BaseRebalancer,
+    BrokerClient,
+    BrokerError,
+    CalculateRebalanceResult,
+    ContractPrice,
+    InvalidInputError,
+    RebalancePlan,
+    RebalanceResult,
+    Trade,
+    TradingHoursStatus,
+)
+from rebalance_calculator import TradeCalculator
+
+from rebalance_engine._execution import OrderRunner, RunRecord, affordable, incomplete
+from rebalance_engine.planning import calculator_targets
+from rebalance_engine.plans import plan_lines
+from rebalance_engine.replacement_service import ReplacementService
+from rebalance_engine.sources import AllocationSource
+from rebalance_engine.targets import AccountTargets, fetch_targets
+
+__all__ = ["Rebalancer"]
+
+
+@dataclass(frozen=True)
+class _Goal:
+    """What the calculator is given for an account: weights summing to 1 and the reserve."""
+
+    targets: AccountTargets
+    weights: list[AllocationItem]
+    reserve_percent: Decimal
+
+
+@dataclass(frozen=True)
+class _Plan:
+    snapshot: AccountSnapshot
+    prices: list[ContractPrice]
+    trades: list[Trade]
+    warnings: list[str]
+    no_sell: frozenset[str]
+
+    def lines(self, goal: _Goal) -> list[RebalancePlan]:
+        """The plan vocabulary of this plan: one line per symbol held or targeted."""
+        return plan_lines(
+            self.snapshot, goal.weights, goal.reserve_percent, self.trades, goal.targets.attribution
+        )
+
+
+class Rebalancer(BaseRebalancer):
+    """Rebalances accounts through ``broker_client``.
+
+    Args:
+        broker_client: A connected client.
+        logger: Logger for this rebalancer's messages.
+        allocation_source: Where the strategies' target allocations come from (the HTTP or
+            ``file://`` ``AllocationService``, or any ``AllocationSource``).
+        replacement_service: Replacement sets, for accounts with ``replacement_set``.
+        run_id: Tag stored with every order (``order_ref``); a fresh id when ``None``.
+        on_order: Called with the ``Trade`` right after each order is acknowledged, and again
+            with its fill when the wait for it ends (the daemon journals orders through it).
+        fill_timeout_secs: How long each phase (sells, buys) may wait for fills; orders still
+            working then are cancelled and reported.
+        cancel_timeout_secs: How long cancelling the account's open orders may take.
+        settle_timeout_secs: How long to wait after the sells for the broker's positions to
+            show them before the buys are recomputed.
+        extra_rounds: How many further sell-then-buy rounds may follow the first one, each
+            planned from what the previous fills left, until a plan has nothing to do (0
+            turns them off). Buys are planned at ``ask * 1.005`` and fill near the ask, so the
+            first round usually leaves some cash; without further rounds the next run would
+            find the account off target and trade again.
+    """
+
+    def __init__(
+        self,
+        broker_client: BrokerClient,
+        logger: logging.Logger | None = None,
+        *,
+        allocation_source: AllocationSource,
+        replacement_service: ReplacementService | None = None,
+        run_id: str | None = None,
+        on_order: Callable[[Trade], None] | None = None,
+        fill_timeout_secs: float = 120.0,
+        cancel_timeout_secs: float = 30.0,
+        settle_timeout_secs: float = 10.0,
+        extra_rounds: int = 2,
+    ) -> None:
+        super().__init__(broker_client, logger or logging.getLogger(__name__))
+        self.allocation_source = allocation_source
+        self.replacement_service = replacement_service
+        self.run_id = run_id or f"rb-{uuid.uuid4().hex[:16]}"
+        self.on_order = on_order
+        self.fill_timeout_secs = fill_timeout_secs
+        self.cancel_timeout_secs = cancel_timeout_secs
+        self.settle_timeout_secs = settle_timeout_secs
+        self.extra_rounds = extra_rounds
+        self.calculator = TradeCalculator()
+
+    # ------------------------------------------------------------------------------------
+    # planning
+    # ------------------------------------------------------------------------------------
+
+    async def _goal(self, config: AccountConfig) -> _Goal:
+        targets = await fetch_targets(config, self.allocation_source, self.replacement_service)
+        weights, reserve = calculator_targets(targets.allocations, config.cash_reserve_percent)
+        return _Goal(targets, weights, reserve)
+
+    async def _plan(
+        self,
+        config: AccountConfig,
+        goal: _Goal,
+        *,
+        use_cache: bool,
+        no_sell: Set[str] | None = None,
+    ) -> _Plan:
+        """Snapshot, quotes and the calculator's trades.
+
+        Shares bought earlier this trading day are never planned for sale: that would be a day
+        trade, or a good-faith violation in a cash account. ``no_sell`` names them; ``None``
+        asks the broker. The preview applies the same rule, so a preview right after a run
+        shows what a second run would really do.
+        """
+        # The snapshot, the targets' quotes and today's buys are independent: ask for all at
+        # once, then for the quotes of held symbols that are not targets (cached when the
+        # snapshot just fetched them and ``use_cache`` allows).
+        wanted = sorted({t.symbol for t in goal.weights})
+        snapshot_result, quotes_result, bought_result = await asyncio.gather(
+            self.broker.get_account_snapshot(config.account_id, use_cached_prices=use_cache),
+            self._quotes(wanted, use_cache=use_cache),
+            self._bought_today(config.account_id, no_sell),
+            return_exceptions=True,
+        )
+        for outcome in (snapshot_result, quotes_result, bought_result):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(snapshot_result, AccountSnapshot)
+        assert isinstance(quotes_result, list)
+        assert isinstance(bought_result, frozenset)
+        snapshot = snapshot_result
+        extra = sorted({p.symbol for p in snapshot.positions} - set(wanted))
+        prices = [*quotes_result, *await self._quotes(extra, use_cache=use_cache)]
+        result = self.calculator.calculate_trades(
+            account_snapshot=snapshot,
+            target_allocations=goal.weights,
+            market_prices=prices,
+            account_config=config.model_copy(update={"cash_reserve_percent": goal.reserve_percent}),
+            no_sell_symbols=bought_result,
+        )
+        # Every trade says which strategies it is for (the journal records it per order).
+        trades = [
+            t.model_copy(update={"attribution": goal.targets.attribution_of(t.symbol)})
+            for t in result.trades
+        ]
+        return _Plan(snapshot, prices, trades, list(result.warnings), bought_result)
+
+    async def _bought_today(self, account_id: str, known: Set[str] | None) -> frozenset[str]:
+        if known is not None:
+            return frozenset(known)
+        return await self.broker.get_symbols_bought_today(account_id)
+
+    async def _quotes(self, symbols: list[str], *, use_cache: bool) -> list[ContractPrice]:
+        if not symbols:
+            return []
+        return await self.broker.get_multiple_market_prices(symbols, use_cache=use_cache)
+
+    def _runner(self) -> OrderRunner:
+        return OrderRunner(
+            broker=self.broker,
+            logger=self.logger,
+            run_id=self.run_id,
+            on_order=self.on_order,
+            fill_timeout_secs=self.fill_timeout_secs,
+            cancel_timeout_secs=self.cancel_timeout_secs,
+            settle_timeout_secs=self.settle_timeout_secs,
+        )
+
+    async def calculate_rebalance(self, account_config: AccountConfig) -> CalculateRebalanceResult:
+        """Preview the trades a rebalance would place now (fresh cached quotes allowed).
+
+        Raises:
+            InvalidInputError: Bad allocations, replacement set or account.
+            BrokerError: The broker or the allocations API failed.
+        """
+        self.broker.take_warnings()  # only this preview's warnings go into its result
+        goal = await self._goal(account_config)
+        plan = await self._plan(account_config, goal, use_cache=True)
+        self.logger.info(
+            "Preview for %s (%s): %d trades, account value %s",
+            account_config.account_id,
+            account_config.strategy_name,
+            len(plan.trades),
+            plan.snapshot.total_value,
+        )
+        return CalculateRebalanceResult(
+            proposed_trades=plan.trades,
+            current_value=plan.snapshot.total_value,
+            cash_balance=plan.snapshot.cash_balance,
+            success=True,
+            warnings=[*plan.warnings, *self.broker.take_warnings()],
+            plan=plan.lines(goal),
+        )
+
+    # ------------------------------------------------------------------------------------
+    # execution
+    # ------------------------------------------------------------------------------------
+
+    async def rebalance_account(self, account_config: AccountConfig) -> RebalanceResult:
+        """Execute: hours check, cancel open orders, sell, wait, recompute buys, buy, wait.
+
+        Never raises for a broker or input failure: the result has ``success=False``, the
+        error, and every order placed before it.
+        """
+        run = RunRecord()
+        self.broker.take_warnings()  # only this run's warnings go into its result
+        try:
+            error = await self._execute(account_config, run)
+        except (BrokerError, InvalidInputError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error:
+            self.logger.error(
+                "Rebalance of %s (run %s) failed: %s", account_config.account_id, self.run_id, error
+            )
+        final = run.snapshot
+        if self.broker.is_connected():
+            try:
+                # For the report only: quotes this run just took (cached) value it well enough.
+                final = await self.broker.get_account_snapshot(
+                    account_config.account_id, use_cached_prices=True
+                )
+            except (BrokerError, InvalidInputError) as exc:
+                run.warnings.append(f"final account snapshot unavailable: {exc}")
+        return RebalanceResult(
+            orders=run.orders,
+            total_value=final.total_value if final else Decimal(0),
+            cash_balance=final.cash_balance if final else None,
+            success=error is None,
+            error=error,
+            warnings=[*run.warnings, *self.broker.take_warnings()],
+            plan=run.plan,
+        )
+
+    async def _execute(self, config: AccountConfig, run: RunRecord) -> str | None:
+        goal = await self._goal(config)
+        plan, hours = await self._plan_and_hours(config, goal)
+        run.snapshot = plan.snapshot
+        if not hours.is_open:
+            opens = hours.next_open.isoformat() if hours.next_open else "unknown"
+            return (
+                f"market closed for {', '.join(hours.closed_symbols)} at "
+                f"{hours.checked_at.isoformat()}; next open {opens}. Nothing was placed."
+            )
+        cancelled = await self.broker.cancel_all_orders(
+            config.account_id, timeout_secs=self.cancel_timeout_secs
+        )
+        if cancelled:
+            run.warnings.append(f"cancelled open orders {cancelled} before rebalancing")
+            # Some of them may have filled before the cancel: plan again from what is held.
+            plan = await self._plan(config, goal, use_cache=False)
+            run.snapshot = plan.snapshot
+        run.warnings.extend(plan.warnings)
+        run.plan = plan.lines(goal)
+        # Asked once: later in the run only this run's own buys can add to it (each request
+        # saved counts against the broker's message rate).
+        run.no_sell.update(plan.no_sell)
+        return await self._rounds(config, goal, plan, run)
+
+    async def _rounds(
+        self, config: AccountConfig, goal: _Goal, plan: _Plan, run: RunRecord
+    ) -> str | None:
+        """Sell-then-buy rounds from ``plan`` on, until a plan has nothing to do."""
+        for round_number in range(1 + self.extra_rounds):
+            if round_number:
+                # Fills rarely match the plan to the cent (buys are planned at a buffered
+                # price, market orders fill where they fill), so the account usually ends a
+                # little off the plan's point. Plan again from what is there and go on until
+                # a plan has nothing to do, so that the next run (or preview) finds the
+                # account on target instead of trading again.
+                plan = await self._plan(config, goal, use_cache=False, no_sell=run.no_sell)
+                run.snapshot = plan.snapshot
+                if not plan.trades:
+                    return None
+                self.logger.info(
+                    "Rebalancing %s (run %s), round %d: %d trades with what the fills left",
+                    config.account_id,
+                    self.run_id,
+                    round_number + 1,
+                    len(plan.trades),
+                )
+            error = await self._sell_then_buy(config, goal, plan, run)
+            if error:
+                return error
+        return None
+
+    async def _sell_then_buy(
+        self, config: AccountConfig, goal: _Goal, plan: _Plan, run: RunRecord
+    ) -> str | None:
+        """One round: place the plan's sells, wait, recompute the buys from the cash, buy."""
+        account = config.account_id
+        sells = [t for t in plan.trades if t.quantity < 0]
+        buys = [t for t in plan.trades if t.quantity > 0]
+        self.logger.info(
+            "Rebalancing %s (run %s): %d sells, %d buys planned",
+            account,
+            self.run_id,
+            len(sells),
+            len(buys),
+        )
+        if sells:
+            done = await self._runner().place_and_wait(account, sells, run)
+            failed = incomplete(done)
+            if failed:
+                return f"sells not completed: {failed}; no buys were placed"
+            # Re-read the cash the sells really freed and recompute the buys from it.
+            await self._runner().settle(account, done)
+            plan = await self._plan(config, goal, use_cache=False, no_sell=run.no_sell)
+            run.snapshot = plan.snapshot
+            buys = [t for t in plan.trades if t.quantity > 0]
+            late_sells = [t.symbol for t in plan.trades if t.quantity < 0]
+            if late_sells:
+                # The new plan's buys may count on sells that are not placed in this round:
+                # keep only the buys the cash already there pays for.
+                run.warnings.append(f"after the sells, {late_sells} would sell again; not placed")
+                buys = affordable(buys, plan.snapshot, goal.reserve_percent, run)
+        if not buys:
+            return None
+        done = await self._runner().place_and_wait(account, buys, run)
+        run.no_sell.update(t.symbol for t in done if t.filled_quantity)
+        failed = incomplete(done)
+        if failed:
+            return f"buys not completed: {failed}"
+        await self._runner().settle(account, done)
+        return None
+
+    async def _plan_and_hours(
+        self, config: AccountConfig, goal: _Goal
+    ) -> tuple[_Plan, TradingHoursStatus]:
+        """A fresh plan and the liquid-hours status of every symbol it involves.
+
+        Both are asked for at once (each request saved counts against the broker's message
+        rate); the plan is only acted on once the hours check (and the cancels) passed.
+        """
+        target_symbols = sorted({t.symbol for t in goal.weights})
+        plan, hours = await asyncio.gather(
+            self._plan(config, goal, use_cache=False),
+            self.broker.get_trading_hours_status(target_symbols),
+            return_exceptions=True,
+        )
+        for outcome in (plan, hours):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(plan, _Plan)
+        assert isinstance(hours, TradingHoursStatus)
+        held_only = sorted(set(_symbols(goal.weights, plan.snapshot)) - set(target_symbols))
+        if hours.is_open and held_only:
+            hours = await self.broker.get_trading_hours_status(held_only)
+        return plan, hours
+
+
+def _symbols(targets: Sequence[AllocationItem], snapshot: AccountSnapshot) -> list[str]:
+    return sorted({t.symbol for t in targets} | {p.symbol for p in snapshot.positions})
