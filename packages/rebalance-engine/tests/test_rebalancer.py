@@ -183,3 +183,19 @@ async def test_journal_callback_sees_each_order_acknowledged_then_final(
         assert order_id is not None
         assert [e.status for e in events] == [OrderStatus.FILLED, OrderStatus.FILLED]
         assert events[1].filled_quantity == events[1].quantity
+
+
+async def test_run_result_carries_the_final_snapshot_its_totals_come_from(
+    broker: InMemoryBroker,
+) -> None:
+    result = await _rebalancer(broker).rebalance_account(account_config())
+    assert result.success, result.error
+
+    final = result.final_snapshot
+    assert final is not None
+    assert (final.total_value, final.cash_balance) == (result.total_value, result.cash_balance)
+    after = await broker.get_account_snapshot(ACCOUNT, use_cached_prices=True)
+    assert {p.symbol: p.quantity for p in final.positions} == {
+        p.symbol: p.quantity for p in after.positions
+    }
+    assert {p.symbol for p in final.positions} == {"SPY", "AGG", "QQQ", "IEF"}

@@ -267,6 +267,8 @@ class RebalanceResult(_Value):
 
     ``plan`` is the plan the run started from (every symbol held or targeted, traded or not;
     ``position_deltas`` the same in shares); ``orders`` what was placed, in every round.
+    ``final_snapshot`` is the account as the run left it (the one ``total_value`` and
+    ``cash_balance`` come from), ``None`` when no snapshot could be read.
     """
 
     orders: list[Trade]
@@ -276,6 +278,7 @@ class RebalanceResult(_Value):
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
     plan: list[RebalancePlan] = Field(default_factory=list)
+    final_snapshot: AccountSnapshot | None = None
 
     @property
     def position_deltas(self) -> list[PositionDelta]:

@@ -265,6 +265,7 @@ class Rebalancer(BaseRebalancer):
             error=error,
             warnings=[*run.warnings, *self.broker.take_warnings()],
             plan=run.plan,
+            final_snapshot=final,
         )
 
     async def _execute(self, config: AccountConfig, run: RunRecord) -> str | None:
