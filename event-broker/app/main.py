@@ -70,13 +70,13 @@ class Daemon:
         self.started_at = time.time()
 
     @property
-    def ably_state(self) -> AblyState:
-        """The realtime connection as the health check sees it."""
+    def realtime_status(self) -> tuple[AblyState, float | None]:
+        """The realtime link as the health check sees it, and since when it is down."""
         if not self._realtime_wanted:
-            return "disabled"
+            return "disabled", None
         if self.ably is None:
-            return "connecting"
-        return "connected" if self.ably.healthy else "disconnected"
+            return "connecting", self.started_at
+        return self.ably.link.state, self.ably.link.down_since
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT or a permanent realtime failure; returns the exit code."""
@@ -162,6 +162,7 @@ class Daemon:
             await asyncio.sleep(STATUS_INTERVAL_SECS)
 
     def _write_status(self, *, accepting: bool) -> None:
+        realtime, down_since = self.realtime_status
         try:
             write_status(
                 self.config.settings.data_dir,
@@ -169,7 +170,8 @@ class Daemon:
                     pid=os.getpid(),
                     updated_at=time.time(),
                     started_at=self.started_at,
-                    ably=self.ably_state,
+                    ably=realtime,
+                    ably_down_since=down_since,
                     active_runs=self.runtime.strategies.active_runs,
                     accepting=accepting and self.runtime.strategies.accepting,
                 ),

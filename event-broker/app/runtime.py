@@ -15,7 +15,9 @@ import logging
 from broker_connector_base import InvalidInputError
 
 from app.config.settings import AppConfig
+from app.intake.catch_up import CatchUp
 from app.intake.events import EventProcessor
+from app.intake.history import HistoryReader
 from app.intake.subscriber import AblyService
 from app.notify.notifier import NotificationService
 from app.runs.account import TradingExecutor
@@ -91,6 +93,10 @@ class Runtime:
     def subscriber(self) -> AblyService:
         """The realtime subscriber: one channel per strategy of the tradable accounts.
 
+        After every gap in the subscription it reads back from Ably's history what the
+        channels received meanwhile (``app.intake.catch_up``), starting where the journal's
+        newest event of the channel was published.
+
         Raises:
             InvalidInputError: ``REALTIME_API_KEY`` is not set, or no account is tradable.
         """
@@ -100,10 +106,16 @@ class Runtime:
             raise InvalidInputError(
                 "a realtime subscription needs REALTIME_API_KEY and a tradable account"
             )
+        history = HistoryReader(
+            api_key=settings.realtime_api_key,
+            endpoint=settings.ably_endpoint,
+            tls=settings.ably_tls,
+        )
         return AblyService(
             api_key=settings.realtime_api_key,
             channels=channels,
             on_message=self.events.on_message,
+            catch_up=CatchUp(history, self.journal, max_age_secs=settings.event_max_age_secs),
             endpoint=settings.ably_endpoint,
             tls=settings.ably_tls,
             max_message_age_secs=settings.event_max_age_secs,

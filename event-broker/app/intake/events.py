@@ -1,7 +1,8 @@
 """Turns realtime messages into strategy runs: de-duplicate and journal, validate, dispatch.
 
-The channel name is the strategy name. Every message is journalled with its outcome; a
-malformed message or an unknown ``exec`` is journalled with the reason and trades nothing.
+The channel name is the strategy name. Every message is journalled with its outcome and its
+Ably timestamp; a stale message (older than ``EVENT_MAX_AGE_SECS`` when it reached the daemon),
+a malformed one or an unknown ``exec`` is journalled with the reason and trades nothing.
 A message id is claimed in the journal (``Journal.claim_event``) before anything runs: the
 journal is the one de-duplication store, so a message delivered twice (resume replay, rewind,
 a publisher retry), even across restarts, runs once.
@@ -71,10 +72,17 @@ class EventProcessor:
             logger.warning("Message on %s has no id; cannot de-duplicate it", message.channel)
             event_id = f"{message.channel}:no-id:{uuid.uuid4().hex}"
         row = self.journal.claim_event(
-            event_id=event_id, channel=message.channel, payload=_payload(message.data)
+            event_id=event_id,
+            channel=message.channel,
+            payload=_payload(message.data),
+            published_ms=message.timestamp_ms,
         )
         if row is None:
             logger.info("Event %s on %s already received; not run again", event_id, message.channel)
+            return None
+        if message.stale is not None:
+            # Too old to trade on (replayed or read back after an outage): recorded, not run.
+            self._ignore(event_id, row, f"stale: {message.stale}; not run")
             return None
         event = self._parse(message, event_id, row)
         if event is None:

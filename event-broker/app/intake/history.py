@@ -23,8 +23,8 @@ from typing import Any
 from ably import AblyRest
 from pydantic import SecretStr
 
-from app.intake.ably_state import SecretRedactor
 from app.intake.messages import ReceivedMessage
+from app.intake.redaction import SecretRedactor
 
 __all__ = ["HistoryBatch", "HistoryReader"]
 

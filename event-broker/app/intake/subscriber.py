@@ -1,15 +1,22 @@
-"""Ably subscriber for strategy events: staleness limit, liveness watchdog.
+"""Ably subscriber for strategy events: gaps caught up, staleness limit, liveness watchdog.
 
 Why each guard exists (ably-python 3.1.4 behaviour):
 
 - The same message can arrive twice (resume replay, rewind, a publisher retry); the subscriber
   hands each on, and the handler de-duplicates by id in the journal before anything runs
   (``app.intake.events``), so there is one store of seen ids, and it survives restarts.
-- A command published minutes ago (replayed after an outage) must not trade now, so messages
-  older than ``max_message_age_secs`` are logged and dropped.
+- Ably redelivers nothing across a gap in the subscription (the daemon stopped, a dead client
+  replaced, a resume refused), so every attach without continuity queues a catch-up from the
+  channel's history, in order with the live messages (``app.intake.delivery``,
+  ``app.intake.catch_up``).
+- A command published minutes ago (replayed or read back after an outage) must not trade now,
+  so a message older than ``max_message_age_secs`` on arrival is handed on marked ``stale``:
+  the handler journals it and runs nothing.
 - The SDK can sit in CONNECTED while deaf (a DISCONNECTED with a 5xx, an unprompted CLOSED) and
   flaps failed/disconnected forever after a connection ERROR, so a watchdog pings, recreates the
   client on failure and gives up with :class:`AblyConnectionFailed` after repeated failures.
+  The link's state for the health check (``connected``, ``reconnecting``, ``dead``...) is kept
+  in :attr:`AblyService.link` (``app.intake.link``).
 - The SDK logs the websocket URL, which carries the key in its query string, so a filter on the
   ``ably`` and ``websockets`` loggers redacts the key secret while the service runs.
 """
@@ -27,7 +34,10 @@ from ably import AblyRealtime
 from broker_connector_base.exceptions import InvalidInputError
 from pydantic import SecretStr
 
-from app.intake.messages import ReceivedMessage
+from app.intake.catch_up import CatchUp
+from app.intake.delivery import Delivery
+from app.intake.link import LinkHealth, LinkState
+from app.intake.messages import ReceivedMessage, stale_reason
 from app.intake.redaction import SecretRedactor
 from app.intake.sdk_noise import quiet_sdk_loose_ends
 
@@ -41,18 +51,21 @@ class AblyConnectionFailed(Exception):
 
 
 class AblyService:
-    """Subscribe to strategy channels and hand each fresh message to ``on_message``.
+    """Subscribe to strategy channels and hand each message to ``on_message``.
 
-    ``on_message`` is awaited for one message at a time, in arrival order; an exception it
-    raises is logged and the next message is still delivered.
+    ``on_message`` is awaited for one message at a time, in arrival order, those a gap missed
+    (read back by ``catch_up``) in their place; an exception it raises is logged and the next
+    message is still delivered. A message too old on arrival comes with ``stale`` set.
 
     Args:
         api_key: The Ably key (``appId.keyId:secret``); never logged.
         channels: Channel names to subscribe to.
-        on_message: Awaited once per new message.
+        on_message: Awaited once per message (it de-duplicates by id).
+        catch_up: Reads back what each gap missed (closed with the service); ``None``: gaps
+            are only logged.
         endpoint: ``host:port`` of a non-default realtime endpoint (the fake in tests).
         tls: ``False`` for a plain ``ws://`` endpoint.
-        max_message_age_secs: Messages whose Ably timestamp is older are ignored.
+        max_message_age_secs: Messages whose Ably timestamp is older are marked ``stale``.
         watchdog_interval_secs: Time between liveness checks in :meth:`run`.
         connect_timeout_secs: Limit for connecting and attaching every channel.
         ping_timeout_secs: Limit for one watchdog ping (or channel re-attach).
@@ -69,6 +82,7 @@ class AblyService:
         api_key: SecretStr,
         channels: Sequence[str],
         on_message: Callable[[ReceivedMessage], Awaitable[None]],
+        catch_up: CatchUp | None = None,
         endpoint: str | None = None,
         tls: bool = True,
         max_message_age_secs: float = 300.0,
@@ -86,8 +100,7 @@ class AblyService:
             raise InvalidInputError("max_watchdog_failures must be >= 1", "AblyService")
         self._api_key = api_key
         self._channels = tuple(dict.fromkeys(channels))
-        self._on_message = on_message
-        self._max_age_ms = max_message_age_secs * 1000
+        self._max_age_secs = max_message_age_secs
         self._watchdog_interval_secs = watchdog_interval_secs
         self._connect_timeout_secs = connect_timeout_secs
         self._ping_timeout_secs = ping_timeout_secs
@@ -104,41 +117,44 @@ class AblyService:
             # The SDK ignores ``port`` for realtime: the port must be inside ``endpoint``.
             self._sdk_options["endpoint"] = endpoint
         self._redactor = SecretRedactor(api_key)
+        self._catch_up = catch_up
+        self._delivery = Delivery(on_message, catch_up=catch_up, redact=self._redactor.redact)
         self._client: Any = None
         self._generation = 0
-        self._queue: asyncio.Queue[ReceivedMessage] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
+        self._clients_made = 0
         self._fatal: str | None = None
         self._fatal_event = asyncio.Event()
-        self._ping_ok = False
-        self._health_waiters: list[asyncio.Future[None]] = []
+        # The link proved alive (connected and attached, a ping answered) since the watchdog's
+        # last failed check; False before the first connection.
+        self._proven = False
+        self._link = LinkHealth()
         self._started = False
+        self._subscribed = False  # the first connection attached every channel
         self._attached_once: set[str] = set()  # channels attached at least once on this client
 
     def __repr__(self) -> str:
         return f"AblyService(channels={list(self._channels)!r}, healthy={self.healthy})"
 
     @property
+    def link(self) -> LinkHealth:
+        """The link's state for the health check, and since when it is down."""
+        return self._link
+
+    @property
     def healthy(self) -> bool:
-        """Connected, every channel attached, and the last watchdog ping succeeded."""
-        client = self._client
-        if client is None or self._fatal is not None or not self._ping_ok:
-            return False
-        if client.connection.state != "connected":
-            return False
-        return all(client.channels.get(name).state == "attached" for name in self._channels)
+        """Connected, every channel attached, and not found dead by the watchdog since."""
+        return self._link_state() == "connected"
 
     async def wait_until_healthy(self, healthy: bool = True, *, timeout_secs: float = 30.0) -> None:
-        """Wait until :attr:`healthy` equals ``healthy`` (re-checked on every state change).
+        """Wait until :attr:`healthy` equals ``healthy`` (now, or at a later state change).
 
         Raises:
             TimeoutError: It did not within ``timeout_secs``.
         """
-        async with asyncio.timeout(timeout_secs):
-            while self.healthy != healthy:
-                waiter = asyncio.get_running_loop().create_future()
-                self._health_waiters.append(waiter)
-                await waiter
+        unhealthy: tuple[LinkState, ...] = ("connecting", "reconnecting", "dead", "failed")
+        await self._link.wait_for(
+            *(("connected",) if healthy else unhealthy), timeout_secs=timeout_secs
+        )
 
     async def start(self) -> None:
         """Connect and attach every channel.
@@ -156,7 +172,7 @@ class AblyService:
         self._redactor.install()
         quiet_sdk_loose_ends(asyncio.get_running_loop())
         try:
-            self._worker = asyncio.create_task(self._deliver_loop(), name="ably-deliver")
+            self._delivery.start()
             await self._connect()
         except BaseException:
             await self.close()
@@ -185,6 +201,7 @@ class AblyService:
                 raise AblyConnectionFailed(self._fatal)
             if await self._check_alive():
                 failures = 0
+                self._delivery.retry_failed()
                 continue
             failures += 1
             if failures >= self._max_failures:
@@ -212,12 +229,10 @@ class AblyService:
 
     async def close(self) -> None:
         """Close the client and stop delivering."""
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        await self._delivery.close()
         await self._close_client()
+        if self._catch_up is not None:
+            await self._catch_up.close()
         self._redactor.uninstall()
         self._notify_health()
 
@@ -226,6 +241,7 @@ class AblyService:
     async def _connect(self) -> None:
         self._generation += 1
         generation = self._generation
+        self._clients_made += 1
         self._attached_once.clear()
         try:
             client = AblyRealtime(self._api_key.get_secret_value(), **self._sdk_options)
@@ -251,7 +267,7 @@ class AblyService:
             fatal.cancel()
         error = attach_all.exception() if attach_all.done() else None
         if attach_all.done() and error is None and self._fatal is None:
-            self._ping_ok = True
+            self._proven = self._subscribed = True
             self._notify_health()
             return
         attach_all.cancel()
@@ -269,13 +285,10 @@ class AblyService:
     async def _reconnect(self) -> None:
         await self._close_client()
         await self._connect()
-        logger.warning(
-            "Recreated the Ably client; messages published while it was down may be missed"
-        )
+        logger.warning("Recreated the Ably client")
 
     async def _close_client(self) -> None:
         client, self._client = self._client, None
-        self._ping_ok = False
         self._generation += 1  # listeners of the old client now ignore its events
         if client is None:
             return
@@ -299,10 +312,10 @@ class AblyService:
                         await channel.attach()
         except Exception as exc:  # any SDK or timeout error means "not alive"
             logger.warning("Ably liveness check failed: %s", self._redactor.redact(repr(exc)))
-            self._ping_ok = False
+            self._proven = False
             self._notify_health()
             return False
-        self._ping_ok = True
+        self._proven = True
         self._notify_health()
         return True
 
@@ -330,60 +343,64 @@ class AblyService:
             return
         current = str(getattr(change.current, "value", change.current))
         if current == "attached":
-            if name in self._attached_once and not change.resumed:
-                logger.warning(
-                    "Ably channel %s re-attached without continuity; messages may be missed", name
-                )
+            # "update" (an ATTACHED while attached: Ably lost continuity) comes here too.
+            if not change.resumed:
+                self._delivery.gap(name, why=self._gap_cause(name))
             self._attached_once.add(name)
+            if self._all_attached():
+                self._proven = True  # the server answered every ATTACH
         elif current in ("suspended", "failed", "detached"):
             reason = self._redactor.redact(str(change.reason)) if change.reason else "no reason"
             logger.warning("Ably channel %s is %s: %s", name, current, reason)
         self._notify_health()
 
+    def _gap_cause(self, channel: str) -> str:
+        if channel in self._attached_once:
+            return "re-attached without continuity (resume refused or connection suspended)"
+        if self._clients_made == 1:
+            return "first attach since the daemon started"
+        return "first attach of a new realtime client (the previous one was found dead)"
+
     def _make_listener(self, channel: str) -> Callable[[Any], None]:
         def listener(message: Any) -> None:
-            # Only check age and enqueue here: the SDK runs sync listeners inside its frame
+            # Only judge age and enqueue here: the SDK runs sync listeners inside its frame
             # handler. Age is judged on arrival, so a backlog behind a slow handler never
             # turns a fresh command stale.
-            received = ReceivedMessage(
-                channel=channel,
-                message_id=message.id,
-                name=message.name,
-                data=message.data,
-                timestamp_ms=message.timestamp,
+            now_ms = int(time.time() * 1000)
+            self._delivery.message(
+                ReceivedMessage(
+                    channel=channel,
+                    message_id=message.id,
+                    name=message.name,
+                    data=message.data,
+                    timestamp_ms=message.timestamp,
+                    stale=stale_reason(
+                        message.timestamp, max_age_secs=self._max_age_secs, now_ms=now_ms
+                    ),
+                )
             )
-            if not self._is_stale(received):
-                self._queue.put_nowait(received)
 
         return listener
 
-    def _notify_health(self) -> None:
-        waiters, self._health_waiters = self._health_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+    # -- link state ------------------------------------------------------------------------
 
-    # -- delivery --------------------------------------------------------------------------
-
-    async def _deliver_loop(self) -> None:
-        while True:
-            message = await self._queue.get()
-            try:
-                await self._on_message(message)
-            except Exception:  # a failing handler must not kill the subscriber
-                logger.exception(
-                    "Handling Ably message %s on %s failed", message.message_id, message.channel
-                )
-
-    def _is_stale(self, message: ReceivedMessage) -> bool:
-        age_ms = time.time() * 1000 - (message.timestamp_ms or 0)
-        if message.timestamp_ms is None or age_ms <= self._max_age_ms:
-            return False
-        logger.warning(
-            "Ignoring stale Ably message %s on %s: published %.0f s ago (limit %.0f s)",
-            message.message_id,
-            message.channel,
-            age_ms / 1000,
-            self._max_age_ms / 1000,
+    def _all_attached(self) -> bool:
+        client = self._client
+        return client is not None and all(
+            client.channels.get(name).state == "attached" for name in self._channels
         )
-        return True
+
+    def _link_state(self) -> LinkState:
+        if self._fatal is not None:
+            return "failed"
+        if not self._subscribed:
+            return "connecting"
+        if not self._proven:
+            return "dead"
+        client = self._client
+        if client is None or client.connection.state != "connected" or not self._all_attached():
+            return "reconnecting"
+        return "connected"
+
+    def _notify_health(self) -> None:
+        self._link.report(self._link_state())

@@ -58,11 +58,12 @@ def _insert_event(
     received_at: str,
     *,
     outcome: str | None = None,
+    published_ms: int | None = None,
 ) -> int:
     cursor = conn.execute(
-        "INSERT INTO events (event_id, channel, payload, received_at, outcome)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (event_id, channel, payload, received_at, outcome),
+        "INSERT INTO events (event_id, channel, payload, received_at, outcome, published_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (event_id, channel, payload, received_at, outcome, published_ms),
     )
     assert cursor.lastrowid is not None  # an INSERT always sets it
     return cursor.lastrowid
@@ -170,12 +171,20 @@ class Journal:
         with self._write() as conn:
             return _insert_event(conn, event_id, channel, payload, received)
 
-    def claim_event(self, *, event_id: str, channel: str, payload: str) -> int | None:
+    def claim_event(
+        self, *, event_id: str, channel: str, payload: str, published_ms: int | None = None
+    ) -> int | None:
         """Record an event unless one with this id was recorded before: the de-duplication.
 
         The check and the insert are one write transaction, so two handlers (or processes)
         never both claim one id. Claimed before any run starts, a message is never run twice,
         not even after a crash mid-run and a restart.
+
+        Args:
+            event_id: The message id.
+            channel: The channel it came on.
+            payload: Its data as text.
+            published_ms: Its Ably timestamp (milliseconds since the epoch).
 
         Returns:
             The new event's row number, or ``None`` when the id was recorded before.
@@ -183,7 +192,9 @@ class Journal:
         with self._write() as conn:
             if conn.execute(_EVENT_ID_KNOWN, (event_id,)).fetchone() is not None:
                 return None
-            return _insert_event(conn, event_id, channel, payload, _now())
+            return _insert_event(
+                conn, event_id, channel, payload, _now(), published_ms=published_ms
+            )
 
     def import_seen_ids(self, seen: Iterable[tuple[str, str, datetime]], *, outcome: str) -> int:
         """Record ``(event_id, channel, seen_at)`` ids handled elsewhere, payload unknown.
@@ -213,6 +224,12 @@ class Journal:
     def event_seen(self, event_id: str) -> bool:
         """True when an event with this id was recorded before."""
         return bool(self._read(_EVENT_ID_KNOWN, (event_id,)))
+
+    def last_published_ms(self, channel: str) -> int | None:
+        """The newest Ably timestamp of an event recorded for ``channel`` (``None``: none)."""
+        rows = self._read("SELECT MAX(published_ms) FROM events WHERE channel = ?", (channel,))
+        value = rows[0][0]
+        return None if value is None else int(value)
 
     # -- runs ----------------------------------------------------------------------------------
 

@@ -11,8 +11,19 @@ from broker_connector_base import InvalidInputError
 
 __all__ = ["SCHEMA_VERSION", "create_schema", "format_summary"]
 
-SCHEMA_VERSION = 1
-"""Raise it with a migration step in ``create_schema`` whenever the tables change."""
+SCHEMA_VERSION = 2
+"""Raise it with a step in ``_MIGRATIONS`` whenever the tables change."""
+
+# Statements that bring a file from the version before the key to the key's version.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: the Ably timestamp of each event: where a catch-up after a gap starts reading history.
+    2: ("ALTER TABLE events ADD COLUMN published_ms INTEGER",),
+}
+
+# Indexes on columns a migration adds: created once the columns exist.
+_LATE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS events_by_channel_published ON events (channel, published_ms)",
+)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -23,7 +34,8 @@ CREATE TABLE IF NOT EXISTS events (
     channel TEXT NOT NULL,
     payload TEXT NOT NULL,
     received_at TEXT NOT NULL,
-    outcome TEXT
+    outcome TEXT,
+    published_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_by_event_id ON events (event_id);
 
@@ -94,6 +106,13 @@ def create_schema(conn: sqlite3.Connection, path: Path) -> None:
             "run the newer daemon or move the file aside",
             str(path),
         )
+    elif version < SCHEMA_VERSION:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[step]:
+                conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    for statement in _LATE_INDEXES:
+        conn.execute(statement)
 
 
 def _money(value: str | None) -> str:

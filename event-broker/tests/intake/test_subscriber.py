@@ -170,17 +170,17 @@ async def test_duplicate_id_is_handed_on_for_the_journal_to_refuse(
     assert [m.message_id for m in collector.messages] == ["dup", "dup", "after"]
 
 
-async def test_stale_message_is_ignored_and_logged(
-    fake: FakeAblyServer, caplog: pytest.LogCaptureFixture
+async def test_message_older_than_the_limit_on_arrival_is_handed_on_marked_stale(
+    fake: FakeAblyServer,
 ) -> None:
     collector = Collector()
     ten_minutes_ago = int(time.time() * 1000) - 600_000
     async with running(make_service(fake, collector, max_message_age_secs=300)):
         await fake.publish(CHANNEL, {"old": True}, id="stale", timestamp_ms=ten_minutes_ago)
         await fake.publish(CHANNEL, {"old": False}, id="fresh")
-        await collector.next()
-    assert [m.message_id for m in collector.messages] == ["fresh"]
-    assert "Ignoring stale Ably message stale" in caplog.text
+        stale, fresh = await collector.next(), await collector.next()
+    assert (stale.message_id, stale.stale) == ("stale", "published 600 s ago (limit 300 s)")
+    assert (fresh.message_id, fresh.stale, fresh.recovered) == ("fresh", None, False)
 
 
 async def test_handler_exception_is_logged_and_next_message_still_delivered(

@@ -47,7 +47,10 @@ def test_check_status_without_ably_key_is_healthy(tmp_path: Path) -> None:
     ("changes", "expected"),
     [
         ({"updated_at": time.time() - 120}, "old"),
-        ({"ably": "disconnected"}, "realtime connection is disconnected"),
+        ({"ably": "connecting"}, "realtime connection is connecting"),
+        ({"ably": "failed"}, "realtime connection is failed"),
+        ({"ably": "dead", "ably_down_since": time.time() - 3}, "realtime link dead"),
+        ({"ably": "reconnecting", "ably_down_since": time.time() - 300}, "realtime link down"),
         ({"accepting": False}, "shutting down"),
     ],
 )
@@ -60,6 +63,17 @@ def test_check_status_unhealthy_cases_say_why(
 
     assert not healthy
     assert expected in reason
+
+
+def test_check_status_while_reconnecting_within_the_limit_is_healthy(tmp_path: Path) -> None:
+    write_status(tmp_path, _status(ably="reconnecting", ably_down_since=time.time() - 5))
+
+    healthy, reason = check_status(tmp_path, max_age_secs=30, max_down_secs=30)
+    impatient = check_status(tmp_path, max_age_secs=30, max_down_secs=2)
+
+    assert healthy, reason
+    assert "realtime reconnecting for 5 s (unhealthy after 30 s)" in reason
+    assert impatient == (False, "realtime link down for 5 s (limit 2 s)")
 
 
 def test_check_status_with_dead_pid_is_unhealthy(tmp_path: Path) -> None:
