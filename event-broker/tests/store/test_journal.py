@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sqlite3
 import subprocess
@@ -80,6 +81,48 @@ def test_journal_file_from_newer_schema_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInputError, match="is newer than this daemon's"):
         Journal(path)
+
+
+def test_journal_file_of_schema_1_is_migrated_keeping_its_events(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(
+            """
+            CREATE TABLE schema_version (version INTEGER NOT NULL);
+            INSERT INTO schema_version VALUES (1);
+            CREATE TABLE events (id INTEGER PRIMARY KEY, event_id TEXT, channel TEXT NOT NULL,
+                payload TEXT NOT NULL, received_at TEXT NOT NULL, outcome TEXT);
+            INSERT INTO events (event_id, channel, payload, received_at, outcome)
+                VALUES ('old-1', 's1', '{}', '2026-11-20T15:00:00+00:00', 'processed');
+            """
+        )
+
+    with Journal(path) as journal:
+        before = journal.last_published_ms("s1")
+        journal.claim_event(event_id="new-1", channel="s1", payload="{}", published_ms=1_000)
+
+        assert journal.event_seen("old-1")
+        assert before is None
+        assert journal.last_published_ms("s1") == 1_000
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (2,)
+
+
+def test_journal_last_published_ms_is_the_newest_of_that_channel(journal: Journal) -> None:
+    for event_id, channel, published_ms in [
+        ("a", "s1", 3_000),
+        ("b", "s1", 5_000),
+        ("c", "s1", 4_000),
+        ("d", "s2", 9_000),
+    ]:
+        journal.claim_event(
+            event_id=event_id, channel=channel, payload="{}", published_ms=published_ms
+        )
+    journal.claim_event(event_id="b", channel="s1", payload="{}", published_ms=8_000)  # a dup
+
+    assert journal.last_published_ms("s1") == 5_000
+    assert journal.last_published_ms("s2") == 9_000
+    assert journal.last_published_ms("s3") is None
 
 
 def test_journal_events_are_recorded_and_deduplicated_by_id(journal: Journal) -> None:
