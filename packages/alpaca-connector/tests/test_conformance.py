@@ -9,7 +9,23 @@ from alpaca_api_sim import AlpacaApiSimulator, Scenario
 from alpaca_api_sim.pytest_plugin import EXAMPLE_ACCOUNT, EXAMPLE_MARGIN_ACCOUNT
 from alpaca_connector import AlpacaClient
 from alpaca_connector.testing import stand_in_config
-from broker_connector_base.conformance import BrokerClientConformance, ConformanceEnv
+from broker_connector_base.conformance import BrokerClientConformance, BrokerFaults, ConformanceEnv
+
+
+def _faults(sim: AlpacaApiSimulator) -> BrokerFaults:
+    def unreachable() -> AlpacaClient:
+        # A closed port: the stand-in's own, after a drop that refuses connections.
+        return AlpacaClient(stand_in_config("http://127.0.0.1:9", sim.credentials(EXAMPLE_ACCOUNT)))
+
+    return BrokerFaults(
+        reject_orders=lambda symbol: sim.set_faults(reject_symbols=[symbol]),
+        fill_partially=lambda symbol: sim.set_faults(
+            partial_fill_parts=2, partial_fill_stop_after=1
+        ),
+        # The broker goes away for longer than any wait: the API refuses connections.
+        drop_connection=lambda: sim.drop_connections(refuse_secs=60),
+        unreachable_client=unreachable,
+    )
 
 
 async def _env(*, market_open: bool) -> AsyncIterator[ConformanceEnv]:
@@ -29,6 +45,7 @@ async def _env(*, market_open: bool) -> AsyncIterator[ConformanceEnv]:
                 invalid_order_id="abc",
                 unknown_order_id="00000000-0000-4000-8000-000000000000",
                 extra_symbols=("QQQ", "AGG", "GLD"),
+                faults=_faults(sim),
             )
         finally:
             await client.disconnect()

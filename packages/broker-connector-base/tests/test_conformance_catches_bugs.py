@@ -6,17 +6,24 @@ test that guards it; the test must fail. The unbroken fake must pass the same te
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from broker_connector_base.conformance import BrokerClientConformance, ConformanceEnv
+from broker_connector_base.conformance import (
+    BrokerClientConformance,
+    ConformanceEnv,
+    fake_faults,
+    overridden_tests,
+)
 from broker_connector_base.exceptions import BrokerConnectionError, OrderExecutionError
 from broker_connector_base.fake import FakeAccount, FakeExchange, InMemoryBroker
 from broker_connector_base.models import (
     AccountSnapshot,
     ContractPrice,
+    OpenOrder,
     OrderFill,
     OrderResult,
     OrderStatus,
@@ -189,6 +196,115 @@ class _HalfFills(InMemoryBroker):
         super().__init__(exchange)
 
 
+class _RejectionLooksWorking(InMemoryBroker):
+    """Swallows the rejection: the order looks placed and still working."""
+
+    async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
+        fill = await super().wait_for_order(order_id, timeout_secs=timeout_secs)
+        if fill.status == OrderStatus.REJECTED:
+            return fill.model_copy(update={"status": OrderStatus.WORKING})
+        return fill
+
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order_type: OrderType = "MARKET",
+        price: Decimal | None = None,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        try:
+            return await super().place_order(
+                account_id,
+                symbol,
+                quantity,
+                order_type=order_type,
+                price=price,
+                order_ref=order_ref,
+            )
+        except OrderExecutionError as exc:
+            return OrderResult(
+                order_id=exc.order_id or "0",
+                symbol=symbol,
+                quantity=quantity,
+                status=OrderStatus.REJECTED,
+            )
+
+
+class _PartialLooksFilled(InMemoryBroker):
+    async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
+        fill = await super().wait_for_order(order_id, timeout_secs=timeout_secs)
+        if fill.filled_quantity and not fill.status.is_final:
+            return fill.model_copy(update={"status": OrderStatus.FILLED, "remaining_quantity": 0})
+        return fill
+
+
+class _WaitOutlivesConnection(InMemoryBroker):
+    async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
+        try:
+            return await super().wait_for_order(order_id, timeout_secs=timeout_secs)
+        except BrokerConnectionError:
+            await asyncio.sleep(timeout_secs)  # waits out its timeout, connection or not
+            return OrderFill(order_id=order_id, status=OrderStatus.WORKING)
+
+
+class _ConnectSwallowsFailure(InMemoryBroker):
+    async def connect(self) -> bool:
+        try:
+            return await super().connect()
+        except BrokerConnectionError:
+            return False
+
+
+class _SharedPriceRequest(InMemoryBroker):
+    """Keeps the symbols of the request under way on the instance, like a single request
+    slot: a second request started meanwhile answers for the first one's symbols."""
+
+    async def get_multiple_market_prices(
+        self, symbols: Sequence[str], *, use_cache: bool = False
+    ) -> list[ContractPrice]:
+        self._asked = list(symbols)
+        await asyncio.sleep(0)
+        return await super().get_multiple_market_prices(self._asked)
+
+
+class _ForgetsRefsAfterReconnect(InMemoryBroker):
+    reconnected = False
+
+    async def connect(self) -> bool:
+        self.reconnected = self.calls["connect"] > 0
+        return await super().connect()
+
+    async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
+        orders = await super().get_open_orders(account_id)
+        if self.reconnected:
+            return [o.model_copy(update={"order_ref": None}) for o in orders]
+        return orders
+
+
+class _PositionsWaitClaimsSuccess(InMemoryBroker):
+    async def wait_for_positions(
+        self, account_id: str, expected: Mapping[str, Decimal], *, timeout_secs: float
+    ) -> dict[str, Decimal]:
+        return dict(expected)
+
+
+class _PositionsWaitAnyAccount(InMemoryBroker):
+    async def wait_for_positions(
+        self, account_id: str, expected: Mapping[str, Decimal], *, timeout_secs: float
+    ) -> dict[str, Decimal]:
+        if account_id not in self.exchange.accounts:
+            return {s: Decimal(0) for s in expected}
+        return await super().wait_for_positions(account_id, expected, timeout_secs=timeout_secs)
+
+
+class _WarningsNeverDrained(InMemoryBroker):
+    def take_warnings(self) -> list[str]:
+        return ["BND: no bid/ask quote"]
+
+
 # (broken client, the suite test that must catch it, ConformanceEnv changes)
 _CASES: list[tuple[Callable[[FakeExchange], InMemoryBroker], str, dict[str, object]]] = [
     (
@@ -216,6 +332,43 @@ _CASES: list[tuple[Callable[[FakeExchange], InMemoryBroker], str, dict[str, obje
         {},
     ),
     (_HalfFills, "test_market_buy_fills_completely_and_grows_position", {}),
+    (
+        _RejectionLooksWorking,
+        "test_order_rejected_by_broker_is_reported_rejected_and_changes_nothing",
+        {},
+    ),
+    (
+        _PartialLooksFilled,
+        "test_partial_fill_reports_the_filled_part_and_the_rest_keeps_working",
+        {},
+    ),
+    (
+        _WaitOutlivesConnection,
+        "test_connection_lost_while_waiting_for_an_order_raises_at_once",
+        {},
+    ),
+    (
+        _ConnectSwallowsFailure,
+        "test_connect_to_unreachable_broker_raises_broker_connection_error_in_time",
+        {},
+    ),
+    (_SharedPriceRequest, "test_concurrent_calls_answer_as_the_same_calls_one_by_one", {}),
+    (
+        _ForgetsRefsAfterReconnect,
+        "test_order_ref_and_id_of_a_resting_order_survive_a_reconnect",
+        {},
+    ),
+    (
+        _PositionsWaitClaimsSuccess,
+        "test_wait_for_positions_never_shown_returns_what_it_saw_at_the_timeout",
+        {},
+    ),
+    (
+        _PositionsWaitAnyAccount,
+        "test_wait_for_positions_unknown_account_raises_invalid_input_error",
+        {},
+    ),
+    (_WarningsNeverDrained, "test_take_warnings_returns_sentences_once", {}),
 ]
 
 
@@ -225,6 +378,7 @@ def _exchange(*, market_open: bool) -> FakeExchange:
         quotes=[
             ContractPrice(symbol="SPY", bid=Decimal("99.99"), ask=Decimal("100.01")),
             ContractPrice(symbol="VTI", bid=Decimal("230.10"), ask=Decimal("230.14")),
+            ContractPrice(symbol="BND", last=Decimal("72.345"), close=Decimal("72.30")),
         ],
         market_open=market_open,
     )
@@ -237,7 +391,8 @@ def _env(client: InMemoryBroker, changes: dict[str, object]) -> ConformanceEnv:
         buy_symbol="SPY",
         unknown_symbol="ZZZQX",
         unknown_account_id="DU9",
-        extra_symbols=("VTI",),
+        extra_symbols=("VTI", "BND"),
+        faults=fake_faults(client),
     )
     return replace(env, **changes)  # type: ignore[arg-type]
 
@@ -278,3 +433,50 @@ async def test_suite_test_passes_for_unbroken_fake(
     make: Callable[[FakeExchange], InMemoryBroker], test_name: str, changes: dict[str, object]
 ) -> None:
     assert await _run(InMemoryBroker, test_name, changes) is None
+
+
+# ------------------------------------------------------------------------------------------
+# the guard against a connector's test class overriding the suite's tests
+# ------------------------------------------------------------------------------------------
+
+
+def test_subclass_overriding_a_suite_test_without_skip_reason_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"overrides conformance tests \['test_disconnect_twice"):
+
+        class _Dodges(BrokerClientConformance):
+            async def test_disconnect_twice_does_not_raise(self, env: ConformanceEnv) -> None:
+                pass
+
+
+def test_subclass_overriding_the_guard_itself_is_refused() -> None:
+    with pytest.raises(TypeError, match="test_no_overrides_DO_NOT_OVERRIDE"):
+
+        class _Dodges(BrokerClientConformance):
+            async def test_no_overrides_DO_NOT_OVERRIDE(self) -> None:
+                pass
+
+
+def test_subclass_removing_a_suite_test_is_refused() -> None:
+    with pytest.raises(TypeError, match="test_prices_no_symbols_returns_empty_list"):
+
+        class _Dodges(BrokerClientConformance):
+            test_prices_no_symbols_returns_empty_list = None  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_subclass_skipping_a_suite_test_without_a_reason_is_refused(reason: str) -> None:
+    with pytest.raises(TypeError, match="test_disconnect_twice_does_not_raise"):
+
+        class _Dodges(BrokerClientConformance):
+            @pytest.mark.skip(reason=reason)
+            async def test_disconnect_twice_does_not_raise(self, env: ConformanceEnv) -> None:
+                pass
+
+
+def test_subclass_skipping_a_suite_test_with_a_reason_is_accepted() -> None:
+    class _Honest(BrokerClientConformance):
+        @pytest.mark.skip(reason="this broker keeps the session open on disconnect")
+        async def test_disconnect_twice_does_not_raise(self, env: ConformanceEnv) -> None:
+            pass
+
+    assert overridden_tests(_Honest, BrokerClientConformance) == []

@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from broker_connector_base.conformance import BrokerClientConformance, ConformanceEnv
+from broker_connector_base.conformance import (
+    BrokerClientConformance,
+    ConformanceEnv,
+    fake_faults,
+)
 from broker_connector_base.fake import FakeAccount, FakeExchange, InMemoryBroker
 from broker_connector_base.models import ContractPrice
 
@@ -47,6 +51,7 @@ class TestInMemoryBrokerConformance(BrokerClientConformance):
                 unknown_symbol="ZZZZQX",
                 unknown_account_id="DU999999",
                 extra_symbols=("VTI", "BND"),
+                faults=fake_faults(broker),
             )
         finally:
             await broker.disconnect()
@@ -68,6 +73,7 @@ class TestInMemoryBrokerClosedMarketConformance(BrokerClientConformance):
                 unknown_account_id="DU999999",
                 market_open=False,
                 extra_symbols=("VTI",),
+                faults=fake_faults(broker),
             )
         finally:
             await broker.disconnect()

@@ -8,7 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from broker_connector_base.exceptions import MarketClosedError, OrderExecutionError
+from broker_connector_base.exceptions import (
+    BrokerConnectionError,
+    MarketClosedError,
+    OrderExecutionError,
+)
 from broker_connector_base.fake import FakeAccount, FakeExchange, InMemoryBroker
 from broker_connector_base.models import OrderStatus
 
@@ -312,3 +316,27 @@ async def test_a_buy_that_never_filled_is_not_bought_today(
     await broker.place_order(ACCOUNT, "SPY", 1)
 
     assert await broker.get_symbols_bought_today(ACCOUNT) == frozenset()
+
+
+async def test_fill_delay_acknowledges_working_then_fills_later(
+    broker: InMemoryBroker, exchange: FakeExchange
+) -> None:
+    exchange.set_fill_delay(0.05)
+    placed = await broker.place_order(ACCOUNT, "SPY", 2)
+    assert placed.status == OrderStatus.WORKING
+    fill = await broker.wait_for_order(placed.order_id, timeout_secs=2)
+    assert (fill.status, fill.filled_quantity) == (OrderStatus.FILLED, 2)
+
+
+async def test_drop_connection_after_orders_keeps_the_order_and_raises_on_placing_it(
+    broker: InMemoryBroker, exchange: FakeExchange
+) -> None:
+    broker.drop_connection_after_orders(2)
+    await broker.place_order(ACCOUNT, "SPY", 1)
+    with pytest.raises(BrokerConnectionError, match="while placing order 2"):
+        await broker.place_order(ACCOUNT, "SPY", 1)
+    assert broker.is_connected() is False
+    assert [o.filled_quantity for o in exchange.order_log] == [1, 1]
+    await broker.connect()
+    await broker.place_order(ACCOUNT, "SPY", 1)  # one drop only
+    assert broker.is_connected() is True

@@ -199,3 +199,16 @@ async def test_run_result_carries_the_final_snapshot_its_totals_come_from(
         p.symbol: p.quantity for p in after.positions
     }
     assert {p.symbol for p in final.positions} == {"SPY", "AGG", "QQQ", "IEF"}
+
+
+async def test_run_of_a_strategy_the_source_does_not_know_fails_naming_it_and_places_nothing(
+    broker: InMemoryBroker, exchange: FakeExchange
+) -> None:
+    config = account_config(
+        strategies=[{"name": "etf-blend", "weight": "0.5"}, {"name": "gone", "weight": "0.5"}]
+    )
+    result = await _rebalancer(broker).rebalance_account(config)
+    assert result.success is False
+    assert result.error is not None
+    assert "no allocations for strategy 'gone'" in result.error
+    assert exchange.order_log == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -80,6 +81,7 @@ class FakeExchange:
         self._rejected_symbols: dict[str, str] = {}
         self._partial_fills: dict[str, int] = {}
         self._auto_fill = True
+        self._fill_delay_secs = 0.0
         for account_id, config in (accounts or {}).items():
             self.add_account(account_id, config)
 
@@ -136,6 +138,15 @@ class FakeExchange:
             self._partial_fills.pop(symbol, None)
         else:
             self._partial_fills[symbol] = max_shares
+
+    def set_fill_delay(self, secs: float) -> None:
+        """Acknowledge marketable orders as working and fill them ``secs`` later (0: at once).
+
+        Needs a running event loop when orders are placed (the fill is scheduled on it).
+        """
+        if secs < 0:
+            raise ValueError(f"fill delay must not be negative, got {secs}")
+        self._fill_delay_secs = secs
 
     def set_auto_fill(self, enabled: bool) -> None:
         """Stop (or resume) filling marketable orders; held orders rest until resumed."""
@@ -262,6 +273,8 @@ class FakeExchange:
         )
         if reason is not None:
             order.finish(OrderStatus.REJECTED, reason)
+        elif self._fill_delay_secs > 0:
+            asyncio.get_running_loop().call_later(self._fill_delay_secs, self._match, order)
         else:
             self._match(order)
         return order

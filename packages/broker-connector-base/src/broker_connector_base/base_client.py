@@ -7,6 +7,8 @@ Contract for all implementations (checked by ``broker_connector_base.conformance
 * returns base models only, never a broker library's own objects;
 * order ids are strings everywhere, whatever the broker uses natively;
 * every call is bounded in time: it returns or raises within the connector's configured timeout;
+* calls may run concurrently (the rebalancer asks for a snapshot, quotes and today's buys at
+  once): each answers as it would alone;
 * failures raise the base exception tree: ``BrokerConnectionError`` when the broker cannot be
   reached, ``BrokerAPIError`` for an error answer, ``OrderExecutionError`` for a rejected or
   unconfirmable order, ``InvalidInputError`` (a ``ValueError``) for a malformed argument such
@@ -49,7 +51,9 @@ class BrokerClient(ABC):
 
     @abstractmethod
     async def connect(self) -> bool:
-        """Connect to the broker.
+        """Connect to the broker (again, after a disconnect or a lost connection).
+
+        Orders placed before stay at the broker and keep their ids and ``order_ref``.
 
         Returns:
             True once connected and ready for requests.
@@ -118,7 +122,11 @@ class BrokerClient(ABC):
 
         Raises:
             InvalidInputError: Zero quantity, missing or superfluous limit price.
-            OrderExecutionError: The broker rejected the order.
+            OrderExecutionError: The broker rejected the order (with ``order_id`` when it gave
+                one). A broker that accepts an order and rejects it a moment later reports
+                that through ``wait_for_order`` (status ``REJECTED``, nothing filled) instead.
+            BrokerConnectionError: The connection failed; the order may or may not have
+                reached the broker.
         """
 
     @abstractmethod
@@ -148,11 +156,14 @@ class BrokerClient(ABC):
 
         Returns:
             The status (non-final if the wait timed out), the filled quantity (signed like
-            the order) and the average fill price.
+            the order, a part of it after a partial fill), the remaining quantity and the
+            average fill price.
 
         Raises:
             InvalidInputError: ``order_id`` is not in this broker's id format.
             OrderExecutionError: No such order is known.
+            BrokerConnectionError: The connection was lost while waiting: raised at once, not
+                at the end of ``timeout_secs`` (the order itself stays at the broker).
         """
 
     @abstractmethod

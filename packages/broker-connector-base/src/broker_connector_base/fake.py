@@ -17,6 +17,7 @@ Example::
     exchange.set_partial_fill("SPY", 3)             # SPY orders fill 3 shares, then rest
     exchange.reject_symbol("QQQ", "not permitted")  # QQQ orders are rejected
     broker.fail_next("get_account_snapshot", BrokerConnectionError("socket closed"))
+    broker.drop_connection_after_orders(2)          # the 2nd order arrives, then the link drops
     ...  # run the code under test with `broker`
     assert [o.order_ref for o in exchange.order_log] == ["run-1"]
 
@@ -114,6 +115,8 @@ class InMemoryBroker(BrokerClient):
         self._connected = False
         self._failures: dict[str, list[BaseException]] = {}
         self._waiting: set[asyncio.Future[None]] = set()
+        self._drop_after_orders: int | None = None
+        self._warnings: list[str] = []
 
     # ------------------------------------------------------------------------------------
     # connection-level test controls
@@ -124,6 +127,17 @@ class InMemoryBroker(BrokerClient):
         if method not in _INJECTABLE:
             raise ValueError(f"{method!r} is not a BrokerClient method that can fail")
         self._failures.setdefault(method, []).extend([error] * times)
+
+    def drop_connection_after_orders(self, count: int | None) -> None:
+        """Lose the connection right after the ``count``-th next order reached the exchange.
+
+        That order is placed (it stays at the exchange, as at a real broker) but its
+        ``place_order`` call raises ``BrokerConnectionError``: the caller cannot know whether
+        it arrived. ``None`` turns this off.
+        """
+        if count is not None and count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        self._drop_after_orders = count
 
     def drop_connection(self) -> None:
         """Lose the connection: pending waits and later calls raise ``BrokerConnectionError``.
@@ -191,8 +205,18 @@ class InMemoryBroker(BrokerClient):
             quote = self.exchange.quote(symbol)
             if not any((quote.bid, quote.ask, quote.last, quote.close)):
                 raise BrokerAPIError(f"no usable price for {quote.symbol}")
+            if not (quote.bid and quote.ask):
+                # As a real connector does: the caller plans with what there is, and says so.
+                self._warnings.append(
+                    f"{quote.symbol}: no bid/ask quote (last {quote.last}, close {quote.close})"
+                )
             prices.append(quote)
         return prices
+
+    def take_warnings(self) -> list[str]:
+        """Warnings since the last call: quotes without bid or ask, one per quote given."""
+        taken, self._warnings = self._warnings, []
+        return taken
 
     async def place_order(
         self,
@@ -208,6 +232,14 @@ class InMemoryBroker(BrokerClient):
         await self._enter("place_order")
         check_order_args(quantity, order_type, price)
         order = self.exchange.place(account_id, symbol, quantity, order_type, price, order_ref)
+        if self._drop_after_orders is not None:
+            self._drop_after_orders -= 1
+            if self._drop_after_orders == 0:
+                self._drop_after_orders = None
+                self.drop_connection()
+                raise BrokerConnectionError(
+                    f"connection to the broker lost while placing order {order.order_id}"
+                )
         if order.status == OrderStatus.REJECTED:
             raise OrderExecutionError(
                 f"order {order.order_id} ({quantity} {order.symbol}) rejected: {order.reason}",

@@ -109,9 +109,14 @@ async def _fetch_all(
     names = config.strategy_names
     if len(names) == 1:
         return (await source.get_allocations(names[0]),)
-    # All at once; a TaskGroup cancels the other fetches as soon as one fails.
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(source.get_allocations(name)) for name in names]
+    # All at once; a TaskGroup cancels the other fetches as soon as one fails. Its error
+    # group is unwrapped: callers handle the source's own errors (InvalidInputError,
+    # BrokerError) and report the first one, which names its strategy.
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(source.get_allocations(name)) for name in names]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
     return tuple(task.result() for task in tasks)
 
 

@@ -10,7 +10,11 @@ How a connector uses it (in the connector's own ``tests/``)::
 
     import pytest
 
-    from broker_connector_base.conformance import BrokerClientConformance, ConformanceEnv
+    from broker_connector_base.conformance import (
+        BrokerClientConformance,
+        BrokerFaults,
+        ConformanceEnv,
+    )
 
 
     class TestMyBrokerConformance(BrokerClientConformance):
@@ -18,7 +22,8 @@ How a connector uses it (in the connector's own ``tests/``)::
 
         @pytest.fixture
         async def env(self) -> AsyncIterator[ConformanceEnv]:
-            client = MyBrokerClient(...)  # e.g. IBKRClient against ib_gateway_sim
+            sim = ...  # e.g. ib_gateway_sim.GatewaySimulator, fresh per test
+            client = MyBrokerClient(...)  # e.g. IBKRClient against the simulator
             await client.connect()
             try:
                 yield ConformanceEnv(
@@ -27,6 +32,14 @@ How a connector uses it (in the connector's own ``tests/``)::
                     buy_symbol="SPY",
                     unknown_symbol="ZZZZQX",
                     unknown_account_id="DU999999",
+                    faults=BrokerFaults(
+                        reject_orders=lambda symbol: sim.set_faults(reject_symbols=[symbol]),
+                        fill_partially=lambda symbol: sim.set_faults(
+                            partial_fill_parts=2, partial_fill_stop_after=1
+                        ),
+                        drop_connection=sim.drop_connections,
+                        unreachable_client=lambda: MyBrokerClient(port=closed_port, ...),
+                    ),
                 )
             finally:
                 await client.disconnect()
@@ -49,8 +62,14 @@ Tuning, as class attributes of the subclass:
 * ``value_tolerance``: allowed difference between ``market_value`` and
   ``quantity * market_price``.
 
+``faults`` (a ``BrokerFaults``) tells the suite how to make the broker reject an order, fill
+part of one, drop the connection, and how to build a client for a broker that is not there;
+the unhappy-path tests fail while it is missing.
+
 A connector that cannot honour one guarantee overrides that test method with
-``@pytest.mark.skip(reason=...)`` and says why; it does not weaken the suite for others.
+``@pytest.mark.skip(reason=...)`` and says why; it does not weaken the suite for others. Any
+other override of a suite test is refused when the subclass is defined (``TypeError``), and
+``test_no_overrides_DO_NOT_OVERRIDE`` checks it again when the suite runs.
 
 Tests that need fills (market orders, round trips) are skipped when ``env.market_open`` is
 False; the rest run in both states.
@@ -63,17 +82,53 @@ import pytest
 # Rewrite the suite's asserts like a test module's, so a failing guarantee shows the values
 # that broke it. Must run before the modules are imported.
 pytest.register_assert_rewrite(
+    "broker_connector_base.conformance._consistency",
+    "broker_connector_base.conformance._faults",
     "broker_connector_base.conformance._orders",
     "broker_connector_base.conformance._session",
     "broker_connector_base.conformance._support",
 )
 
+from broker_connector_base.conformance._consistency import ConsistencyTests  # noqa: E402
+from broker_connector_base.conformance._faults import FaultTests  # noqa: E402
 from broker_connector_base.conformance._orders import OrderTests  # noqa: E402
 from broker_connector_base.conformance._session import SessionTests  # noqa: E402
-from broker_connector_base.conformance._support import ConformanceEnv  # noqa: E402
+from broker_connector_base.conformance._support import (  # noqa: E402
+    BrokerFaults,
+    ConformanceEnv,
+    fake_faults,
+    maybe_await,
+    overridden_tests,
+)
 
-__all__ = ["BrokerClientConformance", "ConformanceEnv"]
+__all__ = [
+    "BrokerClientConformance",
+    "BrokerFaults",
+    "ConformanceEnv",
+    "fake_faults",
+    "maybe_await",
+    "overridden_tests",
+]
 
 
-class BrokerClientConformance(SessionTests, OrderTests):
-    """Base class of a connector's conformance tests: subclass it and override ``env``."""
+class BrokerClientConformance(SessionTests, OrderTests, FaultTests, ConsistencyTests):
+    """Base class of a connector's conformance tests: subclass it and override ``env``.
+
+    Defining a subclass that replaces one of the suite's tests without
+    ``@pytest.mark.skip(reason=...)`` (or ``xfail``) raises ``TypeError``; the suite's own
+    ``test_no_overrides_DO_NOT_OVERRIDE`` checks the same when the tests run.
+    """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        bad = overridden_tests(cls, BrokerClientConformance)
+        if bad:
+            raise TypeError(
+                f"{cls.__name__} overrides conformance tests {bad} without "
+                "@pytest.mark.skip(reason=...): a connector tunes the fixtures and settings, "
+                "never the guarantees"
+            )
+
+    async def test_no_overrides_DO_NOT_OVERRIDE(self) -> None:
+        """The suite's tests run as written (or are skipped with a stated reason)."""
+        assert overridden_tests(type(self), BrokerClientConformance) == []

@@ -4,25 +4,94 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 
 from broker_connector_base.base_client import BrokerClient
-from broker_connector_base.exceptions import BrokerError, InvalidInputError
+from broker_connector_base.exceptions import (
+    BrokerConnectionError,
+    BrokerError,
+    InvalidInputError,
+)
+from broker_connector_base.fake import FakeExchange, InMemoryBroker
 from broker_connector_base.models import AccountSnapshot, ContractPrice, OrderStatus
 from broker_connector_base.types import CENT, to_cents
 
-__all__ = ["RESTING", "ConformanceEnv", "ConformanceSupport", "held", "norm"]
+__all__ = [
+    "RESTING",
+    "BrokerFaults",
+    "ConformanceEnv",
+    "ConformanceSupport",
+    "fake_faults",
+    "held",
+    "maybe_await",
+    "norm",
+    "overridden_tests",
+]
 
 _T = TypeVar("_T")
 
 RESTING = frozenset({OrderStatus.WORKING, OrderStatus.PENDING})
+
+
+FaultAction = Callable[..., object]
+"""A fault switch: a plain function or a coroutine function (the suite awaits what it returns
+when that is awaitable, and ignores anything else, such as a simulator's new settings)."""
+
+
+@dataclass(frozen=True)
+class BrokerFaults:
+    """How the suite provokes a broker's unhappy paths (the connector's fixture supplies them).
+
+    Attributes:
+        reject_orders: ``reject_orders(symbol)``: from now on the broker rejects every new
+            order in ``symbol`` (as a broker refuses a symbol the account may not trade).
+        fill_partially: ``fill_partially(symbol)``: from now on orders in ``symbol`` fill part
+            of their quantity (at least one share of two or more, never all) and the rest
+            keeps working. A broker that can only do this for every symbol may.
+        drop_connection: ``drop_connection()``: the connection to the broker breaks now, from
+            the broker's side (a gateway restart, a network cut); orders stay at the broker.
+        unreachable_client: ``unreachable_client()``: a new, disconnected client of the same
+            connector configured for a broker that is not there (a closed port, a refused
+            login), with short timeouts.
+    """
+
+    reject_orders: FaultAction
+    fill_partially: FaultAction
+    drop_connection: FaultAction
+    unreachable_client: Callable[[], BrokerClient]
+
+
+def fake_faults(broker: InMemoryBroker) -> BrokerFaults:
+    """The fault switches of the in-memory fake ``broker`` (a reference for connectors).
+
+    The unreachable client is of ``broker``'s own class, so a subclass is tested as itself.
+    """
+
+    def unreachable() -> InMemoryBroker:
+        client = type(broker)(FakeExchange())
+        client.fail_next("connect", BrokerConnectionError("connection refused: nothing listens"))
+        return client
+
+    return BrokerFaults(
+        reject_orders=lambda symbol: broker.exchange.reject_symbol(symbol, "not permitted"),
+        fill_partially=lambda symbol: broker.exchange.set_partial_fill(symbol, 1),
+        drop_connection=broker.drop_connection,
+        unreachable_client=unreachable,
+    )
+
+
+async def maybe_await(result: object) -> None:
+    """Await ``result`` when a fault switch returned an awaitable."""
+    if inspect.isawaitable(result):
+        await result
 
 
 @dataclass(frozen=True)
@@ -42,6 +111,9 @@ class ConformanceEnv:
         unknown_order_id: An id in the right format that no order has.
         extra_symbols: Further known symbols with prices, used to check that quotes come
             back in the order asked.
+        faults: How to provoke rejections, partial fills, lost connections and failed
+            connects; the tests that need one fail while it is ``None`` (a connector that
+            truly cannot provoke one skips those tests with a reason instead).
     """
 
     client: BrokerClient
@@ -53,6 +125,39 @@ class ConformanceEnv:
     invalid_order_id: str | None = "abc"
     unknown_order_id: str = "987654321"
     extra_symbols: tuple[str, ...] = ()
+    faults: BrokerFaults | None = None
+
+
+def _skipped_with_reason(function: object) -> bool:
+    """Whether ``function`` carries a skip/skipif/xfail mark that gives a reason."""
+    for mark in getattr(function, "pytestmark", []):
+        if mark.name not in {"skip", "skipif", "xfail"}:
+            continue
+        reason = mark.kwargs.get("reason") or (
+            mark.args[0] if mark.name == "skip" and mark.args else ""
+        )
+        if isinstance(reason, str) and reason.strip():
+            return True
+    return False
+
+
+def overridden_tests(cls: type, suite: type) -> list[str]:
+    """The tests of ``suite`` that ``cls`` replaced or removed without a skip and a reason.
+
+    A connector subclasses the suite and overrides only its fixtures and settings; a
+    guarantee it cannot honour is overridden with ``@pytest.mark.skip(reason=...)`` (or
+    ``xfail``), so the reason shows in every test report. Anything else would weaken the
+    suite silently.
+    """
+    bad = []
+    for name in sorted(n for n in dir(suite) if n.startswith("test_")):
+        original: Any = getattr(suite, name)
+        mine: Any = getattr(cls, name, None)
+        if mine is original:
+            continue
+        if mine is None or not callable(mine) or not _skipped_with_reason(mine):
+            bad.append(name)
+    return bad
 
 
 def norm(symbol: str) -> str:
