@@ -19,6 +19,7 @@ from alpaca_connector.translation import (
     exact,
     fill_of,
     new_client_order_id,
+    order_record_of,
     order_ref_of,
     order_status,
     price_of,
@@ -93,6 +94,18 @@ def test_fill_of_sell_is_signed_and_exact() -> None:
     fill = fill_of(order)
     assert (fill.filled_quantity, fill.remaining_quantity) == (-4, 6)
     assert fill.avg_fill_price == Decimal("92.87")
+
+
+def test_order_record_of_partly_filled_cancelled_sell_keeps_fill_and_run_tag() -> None:
+    order = alpaca_order(side="sell", status="canceled", filled_qty="4", filled_avg_price="101.25")
+
+    record = order_record_of(order)
+
+    assert record.order_id == record.perm_id == "6f2c1b1e-8a55-4c1e-9d3e-0b7f2a3c4d5e"
+    assert record.status is OrderStatus.CANCELLED
+    assert (record.quantity, record.filled_quantity) == (-10, -4)
+    assert record.avg_fill_price == Decimal("101.25")
+    assert record.order_ref == "run-1"
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -25,6 +26,7 @@ from broker_connector_base.models import (
     ContractPrice,
     OpenOrder,
     OrderFill,
+    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
@@ -305,6 +307,50 @@ class _WarningsNeverDrained(InMemoryBroker):
         return ["BND: no bid/ask quote"]
 
 
+class _RecordsByPrefix(InMemoryBroker):
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: datetime | None = None
+    ) -> list[OrderRecord]:
+        return [
+            o.broker_record()
+            for o in self.exchange.orders.values()
+            if o.account_id == account_id and (o.order_ref or "").startswith(order_ref[:-1])
+        ]
+
+
+class _RecordsWithoutFills(InMemoryBroker):
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: datetime | None = None
+    ) -> list[OrderRecord]:
+        records = await super().get_orders_by_ref(account_id, order_ref, since=since)
+        return [
+            r.model_copy(update={"filled_quantity": 0, "avg_fill_price": None}) for r in records
+        ]
+
+
+class _RecordsForgetDoneOrders(InMemoryBroker):
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: datetime | None = None
+    ) -> list[OrderRecord]:
+        records = await super().get_orders_by_ref(account_id, order_ref, since=since)
+        return [r for r in records if not r.status.is_final]
+
+
+class _PermIdIsOrderId(InMemoryBroker):
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: datetime | None = None
+    ) -> list[OrderRecord]:
+        records = await super().get_orders_by_ref(account_id, order_ref, since=since)
+        return [r.model_copy(update={"perm_id": "1"}) for r in records]
+
+
+class _RecordsLostOnReconnect(InMemoryBroker):
+    async def connect(self) -> bool:
+        if self.calls["connect"]:
+            self.exchange.orders.clear()
+        return await super().connect()
+
+
 # (broken client, the suite test that must catch it, ConformanceEnv changes)
 _CASES: list[tuple[Callable[[FakeExchange], InMemoryBroker], str, dict[str, object]]] = [
     (
@@ -369,6 +415,11 @@ _CASES: list[tuple[Callable[[FakeExchange], InMemoryBroker], str, dict[str, obje
         {},
     ),
     (_WarningsNeverDrained, "test_take_warnings_returns_sentences_once", {}),
+    (_RecordsByPrefix, "test_orders_by_ref_matches_the_tag_exactly", {}),
+    (_RecordsWithoutFills, "test_orders_by_ref_filled_buy_reports_fill_and_permanent_id", {}),
+    (_RecordsForgetDoneOrders, "test_orders_by_ref_lists_resting_order_then_its_cancel", {}),
+    (_PermIdIsOrderId, "test_orders_by_ref_sell_is_signed_and_listed_after_its_buy", {}),
+    (_RecordsLostOnReconnect, "test_orders_by_ref_same_after_reconnecting", {}),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 
 import pytest
 from ib_async import IB, LimitOrder, MarketOrder, Stock, Trade
@@ -183,6 +184,29 @@ async def test_cancel_that_loses_the_race_gets_10148_and_executions_show_the_fil
     assert (execution.execution.permId, execution.execution.shares) == (trade.order.permId, 10.0)
     assert execution.execution.price == 81.0
     assert sim.orders()[0].status == "Filled"
+
+
+async def test_error_first_race_with_fill_delay_keeps_trade_cancelled_until_the_fill(
+    connect: Connect, sim: GatewaySimulator, ib_errors: Errors, trade_until: TradeUntil
+) -> None:
+    ib = await connect()
+    errors = ib_errors(ib)
+    trade = ib.placeOrder(
+        await _qualified(ib, "EFA"), LimitOrder("BUY", 10, 81.00, account="DU789012")
+    )
+    await trade_until(trade, lambda t: t.orderStatus.status == "Submitted")
+    sim.set_faults(cancel_races_fill="error_first", fill_delay_secs=0.3)
+
+    ib.cancelOrder(trade.order)
+    await trade_until(trade, lambda t: t.orderStatus.status == "Cancelled")
+    ib.cancelOrder(trade.order)  # a second cancel while the fill is on its way
+    await ib.reqCurrentTimeAsync()
+    assert trade.orderStatus.status == "Cancelled"  # the trap, visible for the delay
+    await trade_until(trade, lambda t: t.orderStatus.status == "Filled")
+
+    assert [c for r, c, _ in errors if r == trade.order.orderId] == [10148, 10148]
+    [order] = sim.orders()
+    assert (order.status, order.filled, len(order.fills)) == ("Filled", Decimal(10), 1)
 
 
 @pytest.mark.parametrize(("scope", "refused"), [("gateway", 1), ("client", 0)])

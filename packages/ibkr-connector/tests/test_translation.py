@@ -82,6 +82,27 @@ def test_order_status_cancelled_with_order_error_is_rejected(
 
 
 @pytest.mark.parametrize(
+    ("status", "codes", "filled", "refused", "expected"),
+    [
+        ("Cancelled", [10148], 0, True, OrderStatus.WORKING),
+        ("Cancelled", [161], 0, True, OrderStatus.WORKING),
+        ("Cancelled", [10148], 10, True, OrderStatus.FILLED),
+        ("Cancelled", [202], 10, False, OrderStatus.FILLED),
+        ("Cancelled", [202], 4, False, OrderStatus.CANCELLED),
+        ("Cancelled", [202, 10148], 4, False, OrderStatus.CANCELLED),
+        ("Submitted", [], 10, False, OrderStatus.FILLED),
+        ("ValidationError", [2109], 0, False, OrderStatus.WORKING),
+    ],
+)
+def test_order_status_executions_and_refused_cancels_win_over_ib_async_status(
+    status: str, codes: list[int], filled: float, refused: bool, expected: OrderStatus
+) -> None:
+    result = order_status(status, codes, filled=filled, total=10, cancel_refused=refused)
+
+    assert result is expected
+
+
+@pytest.mark.parametrize(
     ("text", "value"), [("1", 1), ("42", 42), (" 7 ", 7), ("2147483647", 2147483647)]
 )
 def test_order_id_to_int_numeric_text_converts(text: str, value: int) -> None:

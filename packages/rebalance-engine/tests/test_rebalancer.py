@@ -168,7 +168,7 @@ async def test_run_waits_through_the_contract_for_positions_to_show_each_phase(
 
 
 async def test_journal_callback_sees_each_order_acknowledged_then_final(
-    broker: InMemoryBroker,
+    broker: InMemoryBroker, exchange: FakeExchange
 ) -> None:
     seen: list[Trade] = []
     result = await _rebalancer(broker, run_id="run-7", on_order=seen.append).rebalance_account(
@@ -179,10 +179,14 @@ async def test_journal_callback_sees_each_order_acknowledged_then_final(
     by_order: dict[str | None, list[Trade]] = {}
     for trade in seen:
         by_order.setdefault(trade.order_id, []).append(trade)
+    perm_ids = {o.order_id: o.perm_id for o in exchange.order_log}
     for order_id, events in by_order.items():
         assert order_id is not None
         assert [e.status for e in events] == [OrderStatus.FILLED, OrderStatus.FILLED]
         assert events[1].filled_quantity == events[1].quantity
+        # The broker's permanent id travels with the order (the journal keys on it).
+        assert [e.perm_id for e in events] == [perm_ids[order_id]] * 2
+        assert perm_ids[order_id] != order_id
 
 
 async def test_run_result_carries_the_final_snapshot_its_totals_come_from(

@@ -29,6 +29,7 @@ from broker_connector_base import (
     OpenOrder,
     OrderExecutionError,
     OrderFill,
+    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
@@ -41,6 +42,8 @@ from alpaca_connector.translation import (
     new_client_order_id,
     normalise_symbol,
     open_order_of,
+    order_record_of,
+    order_ref_of,
     order_status,
     whole_shares,
 )
@@ -158,6 +161,7 @@ class OrderDesk:
             quantity=quantity,
             status=status,
             order_ref=order_ref,
+            perm_id=str(order.id),
         )
 
     async def _confirm(
@@ -293,20 +297,37 @@ class OrderDesk:
                 bought.add(order.symbol)
         return frozenset(bought)
 
+    async def by_ref(self, order_ref: str, since: dt.datetime | None) -> list[OrderRecord]:
+        """Orders whose ``client_order_id`` carries ``order_ref``, oldest first.
+
+        Alpaca cannot search by ``client_order_id`` prefix: the orders submitted since
+        ``since`` (default: a week back) are listed and matched here, exactly.
+        """
+        after = since if since is not None else dt.datetime.now(dt.UTC) - _BOUGHT_LOOKBACK
+        # Alpaca compares ``after`` strictly: one second earlier keeps an order placed at it.
+        listed = await self._orders_since(after - dt.timedelta(seconds=1), side=None)
+        mine = [o for o in listed if order_ref_of(o.client_order_id) == order_ref]
+        mine.sort(key=lambda o: (o.submitted_at or o.created_at, str(o.id)))
+        return [order_record_of(o) for o in mine]
+
     async def _buys_since(self, after: dt.datetime) -> list[Order]:
+        return await self._orders_since(after, side=OrderSide.BUY)
+
+    async def _orders_since(self, after: dt.datetime, *, side: OrderSide | None) -> list[Order]:
         session = self._session()
         found: dict[str, Order] = {}
         until: dt.datetime | None = None
+        what = "listing today's buys" if side is OrderSide.BUY else "listing orders"
         for _ in range(_MAX_PAGES):
             request = GetOrdersRequest(
                 status=QueryOrderStatus.ALL,
-                side=OrderSide.BUY,
+                side=side,
                 after=after,
                 until=until,
                 limit=_PAGE,
                 direction=Sort.DESC,
             )
-            page = await session.call("listing today's buys", session.trading.get_orders, request)
+            page = await session.call(what, session.trading.get_orders, request)
             assert isinstance(page, list)
             orders = [o for o in page if isinstance(o, Order)]
             found.update((str(o.id), o) for o in orders)

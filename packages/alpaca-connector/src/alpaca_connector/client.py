@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 
 from alpaca.data.enums import DataFeed
@@ -27,6 +28,7 @@ from broker_connector_base import (
     InvalidInputError,
     OpenOrder,
     OrderFill,
+    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
@@ -298,6 +300,20 @@ class AlpacaClient(BrokerClient):
         """Open orders of the account, with the ``order_ref`` each was placed with."""
         self._check_account(account_id)
         return await self._orders.open_orders(account_id)
+
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: datetime | None = None
+    ) -> list[OrderRecord]:
+        """Orders whose ``client_order_id`` carries ``order_ref``, oldest first.
+
+        Alpaca lists orders by submission time, not by ``client_order_id`` prefix: the orders
+        since ``since`` (default: the last seven days) are read and matched exactly.
+        """
+        self._check_account(account_id)
+        if not order_ref:
+            raise InvalidInputError("order_ref must not be empty", source="get_orders_by_ref")
+        records = await self._orders.by_ref(order_ref, since)
+        return [r.model_copy(update={"account_id": account_id}) for r in records]
 
     async def cancel_order(self, order_id: str) -> None:
         """Request cancellation of ``order_id`` (Alpaca cancels asynchronously)."""

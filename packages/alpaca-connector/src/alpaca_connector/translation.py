@@ -22,6 +22,7 @@ from broker_connector_base import (
     InvalidInputError,
     OpenOrder,
     OrderFill,
+    OrderRecord,
     OrderStatus,
     OrderType,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "new_client_order_id",
     "normalise_symbol",
     "open_order_of",
+    "order_record_of",
     "order_ref_of",
     "order_status",
     "position_of",
@@ -192,6 +194,24 @@ def fill_of(order: Order) -> OrderFill:
         remaining_quantity=remaining,
         avg_fill_price=price_of(order.filled_avg_price) if filled else None,
         message=None if status != OrderStatus.REJECTED else f"Alpaca rejected order {order.id}",
+    )
+
+
+def order_record_of(order: Order) -> OrderRecord:
+    """An Alpaca order as an ``OrderRecord``: its UUID is both order id and permanent id.
+
+    Alpaca never gives an order id to another order, so no other key is needed.
+    """
+    filled = whole_shares(order.filled_qty)
+    return OrderRecord(
+        order_id=str(order.id),
+        perm_id=str(order.id),
+        symbol=order.symbol or "",
+        quantity=signed_quantity(order, order.qty),
+        status=order_status(order),
+        filled_quantity=signed_quantity(order, order.filled_qty),
+        avg_fill_price=price_of(order.filled_avg_price) if filled else None,
+        order_ref=order_ref_of(order.client_order_id),
     )
 
 

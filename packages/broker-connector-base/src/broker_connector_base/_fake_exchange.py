@@ -77,6 +77,9 @@ class FakeExchange:
         self.quotes: dict[str, ContractPrice] = {q.symbol: q for q in quotes}
         self.orders: dict[str, OrderState] = {}
         self._ids = itertools.count(1)
+        # Permanent ids from a range of their own, so that code mixing them up with order
+        # ids is caught by tests.
+        self._perm_ids = itertools.count(1_000_001)
         self._closed_symbols: set[str] = set()
         self._rejected_symbols: dict[str, str] = {}
         self._partial_fills: dict[str, int] = {}
@@ -261,6 +264,7 @@ class FakeExchange:
             order_ref=order_ref,
             placed_at=self.clock(),
             status=OrderStatus.WORKING if self.is_open(symbol) else OrderStatus.PENDING,
+            perm_id=str(next(self._perm_ids)),
             reserve_price=price if price is not None else matching.market_side(quote, quantity),
         )
         self.orders[order.order_id] = order
@@ -289,6 +293,14 @@ class FakeExchange:
                 order_id=order.order_id,
             )
         order.finish(OrderStatus.CANCELLED)
+
+    def orders_by_ref(self, account_id: str, order_ref: str) -> list[OrderState]:
+        """Orders of ``account_id`` placed with ``order_ref``, in placement order."""
+        return [
+            o
+            for o in self.orders.values()
+            if o.account_id == account_id and o.order_ref == order_ref
+        ]
 
     def working_orders(self, account_id: str) -> list[OrderState]:
         """Orders of ``account_id`` that can still fill."""

@@ -10,7 +10,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from broker_connector_base.exceptions import BrokerAPIError, InvalidInputError
-from broker_connector_base.models import ContractPrice, OrderFill, OrderStatus, OrderType
+from broker_connector_base.models import (
+    ContractPrice,
+    OrderFill,
+    OrderRecord,
+    OrderStatus,
+    OrderType,
+)
 
 __all__ = [
     "FakeAccount",
@@ -47,7 +53,8 @@ class FakeOrderRecord:
     """One order as the fake broker saw it, for tests to read (``InMemoryBroker.order_log``).
 
     ``quantity`` and ``filled_quantity`` are signed (negative sells). ``reason`` says why an
-    order was rejected.
+    order was rejected. ``perm_id`` is its permanent id, from a sequence of its own (never
+    equal to an order id, so code that mixes the two up is caught).
     """
 
     order_id: str
@@ -62,6 +69,7 @@ class FakeOrderRecord:
     filled_quantity: int
     avg_fill_price: Decimal | None
     reason: str | None
+    perm_id: str
 
 
 @dataclass
@@ -99,6 +107,7 @@ class OrderState:
     order_ref: str | None
     placed_at: datetime
     status: OrderStatus
+    perm_id: str
     reserve_price: Decimal | None = None
     filled: int = 0
     fill_value: Decimal = Decimal(0)
@@ -131,6 +140,21 @@ class OrderState:
             filled_quantity=self.filled,
             avg_fill_price=self.avg_fill_price,
             reason=self.reason,
+            perm_id=self.perm_id,
+        )
+
+    def broker_record(self) -> OrderRecord:
+        """The ``OrderRecord`` that ``get_orders_by_ref`` returns."""
+        return OrderRecord(
+            order_id=self.order_id,
+            perm_id=self.perm_id,
+            account_id=self.account_id,
+            symbol=self.symbol,
+            quantity=self.quantity,
+            status=self.status,
+            filled_quantity=self.filled,
+            avg_fill_price=self.avg_fill_price,
+            order_ref=self.order_ref,
         )
 
     def fill_report(self) -> OrderFill:

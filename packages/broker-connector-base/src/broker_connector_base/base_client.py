@@ -21,6 +21,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 
 from broker_connector_base.models import (
@@ -28,6 +29,7 @@ from broker_connector_base.models import (
     ContractPrice,
     OpenOrder,
     OrderFill,
+    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
@@ -118,7 +120,8 @@ class BrokerClient(ABC):
                 daemon can recognise its own orders.
 
         Returns:
-            The acknowledgement, with the order id as a string.
+            The acknowledgement, with the order id as a string and, where the broker told it
+            already, its permanent id (``perm_id``).
 
         Raises:
             InvalidInputError: Zero quantity, missing or superfluous limit price.
@@ -132,6 +135,33 @@ class BrokerClient(ABC):
     @abstractmethod
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
         """Orders of ``account_id`` that are still working."""
+
+    @abstractmethod
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: datetime | None = None
+    ) -> list[OrderRecord]:
+        """Every order of ``account_id`` placed with ``order_ref`` that the broker still knows.
+
+        What a restarted daemon reconciles its journal with: working orders and orders done
+        this trading day (at least), with the shares their executions filled, whatever the
+        connection saw of them (fills that happened while it was down are included). Orders
+        are matched on ``order_ref`` exactly, never by order id, and each carries its
+        permanent id (``perm_id``): order ids may be reused after a gateway restart.
+
+        Args:
+            account_id: The broker's account id.
+            order_ref: The tag the orders were placed with (``place_order(order_ref=...)``).
+            since: A hint: the orders were placed at or after this moment. Connectors whose
+                broker can narrow the search by time use it; others may ignore it.
+
+        Returns:
+            One ``OrderRecord`` per order (each ``perm_id`` once), in placement order where
+            the broker tells it; an empty list when none is known.
+
+        Raises:
+            InvalidInputError: ``account_id`` is not an account of this connection, or
+                ``order_ref`` is empty.
+        """
 
     @abstractmethod
     async def cancel_order(self, order_id: str) -> None:

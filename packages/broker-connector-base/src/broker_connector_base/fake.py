@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 
 from broker_connector_base._fake_exchange import FakeExchange
@@ -50,6 +51,7 @@ from broker_connector_base.base_client import BrokerClient
 from broker_connector_base.exceptions import (
     BrokerAPIError,
     BrokerConnectionError,
+    InvalidInputError,
     OrderExecutionError,
 )
 from broker_connector_base.models import (
@@ -58,6 +60,7 @@ from broker_connector_base.models import (
     ContractPrice,
     OpenOrder,
     OrderFill,
+    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
@@ -74,6 +77,7 @@ _INJECTABLE = frozenset(
         "get_multiple_market_prices",
         "place_order",
         "get_open_orders",
+        "get_orders_by_ref",
         "cancel_order",
         "get_order_status",
         "wait_for_order",
@@ -251,6 +255,7 @@ class InMemoryBroker(BrokerClient):
             quantity=quantity,
             status=order.status,
             order_ref=order_ref,
+            perm_id=order.perm_id,
         )
 
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
@@ -258,6 +263,16 @@ class InMemoryBroker(BrokerClient):
         await self._enter("get_open_orders")
         self.exchange.account(account_id)
         return [_open_order(o) for o in self.exchange.working_orders(account_id)]
+
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: datetime | None = None
+    ) -> list[OrderRecord]:
+        """Every order of ``account_id`` placed with ``order_ref`` (``since`` is not needed)."""
+        await self._enter("get_orders_by_ref")
+        self.exchange.account(account_id)
+        if not order_ref:
+            raise InvalidInputError("order_ref must not be empty", source="get_orders_by_ref")
+        return [o.broker_record() for o in self.exchange.orders_by_ref(account_id, order_ref)]
 
     async def cancel_order(self, order_id: str) -> None:
         """Cancel at once; cancelling a cancelled order is a no-op."""

@@ -40,6 +40,7 @@ __all__ = [
     "ContractPrice",
     "OpenOrder",
     "OrderFill",
+    "OrderRecord",
     "OrderResult",
     "OrderStatus",
     "OrderType",
@@ -91,7 +92,8 @@ class Trade(_Value):
 
     ``price`` is the price the plan was computed with: the bid for sells, ``ask * 1.005``
     rounded to the cent for buys. After execution, ``order_id`` (always a string, whatever the
-    broker uses natively), ``status``, ``filled_quantity`` (signed like ``quantity``) and
+    broker uses natively), ``perm_id`` (the broker's permanent id of the order, see
+    ``OrderResult``), ``status``, ``filled_quantity`` (signed like ``quantity``) and
     ``avg_fill_price`` describe what actually happened. ``estimated_commission`` is what the
     plan expects the order to cost in commission and fees (rounded up to the cent), ``None``
     when the plan was not priced with a commission schedule. ``attribution`` names the
@@ -111,6 +113,7 @@ class Trade(_Value):
     avg_fill_price: Price | None = None
     estimated_commission: NonNegativeMoney | None = None
     attribution: StrategyAttribution | None = None
+    perm_id: str | None = None
 
     @field_validator("current_shares", mode="before")
     @classmethod
@@ -136,13 +139,20 @@ class Trade(_Value):
 
 
 class OrderResult(_Value):
-    """What the broker acknowledged when an order was placed."""
+    """What the broker acknowledged when an order was placed.
+
+    ``perm_id`` is the broker's permanent id of the order, never given to another order (IB's
+    ``permId``; brokers whose order ids are never reused give the order id); ``None`` when
+    the broker had not told it yet. Order ids alone may be reused: IB hands out low ids again
+    after a gateway restart.
+    """
 
     order_id: str = Field(min_length=1)
     symbol: Symbol
     quantity: Shares
     status: OrderStatus
     order_ref: str | None = None
+    perm_id: str | None = Field(default=None, min_length=1)
 
 
 class OpenOrder(_Value):
@@ -171,6 +181,47 @@ class OrderFill(_Value):
     remaining_quantity: Shares = 0
     avg_fill_price: Price | None = None
     message: str | None = None
+
+
+class OrderRecord(_Value):
+    """An order as the broker records it: what ``BrokerClient.get_orders_by_ref`` returns.
+
+    ``quantity`` and ``filled_quantity`` are signed (negative sells); ``filled_quantity`` is
+    what the broker's executions show, which wins over a status that says otherwise (IB can
+    report ``Cancelled`` for an order whose cancel lost the race against its fill).
+    ``quantity`` is ``None`` when the broker lists only the order's executions (IB after a
+    gateway restart that forgot its completed orders): the order is then over, with
+    ``filled_quantity`` filled, and ``status`` is ``FILLED`` although fewer shares than
+    ordered may have filled; compare with the quantity you ordered. ``order_id`` is ``None``
+    when the broker no longer tells it (IB's completed orders carry none); ``perm_id`` is
+    always there and is the key. ``avg_fill_price`` is ``None`` before the first fill, and
+    when the broker lists a filled order without its executions (no price to tell).
+    """
+
+    order_id: str | None = Field(default=None, min_length=1)
+    perm_id: str = Field(min_length=1)
+    account_id: str | None = None
+    symbol: Symbol
+    quantity: Shares | None
+    status: OrderStatus
+    filled_quantity: Shares = 0
+    avg_fill_price: Price | None = None
+    order_ref: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrderRecord:
+        if self.quantity is not None and self.filled_quantity:
+            if (self.filled_quantity > 0) != (self.quantity > 0):
+                raise ValueError(
+                    f"order {self.perm_id}: filled {self.filled_quantity} has the other sign "
+                    f"than its quantity {self.quantity}"
+                )
+            if abs(self.filled_quantity) > abs(self.quantity):
+                raise ValueError(
+                    f"order {self.perm_id}: filled {self.filled_quantity} exceeds its "
+                    f"quantity {self.quantity}"
+                )
+        return self
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from decimal import Decimal
@@ -42,6 +43,7 @@ class Engine:
         self.orders_placed = 0
         self._perm_seq = 1_000_000_000 + (int(time.time()) % 100_000) * 10_000
         self._id_floor: dict[int, int] = {}
+        self._racing: set[int] = set()  # perm ids whose race-winning fill is still to come
         self.matcher = Matcher(self)
 
     # -- lookups -------------------------------------------------------------------------
@@ -247,18 +249,33 @@ class Engine:
     def _fill_wins_race(self, order: SimOrder) -> bool:
         # The cancel-races-fill fault: the exchange filled the order while the cancel was on
         # its way, so the cancel is refused with 10148 (before or after the fill reports).
+        # With ``error_first`` and ``fill_delay_secs`` the fill reports follow the error after
+        # that delay (the ib_async trap stays visible that long).
         race = self.faults.cancel_races_fill
+        if order.perm_id in self._racing:
+            self._cannot_cancel(order, state="Filled")
+            return True
         if race is None or order.order_type == "MOC" or not self.clock.is_liquid():
             return False
         price = self.matcher.race_price(order)
         if price is None:
             return False
+        delay = self.faults.fill_delay_secs if race == "error_first" else 0
         if race == "error_first":
             self._cannot_cancel(order, state="Filled")
+        if delay > 0:
+            self._racing.add(order.perm_id)
+            asyncio.get_running_loop().call_later(delay, self._race_fill, order, price)
+            return True
         self.matcher.fill(order, order.remaining, price)
         if race == "fill_first":
             self._cannot_cancel(order)
         return True
+
+    def _race_fill(self, order: SimOrder, price: Decimal) -> None:
+        self._racing.discard(order.perm_id)
+        if order.is_working:
+            self.matcher.fill(order, order.remaining, price)
 
     # -- market events, restarts -----------------------------------------------------------
 

@@ -15,33 +15,25 @@ from broker_connector_base import (
     OpenOrder,
     OrderExecutionError,
     OrderFill,
+    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
 )
 from broker_connector_base.types import trading_day
-from ib_async import IB, Contract, ExecutionFilter, LimitOrder, MarketOrder, Order
+from ib_async import IB, Contract, ExecutionFilter, Fill, LimitOrder, MarketOrder, Order
 from ib_async import Trade as IBTrade
 
 from ibkr_connector import _gateway
+from ibkr_connector._quiet import expect_cancel
+from ibkr_connector._records import cancel_refused, order_records, trade_filled, trade_status
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.errors import exception_for_code
-from ibkr_connector.translation import (
-    ib_price,
-    order_id_to_int,
-    order_status,
-    quantity_to_action,
-)
+from ibkr_connector.translation import ib_price, order_id_to_int, quantity_to_action
 
 __all__ = ["OrderBook"]
 
 ContractLookup = Callable[[str], Awaitable[Contract]]
-
-
-def trade_status(trade: IBTrade) -> OrderStatus:
-    """The normalised status of an ib_async trade, rejections told apart from cancels."""
-    codes = [entry.errorCode for entry in trade.log if entry.errorCode]
-    return order_status(trade.orderStatus.status, codes)
 
 
 def _last_error(trade: IBTrade) -> tuple[int, str] | None:
@@ -75,6 +67,7 @@ class OrderBook:
         self.logger = logger
         self._contract_for = contract_for
         self._open_orders_lock = asyncio.Lock()
+        self._completed_orders_lock = asyncio.Lock()
 
     async def place_order(
         self,
@@ -129,13 +122,22 @@ class OrderBook:
                 f"{self.config.order_ack_timeout_secs} s; it may still be working",
                 order_id=order_id,
             )
-        self.logger.info("Placed order %s: %s (ref %s), %s", order_id, what, order_ref, status)
+        perm_id = trade.order.permId or trade.orderStatus.permId
+        self.logger.info(
+            "Placed order %s (perm id %s): %s (ref %s), %s",
+            order_id,
+            perm_id,
+            what,
+            order_ref,
+            status,
+        )
         return OrderResult(
             order_id=order_id,
             symbol=symbol,
             quantity=quantity,
             status=status,
             order_ref=order_ref,
+            perm_id=str(perm_id) if perm_id else None,
         )
 
     async def _wait_until(
@@ -174,6 +176,39 @@ class OrderBook:
             self.ib.disconnectedEvent -= on_change
         return trade_status(trade)
 
+    async def orders_by_ref(self, account_id: str, order_ref: str) -> list[OrderRecord]:
+        """Open and completed orders and executions of ``account_id`` tagged ``order_ref``.
+
+        Matched by ``orderRef`` and merged by ``permId`` (``_records.order_records``): after a
+        gateway restart order ids may belong to another order, perm ids never do.
+        """
+        context = f"orders of {account_id} tagged {order_ref}"
+        local = [t for t in self.ib.trades() if t.order.orderRef == order_ref]
+        open_trades, completed, fills = await asyncio.gather(
+            self._all_open_orders(context),
+            self._completed_orders(context),
+            self._executions(ExecutionFilter(acctCode=account_id), context),
+        )
+        return order_records(account_id, order_ref, [*local, *open_trades, *completed], fills)
+
+    async def _completed_orders(self, context: str) -> list[IBTrade]:
+        # Keyed by name in ib_async like the open orders: one request at a time.
+        async with self._completed_orders_lock:
+            return await _gateway.bounded(
+                self.ib,
+                self.ib.reqCompletedOrdersAsync(apiOnly=True),
+                self.config.request_timeout_secs,
+                context,
+            )
+
+    async def _executions(self, wanted: ExecutionFilter, context: str) -> list[Fill]:
+        return await _gateway.bounded(
+            self.ib,
+            self.ib.reqExecutionsAsync(wanted),
+            self.config.request_timeout_secs,
+            f"executions: {context}",
+        )
+
     async def _all_open_orders(self, context: str) -> list[IBTrade]:
         # ib_async keys this request by name, not id: two at once would lose one answer.
         async with self._open_orders_lock:
@@ -202,11 +237,8 @@ class OrderBook:
         IB answers with the executions of the current day from every client id of the
         login (manual trades included), which is what a day-trade check must see.
         """
-        fills = await _gateway.bounded(
-            self.ib,
-            self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=account_id, side="BUY")),
-            self.config.request_timeout_secs,
-            f"executions of {account_id}",
+        fills = await self._executions(
+            ExecutionFilter(acctCode=account_id, side="BUY"), f"buys of {account_id}"
         )
         return frozenset(
             fill.contract.symbol.upper()
@@ -257,6 +289,7 @@ class OrderBook:
                 f"order {order_id} is already {status}, it cannot be cancelled", order_id=order_id
             )
         _gateway.require_connected(self.ib, f"cancelling order {order_id}")
+        expect_cancel(trade.order.orderId)
         self.ib.cancelOrder(trade.order)
         self.logger.info("Requested cancellation of order %s", order_id)
 
@@ -266,14 +299,20 @@ class OrderBook:
         return OrderStatus.NOT_FOUND if trade is None else trade_status(trade)
 
     async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
-        """Wait until the order is final or ``timeout_secs`` passes; report what filled."""
+        """Wait until the order is final or ``timeout_secs`` passes; report what filled.
+
+        A trade that ib_async marked ``Cancelled`` because IB refused a cancel (the order had
+        filled: error 10148 before the fill report) is waited for until its fill arrives,
+        and checked against IB's executions when it does not arrive in time.
+        """
         trade = await self._find_or_refresh(order_id)
         if trade is None:
             raise OrderExecutionError(f"order {order_id} is not known to IB", order_id=order_id)
-        status = await self._wait_until(trade, trade.isDone, timeout_secs)
-        filled = float(trade.orderStatus.filled) or float(
-            sum(f.execution.shares for f in trade.fills)
-        )
+        status = await self._wait_until(trade, lambda: trade_status(trade).is_final, timeout_secs)
+        filled = trade_filled(trade)
+        avg = ib_price(trade.orderStatus.avgFillPrice) if filled else None
+        if cancel_refused(trade) and not status.is_final:
+            status, filled, avg = await self._by_executions(trade, status, filled, avg)
         remaining = (
             0.0 if status is OrderStatus.FILLED else float(trade.order.totalQuantity) - filled
         )
@@ -283,9 +322,33 @@ class OrderBook:
             status=status,
             filled_quantity=_signed(trade, filled),
             remaining_quantity=_signed(trade, remaining),
-            avg_fill_price=ib_price(trade.orderStatus.avgFillPrice) if filled else None,
+            avg_fill_price=avg,
             message=f"IB error {error[0]}: {error[1]}" if error else None,
         )
+
+    async def _by_executions(
+        self, trade: IBTrade, status: OrderStatus, filled: float, avg: Decimal | None
+    ) -> tuple[OrderStatus, float, Decimal | None]:
+        """What IB's executions say of an order whose cancel IB refused (it filled)."""
+        order = trade.order
+        records = order_records(
+            order.account,
+            order.orderRef,
+            [trade],
+            await self._executions(
+                ExecutionFilter(acctCode=order.account), f"fills of order {order.orderId}"
+            ),
+        )
+        mine = next((r for r in records if r.perm_id == str(order.permId)), None)
+        if mine is None or abs(mine.filled_quantity) <= filled:
+            return status, filled, avg
+        self.logger.warning(
+            "Order %s (perm id %s): IB refused its cancel and its executions show %d filled",
+            order.orderId,
+            order.permId,
+            abs(mine.filled_quantity),
+        )
+        return mine.status, float(abs(mine.filled_quantity)), mine.avg_fill_price
 
     async def cancel_all_orders(self, account_id: str, *, timeout_secs: float) -> list[str]:
         """Cancel every working order of ``account_id`` and wait until none is left."""
@@ -297,6 +360,7 @@ class OrderBook:
             trade = self._find(order_id)
             if trade is not None and not trade.isDone():
                 _gateway.require_connected(self.ib, f"cancelling order {order_id}")
+                expect_cancel(trade.order.orderId)
                 self.ib.cancelOrder(trade.order)
         self.logger.info("Cancelling %d open orders of %s: %s", len(ids), account_id, ids)
         deadline = time.monotonic() + timeout_secs

@@ -24,6 +24,7 @@ from broker_connector_base import (
     InvalidInputError,
     OpenOrder,
     OrderFill,
+    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
@@ -363,6 +364,19 @@ class IBKRClient(BrokerClient):
         """Working orders of ``account_id``."""
         self._check_account(account_id)
         return await self.orders.get_open_orders(account_id)
+
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: dt.datetime | None = None
+    ) -> list[OrderRecord]:
+        """Open and completed orders and executions tagged ``order_ref``, merged by perm id.
+
+        IB lists the current day's completed orders and executions, so ``since`` is not
+        needed. See ``BrokerClient.get_orders_by_ref``.
+        """
+        self._check_account(account_id)
+        if not order_ref:
+            raise InvalidInputError("order_ref must not be empty", source="get_orders_by_ref")
+        return await self.orders.orders_by_ref(account_id, order_ref)
 
     async def cancel_order(self, order_id: str) -> None:
         """Request cancellation; ``InvalidInputError`` for a non-numeric id."""

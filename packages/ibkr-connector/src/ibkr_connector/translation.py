@@ -16,6 +16,7 @@ from broker_connector_base import ContractPrice, InvalidInputError, OrderStatus
 from ibkr_connector.errors import ErrorKind, error_kind
 
 __all__ = [
+    "CANCEL_REFUSED_CODES",
     "IB_ORDER_STATUS",
     "Session",
     "exchange_zone",
@@ -47,16 +48,45 @@ IB_ORDER_STATUS: dict[str, OrderStatus] = {
 }
 
 
-def order_status(ib_status: str, error_codes: Iterable[int] = ()) -> OrderStatus:
+CANCEL_REFUSED_CODES = frozenset({161, 10148})
+"""IB's "cannot be cancelled in its state" answers to a cancel: the order filled (or is being
+filled) before the cancel arrived. ib_async still marks the trade ``Cancelled`` when one of
+them comes before the fill report (the 10148 trap)."""
+
+
+def order_status(
+    ib_status: str,
+    error_codes: Iterable[int] = (),
+    *,
+    filled: float = 0.0,
+    total: float = 0.0,
+    cancel_refused: bool = False,
+) -> OrderStatus:
     """Normalise an IB order status.
 
     ib_async marks a rejected order ``Cancelled``; when the order's log carries an order error
-    code (201 rejected, 203 not allowed, ...) other than 202 (a plain cancel), it was rejected.
-    Unknown statuses map to ``ERROR`` rather than to a guess.
+    code (201 rejected, 203 not allowed, ...) other than 202 (a plain cancel) and the refused
+    cancels (161, 10148), it was rejected. Unknown statuses map to ``ERROR`` rather than to a
+    guess.
+
+    Args:
+        ib_status: ib_async's ``orderStatus.status``.
+        error_codes: The codes in the trade's log.
+        filled: Shares filled, as far as known (executions win over the status).
+        total: Shares ordered (0: unknown).
+        cancel_refused: ib_async set ``Cancelled`` because IB refused a cancel (161, 10148),
+            not because IB cancelled the order: it filled or is filling.
     """
     status = IB_ORDER_STATUS.get(ib_status, OrderStatus.ERROR)
-    if status is OrderStatus.CANCELLED and any(
-        error_kind(code) is ErrorKind.ORDER and code != 202 for code in error_codes
+    if total > 0 and filled >= total and status is not OrderStatus.ERROR:
+        return OrderStatus.FILLED
+    if status is not OrderStatus.CANCELLED:
+        return status
+    if cancel_refused:
+        return OrderStatus.WORKING  # the fill report is still on its way
+    if any(
+        error_kind(code) is ErrorKind.ORDER and code != 202 and code not in CANCEL_REFUSED_CODES
+        for code in error_codes
     ):
         return OrderStatus.REJECTED
     return status

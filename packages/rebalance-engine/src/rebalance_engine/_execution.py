@@ -87,7 +87,13 @@ class OrderRunner:
                 run.orders.append(failed)
                 self._notify(failed, run)
                 continue
-            acked = trade.model_copy(update={"order_id": result.order_id, "status": result.status})
+            acked = trade.model_copy(
+                update={
+                    "order_id": result.order_id,
+                    "perm_id": result.perm_id,
+                    "status": result.status,
+                }
+            )
             waiting.append(len(run.orders))
             run.orders.append(acked)
             self._notify(acked, run)

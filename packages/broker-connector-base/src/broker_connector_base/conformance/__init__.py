@@ -85,6 +85,7 @@ pytest.register_assert_rewrite(
     "broker_connector_base.conformance._consistency",
     "broker_connector_base.conformance._faults",
     "broker_connector_base.conformance._orders",
+    "broker_connector_base.conformance._reconcile",
     "broker_connector_base.conformance._session",
     "broker_connector_base.conformance._support",
 )
@@ -92,6 +93,7 @@ pytest.register_assert_rewrite(
 from broker_connector_base.conformance._consistency import ConsistencyTests  # noqa: E402
 from broker_connector_base.conformance._faults import FaultTests  # noqa: E402
 from broker_connector_base.conformance._orders import OrderTests  # noqa: E402
+from broker_connector_base.conformance._reconcile import ReconcileTests  # noqa: E402
 from broker_connector_base.conformance._session import SessionTests  # noqa: E402
 from broker_connector_base.conformance._support import (  # noqa: E402
     BrokerFaults,
@@ -111,7 +113,9 @@ __all__ = [
 ]
 
 
-class BrokerClientConformance(SessionTests, OrderTests, FaultTests, ConsistencyTests):
+class BrokerClientConformance(
+    SessionTests, OrderTests, FaultTests, ConsistencyTests, ReconcileTests
+):
     """Base class of a connector's conformance tests: subclass it and override ``env``.
 
     Defining a subclass that replaces one of the suite's tests without
