@@ -5,9 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 # Local packages in dependency order: base <- calculator <- engine <- connectors <- event-broker.
-# portfolio-analytics depends on no local package.
+# portfolio-analytics depends on no local package; rebalance-backtest on the engine and analytics.
 PACKAGES := $(wildcard packages/broker-connector-base packages/portfolio-analytics \
-	packages/rebalance-calculator packages/rebalance-engine packages/ib-gateway-sim \
+	packages/rebalance-calculator packages/rebalance-engine packages/rebalance-backtest \
+	packages/ib-gateway-sim \
 	packages/alpaca-api-sim packages/fake-ably-server packages/ibkr-connector \
 	packages/alpaca-connector)
 EDITABLES := $(foreach p,$(PACKAGES),-e $(p)[test])
