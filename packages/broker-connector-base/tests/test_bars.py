@@ -11,7 +11,9 @@ from pydantic import ValidationError
 
 
 def test_daily_bar_keeps_prices_exact_and_normalises_the_symbol() -> None:
-    bar = DailyBar(symbol=" spy ", date=date(2024, 1, 2), open=0.1, high="0.3", low="0.1", close=0.2)
+    bar = DailyBar(
+        symbol=" spy ", date=date(2024, 1, 2), open=0.1, high="0.3", low="0.1", close=0.2
+    )
     assert bar.symbol == "SPY"
     assert (bar.open, bar.close) == (Decimal("0.1"), Decimal("0.2"))
     assert bar.volume is None

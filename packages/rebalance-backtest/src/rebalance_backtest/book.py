@@ -17,6 +17,7 @@ from broker_connector_base import (
     InvalidInputError,
     OrderExecutionError,
     OrderFill,
+    OrderRecord,
     OrderStatus,
     OrderType,
 )
@@ -82,6 +83,20 @@ class BookOrder:
             remaining_quantity=0 if self.status.is_final else abs(self.remaining),
             avg_fill_price=self.fill_value / abs(self.filled) if self.filled else None,
             message=self.reason,
+        )
+
+    def record(self) -> OrderRecord:
+        """What ``get_orders_by_ref`` lists (ids are never reused: the id is the perm id)."""
+        return OrderRecord(
+            order_id=self.order_id,
+            perm_id=self.order_id,
+            account_id=self.account_id,
+            symbol=self.symbol,
+            quantity=self.quantity,
+            status=self.status,
+            filled_quantity=self.filled,
+            avg_fill_price=self.fill_value / abs(self.filled) if self.filled else None,
+            order_ref=self.order_ref,
         )
 
     def finish(self, status: OrderStatus, reason: str | None = None) -> None:

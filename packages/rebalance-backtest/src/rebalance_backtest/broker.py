@@ -36,6 +36,7 @@ from broker_connector_base import (
     OpenOrder,
     OrderExecutionError,
     OrderFill,
+    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
@@ -339,12 +340,22 @@ class BacktestBroker(BrokerClient):
             quantity=quantity,
             status=order.status,
             order_ref=order_ref,
+            perm_id=order.order_id,
         )
 
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
         """Working and pending orders of ``account_id``."""
         self._enter(account_id)
         return [open_order(o) for o in self.book.working()]
+
+    async def get_orders_by_ref(
+        self, account_id: str, order_ref: str, *, since: datetime | None = None
+    ) -> list[OrderRecord]:
+        """Every order of the account placed with ``order_ref``, in placement order."""
+        self._enter(account_id)
+        if not order_ref:
+            raise InvalidInputError("order_ref must not be empty", source="get_orders_by_ref")
+        return [o.record() for o in self.book.orders.values() if o.order_ref == order_ref]
 
     async def cancel_order(self, order_id: str) -> None:
         """Cancel at once; cancelling a cancelled order is a no-op."""
