@@ -18,6 +18,8 @@ from broker_connector_base.exceptions import (
     MarketClosedError,
     OrderExecutionError,
     RateLimitError,
+    RiskLimitError,
+    TradingHaltedError,
 )
 
 _EXCEPTIONS: list[tuple[Exception, dict[str, object]]] = [
@@ -34,6 +36,13 @@ _EXCEPTIONS: list[tuple[Exception, dict[str, object]]] = [
     ),
     (InvalidInputError("allocation 1.5 exceeds 1", source="api:/allocations/s1"), {}),
     (InvalidInputError("bad", source=None), {"source": None}),
+    (
+        RiskLimitError(
+            "order too big", limit="max_order_value", value="9", threshold="5", symbol="SPY"
+        ),
+        {"limit": "max_order_value", "value": "9", "threshold": "5", "symbol": "SPY"},
+    ),
+    (TradingHaltedError("halted", reason="bad data"), {"reason": "bad data"}),
 ]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from broker_connector_base import InvalidInputError
 from pydantic import SecretStr
-from rebalance_engine import AllocationService, AllocationServiceError
+from rebalance_engine import MAX_ALLOCATION_SYMBOLS, AllocationService, AllocationServiceError
 from rebalance_engine.testing import API_KEY, AllocationsAPI, allocation_document
 
 pytestmark = pytest.mark.timeout(30)
@@ -118,31 +118,42 @@ def _doc(weights: dict[str, Any] | None = None, **data: Any) -> dict[str, Any]:
 
 
 _INVALID: list[Any] = [
-    pytest.param("not json at all", "not JSON", id="non-json"),
-    pytest.param(json.dumps([1, 2]), "JSON object", id="array"),
+    pytest.param("not json at all", "is not valid JSON: Expecting value at line 1", id="non-json"),
+    pytest.param(json.dumps([1, 2]), "document: a list is not a mapping", id="array"),
     pytest.param(
-        {"status": "error", "data": {}},
-        "'status' must be 'success', got 'error'",
+        {"status": "error", "data": _doc()["data"]},
+        "status: 'error' is not one of success",
         id="status-error",
     ),
-    pytest.param({"status": "success"}, "'data' is missing", id="no-data"),
+    pytest.param({"status": "success"}, "data: is required", id="no-data"),
     pytest.param(
         {"status": "success", "data": {"name": "s"}},
-        "'data.strategy_long_name' is missing",
+        "data.strategy_long_name: is required",
         id="no-long-name",
     ),
-    pytest.param(_doc(name=""), "'data.name' must not be empty", id="empty-name"),
-    pytest.param(_doc(allocations="SPY"), "'data.allocations' must be a list", id="alloc-str"),
+    pytest.param(_doc(name=""), "data.name: '' does not match", id="empty-name"),
+    pytest.param(_doc(allocations="SPY"), "data.allocations: 'SPY' is not a list", id="str"),
     pytest.param(
-        _doc({"SPY": 1.5}),
-        "allocations[0].allocation' of SPY must be between 0 and 1, got 1.5",
-        id="above-one",
+        _doc({"SPY": 1.5}), "data.allocations[0].allocation: 1.5 is not within 0..1", id="above-1"
     ),
     pytest.param(
-        _doc({"SPY": -0.1, "AGG": 1.1}), "of SPY must be between 0 and 1, got -0.1", id="negative"
+        _doc({"SPY": -0.1, "AGG": 1.1}),
+        "data.allocations[0].allocation: -0.1 is not within 0..1",
+        id="negative",
     ),
-    pytest.param(_doc({"SPY": "abc"}), "of SPY must be a number, got 'abc'", id="text-weight"),
-    pytest.param(_doc({"SPY": True}), "of SPY must be a number, got True", id="bool-weight"),
+    pytest.param(
+        _doc({"SPY": "abc"}), "allocations[0].allocation: 'abc' is text, not a number", id="text"
+    ),
+    pytest.param(
+        _doc({"SPY": "0.5", "AGG": "0.5"}),
+        "data.allocations[0].allocation: '0.5' is text, not a number (write it without quotes)",
+        id="number-as-text",
+    ),
+    pytest.param(
+        _doc({"SPY": True}),
+        "data.allocations[0].allocation: True is a boolean, not a number",
+        id="bool",
+    ),
     pytest.param(_doc({"SPY": 0.5, "AGG": 0.48}), "sum to 0.98", id="sum-low"),
     pytest.param(_doc({"SPY": 0.6, "AGG": 0.6}), "sum to 1.2", id="sum-high"),
     pytest.param(
@@ -156,16 +167,47 @@ _INVALID: list[Any] = [
                 ],
             },
         },
-        "symbol SPY appears more than once",
+        "data.allocations[1].symbol: 'SPY' appears more than once (first at data.allocations[0])",
         id="duplicate",
     ),
-    pytest.param(
-        _doc({"SP$Y": 1}), "'data.allocations[0].symbol' 'SP$Y' is invalid", id="bad-symbol"
-    ),
+    pytest.param(_doc({"SP$Y": 1}), "allocations[0].symbol: symbol 'SP$Y' is not a ticker", id="$"),
     pytest.param(
         {"status": "success", "data": {**_doc()["data"], "allocations": [{"symbol": "SPY"}]}},
-        "'data.allocations[0].allocation' is missing",
+        "data.allocations[0].allocation: is required",
         id="no-weight",
+    ),
+    pytest.param(
+        {
+            "status": "success",
+            "data": {**_doc()["data"], "allocations": [{"symbol": "SPY", "alocation": 1}]},
+        },
+        "data.allocations[0].alocation: is not a known field (known: symbol, allocation); "
+        "did you mean 'allocation'?",
+        id="misspelt-field",
+    ),
+    pytest.param(
+        {**_doc(), "extra": 1}, "extra: is not a known field (known: status, data)", id="unknown"
+    ),
+    pytest.param(
+        _doc(name="other-strategy"),
+        "data.name: 'other-strategy' is another strategy than the one asked for ('s')",
+        id="other-strategy",
+    ),
+    pytest.param(
+        _doc({f"S{i}": 0.0001 for i in range(10_000)}),
+        f"data.allocations: has 10000 entries, more than the limit of {MAX_ALLOCATION_SYMBOLS}",
+        id="10000-symbols",
+    ),
+    pytest.param('{"status": "success", "status": "success"}', "'status' appears more", id="dup"),
+    pytest.param(
+        '{"status": "success", "data": {"allocations": [{"allocation": NaN}]}}',
+        "NaN is not a number this document may hold",
+        id="nan",
+    ),
+    pytest.param(
+        b'{"status": "success", "data": {"name": "s\xff"}}',
+        "allocations document is not UTF-8 text: byte 0xff at offset 41",
+        id="not-utf8",
     ),
 ]
 
@@ -214,11 +256,85 @@ async def test_file_base_reads_strategy_document_from_directory(tmp_path: Path) 
     ]
 
 
-async def test_file_base_missing_document_raises_service_error_naming_path(
-    tmp_path: Path,
-) -> None:
-    with pytest.raises(AllocationServiceError, match=r"nope/allocations\.json"):
+async def test_file_base_missing_document_raises_naming_path(tmp_path: Path) -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"nope/allocations\.json: allocations document not"
+    ):
         await AllocationService(tmp_path.as_uri()).get_allocations("nope")
+
+
+async def test_file_base_non_utf8_document_raises_naming_path_and_offset(tmp_path: Path) -> None:
+    path = tmp_path / "s" / "allocations.json"
+    path.parent.mkdir()
+    path.write_bytes(b'{"status": "succ\xe9ss"}')
+    with pytest.raises(InvalidInputError) as caught:
+        await AllocationService(tmp_path.as_uri()).get_allocations("s")
+    assert caught.value.source == str(path)
+    assert "is not UTF-8 text: byte 0xe9 at offset 16" in str(caught.value)
+
+
+async def test_file_base_document_that_is_a_directory_raises_naming_path(tmp_path: Path) -> None:
+    (tmp_path / "s" / "allocations.json").mkdir(parents=True)
+    with pytest.raises(InvalidInputError, match=r"allocations\.json: allocations document is a d"):
+        await AllocationService(tmp_path.as_uri()).get_allocations("s")
+
+
+async def test_file_base_document_over_size_limit_raises_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "s" / "allocations.json"
+    path.parent.mkdir()
+    path.write_text(" " * 2000)
+    with pytest.raises(InvalidInputError, match="is 2000 bytes, more than the limit of 1000"):
+        await AllocationService(tmp_path.as_uri(), max_bytes=1000).get_allocations("s")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "message"),
+    [
+        ("text/html", "Content-Type is 'text/html', expected application/json"),
+        ("text/plain; charset=utf-8", "Content-Type is 'text/plain', expected application/json"),
+        ("application/json; charset=latin-1", "charset is 'latin-1', expected utf-8"),
+    ],
+)
+async def test_get_allocations_wrong_content_type_raises_naming_url_and_type(
+    allocations_api: AllocationsAPI, content_type: str, message: str
+) -> None:
+    allocations_api.set_allocations("s", {"SPY": "1"})
+    allocations_api.content_type = content_type
+    with pytest.raises(InvalidInputError) as caught:
+        await _service(allocations_api, retries=0).get_allocations("s")
+    assert message in str(caught.value)
+    assert caught.value.source == f"{allocations_api.base_url}/s/allocations"
+
+
+async def test_get_allocations_vendor_json_type_is_accepted(
+    allocations_api: AllocationsAPI,
+) -> None:
+    allocations_api.set_allocations("s", {"SPY": "1"})
+    allocations_api.content_type = "application/vnd.api+json; charset=UTF-8"
+    result = await _service(allocations_api).get_allocations("s")
+    assert [a.symbol for a in result.allocations] == ["SPY"]
+
+
+async def test_get_allocations_redirect_raises_naming_where_it_pointed(
+    allocations_api: AllocationsAPI,
+) -> None:
+    allocations_api.statuses = [302]
+    allocations_api.headers = {"Location": "https://elsewhere.example/v2/s/allocations"}
+    with pytest.raises(AllocationServiceError) as caught:
+        await _service(allocations_api, retries=3).get_allocations("s")
+    assert caught.value.status == 302
+    assert "redirecting to 'https://elsewhere.example/v2/s/allocations'" in str(caught.value)
+    assert len(allocations_api.requests) == 1  # neither followed nor retried
+
+
+async def test_get_allocations_body_over_size_limit_raises_naming_url(
+    allocations_api: AllocationsAPI,
+) -> None:
+    allocations_api.documents["s"] = b" " * 5000
+    with pytest.raises(InvalidInputError) as caught:
+        await _service(allocations_api, max_bytes=1000).get_allocations("s")
+    assert "more than the limit of 1000" in str(caught.value)
+    assert caught.value.source == f"{allocations_api.base_url}/s/allocations"
 
 
 def test_constructor_unsupported_scheme_raises_invalid_input() -> None:

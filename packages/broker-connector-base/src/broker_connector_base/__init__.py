@@ -12,6 +12,9 @@ from broker_connector_base.exceptions import (
     MarketClosedError,
     OrderExecutionError,
     RateLimitError,
+    RiskLimitError,
+    RunRefusedError,
+    TradingHaltedError,
 )
 from broker_connector_base.models import (
     AccountConfig,
@@ -40,6 +43,7 @@ from broker_connector_base.plan import (
     StrategyAttribution,
     TradeDirection,
 )
+from broker_connector_base.risk_limits import RiskLimits
 
 __version__ = "1.0.0"
 
@@ -73,10 +77,14 @@ __all__ = [
     "RateLimitError",
     "RebalancePlan",
     "RebalanceResult",
+    "RiskLimitError",
+    "RiskLimits",
+    "RunRefusedError",
     "StrategyAttribution",
     "StrategyWeight",
     "Trade",
     "TradeDirection",
+    "TradingHaltedError",
     "TradingHoursStatus",
     "__version__",
 ]

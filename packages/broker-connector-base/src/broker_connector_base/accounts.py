@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from broker_connector_base.plan import STRATEGY_NAME_PATTERN
+from broker_connector_base.risk_limits import RiskLimits
 from broker_connector_base.types import NonNegativeMoney, to_decimal
 
 __all__ = ["AccountConfig", "BrokerConnectionConfig", "CommissionScheduleName", "StrategyWeight"]
@@ -57,7 +58,8 @@ class AccountConfig(_Value):
     optional calculator thresholds, off (0) by default. ``commission_schedule`` is what the
     calculator prices each order with; ``None`` means the broker's default
     (``rebalance_calculator.default_commission_schedule``: ``ibkr_pro_fixed`` for ``ibkr``,
-    ``zero`` for ``alpaca``).
+    ``zero`` for ``alpaca``). ``risk_limits`` are the pre-trade limits every plan of the
+    account must keep (``RiskLimits``; defaults no normal rebalance reaches).
     """
 
     account_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -74,6 +76,7 @@ class AccountConfig(_Value):
     min_trade_value: NonNegativeMoney = Decimal(0)
     drift_band_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
     commission_schedule: CommissionScheduleName | None = None
+    risk_limits: RiskLimits = RiskLimits()
 
     @model_validator(mode="before")
     @classmethod
@@ -97,8 +100,11 @@ class AccountConfig(_Value):
                     f"strategy_name {name!r} is not a strategy name (letters, digits, '_', '.', "
                     "'-'; 1 to 128 characters)"
                 )
-            return {**data, "strategies": [{"name": name, "weight": Decimal(1)}]}
-        return {**data, "strategy_name": _label(data["strategies"])}
+            return {**data, "strategies": ({"name": name, "weight": Decimal(1)},)}
+        entries = data["strategies"]
+        # YAML and JSON give a list; strict validation (documents) takes the tuple only.
+        entries = tuple(entries) if isinstance(entries, list) else entries
+        return {**data, "strategies": entries, "strategy_name": _label(entries)}
 
     @field_validator("strategies")
     @classmethod

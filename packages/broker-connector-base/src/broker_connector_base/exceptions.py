@@ -18,6 +18,9 @@ __all__ = [
     "MarketClosedError",
     "OrderExecutionError",
     "RateLimitError",
+    "RiskLimitError",
+    "RunRefusedError",
+    "TradingHaltedError",
 ]
 
 
@@ -90,6 +93,58 @@ class InvalidInputError(ValueError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class RunRefusedError(Exception):
+    """A guard refused a run, or the rest of one, before its next order.
+
+    Neither a broker failure nor bad input as such: the plan broke a risk limit, or the owner
+    halted trading. The run ends ``refused``; it is journalled and notified with the reason.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RiskLimitError(RunRefusedError):
+    """A plan broke one of the account's pre-trade risk limits; none of it was placed.
+
+    Args:
+        message: What was refused, naming the limit, the value and the symbol.
+        limit: The limit's field name (``max_order_value``).
+        value: The plan's value that broke it, as text (``"25000.00"``).
+        threshold: The configured limit, as text.
+        symbol: The symbol concerned, ``None`` for a limit on the whole plan.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str, value: str, threshold: str, symbol: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+        self.threshold = threshold
+        self.symbol = symbol
+
+
+class TradingHaltedError(RunRefusedError):
+    """Trading is halted (the kill switch): no new order is placed until it is resumed.
+
+    Args:
+        message: What was stopped, with the halt's reason.
+        reason: The reason the owner gave when halting.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _rebuild(cls: type[Exception], state: dict[str, Any]) -> Exception:

@@ -50,15 +50,19 @@ _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9./ -]{0,19}$")
 
 
 def to_decimal(value: Any) -> Any:
-    """Convert floats through ``repr`` so ``0.1`` becomes ``Decimal('0.1')`` exactly.
+    """Convert floats through ``repr`` so ``0.1`` becomes ``Decimal('0.1')`` exactly, and
+    integers to ``Decimal`` (so a strictly validated document may write ``5`` for ``5.0``).
 
-    Other values pass through for pydantic to validate (``bool`` is refused: ``True`` is not
-    a price).
+    Other values pass through for pydantic to validate: text is converted in lax mode and
+    refused in strict mode (``broker_connector_base.documents``); ``bool`` is refused
+    (``True`` is not a price).
     """
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is a boolean, not a number")
     if isinstance(value, float):
         return Decimal(repr(value))
+    if isinstance(value, int):
+        return Decimal(value)
     return value
 
 

@@ -14,6 +14,11 @@ from broker_connector_base import (
     StrategyWeight,
 )
 
+from rebalance_engine.allocation_document import (
+    MAX_ALLOCATION_SYMBOLS,
+    AllocationsDocument,
+    parse_allocations,
+)
 from rebalance_engine.allocation_service import AllocationService, AllocationServiceError
 from rebalance_engine.models import StrategyAllocations
 from rebalance_engine.planning import calculator_targets
@@ -26,10 +31,12 @@ from rebalance_engine.targets import AccountTargets, fetch_targets
 __version__ = "1.0.0"
 
 __all__ = [
+    "MAX_ALLOCATION_SYMBOLS",
     "AccountTargets",
     "AllocationService",
     "AllocationServiceError",
     "AllocationSource",
+    "AllocationsDocument",
     "PositionDelta",
     "RebalancePlan",
     "Rebalancer",
@@ -42,5 +49,6 @@ __all__ = [
     "__version__",
     "calculator_targets",
     "fetch_targets",
+    "parse_allocations",
     "plan_lines",
 ]

@@ -1,41 +1,51 @@
 """Target allocations of a strategy, from the allocations API or from a local directory.
 
-``GET {base}/{strategy_name}/allocations`` with the key in the ``x-api-key`` header answers::
+``GET {base}/{strategy_name}/allocations`` with the key in the ``x-api-key`` header answers an
+allocations document (``rebalance_engine.allocation_document``: the one strict parser). A
+``file:///dir`` base reads the same document from ``/dir/{strategy_name}/allocations.json``.
 
-    {"status": "success",
-     "data": {"name": ..., "strategy_long_name": ..., "last_rebalance_on": ...,
-              "allocations": [{"symbol": "SPY", "allocation": 0.6}, ...]}}
-
-A ``file:///dir`` base reads the same document from ``/dir/{strategy_name}/allocations.json``.
-The API key is a ``SecretStr``: it goes into the request header and nowhere else (no log line,
-no exception, no repr).
+Before parsing: the answer must be ``200`` with ``Content-Type: application/json`` (UTF-8), at
+most ``max_bytes`` long (checked while reading, so a huge body is cut off, not buffered); a
+redirect is refused naming where it pointed (the key is never sent anywhere else). The API
+key is a ``SecretStr``: it goes into the request header and nowhere else (no log line, no
+exception, no repr).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
-from broker_connector_base import AllocationItem, BrokerError, InvalidInputError
+from broker_connector_base import BrokerError, InvalidInputError
+from broker_connector_base.documents import MAX_DOCUMENT_BYTES, read_text_file
 from pydantic import SecretStr
 
+from rebalance_engine.allocation_document import (
+    DOCUMENT,
+    MAX_ALLOCATION_SYMBOLS,
+    SUM_TOLERANCE,
+    parse_allocations,
+)
 from rebalance_engine.models import StrategyAllocations
 
-__all__ = ["SUM_TOLERANCE", "AllocationService", "AllocationServiceError", "parse_allocations"]
+__all__ = [
+    "MAX_ALLOCATION_SYMBOLS",
+    "SUM_TOLERANCE",
+    "AllocationService",
+    "AllocationServiceError",
+    "parse_allocations",
+]
 
 logger = logging.getLogger(__name__)
 
-SUM_TOLERANCE = Decimal("0.01")
-"""How far the allocations may sum from 1 (what is not allocated stays in cash)."""
-
 _STRATEGY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
+_CHUNK_BYTES = 65_536
+_EXCERPT_BYTES = 1024
 
 
 class AllocationServiceError(BrokerError):
@@ -57,6 +67,7 @@ class AllocationService:
             timeout; never after a 4xx answer or an invalid document (retrying cannot fix
             those). Redirects are not followed, so the key goes to ``base_url`` only.
         backoff_secs: First pause between attempts, doubled each time.
+        max_bytes: Size limit of one document (body or file).
     """
 
     def __init__(
@@ -67,6 +78,7 @@ class AllocationService:
         timeout_secs: float = 10,
         retries: int = 3,
         backoff_secs: float = 0.5,
+        max_bytes: int = MAX_DOCUMENT_BYTES,
     ) -> None:
         if not base_url.strip():
             raise InvalidInputError("allocations API base URL must not be empty")
@@ -80,6 +92,7 @@ class AllocationService:
         self.timeout_secs = timeout_secs
         self.retries = max(0, retries)
         self.backoff_secs = backoff_secs
+        self.max_bytes = max_bytes
 
     def __repr__(self) -> str:
         key = "'**********'" if self._api_key else None
@@ -90,7 +103,7 @@ class AllocationService:
 
         Raises:
             InvalidInputError: Bad strategy name, or the document is invalid (the message names
-                the field and the value).
+                the URL or file, the field and the value).
             AllocationServiceError: The API could not be reached or answered with an error.
         """
         if not _STRATEGY_RE.match(strategy_name) or strategy_name in {".", ".."}:
@@ -99,12 +112,16 @@ class AllocationService:
         if self.base_url.startswith("file:"):
             path = Path(unquote(urlsplit(self.base_url).path)) / strategy_name / "allocations.json"
             # A small local file: reading it inline costs less than a worker thread's start.
-            text = _read_file(path)
-            return parse_allocations(text, source=str(path), strategy_name=strategy_name)
-        text = await self._fetch_with_retries(url)
-        return parse_allocations(text, source=url, strategy_name=strategy_name)
+            text = read_text_file(path, document=DOCUMENT, max_bytes=self.max_bytes)
+            return parse_allocations(
+                text, source=str(path), strategy_name=strategy_name, max_bytes=self.max_bytes
+            )
+        body = await self._fetch_with_retries(url)
+        return parse_allocations(
+            body, source=url, strategy_name=strategy_name, max_bytes=self.max_bytes
+        )
 
-    async def _fetch_with_retries(self, url: str) -> str:
+    async def _fetch_with_retries(self, url: str) -> bytes:
         attempt = 0
         while True:
             try:
@@ -126,7 +143,7 @@ class AllocationService:
                 attempt += 1
                 await asyncio.sleep(delay)
 
-    async def _fetch(self, url: str) -> str:
+    async def _fetch(self, url: str) -> bytes:
         headers = {"Accept": "application/json"}
         if self._api_key is not None:
             headers["x-api-key"] = self._api_key.get_secret_value()
@@ -136,19 +153,20 @@ class AllocationService:
                 aiohttp.ClientSession(timeout=timeout) as session,
                 session.get(url, headers=headers, allow_redirects=False) as response,
             ):
-                body = await response.text()
-                status = response.status
+                if 400 <= response.status < 500:
+                    # Retrying cannot fix a 4xx; its body (an excerpt) says why.
+                    text = (await response.content.read(_EXCERPT_BYTES)).decode("utf-8", "replace")
+                    raise AllocationServiceError(
+                        f"GET {url} answered HTTP {response.status}: {_excerpt(text)}",
+                        response.status,
+                    )
+                _check_answer(url, response, self.max_bytes)
+                body = await _read_limited(response, url, self.max_bytes)
         except TimeoutError:
             raise _RetryableError(f"no answer within {self.timeout_secs} s", None) from None
         except aiohttp.ClientError as exc:
             # The exception text never carries request headers, so the key cannot leak here.
             raise _RetryableError(f"{type(exc).__name__}: {exc}", None) from None
-        if status >= 500:
-            raise _RetryableError(f"HTTP {status}", status)
-        if status != 200:
-            raise AllocationServiceError(
-                f"GET {url} answered HTTP {status}: {_excerpt(body)}", status
-            )
         logger.info("Fetched allocations from %s", url)
         return body
 
@@ -159,107 +177,49 @@ class _RetryableError(Exception):
         self.status = status
 
 
-def _read_file(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AllocationServiceError(f"allocations file {path} does not exist") from None
-    except OSError as exc:
-        raise AllocationServiceError(f"allocations file {path} unreadable: {exc}") from None
+def _check_answer(url: str, response: aiohttp.ClientResponse, max_bytes: int) -> None:
+    """Refuse, before reading the body, an answer that cannot be an allocations document."""
+    status = response.status
+    if status >= 500:
+        raise _RetryableError(f"HTTP {status}", status)
+    if 300 <= status < 400:
+        location = response.headers.get("Location", "")
+        raise AllocationServiceError(
+            f"GET {url} answered HTTP {status} redirecting to {location or 'nowhere'!r}; "
+            "redirects are not followed (the API key goes to ALLOCATIONS_API_URL only): "
+            "set ALLOCATIONS_API_URL to where the API really is",
+            status,
+        )
+    if status != 200:
+        raise AllocationServiceError(f"GET {url} answered HTTP {status}, not 200", status)
+    length = response.content_length
+    if length is not None and length > max_bytes:
+        raise InvalidInputError(
+            f"{DOCUMENT} is {length} bytes (Content-Length), more than the limit of {max_bytes}",
+            url,
+        )
+    content_type = response.content_type.lower()
+    charset = (response.charset or "utf-8").lower().replace("_", "-")
+    if not _JSON_TYPES.match(content_type):
+        raise InvalidInputError(
+            f"{DOCUMENT}: Content-Type is {content_type!r}, expected application/json", url
+        )
+    if charset not in {"utf-8", "utf8"}:
+        raise InvalidInputError(f"{DOCUMENT}: charset is {response.charset!r}, expected utf-8", url)
+
+
+async def _read_limited(response: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
+    """The body, refused as soon as it passes ``max_bytes`` (never buffered whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            raise InvalidInputError(f"{DOCUMENT} is more than the limit of {max_bytes} bytes", url)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _excerpt(body: str, limit: int = 200) -> str:
     body = " ".join(body.split())
     return body if len(body) <= limit else body[:limit] + "..."
-
-
-def parse_allocations(text: str, *, source: str, strategy_name: str) -> StrategyAllocations:
-    """Validate an allocations document.
-
-    Raises:
-        InvalidInputError: With ``source`` and a message naming the field and the value.
-    """
-    try:
-        # parse_float keeps 0.1 as Decimal("0.1") instead of a binary float
-        document = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"response is not JSON ({exc}): {_excerpt(text)!r}", source
-        ) from None
-    if not isinstance(document, dict):
-        raise InvalidInputError(f"response must be a JSON object, got {_excerpt(text)!r}", source)
-    if document.get("status") != "success":
-        raise InvalidInputError(
-            f"field 'status' must be 'success', got {document.get('status')!r}", source
-        )
-    data = _field(document, "data", dict, source)
-    name = _field(data, "name", str, source, "data.")
-    long_name = _field(data, "strategy_long_name", str, source, "data.")
-    last = _field(data, "last_rebalance_on", str, source, "data.")
-    raw_items = _field(data, "allocations", list, source, "data.")
-    items = [_item(raw, index, source) for index, raw in enumerate(raw_items)]
-    _check_unique_and_sum(items, source)
-    if name != strategy_name:
-        logger.warning("%s: strategy name is %r, requested %r", source, name, strategy_name)
-    return StrategyAllocations(
-        name=name, strategy_long_name=long_name, last_rebalance_on=last, allocations=items
-    )
-
-
-def _field(obj: dict[str, Any], key: str, kind: type, source: str, prefix: str = "") -> Any:
-    if key not in obj:
-        raise InvalidInputError(f"field '{prefix}{key}' is missing", source)
-    value = obj[key]
-    if not isinstance(value, kind):
-        names = {"str": "string", "dict": "object", "list": "list"}
-        raise InvalidInputError(
-            f"field '{prefix}{key}' must be a {names.get(kind.__name__, kind.__name__)}, "
-            f"got {value!r}",
-            source,
-        )
-    if isinstance(value, str) and key in {"name", "symbol"} and not value.strip():
-        raise InvalidInputError(f"field '{prefix}{key}' must not be empty", source)
-    return value
-
-
-def _item(raw: object, index: int, source: str) -> AllocationItem:
-    where = f"data.allocations[{index}]"
-    if not isinstance(raw, dict):
-        raise InvalidInputError(f"field '{where}' must be an object, got {raw!r}", source)
-    symbol = _field(raw, "symbol", str, source, f"{where}.")
-    if "allocation" not in raw:
-        raise InvalidInputError(f"field '{where}.allocation' is missing ({symbol})", source)
-    value = raw["allocation"]
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        raise InvalidInputError(
-            f"field '{where}.allocation' of {symbol} must be a number, got {value!r}", source
-        )
-    try:
-        allocation = Decimal(value)
-    except InvalidOperation:
-        raise InvalidInputError(
-            f"field '{where}.allocation' of {symbol} must be a number, got {value!r}", source
-        ) from None
-    if not allocation.is_finite() or not Decimal(0) <= allocation <= Decimal(1):
-        raise InvalidInputError(
-            f"field '{where}.allocation' of {symbol} must be between 0 and 1, got {value}", source
-        )
-    try:
-        return AllocationItem(symbol=symbol, allocation=allocation)
-    except ValueError as exc:
-        raise InvalidInputError(
-            f"field '{where}.symbol' {symbol!r} is invalid: {exc}", source
-        ) from None
-
-
-def _check_unique_and_sum(items: list[AllocationItem], source: str) -> None:
-    seen: set[str] = set()
-    for item in items:
-        if item.symbol in seen:
-            raise InvalidInputError(f"symbol {item.symbol} appears more than once", source)
-        seen.add(item.symbol)
-    total = sum((item.allocation for item in items), Decimal(0))
-    if abs(total - 1) > SUM_TOLERANCE:
-        raise InvalidInputError(
-            f"allocations sum to {total}, more than {SUM_TOLERANCE} away from 1", source
-        )

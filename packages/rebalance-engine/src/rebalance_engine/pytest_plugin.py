@@ -23,7 +23,8 @@ async def allocations_api() -> AsyncIterator[AllocationsAPI]:
     """A real aiohttp server on 127.0.0.1 serving ``GET /v1/{strategy}/allocations``.
 
     It answers 401 without ``x-api-key: API_KEY``, 404 for a strategy without a document, the
-    queued ``statuses`` first, and nothing while ``hang`` is set (until ``release``).
+    queued ``statuses`` first, and nothing while ``hang`` is set (until ``release``); answers
+    carry ``content_type`` and ``headers``.
     """
     api = AllocationsAPI()
 
@@ -34,14 +35,20 @@ async def allocations_api() -> AsyncIterator[AllocationsAPI]:
         if api.statuses:
             status = api.statuses.pop(0)
             if status != 200:
-                return web.Response(status=status, text=f"status {status}")
+                return web.Response(status=status, text=f"status {status}", headers=api.headers)
         if request.headers.get("x-api-key") != API_KEY:
             return web.Response(status=401, text='{"error": "bad key"}')
         document = api.documents.get(request.match_info["strategy"])
         if document is None:
             return web.Response(status=404, text='{"error": "unknown strategy"}')
-        text = document if isinstance(document, str) else dumps_document(document)
-        return web.Response(text=text, content_type="application/json")
+        if isinstance(document, bytes):
+            body = document
+        else:
+            text = document if isinstance(document, str) else dumps_document(document)
+            body = text.encode()
+        # Content-Type as a raw header: aiohttp's content_type= would add its own charset.
+        headers = {"Content-Type": api.content_type, **api.headers}
+        return web.Response(body=body, headers=headers)
 
     app = web.Application()
     app.router.add_get("/v1/{strategy}/allocations", handler)

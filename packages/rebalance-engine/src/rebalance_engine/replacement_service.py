@@ -8,22 +8,36 @@
 
 For an account with ``replacement_set: ira``, a DBC allocation of 10 % becomes a PDBC
 allocation of 10 %, and a GLD allocation of 10 % an IAU allocation of 5 %: the other 5 % stays
-in cash (a scale below 1 never moves money into another symbol). A held DBC or GLD position is
-no longer a target, so the rebalance sells it.
+in cash (a scale below 1 never moves money into another symbol; ``scale`` defaults to 1). A
+held DBC or GLD position is no longer a target, so the rebalance sells it.
+
+The file is parsed strictly, by the one parser here (the daemon checks it with it at start):
+a set is applied once, so a target that is also a source of the same set (a chain A→B, B→C,
+or a cycle A→B, B→A) is refused, as are a source replaced twice and a source replacing
+itself. A set with such a problem is invalid, not the file: accounts using another set keep
+trading (``invalid_sets``), accounts using it are refused with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
 from broker_connector_base import AllocationItem, InvalidInputError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from broker_connector_base.documents import (
+    parse_yaml,
+    read_text_file,
+    show,
+    validate_document,
+)
+from broker_connector_base.types import Symbol, to_decimal
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 
-__all__ = ["Replacement", "ReplacementService"]
+__all__ = ["DOCUMENT", "Replacement", "ReplacementService", "parse_replacement_sets"]
+
+DOCUMENT = "replacement sets file"
 
 
 class Replacement(BaseModel):
@@ -31,54 +45,69 @@ class Replacement(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(min_length=1)
-    target: str = Field(min_length=1)
-    scale: Decimal = Field(gt=0, le=1, allow_inf_nan=False)
+    source: Symbol
+    target: Symbol
+    scale: Annotated[
+        Decimal, BeforeValidator(to_decimal), Field(gt=0, le=1, allow_inf_nan=False)
+    ] = Decimal(1)
+
+
+class _Set(RootModel[list[Replacement]]):
+    """One set's entries, validated strictly."""
 
 
 class ReplacementService:
-    """The replacement sets of one file; ``apply`` maps an allocation list through one set."""
+    """The replacement sets of one file; ``apply`` maps an allocation list through one set.
 
-    def __init__(self, sets: dict[str, list[Replacement]]) -> None:
+    Args:
+        sets: The valid sets, by name.
+        invalid: Sets that failed validation: name -> the reason (with the file).
+        source: Where the sets came from, for messages.
+    """
+
+    def __init__(
+        self,
+        sets: Mapping[str, Sequence[Replacement]],
+        *,
+        invalid: Mapping[str, str] | None = None,
+        source: str | None = None,
+    ) -> None:
         self._sets = {name: list(entries) for name, entries in sets.items()}
+        self._invalid = dict(invalid or {})
+        self._source = source
 
     @classmethod
     def from_yaml(cls, path: Path) -> ReplacementService:
         """Load and validate a replacement-sets file.
 
         Raises:
-            InvalidInputError: The file is unreadable or invalid; the message names the file,
-                the set, the entry and the field.
+            InvalidInputError: The file is unreadable, not YAML, or not a mapping of set names
+                to lists (a problem inside one set only makes that set invalid).
         """
-        source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read replacement sets: {exc}", source) from None
-        try:
-            # Floats are read from their text so a scale of 0.1 is exactly Decimal("0.1").
-            document = yaml.load(text, Loader=_DecimalLoader)
-        except yaml.YAMLError as exc:
-            raise InvalidInputError(f"not valid YAML: {exc}", source) from None
-        if document is None:
-            return cls({})
-        if not isinstance(document, dict):
-            raise InvalidInputError("top level must map set names to lists", source)
-        return cls({str(k): _parse_set(str(k), v, source) for k, v in document.items()})
+        text = read_text_file(path, document=DOCUMENT)
+        return parse_replacement_sets(text, source=str(path))
 
     def set_names(self) -> frozenset[str]:
-        """The names of the sets in the file."""
-        return frozenset(self._sets)
+        """The names of every set in the file, valid or not."""
+        return frozenset(self._sets) | frozenset(self._invalid)
+
+    def invalid_sets(self) -> dict[str, str]:
+        """Sets that cannot be used: name -> why (an account naming one is refused)."""
+        return dict(self._invalid)
 
     def replacements(self, set_name: str) -> list[Replacement]:
         """The entries of one set.
 
         Raises:
-            InvalidInputError: No set has that name.
+            InvalidInputError: No set has that name, or the set is invalid (the reason).
         """
+        if set_name in self._invalid:
+            raise InvalidInputError(self._invalid[set_name], self._source)
         if set_name not in self._sets:
-            known = ", ".join(sorted(self._sets)) or "none"
-            raise InvalidInputError(f"unknown replacement set {set_name!r} (known: {known})")
+            known = ", ".join(sorted(self.set_names())) or "none"
+            raise InvalidInputError(
+                f"unknown replacement set {set_name!r} (known: {known})", self._source
+            )
         return list(self._sets[set_name])
 
     def apply(
@@ -107,45 +136,57 @@ class ReplacementService:
         return [AllocationItem(symbol=s, allocation=min(w, Decimal(1))) for s, w in merged.items()]
 
 
-class _DecimalLoader(yaml.SafeLoader):
-    """SafeLoader that reads YAML floats as Decimal from their source text."""
+def parse_replacement_sets(text: str, *, source: str) -> ReplacementService:
+    """Parse the text of a replacement-sets file (see the module docstring).
 
-
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
-    return Decimal(str(loader.construct_scalar(node)).replace("_", ""))  # type: ignore[arg-type]
-
-
-_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+    Raises:
+        InvalidInputError: Not YAML, or not a mapping of set names to lists.
+    """
+    data = parse_yaml(text, document=DOCUMENT, source=source)
+    if data is None:
+        return ReplacementService({}, source=source)
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            f"{DOCUMENT}: the top level must map set names to lists of replacements, "
+            f"got {show(data)}",
+            source,
+        )
+    sets: dict[str, list[Replacement]] = {}
+    invalid: dict[str, str] = {}
+    for name, entries in data.items():
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError(
+                f"{DOCUMENT}: set name {show(name)} is not a name (non-empty text)", source
+            )
+        try:
+            sets[name] = _parse_set(name, entries, source)
+        except InvalidInputError as exc:
+            invalid[name] = exc.message.removeprefix(f"{source}: ")
+    return ReplacementService(sets, invalid=invalid, source=source)
 
 
 def _parse_set(name: str, entries: Any, source: str) -> list[Replacement]:
-    if not isinstance(entries, list):
-        raise InvalidInputError(f"set {name!r} must be a list of replacements", source)
-    parsed: list[Replacement] = []
-    for index, entry in enumerate(entries):
-        where = f"set {name!r} entry {index}"
-        if not isinstance(entry, dict):
-            raise InvalidInputError(f"{where} must be a mapping, got {entry!r}", source)
-        try:
-            parsed.append(Replacement.model_validate(_normalised(entry)))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "entry"
+    parsed = validate_document(
+        _Set, entries, document=f"{DOCUMENT}: set {name!r}", source=source
+    ).root
+    first: dict[str, int] = {}
+    for index, entry in enumerate(parsed):
+        where = f"{DOCUMENT}: set {name!r} entry [{index}]"
+        if entry.source == entry.target:
+            raise InvalidInputError(f"{where}: replaces {entry.source} by itself", source)
+        earlier = first.setdefault(entry.source, index)
+        if earlier != index:
             raise InvalidInputError(
-                f"{where} field {field!r}: {first['msg']} (got {first.get('input')!r})", source
-            ) from None
-    sources = [r.source for r in parsed]
-    duplicates = sorted({s for s in sources if sources.count(s) > 1})
-    if duplicates:
-        raise InvalidInputError(f"set {name!r} replaces {duplicates} more than once", source)
+                f"{where}.source: {entry.source} is already replaced by entry [{earlier}]", source
+            )
+    for index, entry in enumerate(parsed):
+        if entry.target in first:
+            other = parsed[first[entry.target]]
+            raise InvalidInputError(
+                f"{DOCUMENT}: set {name!r} entry [{index}].target: {entry.target} is itself "
+                f"replaced (entry [{first[entry.target]}]: {other.source} -> {other.target}); a "
+                f"set is applied once, so chains and cycles are refused: map {entry.source} "
+                "straight to the symbol it should end as",
+                source,
+            )
     return parsed
-
-
-def _normalised(entry: dict[Any, Any]) -> dict[Any, Any]:
-    out = dict(entry)
-    for key in ("source", "target"):
-        if isinstance(out.get(key), str):
-            out[key] = out[key].strip().upper()
-    if isinstance(out.get("scale"), int) and not isinstance(out.get("scale"), bool):
-        out["scale"] = Decimal(out["scale"])
-    return out

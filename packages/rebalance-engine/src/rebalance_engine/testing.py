@@ -30,7 +30,8 @@ API_KEY = "sk-test-0123456789abcdef"
 
 @dataclass
 class AllocationsAPI:
-    """A local allocations API: ``documents[strategy]`` is served as JSON (or raw text)."""
+    """A local allocations API: ``documents[strategy]`` is served as JSON (text and bytes as
+    they are)."""
 
     base_url: str = ""
     documents: dict[str, Any] = field(default_factory=dict)
@@ -38,6 +39,10 @@ class AllocationsAPI:
     requests: list[dict[str, str]] = field(default_factory=list)
     hang: bool = False  # answer nothing until ``release`` is set (a server that stalls)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    content_type: str = "application/json"
+    """What the answers say they are (``Content-Type``, charset included when given)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra headers on every answer (a redirect's ``Location``)."""
 
     def set_allocations(self, strategy: str, weights: dict[str, str]) -> None:
         self.documents[strategy] = allocation_document(strategy, weights)
