@@ -21,9 +21,14 @@ usage() {
     sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
-if [[ $# -eq 0 || "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     usage
     exit 0
+fi
+if [[ $# -eq 0 ]]; then
+    # Nothing asked for is a mistake, not success: usage on stderr, exit 2 like the CLI.
+    usage >&2
+    exit 2
 fi
 
 if [[ -n "${REBALANCE_EXEC:-}" ]]; then

@@ -15,7 +15,9 @@ import signal
 import sqlite3
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from broker_connector_base import AccountConfig, InvalidInputError
 
@@ -36,26 +38,57 @@ EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+class _Once(argparse.Action):
+    """Store a flag's value, refusing the flag when it is given twice (no silent last-wins)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given: tuple[str, ...] = getattr(namespace, "_given", ())
+        if self.dest in given:
+            parser.error(f"argument {option_string}: given more than once")
+        namespace._given = (*given, self.dest)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+    """``-name``/``--name`` given at most once; ``nargs=0`` for an on/off switch."""
+    if kwargs.get("nargs") == 0:
+        kwargs.setdefault("default", False)
+    parser.add_argument(f"-{name}", f"--{name}", action=_Once, **kwargs)
+
+
+def _parser() -> argparse.ArgumentParser:
+    # allow_abbrev=False: "--acc" must not silently mean "--account".
     parser = argparse.ArgumentParser(
         prog="rebalance",
         description="Preview (default) or execute a rebalance of one account or of all.",
+        allow_abbrev=False,
     )
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("-account", "--account", metavar="ID", help="the account to run")
-    target.add_argument(
-        "-all", "--all", action="store_true", help="every enabled account of TRADING_MODE"
-    )
-    parser.add_argument(
-        "-exec",
-        "--exec",
+    _flag(parser, "account", metavar="ID", help="the account to run")
+    _flag(parser, "all", nargs=0, help="every enabled account of TRADING_MODE")
+    _flag(
+        parser,
+        "exec",
         dest="exec_mode",
         choices=KNOWN_EXECS,
         default="print-rebalance",
         help="print-rebalance (preview, default) or rebalance (places orders)",
     )
-    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="dotenv file")
-    return parser.parse_args(argv)
+    _flag(parser, "env-file", dest="env_file", type=Path, help="dotenv file (default .env)")
+    return parser
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.all == (args.account is not None):
+        parser.error("give one of -account ID or -all")
+    return args
 
 
 async def run_manual(
@@ -120,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m app.cli``."""
     args = _parse_args(argv)
     try:
-        config = load_app_config(env_file=args.env_file)
+        config = load_app_config(
+            env_file=args.env_file or Path(".env"), env_file_required=args.env_file is not None
+        )
         configure_logging(config.settings.log_level, secrets=secrets_of(config))
         if args.all:
             accounts = config.tradable_accounts()

@@ -181,17 +181,21 @@ class Daemon:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m app.main", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m app.main", description=__doc__, allow_abbrev=False
+    )
     parser.add_argument(
         "--check", action="store_true", help="health check: exit 0 only when the daemon is up"
     )
-    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="dotenv file")
+    parser.add_argument("--env-file", type=Path, default=None, help="dotenv file (default .env)")
     return parser.parse_args(argv)
 
 
-def _health_check(env_file: Path) -> int:
+def _health_check(env_file: Path | None) -> int:
     try:
-        settings = load_settings(env_file=env_file)
+        settings = load_settings(
+            env_file=env_file or Path(".env"), env_file_required=env_file is not None
+        )
     except InvalidInputError as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
@@ -213,7 +217,9 @@ def main(argv: list[str] | None = None, *, fork_server: bool = True) -> int:
     versions = ", ".join(f"{name} {version}" for name, version in package_versions().items())
     logger.info("Event broker starting (pid %d): %s", os.getpid(), versions)
     try:
-        config = load_app_config(env_file=args.env_file)
+        config = load_app_config(
+            env_file=args.env_file or Path(".env"), env_file_required=args.env_file is not None
+        )
     except InvalidInputError as exc:
         logger.critical("Configuration error, not starting:\n%s", exc)
         return EXIT_CONFIG

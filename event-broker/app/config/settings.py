@@ -27,19 +27,20 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from app.config.dotenv import check_env_file
 from app.config.files import (
+    InvalidAccount,
     describe_errors,
-    load_accounts,
-    load_replacement_set_names,
+    load_accounts_file,
+    load_replacement_sets,
 )
 from app.trading.connections import check_accounts
 
 __all__ = [
     "AppConfig",
+    "InvalidAccount",
     "Settings",
-    "load_accounts",
     "load_app_config",
-    "load_replacement_set_names",
     "load_settings",
 ]
 
@@ -51,6 +52,8 @@ _SECRET_FIELDS = frozenset(
     {"realtime_api_key", "allocations_api_key", "allocations_api_url", "notification_urls"}
 )
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_DAY_SECS = 86_400
+_Seconds = Annotated[float, Field(gt=0, le=_DAY_SECS, allow_inf_nan=False)]
 
 # load_settings(environ=...) hands its mapping to the settings source through this variable:
 # pydantic-settings builds sources in a classmethod that takes no caller arguments.
@@ -99,11 +102,13 @@ class Settings(BaseSettings):
     notification_urls: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     log_level: str = "INFO"
     max_parallel_accounts: Annotated[int, Field(ge=1, le=64)] = 4
-    account_run_timeout_secs: Annotated[float, Field(gt=0)] = 900
-    shutdown_grace_secs: Annotated[float, Field(ge=0)] = 30
-    event_max_age_secs: Annotated[float, Field(gt=0)] = 300
-    fill_timeout_secs: Annotated[float, Field(gt=0)] = 120
-    price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60
+    # Durations are finite and at most a day (an hour for the shutdown grace): ``inf`` or
+    # ``1e308`` is a typo, and would overflow the timers that use them.
+    account_run_timeout_secs: _Seconds = 900
+    shutdown_grace_secs: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 30
+    event_max_age_secs: _Seconds = 300
+    fill_timeout_secs: _Seconds = 120
+    price_cache_ttl_secs: Annotated[float, Field(ge=0, le=_DAY_SECS, allow_inf_nan=False)] = 60
 
     @classmethod
     def settings_customise_sources(
@@ -188,11 +193,27 @@ class Settings(BaseSettings):
 
 @dataclass(frozen=True)
 class AppConfig:
-    """Everything the daemon needs, validated: settings, accounts, replacement set names."""
+    """Everything the daemon needs, validated: settings, accounts, replacement set names.
+
+    ``invalid_accounts`` are the ``accounts.yaml`` entries that are not served (never traded)
+    until fixed (``app.config.files`` explains the policy); they are reported, never used.
+    """
 
     settings: Settings
     accounts: tuple[AccountConfig, ...]
     replacement_set_names: frozenset[str]
+    invalid_accounts: tuple[InvalidAccount, ...] = ()
+
+    def invalid_for_strategy(self, strategy: str) -> tuple[InvalidAccount, ...]:
+        """Entries not served that were meant to follow ``strategy``."""
+        return tuple(e for e in self.invalid_accounts if strategy in e.strategy_names)
+
+    def channel_names(self) -> list[str]:
+        """Strategies to listen to: those of tradable accounts, and those of entries not
+        served (so their signals are refused loudly, not missed)."""
+        names = set(self.strategies())
+        names.update(n for e in self.invalid_accounts for n in e.strategy_names)
+        return sorted(names)
 
     def tradable_accounts(self) -> tuple[AccountConfig, ...]:
         """Enabled accounts whose ``type`` equals ``TRADING_MODE``, in file order."""
@@ -215,6 +236,9 @@ class AppConfig:
         """
         source = str(self.settings.accounts_file)
         found = next((a for a in self.accounts if a.account_id == account_id), None)
+        broken = next((e for e in self.invalid_accounts if e.account_id == account_id), None)
+        if found is None and broken is not None:
+            raise broken.error()
         if found is None:
             similar = [
                 a.account_id for a in self.accounts if a.account_id.upper() == account_id.upper()
@@ -239,17 +263,26 @@ class AppConfig:
 
 
 def load_settings(
-    *, env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None
+    *,
+    env_file: Path | None = Path(".env"),
+    environ: Mapping[str, str] | None = None,
+    env_file_required: bool = False,
 ) -> Settings:
     """Read the settings from the environment and ``env_file``.
 
     Args:
-        env_file: A dotenv file read below the environment; missing is fine, ``None`` skips it.
+        env_file: A dotenv file read below the environment; ``None`` skips it. Every line
+            must parse (``app.config.dotenv``).
         environ: Variables to use instead of ``os.environ`` (tests, tools).
+        env_file_required: The file was named explicitly (``--env-file``): missing is an
+            error. Otherwise a missing file is fine (a directory never is).
 
     Raises:
-        InvalidInputError: One line per invalid or missing variable, naming it.
+        InvalidInputError: The env file is unusable (naming it and the line), or one line per
+            invalid or missing variable, naming it.
     """
+    if env_file is not None and not check_env_file(env_file, required=env_file_required):
+        env_file = None
     token = _ENVIRON.set(environ)
     try:
         return Settings(_env_file=env_file)
@@ -263,28 +296,47 @@ def load_settings(
 
 
 def load_app_config(
-    *, env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None
+    *,
+    env_file: Path | None = Path(".env"),
+    environ: Mapping[str, str] | None = None,
+    env_file_required: bool = False,
 ) -> AppConfig:
-    """Settings, replacement set names and accounts, all validated.
+    """Settings, replacement sets and accounts, all validated before anything trades.
 
-    A missing replacement sets file means no sets are defined (accounts naming one fail).
-    Broker-specific checks (IB client ids that would collide) run here too
-    (``app.trading.connections.check_accounts``).
+    A missing replacement sets file means no sets are defined (accounts naming one are not
+    served). Broker-specific checks (IB client ids that would collide) and the notification
+    URLs (each must be one Apprise knows) are checked here too, so a mistake in them stops
+    the start instead of surfacing after a trade.
 
     Raises:
-        InvalidInputError: Any problem in the settings or either file.
+        InvalidInputError: Any problem in the settings or the files that makes them unusable
+            as a whole (a bad accounts entry is reported in ``invalid_accounts`` instead).
     """
-    settings = load_settings(env_file=env_file, environ=environ)
+    # Imported here: apprise loads its plugins on import, which only the daemon needs.
+    from app.notify.notifier import check_notification_urls
+
+    settings = load_settings(
+        env_file=env_file, environ=environ, env_file_required=env_file_required
+    )
+    check_notification_urls(settings.notification_urls)
     sets_file = settings.replacement_sets_file
-    set_names = load_replacement_set_names(sets_file) if os.path.exists(sets_file) else frozenset()
-    accounts = load_accounts(settings.accounts_file, replacement_set_names=set_names)
-    check_accounts(accounts)
-    config = AppConfig(settings=settings, accounts=accounts, replacement_set_names=set_names)
+    sets = load_replacement_sets(sets_file) if os.path.exists(sets_file) else None
+    loaded = load_accounts_file(settings.accounts_file, replacement_sets=sets)
+    check_accounts(loaded.accounts)
+    set_names = sets.set_names() if sets is not None else frozenset()
+    config = AppConfig(
+        settings=settings,
+        accounts=loaded.accounts,
+        replacement_set_names=set_names,
+        invalid_accounts=loaded.invalid,
+    )
     logger.info(
         "Configuration loaded: TRADING_MODE=%s, %d accounts (%d tradable), %d replacement sets",
         settings.trading_mode,
-        len(accounts),
+        len(loaded.accounts),
         len(config.tradable_accounts()),
         len(set_names),
     )
+    for entry in loaded.invalid:
+        logger.critical("%s", entry.error())
     return config

@@ -22,11 +22,17 @@ from typing import Any, ClassVar, Literal
 
 import apprise
 from apprise.manager_plugins import NotificationManager
+from broker_connector_base import InvalidInputError
 from pydantic import SecretStr
 
 from app.models import AccountExecutionResult
 
-__all__ = ["NotificationLevel", "NotificationService", "format_account_result"]
+__all__ = [
+    "NotificationLevel",
+    "NotificationService",
+    "check_notification_urls",
+    "format_account_result",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +95,24 @@ def _install_redaction(urls: Sequence[SecretStr]) -> None:
         third_party = logging.getLogger(name)
         if _REDACTOR not in third_party.filters:
             third_party.addFilter(_REDACTOR)
+
+
+def check_notification_urls(urls: Sequence[SecretStr]) -> None:
+    """Refuse, at start, a notification URL Apprise cannot use (before anything trades).
+
+    Raises:
+        InvalidInputError: Naming each bad URL by its number and scheme (never its text: a
+            URL carries credentials).
+    """
+    _install_redaction(urls)
+    bad = []
+    for number, url in enumerate(urls, start=1):
+        scheme, separator, _ = url.get_secret_value().partition("://")
+        shown = f"{scheme}://..." if separator and scheme.isalnum() else "no scheme://"
+        if apprise.Apprise.instantiate(url.get_secret_value()) is None:
+            bad.append(f"URL #{number} ({shown}) is not a notification URL Apprise knows")
+    if bad:
+        raise InvalidInputError("NOTIFICATION_URLS: " + "; ".join(bad), "settings")
 
 
 def _money(value: object) -> str:
