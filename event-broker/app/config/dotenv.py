@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 from broker_connector_base import InvalidInputError
@@ -24,12 +25,14 @@ _MAX_ENV_BYTES = 262_144
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 
 
-def check_env_file(path: Path, *, required: bool) -> bool:
+def check_env_file(path: Path, *, required: bool, known: Collection[str] = ()) -> bool:
     """Whether ``path`` is a usable env file to read; refuse one that is not.
 
     Args:
         path: The dotenv file.
         required: It was named explicitly, so it must exist.
+        known: Variable names that may be shown when a line holds nothing but a name (any
+            other lone word may be a pasted secret).
 
     Returns:
         False when it does not exist and was not required (there is nothing to read).
@@ -41,7 +44,9 @@ def check_env_file(path: Path, *, required: bool) -> bool:
     if not required and not path.exists() and not path.is_symlink():
         return False
     text = read_text_file(path, document=ENV_DOCUMENT, max_bytes=_MAX_ENV_BYTES)
-    problems = [problem for problem in map(_problem, parse_stream(io.StringIO(text))) if problem]
+    names = {name.upper() for name in known}
+    bindings = parse_stream(io.StringIO(text))
+    problems = [p for p in (_problem(b, names) for b in bindings) if p is not None]
     if problems:
         first, *rest = problems
         raise InvalidInputError(
@@ -51,7 +56,7 @@ def check_env_file(path: Path, *, required: bool) -> bool:
     return True
 
 
-def _problem(binding: object) -> str | None:
+def _problem(binding: object, known: Collection[str]) -> str | None:
     """What is wrong with one parsed line, ``None`` when nothing is."""
     original = getattr(binding, "original", None)
     line = getattr(original, "line", "?")
@@ -65,5 +70,7 @@ def _problem(binding: object) -> str | None:
         # No variable name before "=": the line may be a pasted secret, so none of it is shown.
         return f"line {line} is not KEY=value (its text is not shown: it may be a secret)"
     if key is not None and getattr(binding, "value", "") is None:
-        return f"line {line}: {key!r} has no '=' (write {key}=value, or {key}= for unset)"
+        if key.upper() in known:
+            return f"line {line}: {key!r} has no '=' (write {key}=value, or {key}= for unset)"
+        return f"line {line} is not KEY=value (its text is not shown: it may be a secret)"
     return None

@@ -281,7 +281,10 @@ def load_settings(
         InvalidInputError: The env file is unusable (naming it and the line), or one line per
             invalid or missing variable, naming it.
     """
-    if env_file is not None and not check_env_file(env_file, required=env_file_required):
+    known = [name.upper() for name in Settings.model_fields]
+    if env_file is not None and not check_env_file(
+        env_file, required=env_file_required, known=known
+    ):
         env_file = None
     token = _ENVIRON.set(environ)
     try:

@@ -7,12 +7,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from app.config.files import load_accounts_file, load_replacement_sets
 from app.config.settings import (
     AppConfig,
     Settings,
-    load_accounts,
     load_app_config,
-    load_replacement_set_names,
     load_settings,
 )
 from app.trading.connections import connection_for
@@ -209,14 +208,84 @@ def test_load_settings_error_is_picklable_with_its_message() -> None:
     assert "LOG_LEVEL: 'loud' is not one of" in str(copy)
 
 
+@pytest.mark.parametrize("value", ["inf", "Infinity", "nan", "-1", "0", "1e308", "86401"])
+@pytest.mark.parametrize(
+    "variable", ["ACCOUNT_RUN_TIMEOUT_SECS", "FILL_TIMEOUT_SECS", "EVENT_MAX_AGE_SECS"]
+)
+def test_load_settings_duration_not_finite_positive_and_at_most_a_day_is_refused(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=None, environ={**BASE_ENV, variable: value})
+
+    assert f"{variable}: '{value}'" in str(caught.value)
+
+
+def test_load_settings_env_file_bad_line_names_file_and_line_never_the_value(
+    tmp_path: Path,
+) -> None:
+    env_file = write(
+        tmp_path / ".env",
+        'ALLOCATIONS_API_URL=file:///x\nALLOCATIONS_API_KEY="sk-secret-1234\nsk-pasted-secret\n'
+        "TRADING_MODE\n",
+    )
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=env_file, environ={})
+
+    message = str(caught.value)
+    assert caught.value.source == str(env_file)
+    assert f"{env_file}: env file: line 2: the value of ALLOCATIONS_API_KEY does not parse" in (
+        message
+    )
+    assert "TRADING_MODE' has no '='" in message
+    assert "sk-" not in message
+
+
+def test_load_settings_env_file_not_utf8_names_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"LOG_LEVEL=d\xe9bug\n")
+
+    with pytest.raises(InvalidInputError, match=r"\.env: env file is not UTF-8 text: byte 0xe9"):
+        load_settings(env_file=env_file, environ=BASE_ENV)
+
+
+def test_load_settings_env_file_directory_is_refused_even_by_default(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="env file is a directory, not a file"):
+        load_settings(env_file=tmp_path, environ=BASE_ENV)
+
+
+def test_load_settings_named_env_file_missing_is_refused_default_missing_is_fine(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "prod.env"
+    with pytest.raises(InvalidInputError, match=r"prod\.env: env file not found"):
+        load_settings(env_file=missing, environ=BASE_ENV, env_file_required=True)
+
+    assert load_settings(env_file=missing, environ=BASE_ENV).trading_mode == "paper"
+
+
+def test_load_app_config_bad_notification_url_refused_before_anything_runs(tmp_path: Path) -> None:
+    write(tmp_path / "accounts.yaml", "accounts:\n" + account_yaml())
+    environ = {
+        **BASE_ENV,
+        "ACCOUNTS_FILE": str(tmp_path / "accounts.yaml"),
+        "NOTIFICATION_URLS": "json://localhost/ok tgrm://bot-secret-token/123",
+    }
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_app_config(env_file=None, environ=environ)
+
+    assert "NOTIFICATION_URLS: URL #2 (tgrm://...) is not a notification URL" in str(caught.value)
+    assert "bot-secret-token" not in str(caught.value)
+
+
 # ------------------------------------------------------------------------------------------
 # accounts.yaml
 # ------------------------------------------------------------------------------------------
 
 
-def test_load_accounts_reports_every_invalid_field_with_index_field_and_value(
-    tmp_path: Path,
-) -> None:
+def test_load_accounts_bad_entries_are_not_served_and_named_others_go_on(tmp_path: Path) -> None:
     path = write(
         tmp_path / "accounts.yaml",
         "accounts:\n"
@@ -225,39 +294,104 @@ def test_load_accounts_reports_every_invalid_field_with_index_field_and_value(
         + account_yaml(account_id="DU3", type="demo", colour="red"),
     )
 
-    with pytest.raises(InvalidInputError) as caught:
-        load_accounts(path, replacement_set_names=())
+    loaded = load_accounts_file(path, replacement_sets=None)
 
-    lines = str(caught.value).splitlines()
-    assert f"{path}: accounts[1].cash_reserve_percent: 150 is not within 0..100 (account DU2)" in (
-        lines
+    assert [a.account_id for a in loaded.accounts] == ["DU1"]
+    assert [(e.index, e.account_id, e.strategy_names) for e in loaded.invalid] == [
+        (1, "DU2", ("s1",)),
+        (2, "DU3", ("s1",)),
+    ]
+    assert loaded.invalid[0].problems == (
+        "accounts[1].cash_reserve_percent: 150 is not within 0..100 (account DU2)",
     )
-    assert any(
-        "accounts[2].type: 'demo' is not one of paper, live (account DU3)" in line for line in lines
+    third = str(loaded.invalid[1].error())
+    assert third.startswith(f"{path}: accounts[2] (account DU3) is not served (never traded)")
+    assert "accounts[2].type: 'demo' is not one of paper, live (account DU3)" in third
+    assert "accounts[2].colour: is not a known field" in third
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("cash_reserve_percent", "'5'", "cash_reserve_percent: '5' is text, not a number"),
+        ("enabled", "'yes'", "enabled: 'yes' is text, not true or false"),
+        ("acount_id", "DU9", "acount_id: is not a known field"),
+        ("pdt_protection_enabled", "1", "pdt_protection_enabled: 1 is not true or false"),
+        ("risk_limits", "{max_order_value: '100'}", "risk_limits.max_order_value: '100' is text"),
+    ],
+)
+def test_load_accounts_strict_types_refuse_coercions(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    path = write(
+        tmp_path / "a.yaml",
+        "accounts:\n"
+        + account_yaml(account_id="DU1")
+        + account_yaml(account_id="DU2", **{field: value}),
     )
-    assert any("accounts[2].colour: is not a known field" in line for line in lines)
-    assert all(line.startswith(f"{path}: ") for line in lines)
+
+    loaded = load_accounts_file(path, replacement_sets=None)
+
+    assert [a.account_id for a in loaded.accounts] == ["DU1"]
+    assert message in loaded.invalid[0].problems[0]
 
 
-def test_load_accounts_duplicate_ids_name_both_entries(tmp_path: Path) -> None:
+def test_load_accounts_duplicate_ids_serve_neither_entry(tmp_path: Path) -> None:
     path = write(
         tmp_path / "accounts.yaml",
-        "accounts:\n" + account_yaml(account_id="DU5") + account_yaml(account_id="du5"),
+        "accounts:\n"
+        + account_yaml(account_id="DU5")
+        + account_yaml(account_id="du5")
+        + account_yaml(account_id="DU6"),
     )
 
-    with pytest.raises(
-        InvalidInputError, match=r"accounts\[1\].account_id: 'du5' is already used by accounts\[0\]"
-    ):
-        load_accounts(path, replacement_set_names=())
+    loaded = load_accounts_file(path, replacement_sets=None)
+
+    assert [a.account_id for a in loaded.accounts] == ["DU6"]
+    assert [e.problems for e in loaded.invalid] == [
+        ("accounts[0].account_id: 'DU5' is used by another entry (account DU5)",),
+        ("accounts[1].account_id: 'du5' is used by another entry (account du5)",),
+    ]
 
 
-def test_load_accounts_unknown_replacement_set_names_set_and_known_ones(tmp_path: Path) -> None:
-    path = write(tmp_path / "a.yaml", "accounts:\n" + account_yaml(replacement_set="iraa"))
+def test_load_accounts_unknown_or_broken_replacement_set_is_not_served(tmp_path: Path) -> None:
+    sets = load_replacement_sets(
+        write(
+            tmp_path / "sets.yaml",
+            "ira: [{source: A, target: B}]\n"
+            "loop: [{source: A, target: B}, {source: B, target: A}]\n",
+        )
+    )
+    path = write(
+        tmp_path / "a.yaml",
+        "accounts:\n"
+        + account_yaml(account_id="DU1", replacement_set="iraa")
+        + account_yaml(account_id="DU2", replacement_set="loop")
+        + account_yaml(account_id="DU3", replacement_set="ira"),
+    )
+
+    loaded = load_accounts_file(path, replacement_sets=sets)
+
+    assert [a.account_id for a in loaded.accounts] == ["DU3"]
+    assert (
+        "'iraa' is not a known replacement set (known: ira, loop)"
+        in (loaded.invalid[0].problems[0])
+    )
+    assert (
+        "'loop' is invalid: replacement sets file: set 'loop' entry [0].target: B is itself"
+        in (loaded.invalid[1].problems[0])
+    )
+
+
+def test_load_accounts_every_entry_invalid_refuses_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.yaml", "accounts:\n" + account_yaml(cash_reserve_percent=150))
 
     with pytest.raises(InvalidInputError) as caught:
-        load_accounts(path, replacement_set_names={"ira", "taxable"})
+        load_accounts_file(path, replacement_sets=None)
 
-    assert "'iraa' is not a known replacement set (known: ira, taxable)" in str(caught.value)
+    assert str(caught.value) == (
+        f"{path}: accounts[0].cash_reserve_percent: 150 is not within 0..100 (account DU111111)"
+    )
 
 
 def test_load_accounts_duplicate_yaml_key_is_refused_not_last_one_wins(tmp_path: Path) -> None:
@@ -267,14 +401,14 @@ def test_load_accounts_duplicate_yaml_key_is_refused_not_last_one_wins(tmp_path:
     )
 
     with pytest.raises(InvalidInputError, match="duplicate key 'cash_reserve_percent' at line 6"):
-        load_accounts(path, replacement_set_names=())
+        load_accounts_file(path, replacement_sets=None)
 
 
 def test_load_accounts_numeric_account_id_asks_for_quotes(tmp_path: Path) -> None:
     path = write(tmp_path / "a.yaml", "accounts:\n" + account_yaml(account_id="1234567"))
 
     with pytest.raises(InvalidInputError, match="1234567 is a number; write it in quotes"):
-        load_accounts(path, replacement_set_names=())
+        load_accounts_file(path, replacement_sets=None)
 
 
 @pytest.mark.parametrize(
@@ -282,32 +416,45 @@ def test_load_accounts_numeric_account_id_asks_for_quotes(tmp_path: Path) -> Non
     [
         ("", "is empty"),
         ("- a\n- b\n", "top level must be a mapping with an 'accounts' list, got a list"),
-        ("acounts: []\n", "acounts: unknown top-level key"),
+        ("acounts: []\n", "'acounts': unknown top-level key"),
         ("accounts: 3\n", "accounts: must be a list of accounts, got 3"),
         ("accounts:\n  - just-a-string\n", "accounts[0]: must be a mapping of account fields"),
-        ("accounts: [\n", "is not valid YAML"),
+        ("accounts: [\n", "accounts file is not valid YAML"),
     ],
 )
-def test_load_accounts_structural_problem_is_named(
+def test_load_accounts_structural_problem_refuses_the_file(
     tmp_path: Path, text: str, expected: str
 ) -> None:
     path = write(tmp_path / "accounts.yaml", text)
 
-    with pytest.raises(InvalidInputError, match=expected.replace("[", r"\[").replace("]", r"\]")):
-        load_accounts(path, replacement_set_names=())
+    with pytest.raises(InvalidInputError) as caught:
+        load_accounts_file(path, replacement_sets=None)
+
+    assert expected in str(caught.value)
+    assert caught.value.source == str(path)
 
 
 def test_load_accounts_missing_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
 
-    with pytest.raises(InvalidInputError, match=r"nope\.yaml: file not found"):
-        load_accounts(missing, replacement_set_names=())
+    with pytest.raises(InvalidInputError, match=r"nope\.yaml: accounts file not found"):
+        load_accounts_file(missing, replacement_sets=None)
+
+
+def test_load_accounts_non_utf8_file_names_path_and_offset(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_bytes(b"accounts:\n  - account_id: DU\xe91\n")
+
+    with pytest.raises(
+        InvalidInputError, match=r"a\.yaml: accounts file is not UTF-8 text: byte 0xe9 at offset 28"
+    ):
+        load_accounts_file(path, replacement_sets=None)
 
 
 def test_load_accounts_exact_decimal_values(tmp_path: Path) -> None:
     path = write(tmp_path / "a.yaml", "accounts:\n" + account_yaml(cash_reserve_percent=0.1))
 
-    (account,) = load_accounts(path, replacement_set_names=())
+    (account,) = load_accounts_file(path, replacement_sets=None).accounts
 
     assert str(account.cash_reserve_percent) == "0.1"
 
@@ -317,7 +464,7 @@ def test_load_accounts_exact_decimal_values(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def test_load_replacement_set_names_returns_names(tmp_path: Path) -> None:
+def test_load_replacement_sets_returns_names(tmp_path: Path) -> None:
     path = write(
         tmp_path / "sets.yaml",
         """\
@@ -327,30 +474,25 @@ def test_load_replacement_set_names_returns_names(tmp_path: Path) -> None:
         """,
     )
 
-    assert load_replacement_set_names(path) == frozenset({"ira", "taxable"})
+    assert load_replacement_sets(path).set_names() == frozenset({"ira", "taxable"})
 
 
-def test_load_replacement_set_names_reports_every_structural_problem(tmp_path: Path) -> None:
+def test_load_replacement_sets_reports_every_problem_of_a_set(tmp_path: Path) -> None:
     path = write(
         tmp_path / "sets.yaml",
         """\
         ira:
           - {source: DBC, target: PDBC, scale: 1.5}
-          - {source: GLD, target: GLD}
           - {source: DBC, target: IAU, weight: 1}
         broken: DBC
         """,
     )
 
-    with pytest.raises(InvalidInputError) as caught:
-        load_replacement_set_names(path)
+    invalid = load_replacement_sets(path).invalid_sets()
 
-    message = str(caught.value)
-    assert "ira[0].scale: 1.5 is not a number within 0..1" in message
-    assert "ira[1]: source and target are both GLD" in message
-    assert "ira[2].weight: is not a known field" in message
-    assert "ira[2].source: DBC is replaced more than once" in message
-    assert "broken: must be a list of replacements, got 'DBC'" in message
+    assert "[0].scale: 1.5 is not within 0..1" in invalid["ira"]
+    assert "[1].weight: is not a known field" in invalid["ira"]
+    assert invalid["broken"] == "replacement sets file: set 'broken': 'DBC' is not a list"
 
 
 # ------------------------------------------------------------------------------------------
@@ -423,6 +565,24 @@ def test_app_config_account_refuses_with_its_own_reason(
         config.account(account_id)
 
 
+def test_app_config_account_not_served_refuses_with_its_problems_and_listens_to_its_strategy(
+    tmp_path: Path,
+) -> None:
+    config = make_config(
+        tmp_path,
+        account_yaml(account_id="DU1001", strategy_name="a")
+        + account_yaml(account_id="DU1002", strategy_name="b", cash_reserve_percent="'x'"),
+    )
+
+    assert [a.account_id for a in config.tradable_accounts()] == ["DU1001"]
+    with pytest.raises(InvalidInputError) as caught:
+        config.account("DU1002")
+    assert "accounts[1] (account DU1002) is not served (never traded)" in str(caught.value)
+    assert "cash_reserve_percent: 'x' is text, not a number" in str(caught.value)
+    assert config.channel_names() == ["a", "b"]
+    assert [e.account_id for e in config.invalid_for_strategy("b")] == ["DU1002"]
+
+
 def test_app_config_account_returns_tradable_account(tmp_path: Path) -> None:
     config = make_config(tmp_path, account_yaml(account_id="DU1001"))
 
@@ -440,7 +600,7 @@ def test_app_config_missing_replacement_sets_file_means_no_sets(tmp_path: Path) 
     with pytest.raises(
         InvalidInputError, match=r"'ira' is not a known replacement set \(known: none defined\)"
     ):
-        load_app_config(env_file=None, environ=environ)
+        load_app_config(env_file=None, environ=environ)  # its only account is not served
 
 
 def test_app_config_with_two_accounts_sharing_an_ib_client_id_is_refused_naming_both(
@@ -475,4 +635,4 @@ def test_repository_replacement_sets_agree_with_connector_parser() -> None:
 
     path = REPO_ROOT / "replacement-sets.yaml"
 
-    assert ReplacementService.from_yaml(path).set_names() == load_replacement_set_names(path)
+    assert ReplacementService.from_yaml(path).set_names() == load_replacement_sets(path).set_names()

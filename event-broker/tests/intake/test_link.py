@@ -94,7 +94,7 @@ async def health_check(data_dir: Path) -> tuple[int, str]:
         "PYTHONPATH": str(REPO / "event-broker"),
     }
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "app.main", "--check", "--env-file", str(data_dir / "none")),
+        *(sys.executable, "-m", "app.main", "--check", "--env-file", os.devnull),
         env=env,
         stdout=asyncio.subprocess.PIPE,
     )

@@ -101,7 +101,7 @@ def test_main_check_exit_code_follows_status_file(tmp_path: Path) -> None:
         "ALLOCATIONS_API_URL": f"file://{tmp_path}",
         "PYTHONPATH": str(REPO / "event-broker"),
     }
-    command = [sys.executable, "-m", "app.main", "--check", "--env-file", str(tmp_path / "none")]
+    command = [sys.executable, "-m", "app.main", "--check", "--env-file", os.devnull]
 
     missing = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     write_status(tmp_path, _status())
