@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from broker_connector_base import BrokerAPIError, BrokerConnectionError, BrokerError
-from ib_async import IB, Contract, ContractDetails, Stock, Ticker
+from ib_async import IB, Contract, ContractDetails, RequestError, Stock, Ticker
 
 from ibkr_connector.errors import exception_for_code, exception_from_python
 
@@ -25,6 +25,7 @@ __all__ = [
     "account_summary",
     "bounded",
     "contract_details",
+    "fail_named_requests",
     "require_connected",
     "snapshots",
     "streamed_positions",
@@ -42,6 +43,21 @@ def require_connected(ib: IB, context: str) -> None:
     """Raise ``BrokerConnectionError`` unless the API connection is up."""
     if not ib.isConnected():
         raise BrokerConnectionError(f"{context}: not connected to the IB gateway")
+
+
+def fail_named_requests(ib: IB, code: int, message: str) -> None:
+    """Fail the pending requests ib_async keys by name (open orders, positions, time...).
+
+    IB answers a message it dropped for pacing with error 100 and, for requests without a
+    request id, request id -1: ib_async cannot tell which request it was and would leave it
+    waiting for its timeout. Every such request in flight fails instead (as
+    ``RateLimitError`` through ``bounded``) and is sent again; an answer that still comes
+    for one of them finds no waiter and is dropped by ib_async.
+    """
+    # ib_async's own registry of pending requests: the only place the futures are.
+    futures = ib.wrapper._futures
+    for key in [k for k in futures if isinstance(k, str)]:
+        ib.wrapper._endReq(key, RequestError(-1, code, message), success=False)  # type: ignore[no-untyped-call]
 
 
 async def bounded(ib: IB, awaitable: Awaitable[_T], timeout_secs: float, context: str) -> _T:

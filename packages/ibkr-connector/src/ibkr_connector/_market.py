@@ -8,10 +8,16 @@ import logging
 import time
 from collections.abc import Sequence
 
-from broker_connector_base import BrokerAPIError, ContractPrice, TradingHoursStatus
+from broker_connector_base import (
+    BrokerAPIError,
+    ContractPrice,
+    RateLimitError,
+    TradingHoursStatus,
+)
 from ib_async import IB, Contract, ContractDetails
 
 from ibkr_connector import _gateway
+from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.contract_cache import ContractCache
@@ -23,10 +29,13 @@ __all__ = ["MarketData"]
 class MarketData:
     """Market data requests on one ib_async connection; contract details cached per symbol."""
 
-    def __init__(self, ib: IB, config: IBKRConnectionConfig, logger: logging.Logger) -> None:
+    def __init__(
+        self, ib: IB, config: IBKRConnectionConfig, logger: logging.Logger, pacing: Pacing
+    ) -> None:
         self.ib = ib
         self.config = config
         self.logger = logger
+        self.pacing = pacing
         self.details: dict[str, ContractDetails] = {}
         self._time_lock = asyncio.Lock()
         path = config.data_dir / "contract_cache.sqlite3" if config.data_dir else None
@@ -46,6 +55,8 @@ class MarketData:
         quotes: dict[str, ContractPrice] = {}
         delayed: list[str] = []
         for symbol, ticker in tickers.items():
+            if isinstance(ticker, RateLimitError):
+                raise ticker  # the caller paces and asks again
             if isinstance(ticker, Exception):
                 raise BrokerAPIError(
                     f"no quote for {symbol}: {ticker}", api_code=getattr(ticker, "api_code", None)
@@ -87,8 +98,10 @@ class MarketData:
         return out
 
     async def _look_up(self, symbols: list[str]) -> dict[str, ContractDetails]:
-        fetched = await _gateway.contract_details(
-            self.ib, symbols, self.config.request_timeout_secs
+        fetched = await self.pacing.run(
+            self.ib,
+            f"looking up {', '.join(symbols)}",
+            lambda: _gateway.contract_details(self.ib, symbols, self.config.request_timeout_secs),
         )
         self.cache.put(fetched, dt.datetime.now(dt.UTC))
         return fetched
@@ -106,11 +119,15 @@ class MarketData:
     async def gateway_time(self) -> dt.datetime:
         """The gateway's clock (aware): what exchange sessions and days are judged by."""
         async with self._time_lock:  # keyed by name in ib_async, like positions
-            now = await _gateway.bounded(
+            now = await self.pacing.run(
                 self.ib,
-                self.ib.reqCurrentTimeAsync(),
-                self.config.request_timeout_secs,
                 "reading the gateway time",
+                lambda: _gateway.bounded(
+                    self.ib,
+                    self.ib.reqCurrentTimeAsync(),
+                    self.config.request_timeout_secs,
+                    "reading the gateway time",
+                ),
             )
         return now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from functools import partial
 
 from broker_connector_base import (
     BrokerConnectionError,
@@ -15,18 +16,18 @@ from broker_connector_base import (
     OpenOrder,
     OrderExecutionError,
     OrderFill,
-    OrderRecord,
     OrderResult,
     OrderStatus,
     OrderType,
 )
-from broker_connector_base.types import trading_day
-from ib_async import IB, Contract, ExecutionFilter, Fill, LimitOrder, MarketOrder, Order
+from ib_async import IB, Contract, LimitOrder, MarketOrder, Order
 from ib_async import Trade as IBTrade
 
 from ibkr_connector import _gateway
+from ibkr_connector._history import OrderHistory
+from ibkr_connector._pacing import Pacing
 from ibkr_connector._quiet import expect_cancel
-from ibkr_connector._records import cancel_refused, order_records, trade_filled, trade_status
+from ibkr_connector._records import cancel_refused, trade_filled, trade_status
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.errors import exception_for_code
 from ibkr_connector.translation import ib_price, order_id_to_int, quantity_to_action
@@ -43,8 +44,25 @@ def _last_error(trade: IBTrade) -> tuple[int, str] | None:
     return None
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+def _answered(trade: IBTrade) -> bool:
+    """The gateway acknowledged, rejected or dropped the order (ib_async left its first states)."""
+    return trade.orderStatus.status not in ("PendingSubmit", "ApiPending", "")
+
+
+def _final(trade: IBTrade) -> bool:
+    return trade_status(trade).is_final
+
+
+def _cancel_answered(trade: IBTrade, seen: int) -> bool:
+    """IB answered the cancel sent when the log had ``seen`` entries (ib_async's own
+    ``PendingCancel`` entry is no answer)."""
+    return any(e.status != "PendingCancel" or e.errorCode for e in trade.log[seen:])
+
+
+def _paced_out(trade: IBTrade) -> bool:
+    """IB dropped the order message for pacing (error 100) before it ever had the order."""
+    error = _last_error(trade)
+    return error is not None and error[0] == 100 and not trade.order.permId
 
 
 def _signed(trade: IBTrade, quantity: float) -> int:
@@ -61,13 +79,14 @@ class OrderBook:
         config: IBKRConnectionConfig,
         logger: logging.Logger,
         contract_for: ContractLookup,
+        pacing: Pacing,
     ) -> None:
         self.ib = ib
         self.config = config
         self.logger = logger
         self._contract_for = contract_for
-        self._open_orders_lock = asyncio.Lock()
-        self._completed_orders_lock = asyncio.Lock()
+        self.pacing = pacing
+        self.history = OrderHistory(ib, config, logger, pacing)
 
     async def place_order(
         self,
@@ -98,17 +117,8 @@ class OrderBook:
         order.orderRef = order_ref or ""
         order.transmit = True
         what = f"{action} {total} {symbol} for {account_id}"
-        _gateway.require_connected(self.ib, f"placing {what}")
-        try:
-            trade = self.ib.placeOrder(contract, order)
-        except ConnectionError as exc:
-            raise BrokerConnectionError(f"placing {what}: {exc}") from exc
+        trade, status = await self._send(contract, order, what)
         order_id = str(trade.order.orderId)
-        status = await self._wait_until(
-            trade,
-            lambda: trade.orderStatus.status not in ("PendingSubmit", "ApiPending", ""),
-            self.config.order_ack_timeout_secs,
-        )
         if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
             error = _last_error(trade)
             if error:
@@ -139,6 +149,39 @@ class OrderBook:
             order_ref=order_ref,
             perm_id=str(perm_id) if perm_id else None,
         )
+
+    async def _send(
+        self, contract: Contract, order: Order, what: str
+    ) -> tuple[IBTrade, OrderStatus]:
+        """Send ``order`` and wait for its acknowledgement, again when IB paced it out.
+
+        IB drops a message it answers with error 100; ib_async then marks the trade
+        ``Cancelled``. Before another order goes out (with a new order id), the open orders
+        are read again to check that IB never took this one.
+        """
+        attempt = 1
+        while True:
+            _gateway.require_connected(self.ib, f"placing {what}")
+            try:
+                trade = self.ib.placeOrder(contract, order)
+            except ConnectionError as exc:
+                raise BrokerConnectionError(f"placing {what}: {exc}") from exc
+            status = await self._wait_until(
+                trade, partial(_answered, trade), self.config.order_ack_timeout_secs
+            )
+            if not _paced_out(trade) or attempt >= self.pacing.attempts:
+                return trade, status
+            self.pacing.slow_down(self.ib, f"placing {what}")
+            await self.pacing.pause(attempt)
+            await self.history.open_orders(f"checking order {trade.order.orderId} {what}")
+            if trade.order.permId:  # IB has it after all: never send it twice
+                return trade, trade_status(trade)
+            self.logger.warning(
+                "IB dropped order %s (%s) for pacing; sending it again", trade.order.orderId, what
+            )
+            order = copy.copy(order)
+            order.orderId = 0  # ib_async takes the next id
+            attempt += 1
 
     async def _wait_until(
         self, trade: IBTrade, done: Callable[[], bool], timeout_secs: float
@@ -176,46 +219,6 @@ class OrderBook:
             self.ib.disconnectedEvent -= on_change
         return trade_status(trade)
 
-    async def orders_by_ref(self, account_id: str, order_ref: str) -> list[OrderRecord]:
-        """Open and completed orders and executions of ``account_id`` tagged ``order_ref``.
-
-        Matched by ``orderRef`` and merged by ``permId`` (``_records.order_records``): after a
-        gateway restart order ids may belong to another order, perm ids never do.
-        """
-        context = f"orders of {account_id} tagged {order_ref}"
-        local = [t for t in self.ib.trades() if t.order.orderRef == order_ref]
-        open_trades, completed, fills = await asyncio.gather(
-            self._all_open_orders(context),
-            self._completed_orders(context),
-            self._executions(ExecutionFilter(acctCode=account_id), context),
-        )
-        return order_records(account_id, order_ref, [*local, *open_trades, *completed], fills)
-
-    async def _completed_orders(self, context: str) -> list[IBTrade]:
-        # Keyed by name in ib_async like the open orders: one request at a time.
-        async with self._completed_orders_lock:
-            return await _gateway.bounded(
-                self.ib,
-                self.ib.reqCompletedOrdersAsync(apiOnly=True),
-                self.config.request_timeout_secs,
-                context,
-            )
-
-    async def _executions(self, wanted: ExecutionFilter, context: str) -> list[Fill]:
-        return await _gateway.bounded(
-            self.ib,
-            self.ib.reqExecutionsAsync(wanted),
-            self.config.request_timeout_secs,
-            f"executions: {context}",
-        )
-
-    async def _all_open_orders(self, context: str) -> list[IBTrade]:
-        # ib_async keys this request by name, not id: two at once would lose one answer.
-        async with self._open_orders_lock:
-            return await _gateway.bounded(
-                self.ib, self.ib.reqAllOpenOrdersAsync(), self.config.request_timeout_secs, context
-            )
-
     def _find(self, order_id: str) -> IBTrade | None:
         wanted = order_id_to_int(order_id)
         matches = [t for t in self.ib.trades() if t.order.orderId == wanted]
@@ -227,31 +230,13 @@ class OrderBook:
     async def _find_or_refresh(self, order_id: str) -> IBTrade | None:
         trade = self._find(order_id)
         if trade is None:
-            await self._all_open_orders("listing open orders")
+            await self.history.open_orders("listing open orders")
             trade = self._find(order_id)
         return trade
 
-    async def symbols_bought_on(self, account_id: str, day: dt.date) -> frozenset[str]:
-        """Stock symbols with a buy execution in ``account_id`` on New York day ``day``.
-
-        IB answers with the executions of the current day from every client id of the
-        login (manual trades included), which is what a day-trade check must see.
-        """
-        fills = await self._executions(
-            ExecutionFilter(acctCode=account_id, side="BUY"), f"buys of {account_id}"
-        )
-        return frozenset(
-            fill.contract.symbol.upper()
-            for fill in fills
-            if fill.execution.acctNumber == account_id
-            and fill.execution.side == "BOT"
-            and fill.contract.secType == "STK"
-            and trading_day(_aware(fill.execution.time)) == day
-        )
-
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
         """Working orders of ``account_id`` (from every client id of this login)."""
-        trades = await self._all_open_orders(f"listing open orders of {account_id}")
+        trades = await self.history.open_orders(f"listing open orders of {account_id}")
         out: list[OpenOrder] = []
         seen: set[str] = set()
         # Only the fresh answer: a cached ib_async trade of another client's order is never
@@ -279,7 +264,7 @@ class OrderBook:
         return out
 
     async def cancel_order(self, order_id: str) -> None:
-        """Request cancellation of ``order_id``."""
+        """Request cancellation of ``order_id`` and wait (briefly) for IB to take it."""
         trade = await self._find_or_refresh(order_id)
         if trade is None:
             raise OrderExecutionError(f"order {order_id} is not known to IB", order_id=order_id)
@@ -288,10 +273,31 @@ class OrderBook:
             raise OrderExecutionError(
                 f"order {order_id} is already {status}, it cannot be cancelled", order_id=order_id
             )
-        _gateway.require_connected(self.ib, f"cancelling order {order_id}")
-        expect_cancel(trade.order.orderId)
-        self.ib.cancelOrder(trade.order)
+        await self._cancel(trade)
         self.logger.info("Requested cancellation of order %s", order_id)
+
+    async def _cancel(self, trade: IBTrade) -> None:
+        """Send a cancel, again when IB paced it out (error 100: IB never saw it).
+
+        ib_async marks the trade ``Cancelled`` on that error although the order works on;
+        its state from before the cancel is put back before the cancel is sent again.
+        """
+        attempt = 1
+        while True:
+            _gateway.require_connected(self.ib, f"cancelling order {trade.order.orderId}")
+            expect_cancel(trade.order.orderId)
+            before, seen = trade.orderStatus.status, len(trade.log)
+            self.ib.cancelOrder(trade.order)
+            await self._wait_until(
+                trade, partial(_cancel_answered, trade, seen), self.config.order_ack_timeout_secs
+            )
+            paced = any(entry.errorCode == 100 for entry in trade.log[seen:])
+            if not paced or attempt >= self.pacing.attempts:
+                return
+            trade.orderStatus.status = before
+            self.pacing.slow_down(self.ib, f"cancelling order {trade.order.orderId}")
+            await self.pacing.pause(attempt)
+            attempt += 1
 
     async def get_order_status(self, order_id: str) -> OrderStatus:
         """Normalised status of ``order_id``; ``NOT_FOUND`` when IB knows no such order."""
@@ -308,11 +314,13 @@ class OrderBook:
         trade = await self._find_or_refresh(order_id)
         if trade is None:
             raise OrderExecutionError(f"order {order_id} is not known to IB", order_id=order_id)
-        status = await self._wait_until(trade, lambda: trade_status(trade).is_final, timeout_secs)
+        status = await self._wait_until(trade, partial(_final, trade), timeout_secs)
         filled = trade_filled(trade)
         avg = ib_price(trade.orderStatus.avgFillPrice) if filled else None
         if cancel_refused(trade) and not status.is_final:
-            status, filled, avg = await self._by_executions(trade, status, filled, avg)
+            status, filled, avg = await self.history.after_refused_cancel(
+                trade, status, filled, avg
+            )
         remaining = (
             0.0 if status is OrderStatus.FILLED else float(trade.order.totalQuantity) - filled
         )
@@ -326,48 +334,26 @@ class OrderBook:
             message=f"IB error {error[0]}: {error[1]}" if error else None,
         )
 
-    async def _by_executions(
-        self, trade: IBTrade, status: OrderStatus, filled: float, avg: Decimal | None
-    ) -> tuple[OrderStatus, float, Decimal | None]:
-        """What IB's executions say of an order whose cancel IB refused (it filled)."""
-        order = trade.order
-        records = order_records(
-            order.account,
-            order.orderRef,
-            [trade],
-            await self._executions(
-                ExecutionFilter(acctCode=order.account), f"fills of order {order.orderId}"
-            ),
-        )
-        mine = next((r for r in records if r.perm_id == str(order.permId)), None)
-        if mine is None or abs(mine.filled_quantity) <= filled:
-            return status, filled, avg
-        self.logger.warning(
-            "Order %s (perm id %s): IB refused its cancel and its executions show %d filled",
-            order.orderId,
-            order.permId,
-            abs(mine.filled_quantity),
-        )
-        return mine.status, float(abs(mine.filled_quantity)), mine.avg_fill_price
-
     async def cancel_all_orders(self, account_id: str, *, timeout_secs: float) -> list[str]:
         """Cancel every working order of ``account_id`` and wait until none is left."""
         open_orders = await self.get_open_orders(account_id)
         ids = [o.order_id for o in open_orders]
         if not ids:
             return []
+        self.logger.info("Cancelling %d open orders of %s: %s", len(ids), account_id, ids)
         for order_id in ids:
             trade = self._find(order_id)
-            if trade is not None and not trade.isDone():
-                _gateway.require_connected(self.ib, f"cancelling order {order_id}")
-                expect_cancel(trade.order.orderId)
-                self.ib.cancelOrder(trade.order)
-        self.logger.info("Cancelling %d open orders of %s: %s", len(ids), account_id, ids)
+            if trade is not None and not trade_status(trade).is_final:
+                await self._cancel(trade)
         deadline = time.monotonic() + timeout_secs
         for order_id in ids:
             trade = self._find(order_id)
             if trade is not None:
-                await self._wait_until(trade, trade.isDone, max(0.0, deadline - time.monotonic()))
+                await self._wait_until(
+                    trade,
+                    partial(_final, trade),
+                    max(0.0, deadline - time.monotonic()),
+                )
         left = await self.get_open_orders(account_id)
         if left:
             foreign = {

@@ -1,11 +1,12 @@
-"""Own cancels out of ib_async's error log.
+"""Own cancels and handled pacing errors out of ib_async's error log.
 
 ib_async logs every error message of the gateway at ERROR, including error 202 ("Order
 Canceled"), which is how IB confirms a cancel the client asked for, followed by a WARNING
 "Canceled order: Trade(...)". For a cancel this connector requested, both lines are routine and
 are lowered to INFO; a refused cancel of such an order (10148, 161: it filled first, which
 the connector handles) to WARNING. Cancels nobody here asked for (IB cancelling a DAY order,
-a rejection) keep ib_async's levels.
+a rejection) keep ib_async's levels. Error 100 (pacing) is lowered to INFO: the connector
+slows down, repeats the dropped message and says so itself at WARNING (``_pacing``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import threading
 
 __all__ = ["expect_cancel"]
 
-_ERROR = re.compile(r"^Error (?P<code>\d+), reqId (?P<order>\d+):")
+_ERROR = re.compile(r"^Error (?P<code>\d+), reqId (?P<order>-?\d+):")
 _CANCELED = re.compile(r"^Canceled order: Trade\(.*?orderId=(?P<order>\d+),", re.S)
 _ROUTINE = frozenset({202})
+_PACING = 100
 _REFUSED = frozenset({161, 10148})
 
 
@@ -49,6 +51,9 @@ class _OwnCancels(logging.Filter):
         error = _ERROR.match(message)
         if error is not None:
             code, order = int(error["code"]), int(error["order"])
+            if code == _PACING:
+                _lower(record, logging.INFO)
+                return True
             with self._lock:
                 ours = order in self._orders
             if ours and code in _ROUTINE:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from broker_connector_base import OrderRecord, OrderStatus
-from ib_async import Fill
+from ib_async import Fill, TradeLogEntry
 from ib_async import Trade as IBTrade
 
 from ibkr_connector.translation import CANCEL_REFUSED_CODES, ib_price, order_status
@@ -31,16 +31,27 @@ def trade_codes(trade: IBTrade) -> list[int]:
 
 
 def cancel_refused(trade: IBTrade) -> bool:
-    """Whether ib_async shows ``Cancelled`` only because IB refused a cancel (161, 10148).
+    """Whether ib_async shows ``Cancelled`` only because of an error about a cancel.
 
-    ib_async marks a trade ``Cancelled`` on any order error, including IB's answer that the
-    order can no longer be cancelled because it filled; the fill report may follow. A trade
-    that IB itself cancelled first went ``Cancelled`` through error 202 or an order status.
+    ib_async marks a trade ``Cancelled`` on any order error: also on IB's answer that the
+    order can no longer be cancelled because it filled (161, 10148; the fill report may
+    follow) and on a pacing error (100) for a cancel IB never saw, while the order works on.
+    What counts is the entry that last moved the trade into ``Cancelled``: a trade IB itself
+    cancelled got there through error 202 or an order status.
     """
     if trade.orderStatus.status != "Cancelled":
         return False
-    first = next((e for e in trade.log if e.status == "Cancelled"), None)
-    return first is not None and first.errorCode in CANCEL_REFUSED_CODES
+    into: TradeLogEntry | None = None
+    previous = ""
+    for entry in trade.log:
+        if entry.status == "Cancelled" and previous != "Cancelled":
+            into = entry
+        previous = entry.status
+    if into is None:
+        return False
+    if into.errorCode in CANCEL_REFUSED_CODES:
+        return True
+    return into.errorCode == 100 and bool(trade.order.permId)
 
 
 def trade_filled(trade: IBTrade) -> float:

@@ -31,9 +31,10 @@ from broker_connector_base import (
     TradingHoursStatus,
 )
 from broker_connector_base.types import trading_day
-from ib_async import IB, Position, StartupFetch
+from ib_async import IB, Position
 
-from ibkr_connector import _account, _gateway, _market, _orders
+from ibkr_connector import _account, _connection, _gateway, _market, _orders
+from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.price_cache import PriceCache
@@ -52,6 +53,7 @@ class IBKRClient(BrokerClient):
             ``client_id``.
         client_id: The API client id (required without ``config``; must match it with one).
         logger: Logger for this client's messages.
+        pacing: What to do on IB's pacing error 100 (default: slow down, back off, retry).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class IBKRClient(BrokerClient):
         *,
         client_id: int | None = None,
         logger: logging.Logger | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         if config is None:
             if client_id is None:
@@ -84,8 +87,11 @@ class IBKRClient(BrokerClient):
         self._positions_streaming = False
         self._quotes = SharedRequests(self._fetch_and_cache)
         self.ib.errorEvent += self._on_error
-        self.market = _market.MarketData(self.ib, config, self.logger)
-        self.orders = _orders.OrderBook(self.ib, config, self.logger, self.market.contract_for)
+        self.pacing = pacing or Pacing()
+        self.market = _market.MarketData(self.ib, config, self.logger, self.pacing)
+        self.orders = _orders.OrderBook(
+            self.ib, config, self.logger, self.market.contract_for, self.pacing
+        )
         from ibkr_connector import __version__
 
         self.logger.info(
@@ -116,11 +122,14 @@ class IBKRClient(BrokerClient):
         for attempt in range(1, attempts + 1):
             self._connect_errors.clear()
             self._positions_streaming = False
+            self._refused = asyncio.Event()
+            self._summary_lock = asyncio.Lock()
+            self._positions_lock = asyncio.Lock()
             try:
-                await self._attempt_connect()
+                await _connection.attempt(self.ib, cfg, self._refused)
             except (TimeoutError, ConnectionError, OSError) as exc:
                 self.ib.disconnect()
-                last = self._describe_connect_failure(exc)
+                last = _connection.describe_failure(exc, self._connect_errors, cfg.client_id)
             else:
                 self._positions_streaming = True
                 self.ib.reqMarketDataType(cfg.market_data_type)
@@ -147,64 +156,13 @@ class IBKRClient(BrokerClient):
             f"{cfg.client_id} after {attempts} attempts: {last}"
         )
 
-    async def _attempt_connect(self) -> None:
-        """One bounded connection attempt, cut short when the gateway answers error 326.
-
-        After 326 the gateway never completes the handshake, so waiting for the timeout
-        would only delay the retry.
-        """
-        cfg = self.config
-        self._refused = asyncio.Event()
-        self._summary_lock = asyncio.Lock()
-        self._positions_lock = asyncio.Lock()
-        connecting = asyncio.ensure_future(
-            self.ib.connectAsync(
-                cfg.host,
-                cfg.effective_port,
-                clientId=cfg.client_id,
-                timeout=cfg.connect_timeout_secs,
-                raiseSyncErrors=True,
-                # Every run asks for what it needs when it needs it (open orders of all
-                # clients, positions, one-off summaries); ib_async's default start-up fetch
-                # adds ~15 requests (one per managed account) against the 50/s limit.
-                fetchFields=StartupFetch(0),
-            )
-        )
-        refused = asyncio.ensure_future(self._refused.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {connecting, refused},
-                timeout=cfg.connect_timeout_secs * 3,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            refused.cancel()
-        if connecting in done:
-            connecting.result()
-            return
-        connecting.cancel()
-        await asyncio.wait({connecting})  # let ib_async clean up; its CancelledError stays inside
-        if refused in done:
-            raise ConnectionError("client id already in use (IB error 326)")
-        raise TimeoutError("connection attempt timed out")
-
-    def _describe_connect_failure(self, exc: BaseException) -> str:
-        if any(code == 326 for code, _ in self._connect_errors):
-            return (
-                f"client id {self.config.client_id} is already in use by another API "
-                "connection (IB error 326)"
-            )
-        if isinstance(exc, ConnectionRefusedError):
-            return "connection refused: the gateway is not running or its API port is closed"
-        if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-            return "no API handshake in time: the gateway is starting, restarting or not logged in"
-        return f"{type(exc).__name__}: {exc}"
-
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         if code == 326 or not self.ib.isConnected():
             self._connect_errors.append((code, message))
         if code == 326:
             self._refused.set()
+        if code == 100 and req_id == -1:
+            _gateway.fail_named_requests(self.ib, code, message)
 
     async def disconnect(self) -> None:
         """Close the connection. Safe to call when not connected."""
@@ -253,8 +211,12 @@ class IBKRClient(BrokerClient):
     async def _balances(self, account_id: str) -> dict[str, Decimal]:
         # One summary request at a time: IB allows two open ones per client (error 322).
         async with self._summary_lock:
-            return await _gateway.account_summary(
-                self.ib, account_id, self.config.request_timeout_secs
+            return await self.pacing.run(
+                self.ib,
+                f"requesting balances of {account_id}",
+                lambda: _gateway.account_summary(
+                    self.ib, account_id, self.config.request_timeout_secs
+                ),
             )
 
     async def _positions(self, account_id: str) -> list[Position]:
@@ -265,11 +227,15 @@ class IBKRClient(BrokerClient):
             return list(self.ib.positions(account_id))
         # ib_async keys a positions request by name, not id: two at once would lose one.
         async with self._positions_lock:
-            return await _gateway.bounded(
+            return await self.pacing.run(
                 self.ib,
-                self.ib.reqPositionsAsync(),
-                self.config.request_timeout_secs,
-                f"positions of {account_id}",
+                f"requesting positions of {account_id}",
+                lambda: _gateway.bounded(
+                    self.ib,
+                    self.ib.reqPositionsAsync(),
+                    self.config.request_timeout_secs,
+                    f"positions of {account_id}",
+                ),
             )
 
     async def wait_for_positions(
@@ -334,7 +300,9 @@ class IBKRClient(BrokerClient):
         return [by_symbol[" ".join(s.split()).upper()] for s in symbols]
 
     async def _fetch_and_cache(self, symbols: list[str]) -> dict[str, ContractPrice]:
-        fresh = await self.market.fetch_quotes(symbols)
+        fresh = await self.pacing.run(
+            self.ib, "requesting quotes", lambda: self.market.fetch_quotes(symbols)
+        )
         self.price_cache.put(fresh.values(), dt.datetime.now(dt.UTC))
         return fresh
 
@@ -376,7 +344,7 @@ class IBKRClient(BrokerClient):
         self._check_account(account_id)
         if not order_ref:
             raise InvalidInputError("order_ref must not be empty", source="get_orders_by_ref")
-        return await self.orders.orders_by_ref(account_id, order_ref)
+        return await self.orders.history.orders_by_ref(account_id, order_ref)
 
     async def cancel_order(self, order_id: str) -> None:
         """Request cancellation; ``InvalidInputError`` for a non-numeric id."""
@@ -411,4 +379,4 @@ class IBKRClient(BrokerClient):
         """Symbols ``account_id`` bought this New York day, by the gateway's clock."""
         self._check_account(account_id)
         now = await self.market.gateway_time()
-        return await self.orders.symbols_bought_on(account_id, trading_day(now))
+        return await self.orders.history.symbols_bought_on(account_id, trading_day(now))
