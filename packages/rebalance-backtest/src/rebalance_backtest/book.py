@@ -131,6 +131,9 @@ class Book:
         self.costs = costs
         self.orders: dict[str, BookOrder] = {}
         self.fills: list[Fill] = []
+        self._live: dict[str, BookOrder] = {}
+        self.bought_on: dict[date, set[str]] = {}
+        """Symbols with a buy fill, per day."""
         self.version = 0
         """Grows with every fill (snapshots are cached per version)."""
         self._ids = itertools.count(1)
@@ -166,11 +169,14 @@ class Book:
             status=OrderStatus.WORKING if working else OrderStatus.PENDING,
         )
         self.orders[order.order_id] = order
+        self._live[order.order_id] = order
         return order
 
     def working(self) -> list[BookOrder]:
         """Orders that can still fill, in placement order."""
-        return [o for o in self.orders.values() if not o.status.is_final]
+        # Only the orders not yet seen final are looked at: a long backtest has thousands.
+        self._live = {i: o for i, o in self._live.items() if not o.status.is_final}
+        return list(self._live.values())
 
     def match(
         self, order: BookOrder, bid: Decimal, ask: Decimal, day: date, cap: int | None
@@ -226,6 +232,7 @@ class Book:
         value = abs(signed) * price
         held = self.positions.get(order.symbol, 0)
         if signed > 0:
+            self.bought_on.setdefault(day, set()).add(order.symbol)
             old = self.avg_costs.get(order.symbol, price)
             self.avg_costs[order.symbol] = (held * old + value) / (held + signed)
             self.cash -= value + commission

@@ -282,8 +282,7 @@ class BacktestBroker(BrokerClient):
     async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
         """Symbols with a buy fill on the simulated clock's New York day."""
         self._enter(account_id)
-        today = trading_day(self._now)
-        return frozenset(f.symbol for f in self.book.fills if f.day == today and f.quantity > 0)
+        return frozenset(self.book.bought_on.get(trading_day(self._now), ()))
 
     async def get_trading_hours_status(self, symbols: Sequence[str]) -> TradingHoursStatus:
         """Open inside a session's run; otherwise closed until the next session's open."""

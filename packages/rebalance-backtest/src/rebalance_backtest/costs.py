@@ -68,3 +68,8 @@ class Costs:
         if self.commission is None:
             return Decimal(0)
         return self.commission.estimate(quantity, price)
+
+
+def commission_estimator(schedule: str | None, account: object) -> CommissionEstimator | None:
+    """The commission model of a backtest (``None``: free)."""
+    return None

@@ -1,0 +1,208 @@
+"""Replaying an allocation history through the engine that trades.
+
+``run_backtest`` walks the sessions of the price history. In each session the backtest
+broker's clock stands at the run's moment (the close, or the open), and the daemon's own
+``rebalance_engine.Rebalancer`` (with the calculator) runs against it:
+
+* on the session a new document takes effect (its date, or with ``fill_at="next_open"`` the
+  first session after it), ``rebalance_account`` runs, as a signal would make the daemon run;
+* on the other sessions, with ``check="daily"``, the engine previews (``calculate_rebalance``)
+  and executes only when the preview proposes trades. A run's first plan is that same preview
+  (the same snapshot, quotes and no-sell list at the same simulated moment), so a run after an
+  empty preview would place nothing: the preview is the run's own decision, paid once.
+
+Then the session closes: working orders expire and the account is valued at the closes. The
+broker fills within the simulated session and nothing waits on the wall clock, so a run is
+pure: the same inputs give the same result (no shared state, no time, no I/O), which is what
+lets sweeps run in parallel processes or on a distributed engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+
+from broker_connector_base import AccountConfig, InvalidInputError
+from portfolio_analytics import performance_metrics
+from rebalance_engine import Rebalancer, ReplacementService
+
+from rebalance_backtest.broker import BacktestBroker
+from rebalance_backtest.costs import Costs, commission_estimator
+from rebalance_backtest.history import AllocationHistory, HistorySource
+from rebalance_backtest.prices import PriceHistory
+from rebalance_backtest.results import (
+    BacktestResult,
+    BacktestSettings,
+    BacktestTrade,
+    EquityPoint,
+    PositionsOn,
+)
+
+__all__ = ["run_backtest", "run_backtest_async"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Record:
+    equity: list[EquityPoint] = field(default_factory=list)
+    positions: list[PositionsOn] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    runs: int = 0
+    checks: int = 0
+
+
+def run_backtest(
+    settings: BacktestSettings,
+    prices: PriceHistory,
+    history: AllocationHistory,
+    *,
+    replacements: ReplacementService | None = None,
+) -> BacktestResult:
+    """Run one backtest in a new event loop (see ``run_backtest_async``)."""
+    return asyncio.run(run_backtest_async(settings, prices, history, replacements=replacements))
+
+
+async def run_backtest_async(
+    settings: BacktestSettings,
+    prices: PriceHistory,
+    history: AllocationHistory,
+    *,
+    replacements: ReplacementService | None = None,
+) -> BacktestResult:
+    """Replay ``history`` through the engine on ``prices`` (see the module docstring).
+
+    Raises:
+        InvalidInputError: Inputs that cannot give a backtest: no session in the period, a
+            symbol the documents (or replacements) target without prices, settings the
+            engine refuses. The message names the file or setting.
+    """
+    account = _account(settings)
+    sessions = _sessions(settings, prices, history)
+    _check_symbols(history, prices, account, replacements)
+    broker = BacktestBroker(
+        prices,
+        cash=settings.initial_cash,
+        account_id=account.account_id,
+        costs=Costs(
+            half_spread_bps=settings.half_spread_bps,
+            commission=commission_estimator(settings.commission_schedule, account),
+        ),
+        fill_at=settings.fill_at,
+    )
+    await broker.connect()
+    source = HistorySource(history)
+    # Fills happen inside place_order: no wait may last, and none needs to.
+    rebalancer = Rebalancer(
+        broker,
+        logger,
+        allocation_source=source,
+        replacement_service=replacements,
+        fill_timeout_secs=0.0,
+        cancel_timeout_secs=0.0,
+        settle_timeout_secs=0.0,
+    )
+    record = _Record()
+    held: dict[str, int] = {}
+    for day in sessions:
+        broker.open_session(day)
+        document = history.latest(day, inclusive=settings.fill_at == "close")
+        if document is not None:
+            new = document is not source.current
+            source.current = document
+            rebalancer.run_id = f"bt-{day:%Y%m%d}"
+            await _session(rebalancer, account, settings, new, day, record)
+        broker.close_session()
+        record.equity.append(
+            EquityPoint(day=day, equity=broker.equity_at_close(), cash=broker.book.cash)
+        )
+        if broker.book.positions != held:
+            held = dict(broker.book.positions)
+            record.positions.append(PositionsOn(day=day, shares=held))
+    return _result(settings, broker, record)
+
+
+async def _session(
+    rebalancer: Rebalancer,
+    account: AccountConfig,
+    settings: BacktestSettings,
+    new_document: bool,
+    day: date,
+    record: _Record,
+) -> None:
+    if not new_document:
+        if settings.check == "signals":
+            return
+        preview = await rebalancer.calculate_rebalance(account)
+        record.checks += 1
+        if not preview.proposed_trades:
+            return
+    result = await rebalancer.rebalance_account(account)
+    record.runs += 1
+    record.warnings.extend(f"{day}: {w}" for w in result.warnings)
+    if not result.success:
+        record.warnings.append(f"{day}: run failed: {result.error}")
+
+
+def _result(settings: BacktestSettings, broker: BacktestBroker, record: _Record) -> BacktestResult:
+    trades = tuple(
+        BacktestTrade(
+            day=f.day, symbol=f.symbol, quantity=f.quantity, price=f.price, commission=f.commission
+        )
+        for f in broker.fills
+    )
+    metrics = performance_metrics([(p.day, p.equity) for p in record.equity])
+    return BacktestResult(
+        settings=settings,
+        equity=tuple(record.equity),
+        trades=trades,
+        positions=tuple(record.positions),
+        metrics=metrics,
+        runs=record.runs,
+        checks=record.checks,
+        warnings=tuple(record.warnings),
+    )
+
+
+def _account(settings: BacktestSettings) -> AccountConfig:
+    """The account following ``settings.strategy`` alone, every other setting as given."""
+    fields = settings.account.model_dump(exclude={"strategies", "strategy_name"})
+    return AccountConfig.model_validate({**fields, "strategy_name": settings.strategy})
+
+
+def _sessions(
+    settings: BacktestSettings, prices: PriceHistory, history: AllocationHistory
+) -> list[date]:
+    start = settings.start or history.days[0]
+    end = settings.end or prices.dates[-1]
+    days = [d for d in prices.dates if start <= d <= end]
+    if not days:
+        raise InvalidInputError(
+            f"no session with prices between {start} and {end} (prices cover "
+            f"{prices.dates[0]} to {prices.dates[-1]})",
+            prices.source,
+        )
+    return days
+
+
+def _check_symbols(
+    history: AllocationHistory,
+    prices: PriceHistory,
+    account: AccountConfig,
+    replacements: ReplacementService | None,
+) -> None:
+    """Every symbol a document can make the engine trade has prices, named with its file."""
+    priced = set(prices.closes)
+    for dated in history.documents:
+        items = list(dated.document.allocations)
+        if account.replacement_set is not None and replacements is not None:
+            items = replacements.apply(items, account.replacement_set)
+        missing = sorted({i.symbol for i in items if i.allocation > 0} - priced)
+        if missing:
+            raise InvalidInputError(
+                f"symbols {', '.join(missing)} (in effect from {dated.day}) have no prices in "
+                f"{prices.source}",
+                dated.source,
+            )
