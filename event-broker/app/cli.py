@@ -21,6 +21,8 @@ from typing import Any
 
 from broker_connector_base import AccountConfig, InvalidInputError
 
+from app.backtests.cli import BACKTEST_FLAGS
+from app.backtests.cli import main as backtest_main
 from app.config.logs import configure_logging, secrets_of
 from app.config.settings import AppConfig, load_app_config
 from app.intake.events import KNOWN_EXECS
@@ -151,6 +153,10 @@ async def _run_groups(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m app.cli``."""
+    given = sys.argv[1:] if argv is None else argv
+    if BACKTEST_FLAGS.intersection(given):
+        # Backtests need no daemon settings, broker or worker: their own module and flags.
+        return backtest_main(given)
     args = _parse_args(argv)
     try:
         config = load_app_config(
