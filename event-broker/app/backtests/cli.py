@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 from broker_connector_base import AccountConfig, InvalidInputError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.config.files import load_accounts, load_replacement_set_names
+from app.config.files import load_accounts_file, load_replacement_sets
 
 if TYPE_CHECKING:
     from rebalance_engine import ReplacementService
@@ -96,7 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_RUN_ONLY = ("prices", "allocations", "start", "end", "account", "fill_at", "bps", "commission")
+_RUN_ONLY = {
+    "prices": "-prices",
+    "allocations": "-allocations",
+    "start": "-from",
+    "end": "-to",
+    "account": "-account-config",
+    "fill_at": "-fill-at",
+    "bps": "-half-spread-bps",
+    "commission": "-commission",
+}
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -105,9 +114,9 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             if getattr(args, dest) is None:
                 parser.error(f"-backtest needs -{dest}")
         return
-    for dest in _RUN_ONLY:
+    for dest, flag in _RUN_ONLY.items():
         if getattr(args, dest) is not None:
-            parser.error(f"-{dest.replace('_', '-')} applies to -backtest only")
+            parser.error(f"{flag} applies to -backtest only")
     if args.backtests and args.plot is not None:
         parser.error("-plot applies to -backtest and -compare")
 
@@ -195,19 +204,17 @@ def _account(
 ) -> tuple[AccountConfig, ReplacementService | None]:
     if args.account is None:
         return AccountConfig(account_id="BACKTEST", type="paper", strategy_name=args.backtest), None
-    from rebalance_engine import ReplacementService
-
     sets_file = paths.replacement_sets_file
-    names = load_replacement_set_names(sets_file) if sets_file.exists() else frozenset()
-    accounts = load_accounts(paths.accounts_file, replacement_set_names=names)
-    found = next((a for a in accounts if a.account_id == args.account), None)
+    replacements = load_replacement_sets(sets_file) if sets_file.exists() else None
+    loaded = load_accounts_file(paths.accounts_file, replacement_sets=replacements)
+    found = next((a for a in loaded.accounts if a.account_id == args.account), None)
     if found is None:
-        known = ", ".join(a.account_id for a in accounts) or "none"
+        bad = next((e for e in loaded.invalid if e.account_id == args.account), None)
+        if bad is not None:
+            raise bad.error()
+        known = ", ".join(a.account_id for a in loaded.accounts) or "none"
         raise InvalidInputError(
             f"-account-config {args.account}: no such account (known: {known})",
             str(paths.accounts_file),
         )
-    replacements = (
-        ReplacementService.from_yaml(sets_file) if found.replacement_set is not None else None
-    )
-    return found, replacements
+    return found, replacements if found.replacement_set is not None else None
