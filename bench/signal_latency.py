@@ -287,6 +287,7 @@ async def _bench(rounds: int, modes: list[str], *, show_log: bool) -> None:
                     "ACCOUNTS_FILE": str(accounts),
                     "REPLACEMENT_SETS_FILE": str(root / "none.yaml"),
                     "MAX_PARALLEL_ACCOUNTS": "10",
+                    "API_PORT": "0",
                     "LOG_LEVEL": "INFO",
                     "PYTHONPATH": str(REPO / "event-broker"),
                 }

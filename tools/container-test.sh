@@ -10,9 +10,10 @@
 #   5. the production `event-broker` service from a deployment directory (.env, accounts, ./data)
 #      against the simulator standing in for ib-gateway and our fake Ably server for the realtime
 #      service: healthy (realtime connected), IB login not in its environment, state written to
-#      ./data, a preview, a signal on the strategy's channel rebalances its account (orders in
-#      the simulator, the event in the journal, the owner notified through apprise), no secret
-#      or error in its log, a prompt stop
+#      ./data, the HTTP API answering on the project network (health without a key, accounts
+#      with it, 401 without) and published on the host's loopback only, a preview, a signal on
+#      the strategy's channel rebalances its account (orders in the simulator, the event in the
+#      journal, the owner notified through apprise), no secret or error in its log, a prompt stop
 #
 # Installs what it needs where it may (apt-get as root; pip into .venv); otherwise it names
 # exactly what is missing. Work files go to .container-test/ (git-ignored).
@@ -244,6 +245,13 @@ eb="$(container_of event-broker-sim)"
 [ -n "$eb" ] || ct_die "no event-broker-sim container"
 wait_healthy "$eb" 90
 podman exec "$eb" python -m app.main --check
+# The sim stack's API stays on the container's own loopback, without a key.
+podman exec "$eb" python -c '
+import json, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:8000/api/v1/health", timeout=10) as response:
+    assert json.load(response)["status"] == "ok"
+' || ct_die "the sim daemon's API does not answer /api/v1/health on its loopback"
+ct_log "sim daemon: /api/v1/health answers on the container's loopback"
 
 step "preview through tools/rebalance.sh"
 export REBALANCE_EXEC="podman exec $eb"
@@ -299,6 +307,9 @@ sed -e 's|^TWS_USERID=.*|TWS_USERID=ci-user|' \
     -e 's|^ALLOCATIONS_API_URL=.*|ALLOCATIONS_API_URL=file:///app/data/allocations|' \
     .env.example >"$deploy/.env"
 realtime_secret="ci-realtime-secret-$RANDOM$RANDOM"
+api_key="ci-api-key-$RANDOM$RANDOM$RANDOM"
+# The host port compose publishes the API on (127.0.0.1 only): any free one.
+api_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 # The README's instruction: ./data must be writable by uid 1000, the daemon's user.
 chown -R 1000:1000 "$deploy/data"
 deploy_compose=("$VENV/bin/podman-compose" --in-pod false -p "$DEPLOY_PROJECT" -f "$deploy/docker-compose.yaml")
@@ -348,6 +359,8 @@ ABLY_ENDPOINT=$realtime_ip:8765
 ABLY_TLS=false
 NOTIFICATION_URLS=json://$notify_ip:8090/hook/$notify_token
 NO_PROXY=$realtime_ip,$notify_ip,ib-gateway
+API_KEY=$api_key
+API_PORT=$api_port
 EOF
 (cd "$deploy" && "${deploy_compose[@]}" up -d --no-build --no-deps event-broker) >"$WORK/deploy-up.log" 2>&1 ||
     { cat "$WORK/deploy-up.log" >&2; ct_die "podman-compose up event-broker failed"; }
@@ -359,6 +372,43 @@ leaked_env="$(podman exec "$prod" sh -c 'env | grep -E "^(TWS_USERID|TWS_PASSWOR
 ct_log "the IB login in .env is not in the daemon's environment"
 [ -s "$deploy/data/daemon-status.json" ] || ct_die "the daemon wrote nothing to ./data on the host"
 ct_log "./data on the host: $(find "$deploy/data" -mindepth 1 -maxdepth 1 -printf '%f(uid %U) ')"
+# The HTTP API from another container on the project network: health without a key, the
+# accounts with it, 401 without it.
+prod_ip="$(address_of "$prod")"
+[ -n "$prod_ip" ] || ct_die "no address on $network for $prod"
+podman run --rm --no-healthcheck --network "$network" -e NO_PROXY="$prod_ip" "$EB_IMAGE" python -c '
+import json, sys, urllib.error, urllib.request
+base, key, account = sys.argv[1], sys.argv[2], sys.argv[3]
+with urllib.request.urlopen(base + "/api/v1/health", timeout=10) as response:
+    assert json.load(response)["status"] == "ok", "health"
+try:
+    urllib.request.urlopen(base + "/api/v1/accounts", timeout=10)
+    sys.exit("GET /api/v1/accounts answered without a key")
+except urllib.error.HTTPError as exc:
+    assert exc.code == 401, exc.code
+request = urllib.request.Request(base + "/api/v1/accounts", headers={"X-API-Key": key})
+with urllib.request.urlopen(request, timeout=10) as response:
+    ids = [a["account_id"] for a in json.load(response)["accounts"]]
+assert account in ids, ids
+print(f"API on the project network: health ok, 401 without the key, accounts {ids}", file=sys.stderr)
+' "http://$prod_ip:8000" "$api_key" "$DEMO_ACCOUNT" || ct_die "the daemon's HTTP API does not answer on the project network"
+published="$(podman port "$prod" 8000/tcp)"
+ct_log "API published on the host at: $published"
+[ -n "$published" ] || ct_die "the API port is not published"
+if grep -vqE '^127\.0\.0\.1:[0-9]+$' <<<"$published"; then
+    ct_die "the API port is published beyond the host's loopback: $published"
+fi
+python3 - "$api_port" <<'PYEOF' || ct_die "the published API port does not answer on 127.0.0.1"
+import json
+import sys
+import urllib.request
+
+# No proxy for our own loopback, whatever the environment says.
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+with opener.open(f"http://127.0.0.1:{sys.argv[1]}/api/v1/health", timeout=10) as response:
+    assert json.load(response)["status"] == "ok"
+PYEOF
+ct_log "API published on 127.0.0.1:$api_port only, health answers there"
 REBALANCE_EXEC="podman exec $prod" bash tools/rebalance.sh -account "$DEMO_ACCOUNT" >"$WORK/deploy-preview.log" 2>&1 ||
     { cat "$WORK/deploy-preview.log" >&2; ct_die "preview through the production service failed"; }
 tail -n 1 "$WORK/deploy-preview.log" >&2
@@ -413,7 +463,7 @@ for note in json.loads(sys.argv[1]):
         lines = str(note.get("message", "")).splitlines()
         print(f"notification ({note.get('type')}): {note['title']} / {' / '.join(lines[:3])}", file=sys.stderr)
 EOF
-for secret in "$realtime_secret" "$notify_token"; do
+for secret in "$realtime_secret" "$notify_token" "$api_key"; do
     if podman logs "$prod" 2>&1 | grep -qF "$secret"; then
         ct_die "a secret from .env (${secret%%-[0-9]*}-...) appears in the daemon's log"
     fi

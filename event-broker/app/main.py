@@ -2,8 +2,10 @@
 
 Listens on one realtime channel per strategy of the tradable accounts and runs every account
 of a strategy when its signal arrives. Without ``REALTIME_API_KEY`` it runs for manual
-triggers only (the CLI) and says so. Exit codes: 0 after SIGTERM/SIGINT, 1 when the realtime
-connection fails for good (the container restarts it), 2 for a configuration error.
+triggers only (the CLI, the HTTP API) and says so. The HTTP API and dashboard
+(``app.api``) run in the same event loop unless ``API_ENABLED=false``. Exit codes: 0 after
+SIGTERM/SIGINT, 1 when the realtime connection fails for good (the container restarts it), 2
+for a configuration error (the API's address cannot be listened on included).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from broker_connector_base import InvalidInputError
 
@@ -26,6 +29,9 @@ from app.config.settings import AppConfig, load_app_config, load_settings
 from app.intake.subscriber import AblyConnectionFailed, AblyService
 from app.runtime import Runtime
 from app.store.status import AblyState, DaemonStatus, check_status, write_status
+
+if TYPE_CHECKING:
+    from app.api.server import ApiServer
 
 __all__ = ["Daemon", "main", "package_versions"]
 
@@ -64,6 +70,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.ably: AblyService | None = None
         self._ably_task: asyncio.Task[None] | None = None
+        self.api: ApiServer | None = None
         # Until the subscription is up the health check must fail, unless there is none to wait
         # for (no key: manual triggers only).
         self._realtime_wanted = config.settings.realtime_api_key is not None
@@ -86,8 +93,11 @@ class Daemon:
         status_task = asyncio.create_task(self._status_loop())
         exit_code = EXIT_OK
         try:
-            await self.runtime.start()
-            exit_code = await self._serve()
+            if await self._start_api():
+                await self.runtime.start()
+                exit_code = await self._serve()
+            else:
+                exit_code = EXIT_CONFIG
         finally:
             await self._shutdown()
             status_task.cancel()
@@ -98,6 +108,31 @@ class Daemon:
             self.runtime.close()
         logger.info("Daemon stopped (exit code %d)", exit_code)
         return exit_code
+
+    async def _start_api(self) -> bool:
+        """Serve the HTTP API and dashboard unless disabled; False when it cannot listen."""
+        settings = self.config.settings
+        if not settings.api_enabled:
+            logger.info("HTTP API disabled (API_ENABLED=false)")
+            return True
+        # The web stack is imported only when the API is on (it costs memory).
+        from app.api.app import create_app
+        from app.api.server import ApiBindError, ApiServer
+
+        app = create_app(self.runtime, realtime_state=lambda: self.ably_state)
+        self.api = ApiServer(app, host=settings.api_host, port=settings.api_port)
+        try:
+            await self.api.start()
+        except ApiBindError as exc:
+            logger.critical("%s; not starting", exc)
+            self.api = None
+            return False
+        if settings.api_key is None:
+            logger.warning(
+                "API_KEY is not set: the HTTP API answers /api/v1/health only; set API_KEY "
+                "to use the dashboard and the API"
+            )
+        return True
 
     async def _serve(self) -> int:
         settings = self.config.settings
@@ -150,7 +185,11 @@ class Daemon:
             await asyncio.gather(self._ably_task, return_exceptions=True)
         if self.ably is not None:
             await self.ably.close()
+        # Runs started through the API finish within the grace like any other (their callers
+        # get their answers); the API stops taking requests after that.
         await self.runtime.stop(self.config.settings.shutdown_grace_secs)
+        if self.api is not None:
+            await self.api.stop()
 
     def _request_stop(self, sig: signal.Signals) -> None:
         logger.info("Received %s; stopping", sig.name)

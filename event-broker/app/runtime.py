@@ -1,11 +1,13 @@
 """The daemon's object graph, wired in one place for every entry point.
 
 ``Runtime(config)`` builds, in order: the journal (also the one de-duplication store; the
-previous version's seen message ids are imported into it first), the PDT state, the notifier,
-the worker pool and its launcher, the trading executor, the strategy executor and the event
-processor; ``subscriber()`` adds the realtime subscriber on top. ``start()``, ``stop()`` and
-``close()`` own what happens around them. The daemon (``app.main``), the CLI (``app.cli``,
-which ``make demo`` runs) and the tests use this graph, so none wires its own.
+previous version's seen message ids are imported into it first) and its reader, the PDT
+state, the notifier, the run feed (live progress for the HTTP API), the worker pool and its
+launcher, the trading executor, the strategy executor and the event processor;
+``subscriber()`` adds the realtime subscriber on top. ``start()``, ``stop()`` and
+``close()`` own what happens around them. The daemon (``app.main``, which also serves the
+HTTP API over this graph), the CLI (``app.cli``, which ``make demo`` runs) and the tests use
+this graph, so none wires its own.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from app.intake.history import HistoryReader
 from app.intake.subscriber import AblyService
 from app.notify.notifier import NotificationService
 from app.runs.account import TradingExecutor
+from app.runs.feed import RunFeed
 from app.runs.pdt import PDTProtectionService
 from app.runs.recovery import report_unfinished_runs
 from app.runs.strategy import StrategyExecutor
 from app.store.files import JOURNAL_FILE, PDT_STATE_FILE
 from app.store.journal import Journal
 from app.store.legacy import import_legacy_seen_ids
+from app.store.queries import JournalReader
 from app.workers.fork_launcher import ForkServerLauncher
 from app.workers.pool import WorkerPool, WorkerProcesses
 
@@ -69,9 +73,11 @@ class Runtime:
         try:
             import_legacy_seen_ids(self.journal, settings.data_dir)
             self.pdt = PDTProtectionService(settings.data_dir / PDT_STATE_FILE)
+            self.reader = JournalReader(self.journal.path)
         except BaseException:
             self.journal.close()
             raise
+        self.feed = RunFeed(self.reader)
         self.notifier = notifier or NotificationService(settings.notification_urls)
         # Forked workers skip the interpreter start and the broker library imports (about
         # 0.6 s of CPU per account) for about 60 MB of idle fork server.
@@ -84,6 +90,7 @@ class Runtime:
             notifier=self.notifier,
             workers=self.workers,
             lock_wait_secs=lock_wait_secs,
+            listeners=(self.feed,),
         )
         self.strategies = StrategyExecutor(
             self.executor, max_parallel=settings.max_parallel_accounts
@@ -135,7 +142,9 @@ class Runtime:
         await self.strategies.shutdown(grace_secs)
         await self.events.wait_idle(grace_secs)
         await self.workers.terminate_all()
+        await self.feed.close()
 
     def close(self) -> None:
-        """Close the journal (after ``stop``)."""
+        """Close the journal and its reader (after ``stop``)."""
+        self.reader.close()
         self.journal.close()

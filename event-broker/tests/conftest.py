@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import sqlite3
 import sys
@@ -11,9 +12,13 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from app.config.settings import AppConfig, load_settings
+from app.api.app import create_app
+from app.api.server import ApiServer
+from app.config.settings import AppConfig, load_app_config, load_settings
 from app.models import ExecMode
 from app.notify.notifier import NotificationService
 from app.runs.account import TradingExecutor
@@ -287,6 +292,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 "FILL_TIMEOUT_SECS": "10",
                 "ACCOUNT_RUN_TIMEOUT_SECS": "60",
                 "SHUTDOWN_GRACE_SECS": "5",
+                # Any free port: daemons of parallel tests (and a developer's own) never clash.
+                "API_PORT": "0",
             }
         )
         yield Stack(sim=sim, ably=ably, env=env, workdir=workdir)
@@ -387,3 +394,72 @@ async def daemon(stack: Stack) -> AsyncIterator[DaemonFactory]:
     yield start
     for instance in started:
         await instance.stop(signal.SIGKILL if instance.process is None else signal.SIGTERM)
+
+
+# --------------------------------------------------------------------------------------------
+# The daemon's HTTP API served for real: uvicorn on 127.0.0.1, the daemon's ``Runtime`` with
+# worker processes trading the simulator (real ``ib_async``), allocations from ``file://``;
+# clients are real ``httpx`` clients.
+# --------------------------------------------------------------------------------------------
+
+API_KEY = "test-api-key-" + secrets.token_hex(8)
+
+
+@dataclass
+class Api:
+    """A served API over a runtime, and a client that sends the key."""
+
+    runtime: Runtime
+    server: ApiServer
+    client: httpx.AsyncClient
+    stack: Stack
+    realtime: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def anonymous(self, **kwargs: Any) -> httpx.AsyncClient:
+        """A client without the key (closed by the caller)."""
+        return httpx.AsyncClient(base_url=self.url, timeout=60, **kwargs)
+
+    def sim_orders(self, account: str) -> list[Any]:
+        return [o for o in self.stack.sim.orders() if o.account == account]
+
+
+ApiFactory = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def make_api(stack: Stack) -> AsyncIterator[ApiFactory]:
+    """``await make_api(**env)``: the API on the demo accounts (``API_KEY`` set unless
+    ``api_key=""``), with the daemon's runtime; everything stopped at the end."""
+    started: list[tuple[Runtime, ApiServer, httpx.AsyncClient]] = []
+
+    async def make(**env: str) -> Api:
+        environ = {**stack.env, "API_KEY": API_KEY, "API_PORT": "0"}
+        environ.update({key.upper(): value for key, value in env.items()})
+        environ = {k: v for k, v in environ.items() if v != ""}
+        config = load_app_config(env_file=None, environ=environ)
+        runtime = Runtime(config, workers=WorkerProcesses())
+        realtime = {"state": "disabled"}
+        app = create_app(runtime, realtime_state=lambda: realtime["state"])
+        server = ApiServer(app, host="127.0.0.1", port=0)
+        await runtime.start(report_unfinished=False)
+        await server.start()
+        client = httpx.AsyncClient(base_url=server.url, headers={"X-API-Key": API_KEY}, timeout=120)
+        started.append((runtime, server, client))
+        return Api(runtime, server, client, stack, realtime)
+
+    yield make
+    for runtime, server, client in started:
+        await client.aclose()
+        await runtime.stop(5)
+        await server.stop()
+        runtime.close()
+
+
+@pytest.fixture
+async def api(make_api: ApiFactory) -> Api:
+    """The API with the default settings and the test key."""
+    return await make_api()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from app.config.settings import Settings, load_settings
+from broker_connector_base import InvalidInputError
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = (
@@ -401,3 +402,24 @@ def test_env_example_when_read_then_commented_defaults_equal_the_daemons_default
     assert len(shown) >= 10
     documented = load_settings(env_file=None, environ={**required, **shown})
     assert documented == load_settings(env_file=None, environ=required)
+
+
+def test_compose_when_read_then_api_is_published_on_loopback_and_needs_a_key(
+    compose: dict[str, Any],
+) -> None:
+    broker = compose["services"]["event-broker"]
+    assert broker["ports"] == ["127.0.0.1:${API_PORT:-8000}:8000"]
+    environment = broker["environment"]
+    assert (environment["API_HOST"], environment["API_PORT"]) == ("0.0.0.0", "8000")
+    # In the container the API listens on every address, so the daemon insists on a key.
+    with pytest.raises(InvalidInputError, match="API_KEY: is not set"):
+        load_settings(
+            env_file=None,
+            environ={
+                "ALLOCATIONS_API_URL": "file:///app/data",
+                "API_HOST": environment["API_HOST"],
+            },
+        )
+    sim = compose["services"]["event-broker-sim"]
+    assert "ports" not in sim
+    assert "API_HOST" not in sim["environment"]  # its own loopback: unreachable from outside

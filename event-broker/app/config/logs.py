@@ -31,7 +31,12 @@ _DAEMON_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def secrets_of(config: AppConfig) -> list[SecretStr | None]:
     """Every secret in the settings, for ``configure_logging(secrets=...)``."""
     settings = config.settings
-    return [settings.realtime_api_key, settings.allocations_api_key, *settings.notification_urls]
+    return [
+        settings.realtime_api_key,
+        settings.allocations_api_key,
+        settings.api_key,
+        *settings.notification_urls,
+    ]
 
 
 class RedactingFilter(logging.Filter):

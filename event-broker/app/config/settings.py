@@ -8,6 +8,7 @@ or a repr.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from broker_connector_base import AccountConfig, InvalidInputError
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -40,6 +41,7 @@ __all__ = [
     "AppConfig",
     "InvalidAccount",
     "Settings",
+    "is_loopback",
     "load_app_config",
     "load_settings",
 ]
@@ -49,8 +51,15 @@ logger = logging.getLogger(__name__)
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # Values of these are never shown in an error (a URL may carry credentials).
 _SECRET_FIELDS = frozenset(
-    {"realtime_api_key", "allocations_api_key", "allocations_api_url", "notification_urls"}
+    {
+        "realtime_api_key",
+        "allocations_api_key",
+        "allocations_api_url",
+        "notification_urls",
+        "api_key",
+    }
 )
+_API_KEY_MIN_LEN = 16
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _DAY_SECS = 86_400
 _Seconds = Annotated[float, Field(gt=0, le=_DAY_SECS, allow_inf_nan=False)]
@@ -109,6 +118,13 @@ class Settings(BaseSettings):
     event_max_age_secs: _Seconds = 300
     fill_timeout_secs: _Seconds = 120
     price_cache_ttl_secs: Annotated[float, Field(ge=0, le=_DAY_SECS, allow_inf_nan=False)] = 60
+    api_enabled: bool = True
+    api_host: str = Field(default="127.0.0.1", min_length=1)
+    api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    api_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    api_auth_max_failures: Annotated[int, Field(ge=1, le=1000)] = 10
+    # Validated last (it needs the host above) and even when unset (the bind check).
+    api_key: SecretStr | None = Field(default=None, validate_default=True)
 
     @classmethod
     def settings_customise_sources(
@@ -131,6 +147,40 @@ class Settings(BaseSettings):
         # Apprise itself accepts whitespace- or comma-separated lists; do the same.
         if isinstance(value, str):
             return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path:
+                raise ValueError(f"{origin!r} is not an origin such as https://host:8443")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < _API_KEY_MIN_LEN:
+            raise ValueError(
+                f"must be at least {_API_KEY_MIN_LEN} characters (for example the output of "
+                "`openssl rand -hex 24`)"
+            )
+        host = info.data.get("api_host")
+        if value is None and info.data.get("api_enabled", True) and not is_loopback(host):
+            # Anyone who reaches the port could preview and rebalance every account.
+            raise ValueError(
+                f"is not set but API_HOST={host} is not a loopback address: anyone who can "
+                "reach the port could trade; set API_KEY, bind API_HOST=127.0.0.1, or set "
+                "API_ENABLED=false"
+            )
         return value
 
     @field_validator("ably_endpoint", mode="before")
@@ -260,6 +310,18 @@ class AppConfig:
                 source,
             )
         return found
+
+
+def is_loopback(host: object) -> bool:
+    """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
+    if not isinstance(host, str):
+        return False
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(

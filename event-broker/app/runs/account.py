@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
-from broker_connector_base import AccountConfig, InvalidInputError
+from broker_connector_base import AccountConfig, AllocationItem, InvalidInputError
 
 from app.config.settings import AppConfig
 from app.models import AccountExecutionResult, ExecMode, RunStatus
@@ -22,12 +25,39 @@ from app.store.journal import Journal
 from app.workers.pool import WorkerPool, WorkerProcesses, failed_result
 from app.workers.protocol import WorkerRequest
 
-__all__ = ["TradingExecutor", "failed_run", "new_run_id"]
+__all__ = ["RunListener", "RunOptions", "TradingExecutor", "failed_run", "new_run_id"]
 
 logger = logging.getLogger(__name__)
 
 _LOCK_MARGIN_SECS = 30.0
 """Beyond one run timeout, how long a second run waits for the account lock before refusing."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one trigger wants its run done, where it differs from a signal's run.
+
+    Args:
+        lock_wait_secs: How long to wait for the account's lock held by another run (``None``:
+            the executor's default, one run timeout plus a margin; 0: refuse at once).
+        allocations: Target allocations to preview with instead of the strategy's (validated
+            by the caller); ``None`` fetches the strategy's.
+    """
+
+    lock_wait_secs: float | None = None
+    allocations: tuple[AllocationItem, ...] | None = None
+
+
+class RunListener(Protocol):
+    """Told when a run starts and ends (the API's live feed and metrics)."""
+
+    def run_started(
+        self, *, run_id: str, account_id: str, mode: ExecMode, event_row: int | None
+    ) -> None:
+        """The run was journalled as started."""
+
+    def run_finished(self, result: AccountExecutionResult) -> None:
+        """The run's end was journalled."""
 
 
 def new_run_id() -> str:
@@ -63,6 +93,7 @@ class TradingExecutor:
         workers: The worker process tracker (shared so shutdown can reach every worker).
         lock_wait_secs: How long a run waits for the account lock held by another run;
             default one run timeout plus a margin, so the first run ends (or is killed) first.
+        listeners: Told when each run starts and ends.
     """
 
     def __init__(
@@ -74,8 +105,11 @@ class TradingExecutor:
         notifier: NotificationService,
         workers: WorkerPool | None = None,
         lock_wait_secs: float | None = None,
+        listeners: Sequence[RunListener] = (),
     ) -> None:
         self.config = config
+        self.listeners: list[RunListener] = list(listeners)
+        self._running: dict[str, str] = {}
         self.journal = journal
         self.pdt = pdt
         self.notifier = notifier
@@ -86,28 +120,68 @@ class TradingExecutor:
             else config.settings.account_run_timeout_secs + _LOCK_MARGIN_SECS
         )
 
-    def build_request(self, account: AccountConfig, mode: ExecMode, run_id: str) -> WorkerRequest:
+    def add_listener(self, listener: RunListener) -> None:
+        """Tell ``listener`` about every run from now on."""
+        self.listeners.append(listener)
+
+    @property
+    def running_accounts(self) -> dict[str, str]:
+        """Account id -> run id of the runs this executor has in progress now."""
+        return dict(self._running)
+
+    def build_request(
+        self,
+        account: AccountConfig,
+        mode: ExecMode,
+        run_id: str,
+        allocations: tuple[AllocationItem, ...] | None = None,
+    ) -> WorkerRequest:
         """The worker's input for one run of ``account`` (``build_worker_request``).
 
         Raises:
             InvalidInputError: The account's broker is not supported.
         """
-        return build_worker_request(self.config, account, mode, run_id)
+        return build_worker_request(self.config, account, mode, run_id, allocations=allocations)
 
     async def execute_account(
-        self, account: AccountConfig, mode: ExecMode, *, event_row: int | None = None
+        self,
+        account: AccountConfig,
+        mode: ExecMode,
+        *,
+        event_row: int | None = None,
+        options: RunOptions | None = None,
     ) -> AccountExecutionResult:
         """Preview or rebalance ``account`` once; never raises for a failed run.
 
         A second run of the same account (from this process or another, e.g. the CLI while
-        the daemon runs) waits for the first, up to one run timeout plus a margin, and is
-        then refused. A ``rebalance`` under PDT protection that already ran today is refused
-        with the next allowed time. The outcome is journalled and notified either way.
+        the daemon runs) waits for the first, up to one run timeout plus a margin (or
+        ``options.lock_wait_secs``), and is then refused. A ``rebalance`` under PDT protection
+        that already ran today is refused with the next allowed time. The outcome is
+        journalled, told to the listeners and notified either way.
         """
         run_id = new_run_id()
+        self._running.setdefault(account.account_id, run_id)
+        try:
+            result = await self._execute(account, mode, run_id, event_row, options or RunOptions())
+        finally:
+            if self._running.get(account.account_id) == run_id:
+                del self._running[account.account_id]
+        for listener in self.listeners:
+            listener.run_finished(result)
+        await self.notifier.notify_account_result(result)
+        return result
+
+    async def _execute(
+        self,
+        account: AccountConfig,
+        mode: ExecMode,
+        run_id: str,
+        event_row: int | None,
+        options: RunOptions,
+    ) -> AccountExecutionResult:
         started_at = datetime.now(UTC)
         try:
-            request = self.build_request(account, mode, run_id)
+            request = self.build_request(account, mode, run_id, options.allocations)
         except InvalidInputError as exc:
             # Nothing to hand a worker (an account of a broker without a connector): the run
             # is refused here, journalled and notified like any other refusal.
@@ -115,15 +189,16 @@ class TradingExecutor:
             self.journal.start_run(
                 run_id=run_id, account_id=account.account_id, mode=mode, client_id=0
             )
+            self._tell_started(run_id, account.account_id, mode, event_row)
             self.journal.finish_run(run_id=run_id, result=result)
             self._log_result(result)
-            await self.notifier.notify_account_result(result)
             return result
         settings = self.config.settings
+        wait_secs = options.lock_wait_secs
+        if wait_secs is None:
+            wait_secs = self.lock_wait_secs
         try:
-            async with account_lock(
-                settings.data_dir, account.account_id, wait_secs=self.lock_wait_secs
-            ):
+            async with account_lock(settings.data_dir, account.account_id, wait_secs=wait_secs):
                 result = await self._run_locked(request, event_row)
         except AccountBusyError as exc:
             logger.warning("Account %s run %s refused: %s", account.account_id, run_id, exc)
@@ -131,17 +206,26 @@ class TradingExecutor:
             result = failed_result(request, status="refused", error=str(exc), started_at=started_at)
             self.journal.finish_run(run_id=run_id, result=result)
         self._log_result(result)
-        await self.notifier.notify_account_result(result)
         return result
 
     def _start_run(self, request: WorkerRequest, event_row: int | None) -> None:
+        account_id = request.account.account_id
         self.journal.start_run(
             run_id=request.run_id,
-            account_id=request.account.account_id,
+            account_id=account_id,
             mode=request.mode,
             client_id=request.connection.api_client_id(),
             event_row=event_row,
         )
+        self._tell_started(request.run_id, account_id, request.mode, event_row)
+
+    def _tell_started(
+        self, run_id: str, account_id: str, mode: ExecMode, event_row: int | None
+    ) -> None:
+        for listener in self.listeners:
+            listener.run_started(
+                run_id=run_id, account_id=account_id, mode=mode, event_row=event_row
+            )
 
     async def _run_locked(
         self, request: WorkerRequest, event_row: int | None

@@ -6,7 +6,7 @@ a new setting reaches every worker by one edit.
 
 from __future__ import annotations
 
-from broker_connector_base import AccountConfig
+from broker_connector_base import AccountConfig, AllocationItem
 
 from app.config.settings import AppConfig
 from app.models import ExecMode
@@ -18,9 +18,17 @@ __all__ = ["build_worker_request"]
 
 
 def build_worker_request(
-    config: AppConfig, account: AccountConfig, mode: ExecMode, run_id: str
+    config: AppConfig,
+    account: AccountConfig,
+    mode: ExecMode,
+    run_id: str,
+    *,
+    allocations: tuple[AllocationItem, ...] | None = None,
 ) -> WorkerRequest:
     """The worker's input for one run of ``account``.
+
+    ``allocations`` replace the strategy's target allocations for this run (a preview with
+    allocations given through the API).
 
     Raises:
         InvalidInputError: The account's broker is not supported.
@@ -39,4 +47,5 @@ def build_worker_request(
         replacement_sets_file=replacements if replacements.exists() else None,
         fill_timeout_secs=settings.fill_timeout_secs,
         log_level=settings.log_level,
+        allocations=allocations,
     )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from broker_connector_base import AccountConfig
 
 from app.models import AccountExecutionResult, ExecMode, StrategyExecutionResult
-from app.runs.account import TradingExecutor, failed_run, new_run_id
+from app.runs.account import RunOptions, TradingExecutor, failed_run, new_run_id
 
 __all__ = ["ShuttingDownError", "StrategyExecutor"]
 
@@ -94,6 +94,26 @@ class StrategyExecutor:
             status="succeeded" if failed == 0 else f"{failed} of {len(results)} failed",
         )
 
+    def start_account(
+        self,
+        account: AccountConfig,
+        mode: ExecMode,
+        *,
+        event_row: int | None = None,
+        options: RunOptions | None = None,
+    ) -> asyncio.Task[AccountExecutionResult]:
+        """Start one account's run (an API request) within the bound, as a task of its own.
+
+        The run is counted and waited for at shutdown like a signal's; the caller may stop
+        waiting for the task (a client that went away) without cancelling it.
+
+        Raises:
+            ShuttingDownError: Shutdown has begun; nothing was started.
+        """
+        if not self._accepting:
+            raise ShuttingDownError("the daemon is shutting down; no new run is started")
+        return self._start(account, mode, event_row, options)
+
     async def shutdown(self, grace_secs: float) -> None:
         """Stop starting runs, wait ``grace_secs`` for running ones, then terminate them."""
         self._accepting = False
@@ -107,20 +127,31 @@ class StrategyExecutor:
             await asyncio.wait(pending, timeout=grace_secs)
 
     def _start(
-        self, account: AccountConfig, mode: ExecMode, event_row: int | None
+        self,
+        account: AccountConfig,
+        mode: ExecMode,
+        event_row: int | None,
+        options: RunOptions | None = None,
     ) -> asyncio.Task[AccountExecutionResult]:
         task = asyncio.create_task(
-            self._run_in_slot(account, mode, event_row), name=f"account-{account.account_id}"
+            self._run_in_slot(account, mode, event_row, options),
+            name=f"account-{account.account_id}",
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
     async def _run_in_slot(
-        self, account: AccountConfig, mode: ExecMode, event_row: int | None
+        self,
+        account: AccountConfig,
+        mode: ExecMode,
+        event_row: int | None,
+        options: RunOptions | None,
     ) -> AccountExecutionResult:
         async with self._slots:
-            return await self.executor.execute_account(account, mode, event_row=event_row)
+            return await self.executor.execute_account(
+                account, mode, event_row=event_row, options=options
+            )
 
     async def _collect(
         self, task: asyncio.Task[AccountExecutionResult], account: AccountConfig, mode: ExecMode

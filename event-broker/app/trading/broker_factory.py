@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
-from broker_connector_base import BaseRebalancer, BrokerClient, InvalidInputError, Trade
+from broker_connector_base import (
+    AllocationItem,
+    BaseRebalancer,
+    BrokerClient,
+    InvalidInputError,
+    Trade,
+)
 
 from app.trading.connections import (
     SUPPORTED_BROKERS,
@@ -20,6 +26,9 @@ from app.trading.connections import (
     check_broker_supported,
 )
 from app.workers.protocol import WorkerRequest
+
+if TYPE_CHECKING:
+    from rebalance_engine import AllocationSource, StrategyAllocations
 
 __all__ = [
     "SUPPORTED_BROKERS",
@@ -84,6 +93,11 @@ def create_rebalancer(
     # The engine is broker-agnostic: every connector's client gets the same rebalancer.
     from rebalance_engine import AllocationService, Rebalancer, ReplacementService
 
+    allocations: AllocationSource = AllocationService(
+        request.allocations_api_url, request.allocations_api_key
+    )
+    if request.allocations is not None:
+        allocations = _GivenAllocations(request.allocations)
     replacements = None
     set_name = request.account.replacement_set
     if set_name is not None:
@@ -97,11 +111,27 @@ def create_rebalancer(
     return Rebalancer(
         broker_client,
         logger,
-        allocation_source=AllocationService(
-            request.allocations_api_url, request.allocations_api_key
-        ),
+        allocation_source=allocations,
         replacement_service=replacements,
         run_id=request.run_id,
         on_order=on_order,
         fill_timeout_secs=request.fill_timeout_secs,
     )
+
+
+class _GivenAllocations:
+    """Answers every strategy of the account with the allocations given with the request
+    (an API preview of other targets); replacement sets still apply to them."""
+
+    def __init__(self, items: tuple[AllocationItem, ...]) -> None:
+        self.items = items
+
+    async def get_allocations(self, strategy_name: str) -> StrategyAllocations:
+        from rebalance_engine import StrategyAllocations
+
+        return StrategyAllocations(
+            name=strategy_name,
+            strategy_long_name="allocations given with the request",
+            last_rebalance_on="",
+            allocations=list(self.items),
+        )

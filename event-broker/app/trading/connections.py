@@ -63,6 +63,10 @@ class IBKRWorkerConnection(BaseModel):
         """How log lines name this connection."""
         return f"IB client id {self.client_id} at {self.host}:{self.port}"
 
+    def gateway_address(self) -> tuple[str, int] | None:
+        """Where the daemon checks that the broker is reachable (the API's status page)."""
+        return self.host, self.port
+
 
 # One member today; with a second broker this becomes
 # ``Annotated[IBKRWorkerConnection | AlpacaWorkerConnection, Field(discriminator="broker")]``.

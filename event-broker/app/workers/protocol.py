@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from broker_connector_base import AccountConfig
+from broker_connector_base import AccountConfig, AllocationItem
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_core import to_jsonable_python
 
@@ -43,6 +43,8 @@ class WorkerRequest(BaseModel):
     replacement_sets_file: Path | None = None
     fill_timeout_secs: Annotated[float, Field(gt=0)] = 60.0
     log_level: str = "INFO"
+    allocations: tuple[AllocationItem, ...] | None = None
+    """Target allocations to use instead of the strategy's (previews through the API)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkerRequest:
@@ -52,6 +54,11 @@ class WorkerRequest(BaseModel):
             raise ValueError(
                 f"account {self.account.account_id} is {self.account.type} but TRADING_MODE is "
                 f"{self.trading_mode}; it is traded only when both say the same"
+            )
+        if self.allocations is not None and self.mode != "print-rebalance":
+            # Orders are placed only for the strategy's own allocations.
+            raise ValueError(
+                f"allocations given with the request are for previews only, not {self.mode!r}"
             )
         if self.connection.broker != self.account.broker:
             raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import textwrap
 from pathlib import Path
 
@@ -636,3 +637,68 @@ def test_repository_replacement_sets_agree_with_connector_parser() -> None:
     path = REPO_ROOT / "replacement-sets.yaml"
 
     assert ReplacementService.from_yaml(path).set_names() == load_replacement_sets(path).set_names()
+    assert ReplacementService.from_yaml(path).set_names() == load_replacement_set_names(path)
+
+
+# -- HTTP API ------------------------------------------------------------------------------------
+
+API_KEY = "k" * 16
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.0.0.2", "::1"])
+def test_api_on_loopback_starts_without_key(host: str) -> None:
+    settings = load_settings(env_file=None, environ={**BASE_ENV, "API_HOST": host})
+
+    assert settings.api_host == host
+    assert settings.api_key is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "rebalancer.example.com"])
+def test_api_on_other_address_without_key_is_refused_naming_both_settings(host: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        load_settings(env_file=None, environ={**BASE_ENV, "API_HOST": host})
+
+    assert f"API_KEY: is not set but API_HOST={host} is not a loopback address" in str(raised.value)
+
+
+def test_api_on_other_address_is_allowed_with_a_key_or_when_disabled() -> None:
+    keyed = load_settings(
+        env_file=None, environ={**BASE_ENV, "API_HOST": "0.0.0.0", "API_KEY": API_KEY}
+    )
+    disabled = load_settings(
+        env_file=None, environ={**BASE_ENV, "API_HOST": "0.0.0.0", "API_ENABLED": "false"}
+    )
+
+    assert keyed.api_key is not None
+    assert keyed.api_key.get_secret_value() == API_KEY
+    assert disabled.api_enabled is False
+
+
+def test_short_api_key_is_refused_without_showing_it() -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        load_settings(env_file=None, environ={**BASE_ENV, "API_KEY": "hunter2hunter2"})
+
+    assert "API_KEY: must be at least 16 characters" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_api_key_is_not_in_the_settings_repr() -> None:
+    settings = load_settings(env_file=None, environ={**BASE_ENV, "API_KEY": "secret-" + API_KEY})
+
+    assert API_KEY not in repr(settings)
+    assert API_KEY not in str(settings.model_dump())
+
+
+def test_cors_origins_are_split_and_checked() -> None:
+    settings = load_settings(
+        env_file=None,
+        environ={**BASE_ENV, "API_CORS_ORIGINS": "https://a.example, http://b.example:8080"},
+    )
+    with pytest.raises(
+        InvalidInputError, match=re.escape("API_CORS_ORIGINS: 'https://a.example/path'")
+    ):
+        load_settings(
+            env_file=None, environ={**BASE_ENV, "API_CORS_ORIGINS": "https://a.example/path"}
+        )
+
+    assert settings.api_cors_origins == ("https://a.example", "http://b.example:8080")

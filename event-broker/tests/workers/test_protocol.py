@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from app.workers.protocol import WorkerRequest, decode_request, encode_request
-from broker_connector_base import AccountConfig
+from broker_connector_base import AccountConfig, AllocationItem
 from pydantic import SecretStr, ValidationError
 
 RequestFactory = Callable[..., WorkerRequest]
@@ -73,3 +75,21 @@ def test_every_secret_of_the_request_is_listed_for_redaction_and_clear_only_in_t
     assert "alloc-s3cret" not in repr(request)
     assert "alloc-s3cret" not in request.model_dump_json()
     assert decode_request(raw).allocations_api_key == SecretStr("alloc-s3cret")
+
+
+def test_request_with_given_allocations_round_trips_for_a_preview(make_request: Any) -> None:
+    preview = make_request()
+    given = (AllocationItem(symbol="SPY", allocation=Decimal("0.6")),)
+    request = preview.model_copy(update={"allocations": given})
+
+    decoded = decode_request(encode_request(WorkerRequest.model_validate(request.model_dump())))
+
+    assert decoded.allocations == given
+
+
+def test_request_with_given_allocations_is_refused_for_a_rebalance(make_request: Any) -> None:
+    rebalance = make_request(mode="rebalance").model_dump()
+    rebalance["allocations"] = [{"symbol": "SPY", "allocation": "1"}]
+
+    with pytest.raises(ValueError, match="allocations given with the request are for previews"):
+        WorkerRequest.model_validate(rebalance)

@@ -1,0 +1,153 @@
+"""``GET /metrics``: Prometheus metrics of the daemon (key required, like every endpoint).
+
+Prometheus sends the key as a bearer token::
+
+    scrape_configs:
+      - job_name: rebalancer
+        authorization: {type: Bearer, credentials_file: /etc/prometheus/rebalancer.key}
+        static_configs: [{targets: ["127.0.0.1:8000"]}]
+
+Counters count from the daemon's start (Prometheus handles the reset); the run counters see
+every run of this daemon, whatever started it (signal, API). Gauges are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from app.api.auth import AuthGuard, require_api_key
+from app.models import AccountExecutionResult, ExecMode
+from app.runtime import Runtime
+from app.store.queries import source_of_channel
+
+__all__ = ["DaemonMetrics", "router"]
+
+_DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900)
+
+
+class _ReadAtScrape(Collector):
+    """Values read when Prometheus scrapes: snapshot ages, failed API authentications."""
+
+    def __init__(self, runtime: Runtime, guard: AuthGuard) -> None:
+        self.runtime = runtime
+        self.guard = guard
+
+    def collect(self) -> Iterable[Metric]:
+        ages = GaugeMetricFamily(
+            "rebalancer_last_snapshot_age_seconds",
+            "Seconds since the newest portfolio snapshot of each account",
+            labels=["account_id"],
+        )
+        now = time.time()
+        for account_id, taken_at in sorted(self.runtime.reader.latest_snapshot_times().items()):
+            ages.add_metric([account_id], now - datetime.fromisoformat(taken_at).timestamp())
+        yield ages
+        failures = CounterMetricFamily(
+            "rebalancer_api_auth_failures",
+            "API requests refused for a missing or wrong key",
+        )
+        failures.add_metric([], self.guard.failures_total)
+        yield failures
+
+
+class DaemonMetrics:
+    """The daemon's metrics, in a registry of their own; a ``RunListener``.
+
+    Args:
+        runtime: The daemon's runtime (journal reader, strategies).
+        realtime_state: The realtime link's state (``connected`` counts as up).
+        guard: The API's key check (its failure count).
+    """
+
+    def __init__(
+        self, runtime: Runtime, realtime_state: Callable[[], str], guard: AuthGuard
+    ) -> None:
+        self.runtime = runtime
+        self.registry = CollectorRegistry()
+        self._sources: dict[str, str] = {}
+        self.runs = Counter(
+            "rebalancer_runs",
+            "Account runs ended, by mode, status and source (signal, api, cli)",
+            ["mode", "status", "source"],
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "rebalancer_run_failures",
+            "Account runs that did not succeed (failed, refused, timed out)",
+            ["mode", "status"],
+            registry=self.registry,
+        )
+        self.orders = Counter(
+            "rebalancer_orders",
+            "Orders placed, by side and final status",
+            ["side", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "rebalancer_run_duration_seconds",
+            "Wall-clock length of account runs",
+            ["mode"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        realtime = Gauge(
+            "rebalancer_realtime_connected",
+            "1 while the realtime (Ably) link is connected",
+            registry=self.registry,
+        )
+        realtime.set_function(lambda: 1.0 if realtime_state() == "connected" else 0.0)
+        active = Gauge("rebalancer_active_runs", "Account runs in progress", registry=self.registry)
+        active.set_function(lambda: float(runtime.strategies.active_runs))
+        self.registry.register(_ReadAtScrape(runtime, guard))
+
+    def run_started(
+        self, *, run_id: str, account_id: str, mode: ExecMode, event_row: int | None
+    ) -> None:
+        """Remember who started the run (for the ``source`` label)."""
+        del account_id, mode
+        channel = None if event_row is None else self.runtime.reader.channel_of_event(event_row)
+        self._sources[run_id] = source_of_channel(channel)
+
+    def run_finished(self, result: AccountExecutionResult) -> None:
+        """Count the run, its orders, its duration."""
+        source = self._sources.pop(result.run_id, "unknown")
+        self.runs.labels(result.mode, result.status, source).inc()
+        if not result.success:
+            self.failures.labels(result.mode, result.status).inc()
+        self.duration.labels(result.mode).observe(result.duration_secs)
+        for trade in result.trades:
+            if trade.order_id is not None:
+                status = "unknown" if trade.status is None else str(trade.status)
+                self.orders.labels(trade.action, status).inc()
+
+    def render(self) -> bytes:
+        """The exposition text."""
+        return generate_latest(self.registry)
+
+
+router = APIRouter(tags=["metrics"], dependencies=[Depends(require_api_key)])
+
+
+def _metrics(request: Request) -> DaemonMetrics:
+    metrics: DaemonMetrics = request.app.state.metrics
+    return metrics
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+async def metrics(daemon: Annotated[DaemonMetrics, Depends(_metrics)]) -> Response:
+    """Runs, orders, failures, run durations, realtime link, snapshot ages, auth failures."""
+    return Response(daemon.render(), media_type=CONTENT_TYPE_LATEST)

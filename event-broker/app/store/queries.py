@@ -1,0 +1,249 @@
+"""Read-only queries on the journal for the HTTP API and the run feed.
+
+``JournalReader`` holds its own connection (``query_only``), apart from the ``Journal`` that
+writes, so ``data_version`` changes whenever anyone commits, this daemon included: the API
+caches what it built from the journal until then. Decimals stay decimal text until the API's
+models parse them; nothing here turns money into a float.
+
+The journal may also hold a ``portfolio_snapshots`` table (an account's value over time,
+written by whatever takes snapshots); ``snapshots`` reads it when it exists and gives nothing
+otherwise, so the API's equity curve lights up once snapshots are taken.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from app.store.journal import JournalOrder
+
+__all__ = [
+    "SNAPSHOTS_TABLE",
+    "EventRow",
+    "JournalReader",
+    "RunRow",
+    "RunSource",
+    "SnapshotRow",
+    "source_of_channel",
+]
+
+_BUSY_TIMEOUT_SECS = 5.0
+
+SNAPSHOTS_TABLE = "portfolio_snapshots"
+"""Expected columns: ``account_id TEXT``, ``taken_at TEXT`` (ISO-8601 with offset),
+``total_value TEXT`` (decimal), optionally ``cash_balance TEXT`` (decimal)."""
+
+RunSource = Literal["api", "cli", "signal", "unknown"]
+
+# Channels the daemon itself writes events under; any other channel is a strategy's signal.
+_OWN_CHANNELS: dict[str, RunSource] = {"api": "api", "manual": "cli"}
+
+_RUN_COLUMNS = (
+    "runs.run_id, runs.account_id, runs.mode, runs.started_at, runs.finished_at, runs.status,"
+    " runs.error, runs.total_value, runs.cash_balance, runs.warnings, events.channel,"
+    " (SELECT COUNT(*) FROM orders WHERE orders.run_id = runs.run_id) AS order_count"
+)
+_RUN_FROM = " FROM runs LEFT JOIN events ON events.id = runs.event_row"
+
+
+def source_of_channel(channel: str | None) -> RunSource:
+    """``api``, ``cli``, ``signal`` (a strategy's channel) or ``unknown`` (no event row)."""
+    if channel is None:
+        return "unknown"
+    return _OWN_CHANNELS.get(channel, "signal")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as journalled; ``status`` is ``None`` while it runs (or if it never ended)."""
+
+    run_id: str
+    account_id: str
+    mode: str
+    started_at: str
+    finished_at: str | None
+    status: str | None
+    error: str | None
+    total_value: str | None
+    cash_balance: str | None
+    warnings: str | None
+    channel: str | None
+    order_count: int
+
+    @property
+    def source(self) -> RunSource:
+        """Who started the run (``source_of_channel``)."""
+        return source_of_channel(self.channel)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One journalled event (a signal, a CLI or API trigger)."""
+
+    id: int
+    event_id: str | None
+    channel: str
+    payload: str
+    received_at: str
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    """One value of an account at one time (``portfolio_snapshots``)."""
+
+    taken_at: str
+    total_value: str
+    cash_balance: str | None
+
+
+class JournalReader:
+    """Queries on the journal file; one per process, callable from any thread.
+
+    Args:
+        path: The journal file (created by ``Journal`` before this opens it).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            path, timeout=_BUSY_TIMEOUT_SECS, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA query_only = ON")
+
+    def __repr__(self) -> str:
+        return f"JournalReader({str(self.path)!r})"
+
+    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params))
+
+    def data_version(self) -> int:
+        """A number that changes whenever any connection commits to the journal."""
+        with self._lock:
+            (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(version)
+
+    def runs(
+        self, *, account_id: str | None = None, limit: int = 50, before: str | None = None
+    ) -> list[RunRow]:
+        """Runs newest first; ``before`` is a ``started_at`` to page from (exclusive)."""
+        where, params = [], []
+        if account_id is not None:
+            where.append("runs.account_id = ?")
+            params.append(account_id)
+        if before is not None:
+            where.append("runs.started_at < ?")
+            params.append(before)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._rows(
+            f"SELECT {_RUN_COLUMNS}{_RUN_FROM}{clause}"
+            " ORDER BY runs.started_at DESC, runs.rowid DESC LIMIT ?",
+            (*params, max(0, limit)),
+        )
+        return [_run_row(row) for row in rows]
+
+    def run(self, run_id: str) -> RunRow | None:
+        """The run ``run_id``, or ``None``."""
+        rows = self._rows(f"SELECT {_RUN_COLUMNS}{_RUN_FROM} WHERE runs.run_id = ?", (run_id,))
+        return _run_row(rows[0]) if rows else None
+
+    def result_json(self, run_id: str) -> str | None:
+        """The run's result document (``AccountExecutionResult``), once it ended."""
+        rows = self._rows("SELECT result_json FROM runs WHERE run_id = ?", (run_id,))
+        return rows[0]["result_json"] if rows else None
+
+    def orders(self, run_id: str) -> list[JournalOrder]:
+        """The orders a run recorded, in the order they were first recorded."""
+        rows = self._rows("SELECT * FROM orders WHERE run_id = ? ORDER BY seq", (run_id,))
+        names = JournalOrder.__dataclass_fields__
+        return [JournalOrder(**{name: row[name] for name in names}) for row in rows]
+
+    def latest_run(
+        self, account_id: str, *, mode: str | None = None, status: str | None = None
+    ) -> RunRow | None:
+        """The account's newest run (of ``mode``, with ``status`` when given)."""
+        where, params = ["runs.account_id = ?"], [account_id]
+        if mode is not None:
+            where.append("runs.mode = ?")
+            params.append(mode)
+        if status is not None:
+            where.append("runs.status = ?")
+            params.append(status)
+        rows = self._rows(
+            f"SELECT {_RUN_COLUMNS}{_RUN_FROM} WHERE {' AND '.join(where)}"
+            " ORDER BY runs.started_at DESC, runs.rowid DESC LIMIT 1",
+            tuple(params),
+        )
+        return _run_row(rows[0]) if rows else None
+
+    def events(self, *, limit: int = 50, before_id: int | None = None) -> list[EventRow]:
+        """Events newest first; ``before_id`` pages on (exclusive)."""
+        clause, params = ("WHERE id < ?", (before_id,)) if before_id is not None else ("", ())
+        rows = self._rows(
+            f"SELECT id, event_id, channel, payload, received_at, outcome FROM events {clause}"
+            " ORDER BY id DESC LIMIT ?",
+            (*params, max(0, limit)),
+        )
+        return [EventRow(**dict(row)) for row in rows]
+
+    def last_signal(self) -> EventRow | None:
+        """The newest event that came from a strategy's channel (not the CLI or the API)."""
+        marks = ", ".join("?" for _ in _OWN_CHANNELS)
+        rows = self._rows(
+            "SELECT id, event_id, channel, payload, received_at, outcome FROM events"
+            f" WHERE channel NOT IN ({marks}) AND payload != '' ORDER BY id DESC LIMIT 1",
+            tuple(_OWN_CHANNELS),
+        )
+        return EventRow(**dict(rows[0])) if rows else None
+
+    def channel_of_event(self, event_row: int) -> str | None:
+        """The channel of the event in row ``event_row``."""
+        rows = self._rows("SELECT channel FROM events WHERE id = ?", (event_row,))
+        return str(rows[0]["channel"]) if rows else None
+
+    def has_snapshots(self) -> bool:
+        """True when the journal has a ``portfolio_snapshots`` table."""
+        return bool(
+            self._rows(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SNAPSHOTS_TABLE,)
+            )
+        )
+
+    def snapshots(self, account_id: str, *, limit: int = 5000) -> list[SnapshotRow]:
+        """The account's snapshots, oldest first (the newest ``limit``); none without the table."""
+        if not self.has_snapshots():
+            return []
+        columns = {row["name"] for row in self._rows(f"PRAGMA table_info({SNAPSHOTS_TABLE})")}
+        cash = "cash_balance" if "cash_balance" in columns else "NULL AS cash_balance"
+        rows = self._rows(
+            f"SELECT taken_at, total_value, {cash} FROM {SNAPSHOTS_TABLE}"
+            " WHERE account_id = ? ORDER BY taken_at DESC LIMIT ?",
+            (account_id, max(0, limit)),
+        )
+        return [SnapshotRow(**dict(row)) for row in reversed(rows)]
+
+    def latest_snapshot_times(self) -> dict[str, str]:
+        """Each account's newest snapshot time; empty without the table."""
+        if not self.has_snapshots():
+            return {}
+        rows = self._rows(
+            f"SELECT account_id, MAX(taken_at) AS taken_at FROM {SNAPSHOTS_TABLE}"
+            " GROUP BY account_id"
+        )
+        return {str(row["account_id"]): str(row["taken_at"]) for row in rows}
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._conn.close()
+
+
+def _run_row(row: sqlite3.Row) -> RunRow:
+    values: dict[str, Any] = dict(row)
+    return RunRow(**values)
