@@ -20,7 +20,8 @@ from decimal import Decimal
 from broker_connector_base import AccountConfig
 
 from app.api.models import AccountDetail, AccountSummary, PreviewInfo
-from app.api.views import drift_of, holdings_of, parse_result, run_summary
+from app.api.views import drift_of, holdings_of, parse_result, plan_source, run_summary
+from app.models import AccountExecutionResult
 from app.runtime import Runtime
 from app.store.queries import RunRow
 
@@ -92,7 +93,7 @@ class AccountViews:
         if preview_row is not None:
             preview = parse_result(reader.result_json(preview_row.run_id))
         holdings = holdings_of(preview) if preview is not None else []
-        info, finished = self._preview_info(preview_row, last_ok)
+        info, finished = self._preview_info(preview_row, last_ok, preview)
         detail = AccountDetail(
             account_id=account_id,
             strategy_name=account.strategy_name,
@@ -114,9 +115,9 @@ class AccountViews:
 
     @staticmethod
     def _preview_info(
-        preview: RunRow | None, last_ok: RunRow | None
+        preview: RunRow | None, last_ok: RunRow | None, result: AccountExecutionResult | None
     ) -> tuple[PreviewInfo | None, datetime | None]:
-        if preview is None or preview.finished_at is None:
+        if preview is None or preview.finished_at is None or result is None:
             return None, None
         finished = datetime.fromisoformat(preview.finished_at)
         stale = (
@@ -130,7 +131,7 @@ class AccountViews:
             finished_at=finished,
             age_secs=0.0,
             stale=stale,
-            plan_source="trades",
+            plan_source=plan_source(result),
         )
         return info, finished
 

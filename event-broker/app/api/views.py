@@ -16,7 +16,7 @@ from app.api.models import (
     RunDetail,
     RunSummary,
 )
-from app.models import AccountExecutionResult, ExecMode
+from app.models import AccountExecutionResult, ExecMode, RebalancePlan
 from app.store.journal import JournalOrder
 from app.store.queries import EventRow, RunRow, source_of_channel
 
@@ -25,6 +25,7 @@ __all__ = [
     "event_view",
     "holdings_of",
     "order_view",
+    "plan_source",
     "run_detail",
     "run_summary",
 ]
@@ -114,11 +115,13 @@ def _weight(value: Decimal, total: Decimal) -> Decimal:
 
 
 def holdings_of(result: AccountExecutionResult) -> list[Holding]:
-    """The symbols of a preview's trades, with their weights, drift and trade, by symbol.
+    """Every symbol held or targeted (the result's plan), with weights, drift and trade.
 
-    A preview result lists the symbols the plan trades; the others are within a share of
-    their targets.
+    A result journalled before plans were recorded has only its trades: then only the traded
+    symbols are listed (``plan_source`` says which).
     """
+    if result.plan:
+        return sorted((_plan_holding(line) for line in result.plan), key=lambda h: h.symbol)
     total = result.total_value or Decimal(0)
     holdings = []
     for trade in result.trades:
@@ -138,6 +141,27 @@ def holdings_of(result: AccountExecutionResult) -> list[Holding]:
             )
         )
     return sorted(holdings, key=lambda h: h.symbol)
+
+
+def _plan_holding(line: RebalancePlan) -> Holding:
+    current = line.current_weight.quantize(_WEIGHT)
+    target = line.target_weight.quantize(_WEIGHT)
+    return Holding(
+        symbol=line.symbol,
+        current_value=line.current_value,
+        current_weight=current,
+        target_value=line.target_value,
+        target_weight=target,
+        drift=current - target,
+        trade_quantity=line.trade_quantity,
+        trade_value=line.trade_amount,
+        direction=line.direction,
+    )
+
+
+def plan_source(result: AccountExecutionResult) -> Literal["plan", "trades"]:
+    """``plan`` when the result lists every held or targeted symbol, else ``trades``."""
+    return "plan" if result.plan else "trades"
 
 
 def drift_of(holdings: list[Holding]) -> DriftSummary:

@@ -253,3 +253,21 @@ async def test_second_rebalance_of_pdt_account_same_day_is_409_with_refused_run(
     assert "PDT Protection" in error["message"]
     assert error["run"]["status"] == "refused"
     assert len(api.sim_orders("DU789012")) == placed
+
+
+async def test_preview_after_rebalance_lists_every_symbol_on_target_from_the_plan(
+    api: Api,
+) -> None:
+    run = (await api.client.post("/api/v1/accounts/DUM959247/rebalance", json={})).json()
+    await api.client.post("/api/v1/accounts/DUM959247/calculate", json={})
+
+    detail = (await api.client.get("/api/v1/accounts/DUM959247")).json()
+
+    assert detail["preview"]["plan_source"] == "plan"
+    assert detail["preview"]["stale"] is False
+    holdings = {h["symbol"]: h for h in detail["holdings"]}
+    assert set(holdings) >= {o["symbol"] for o in run["orders"]}
+    assert {h["direction"] for h in holdings.values()} == {"HOLD"}
+    assert Decimal(detail["drift"]["max_abs"]) < Decimal("0.01")
+    weights = sum(Decimal(h["current_weight"]) for h in holdings.values())
+    assert Decimal("0.95") < weights <= 1
