@@ -1,8 +1,8 @@
 """Accounts as the API shows them: configuration, last known value, drift, last run.
 
 Positions, targets and drift come from the account's newest **successful preview** in the
-journal (a ``print-rebalance`` run: a signal's, the CLI's or ``POST .../calculate``); nothing
-here asks the broker. ``PreviewInfo`` says which run that was, when it ended, how old it is,
+journal (a ``print-rebalance`` run: a signal's, the CLI's or ``POST .../calculate``; not one
+with allocations given in the request); nothing here asks the broker. ``PreviewInfo`` says which run that was, when it ended, how old it is,
 and whether a rebalance succeeded after it (``stale``). The value and cash shown are those of
 the newest successful run of either kind.
 
@@ -86,7 +86,7 @@ class AccountViews:
     def _build(self, account: AccountConfig) -> _Built:
         reader = self.runtime.reader
         account_id = account.account_id
-        preview_row = reader.latest_run(account_id, mode="print-rebalance", status="succeeded")
+        preview_row = reader.latest_strategy_preview(account_id)
         last_ok = reader.latest_run(account_id, status="succeeded")
         last = reader.latest_run(account_id)
         preview = None

@@ -182,6 +182,22 @@ class JournalReader:
         )
         return _run_row(rows[0]) if rows else None
 
+    def latest_strategy_preview(self, account_id: str) -> RunRow | None:
+        """The account's newest successful preview against its strategy's own targets.
+
+        Previews the API ran with allocations given in the request (the event's payload has
+        ``allocations``) are left out: their drift is against other targets.
+        """
+        rows = self._rows(
+            f"SELECT {_RUN_COLUMNS}{_RUN_FROM} WHERE runs.account_id = ?"
+            " AND runs.mode = 'print-rebalance' AND runs.status = 'succeeded'"
+            " AND NOT (events.channel = 'api' AND json_valid(events.payload)"
+            " AND json_type(events.payload, '$.allocations') IS NOT NULL)"
+            " ORDER BY runs.started_at DESC, runs.rowid DESC LIMIT 1",
+            (account_id,),
+        )
+        return _run_row(rows[0]) if rows else None
+
     def events(self, *, limit: int = 50, before_id: int | None = None) -> list[EventRow]:
         """Events newest first; ``before_id`` pages on (exclusive)."""
         clause, params = ("WHERE id < ?", (before_id,)) if before_id is not None else ("", ())

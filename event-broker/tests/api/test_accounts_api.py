@@ -271,3 +271,17 @@ async def test_preview_after_rebalance_lists_every_symbol_on_target_from_the_pla
     assert Decimal(detail["drift"]["max_abs"]) < Decimal("0.01")
     weights = sum(Decimal(h["current_weight"]) for h in holdings.values())
     assert Decimal("0.95") < weights <= 1
+
+
+async def test_preview_with_given_allocations_does_not_replace_the_accounts_drift(
+    api: Api,
+) -> None:
+    own = (await api.client.post("/api/v1/accounts/DUM959247/calculate", json={})).json()
+    body = {"allocations": [{"symbol": "SPY", "allocation": "1"}]}
+    other = await api.client.post("/api/v1/accounts/DUM959247/calculate", json=body)
+
+    detail = (await api.client.get("/api/v1/accounts/DUM959247")).json()
+
+    assert other.status_code == 200
+    assert detail["preview"]["run_id"] == own["run_id"]
+    assert detail["last_run"]["run_id"] == other.json()["run_id"]
