@@ -13,13 +13,14 @@ PACKAGES := $(wildcard packages/broker-connector-base packages/portfolio-analyti
 	packages/alpaca-connector)
 EDITABLES := $(foreach p,$(PACKAGES),-e $(p)[test])
 
-.PHONY: help install test lint typecheck pytest demo bench container-test clean
+.PHONY: help install test lint typecheck pytest browser-deps demo bench container-test clean
 
 help:
 	@echo "make test            install everything into .venv, then ruff, mypy --strict, pytest"
 	@echo "make demo            run the rebalancer end to end on the built-in simulator"
 	@echo "make bench           run the benchmark scripts under bench/"
 	@echo "make container-test  build and run the container image with podman"
+	@echo "make browser-deps    install Debian's chromium + chromium-driver for the dashboard's browser tests"
 
 $(STAMP): constraints.txt requirements-dev.txt event-broker/requirements.txt $(wildcard packages/*/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -42,7 +43,21 @@ typecheck: $(STAMP)
 	done
 	$(VENV)/bin/mypy --strict event-broker/app event-broker/tests bench
 
-pytest: $(STAMP)
+# The dashboard's browser tests drive Debian's chromium through its chromedriver (nothing can
+# be downloaded from elsewhere). Installed here where we may (root, apt); otherwise the tests
+# are skipped with a message naming what is missing.
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (apt) for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+			|| echo "could not install chromium/chromium-driver: the browser tests will be skipped"; \
+	else \
+		echo "chromium/chromium-driver missing and not root with apt: the browser tests will be skipped"; \
+	fi
+
+pytest: $(STAMP) browser-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest
