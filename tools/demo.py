@@ -3,18 +3,28 @@
 Starts the simulator with ``demo/scenario.yaml`` (two paper accounts, one with the IRA
 replacement set), serves target allocations from ``demo/allocations`` (``file://``), then
 through ``tools/rebalance.sh`` (the operator's path): preview every account, execute, preview
-again (no trades needed), print the journal summary, and stop everything it started. The
-repo's ``accounts.yaml`` and ``replacement-sets.yaml`` are used; state goes to a temp dir.
+again (no trades needed), print the journal summary. Then it starts the daemon on the same
+state with its HTTP API and dashboard on 127.0.0.1 (port 8000, or a free one when 8000 is
+taken) and a fresh API key, prints both, and keeps it up for a minute or until Enter
+(``--serve-secs``, 0 skips it); then it stops everything it started. The repo's
+``accounts.yaml`` and ``replacement-sets.yaml`` are used; state goes to a temp dir.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
+import secrets
+import select
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +91,11 @@ def _demo_env(data_dir: Path, port: int) -> dict[str, str]:
             "ALLOCATIONS_API_KEY",
             "NOTIFICATION_URLS",
             "REBALANCE_EXEC",
+            "API_KEY",
+            "API_HOST",
+            "API_PORT",
+            "API_ENABLED",
+            "API_CORS_ORIGINS",
         }
     }
     env.update(
@@ -120,8 +135,89 @@ def _journal_summary(data_dir: Path) -> str:
         journal.close()
 
 
-def main() -> int:
+def _api_port(preferred: int = 8000) -> int:
+    """``preferred`` when it is free on 127.0.0.1, else 0 (the daemon picks one)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            return 0
+    return preferred
+
+
+@contextlib.contextmanager
+def daemon(env: dict[str, str], cwd: Path, log_path: Path) -> Iterator[str]:
+    """Run ``python -m app.main`` until the block ends; yield its dashboard URL.
+
+    Its log goes to ``log_path`` (read here until it says where it listens).
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.main"],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    with log_path.open("w") as log:
+        copier = threading.Thread(target=shutil.copyfileobj, args=(process.stderr, log))
+        try:
+            url = None
+            for line in process.stderr:
+                log.write(line)
+                found = re.search(r"API and dashboard on (http://\S+)", line)
+                if found:
+                    url = found.group(1)
+                    break
+            if url is None:
+                process.wait()
+                raise SystemExit(f"demo: the daemon did not start; its log is in {log_path}")
+            copier.start()  # keep draining the log so the daemon never blocks on it
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if copier.is_alive():
+                copier.join()
+            process.stderr.close()
+
+
+def _wait_for_enter(secs: float) -> None:
+    if not sys.stdin.isatty():
+        time.sleep(secs)
+        return
+    ready, _, _ = select.select([sys.stdin], [], [], secs)
+    if ready:
+        sys.stdin.readline()
+
+
+def _serve_dashboard(env: dict[str, str], work: Path, secs: float) -> None:
+    key = secrets.token_urlsafe(24)
+    env = {**env, "API_KEY": key, "API_PORT": str(_api_port()), "LOG_LEVEL": "INFO"}
+    with daemon(env, work, work / "daemon.log") as url:
+        print(f"\n=== Dashboard and API (the daemon on the demo's state)\n{url}/  API key: {key}")
+        print(f"API docs: {url}/docs")
+        print(f"Try: curl -s -H 'X-API-Key: {key}' {url}/api/v1/accounts")
+        print(f"Up for {secs:g} s, or press Enter to stop.", flush=True)
+        _wait_for_enter(secs)
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run the demo; non-zero exit when any step fails."""
+    parser = argparse.ArgumentParser(description="The rebalancer end to end on the simulator.")
+    parser.add_argument(
+        "--serve-secs",
+        type=float,
+        default=float(os.environ.get("DEMO_SERVE_SECS", "60")),
+        help="keep the dashboard up this long after the flow (0: skip it; default 60)",
+    )
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="rebalancer-demo-") as tmp:
         work = Path(tmp)
         data_dir = work / "data"
@@ -134,6 +230,8 @@ def main() -> int:
             _step("Preview again: the portfolios are on target", ["-all"], env, work)
             print("\n=== Journal summary")
             print(_journal_summary(data_dir))
+            if args.serve_secs > 0:
+                _serve_dashboard(env, work, args.serve_secs)
     print("\nDemo finished; the simulator is stopped and the temp state removed.")
     return 0
 
