@@ -2,9 +2,9 @@
 
 Positions, targets and drift come from the account's newest **successful preview** in the
 journal (a ``print-rebalance`` run: a signal's, the CLI's or ``POST .../calculate``; not one
-with allocations given in the request); nothing here asks the broker. ``PreviewInfo`` says which run that was, when it ended, how old it is,
-and whether a rebalance succeeded after it (``stale``). The value and cash shown are those of
-the newest successful run of either kind.
+with allocations given in the request); nothing here asks the broker. ``PreviewInfo`` says
+which run that was, when it ended, how old it is, and whether a rebalance succeeded after it
+(``stale``). The value and cash shown are those of the newest successful run of either kind.
 
 Built views are cached until the journal changes (``JournalReader.data_version``) or a run
 starts or ends in this daemon, so a dashboard polling every few seconds costs one cheap

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
 from app.api.account_views import AccountViews
 from app.api.auth import client_address, require_api_key
@@ -58,14 +58,20 @@ async def list_accounts(ctx: Context, views: Views) -> AccountsResponse:
     )
 
 
-@router.get("/{account_id}", summary="One account: positions, targets and drift")
-async def get_account(account_id: AccountId, views: Views) -> AccountDetail:
+@router.get(
+    "/{account_id}",
+    summary="One account: positions, targets and drift",
+    response_model=AccountDetail,
+)
+async def get_account(account_id: AccountId, views: Views) -> Response:
     """From the newest successful preview in the journal (``preview`` says which, how old,
     and whether a rebalance ran since); ``POST .../calculate`` takes a fresh one."""
     account = views.find(account_id)
     if account is None:
         raise ApiError(404, "account_not_found", f"account {account_id!r} is not configured")
-    return views.detail(account)
+    # Serialised straight from the (validated, cached) model: a dashboard polls this, and
+    # FastAPI's re-validation of the answer would cost more than building it.
+    return Response(views.detail(account).model_dump_json(), media_type="application/json")
 
 
 @router.post("/{account_id}/calculate", summary="Preview a rebalance (places nothing)")
