@@ -119,7 +119,7 @@ class Daemon:
         from app.api.app import create_app
         from app.api.server import ApiBindError, ApiServer
 
-        app = create_app(self.runtime, realtime_state=lambda: self.ably_state)
+        app = create_app(self.runtime, realtime_state=lambda: self.realtime_status[0])
         self.api = ApiServer(app, host=settings.api_host, port=settings.api_port)
         try:
             await self.api.start()
