@@ -637,7 +637,6 @@ def test_repository_replacement_sets_agree_with_connector_parser() -> None:
     path = REPO_ROOT / "replacement-sets.yaml"
 
     assert ReplacementService.from_yaml(path).set_names() == load_replacement_sets(path).set_names()
-    assert ReplacementService.from_yaml(path).set_names() == load_replacement_set_names(path)
 
 
 # -- HTTP API ------------------------------------------------------------------------------------
