@@ -143,12 +143,12 @@ class Daemon:
             )
             await self.stopping.wait()
             return EXIT_OK
-        if not self.config.strategies():
+        if not self.config.channel_names():
             logger.warning("No tradable account: no channel to subscribe to; manual triggers only")
             self._realtime_wanted = False
             await self.stopping.wait()
             return EXIT_OK
-        strategies = sorted(self.config.strategies())
+        strategies = self.config.channel_names()
         self.ably = self.runtime.subscriber()
         logger.info(
             "Subscribing to %d strategy channels: %s", len(strategies), ", ".join(strategies)

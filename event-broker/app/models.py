@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from broker_connector_base import (
     AccountConfig,
@@ -65,19 +65,38 @@ def _aware(value: datetime) -> datetime:
 class EventData(BaseModel):
     """A strategy signal as published on the realtime channel or given to the CLI.
 
-    Publishers add fields over time; unknown fields are ignored rather than refused so a new
-    field never stops the daemon trading. ``created_at`` accepts ISO-8601 text or a Unix
-    timestamp; a naive value is taken as UTC.
+    Parsed strictly (``app.intake.events``): an unknown or misspelt field is refused, naming
+    it and the closest known one, because a field the daemon does not read would be a
+    silent change of meaning (``acount_id`` would run every account of the strategy instead
+    of one). Whatever else a publisher wants to send goes into ``data``. ``created_at``
+    accepts ISO-8601 text or a Unix timestamp; a naive value is taken as UTC.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     exec: ExecMode
-    account_id: str | None = Field(default=None, min_length=1)
-    event_id: str | None = Field(default=None, min_length=1)
-    times_queued: int | None = Field(default=None, ge=0)
+    account_id: (
+        Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] | None
+    ) = None
+    event_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    times_queued: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     created_at: datetime | None = None
     data: dict[str, Any] | None = None
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _parse_created_at(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO-8601 date and time") from None
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            try:
+                return datetime.fromtimestamp(float(value), UTC)
+            except (OverflowError, OSError, ValueError):
+                raise ValueError(f"{value} is not a Unix time in seconds") from None
+        return value
 
     @field_validator("created_at")
     @classmethod

@@ -108,7 +108,7 @@ class Runtime:
             InvalidInputError: ``REALTIME_API_KEY`` is not set, or no account is tradable.
         """
         settings = self.config.settings
-        channels = sorted(self.config.strategies())
+        channels = self.config.channel_names()
         if settings.realtime_api_key is None or not channels:
             raise InvalidInputError(
                 "a realtime subscription needs REALTIME_API_KEY and a tradable account"
@@ -129,10 +129,24 @@ class Runtime:
         )
 
     async def start(self, *, report_unfinished: bool = True) -> None:
-        """Report runs a previous process left unfinished, then start the worker helpers."""
+        """Report runs a previous process left unfinished and accounts not served, then start
+        the worker helpers."""
         if report_unfinished:
             await report_unfinished_runs(self.journal, self.notifier, self.config.settings.data_dir)
+            await self._report_not_served()
         await self.workers.start_spares()
+
+    async def _report_not_served(self) -> None:
+        """One notification listing the ``accounts.yaml`` entries that are not served."""
+        broken = self.config.invalid_accounts
+        if not broken:
+            return
+        body = "\n\n".join(str(entry.error()) for entry in broken)
+        await self.notifier.notify(
+            title=f"{len(broken)} account(s) in accounts.yaml not served until fixed",
+            body=body + "\n\nThe other accounts are traded as usual.",
+            level="failure",
+        )
 
     async def stop(self, grace_secs: float) -> None:
         """Start no new run, give running ones ``grace_secs``, then terminate their workers.

@@ -18,6 +18,8 @@ from app.models import (
     StrategyExecutionResult,
     Trade,
 )
+from broker_connector_base import InvalidInputError
+from broker_connector_base.documents import validate_document
 from pydantic import ValidationError
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -53,13 +55,41 @@ def result(**fields: Any) -> AccountExecutionResult:
     return AccountExecutionResult.model_validate(values)
 
 
-def test_event_data_ignores_unknown_fields_from_publisher() -> None:
-    event = EventData.model_validate(
-        {"exec": "rebalance", "strategy": "etf-blend-301-20", "new_field": [1, 2]}
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"acount_id": "DU1"}, "acount_id: is not a known field (known: exec, account_id, "),
+        ({"acount_id": "DU1"}, "did you mean 'account_id'?"),
+        ({"accountId": "DU1"}, "accountId: is not a known field"),
+        ({"accountId": "DU1"}, "did you mean 'account_id'?"),
+        ({"account_id": 959247}, "account_id: 959247 is a number; write it in quotes"),
+        ({"account_id": "DU 1"}, "account_id: 'DU 1' does not match"),
+        ({"times_queued": "3"}, "times_queued: '3' is text, not a whole number"),
+        ({"times_queued": True}, "times_queued: true is not a whole number"),
+        ({"created_at": "yesterday"}, "created_at: 'yesterday' is not an ISO-8601 date and time"),
+        ({"created_at": 1e300}, "created_at: 1e+300 is not a Unix time in seconds"),
+        ({"data": [1]}, "data: a list is not a mapping"),
+    ],
+)
+def test_event_data_strict_refuses_unknown_fields_and_coercions_naming_field_and_value(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        validate_document(EventData, {"exec": "rebalance", **data}, document="event", source="ch")
+
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("ch: event: ")
+
+
+def test_event_data_extra_publisher_fields_go_in_data() -> None:
+    event = validate_document(
+        EventData,
+        {"exec": "rebalance", "data": {"strategy": "etf-blend-301-20", "new_field": [1, 2]}},
+        document="event",
+        source="ch",
     )
 
-    assert event.exec == "rebalance"
-    assert not hasattr(event, "new_field")
+    assert event.data == {"strategy": "etf-blend-301-20", "new_field": [1, 2]}
 
 
 def test_event_data_unknown_exec_is_refused() -> None:

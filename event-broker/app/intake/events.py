@@ -17,9 +17,10 @@ import uuid
 from typing import Any
 
 from broker_connector_base import InvalidInputError
-from pydantic import ValidationError
+from broker_connector_base.documents import validate_document
 
 from app.intake.messages import ReceivedMessage, decode_message_data
+from app.intake.sdk_decoding import UndecodableData
 from app.models import EventData, StrategyExecutionResult
 from app.runs.strategy import ShuttingDownError, StrategyExecutor
 from app.store.journal import Journal
@@ -29,14 +30,6 @@ __all__ = ["KNOWN_EXECS", "EventProcessor"]
 logger = logging.getLogger(__name__)
 
 KNOWN_EXECS = ("rebalance", "print-rebalance")
-
-
-def _describe_validation(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in error["loc"]) or "data"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
 
 
 class EventProcessor:
@@ -89,8 +82,14 @@ class EventProcessor:
             return None
         strategy = message.channel
         accounts = self.strategies.accounts_by_strategy().get(strategy, ())
+        broken = self.strategies.executor.config.invalid_for_strategy(strategy)
         if event.account_id is not None:
             accounts = tuple(a for a in accounts if a.account_id == event.account_id)
+            broken = tuple(e for e in broken if e.account_id == event.account_id)
+        # Entries of accounts.yaml that are not served: a refused run each, journalled and
+        # notified, so a signal they miss is never silent.
+        for entry in broken:
+            await self.strategies.executor.refuse_not_served(entry, event.exec, event_row=row)
         if not accounts:
             self._ignore(
                 event_id,
@@ -130,9 +129,9 @@ class EventProcessor:
             self._ignore(event_id, row, f"ignored: unknown exec {exec_name!r}")
             return None
         try:
-            return EventData.model_validate(data)
-        except ValidationError as exc:
-            self._reject(event_id, row, f"malformed: {source}: {_describe_validation(exc)}")
+            return validate_document(EventData, data, document="event", source=source)
+        except InvalidInputError as exc:
+            self._reject(event_id, row, f"malformed: {exc}")
             return None
 
     def _reject(self, event_id: str, row: int, outcome: str) -> None:
@@ -152,6 +151,8 @@ def _log_failure(task: asyncio.Task[StrategyExecutionResult | None]) -> None:
 
 def _payload(data: Any) -> str:
     """The message data as text for the journal, whatever its type."""
+    if isinstance(data, UndecodableData):
+        return f"undecodable as {data.encoding!r}: {data.excerpt}"
     if isinstance(data, bytes | bytearray):
         return bytes(data).decode("utf-8", errors="replace")
     if isinstance(data, str):

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from app.intake.messages import ReceivedMessage
 from app.intake.redaction import SecretRedactor
+from app.intake.sdk_decoding import install_safe_decoding
 
 __all__ = ["HistoryBatch", "HistoryReader"]
 
@@ -67,6 +68,7 @@ class HistoryReader:
         max_messages: int = 1000,
         timeout_secs: float = 30.0,
     ) -> None:
+        install_safe_decoding()  # undecodable data reaches the journal instead of vanishing
         self._page_size = page_size
         self._max_messages = max_messages
         self._timeout_secs = timeout_secs

@@ -12,11 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from broker_connector_base.documents import decode_utf8, parse_json
 from broker_connector_base.exceptions import InvalidInputError
 
-__all__ = ["ReceivedMessage", "decode_message_data", "stale_reason"]
+from app.intake.sdk_decoding import UndecodableData
 
-_MAX_DATA_CHARS = 65_536
+__all__ = ["MAX_EVENT_BYTES", "ReceivedMessage", "decode_message_data", "stale_reason"]
+
+MAX_EVENT_BYTES = 65_536
+"""Largest event accepted, as JSON text, however it was published (Ably's own limit)."""
+_DOCUMENT = "message data"
 _PREVIEW_CHARS = 120
 
 
@@ -55,40 +60,52 @@ def decode_message_data(data: object, *, source: str) -> dict[str, object]:
     """Turn message data into a JSON object.
 
     SDK publishers deliver a ``dict``; raw publishes (CLI, dashboard, curl) deliver a ``str``
-    holding JSON; binary publishes deliver ``bytes``/``bytearray`` holding UTF-8 JSON.
+    holding JSON; binary publishes deliver ``bytes``/``bytearray`` holding UTF-8 JSON. The size
+    limit is the same whichever way the data came: a ``dict`` is measured as the JSON text it
+    was sent as.
 
     Raises:
-        InvalidInputError: Any other type, undecodable text, invalid JSON, a non-object JSON
-            value or more than 64 KiB of text. The message names the value and ``source``.
+        InvalidInputError: Any other type, data the SDK could not decode with its encoding,
+            undecodable text, invalid JSON (duplicate keys and ``NaN`` included), a non-object
+            JSON value or more than ``MAX_EVENT_BYTES``. The message names the value and
+            ``source``.
     """
+    if isinstance(data, UndecodableData):
+        raise InvalidInputError(data.describe(), source)
     if isinstance(data, dict):
+        _check_size(_json_size(data, source), source)
         return {str(key): value for key, value in data.items()}
     if isinstance(data, bytes | bytearray):
-        try:
-            data = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInputError(
-                f"message data is not UTF-8 text: {_preview(data)}", source
-            ) from exc
+        data = decode_utf8(
+            bytes(data), document=_DOCUMENT, source=source, max_bytes=MAX_EVENT_BYTES
+        )
     if not isinstance(data, str):
         raise InvalidInputError(
-            f"message data must be a JSON object, got {type(data).__name__}: {_preview(data)}",
+            f"{_DOCUMENT} must be a JSON object, got {type(data).__name__}: {_preview(data)}",
             source,
         )
-    if len(data) > _MAX_DATA_CHARS:
-        raise InvalidInputError(f"message data is longer than {_MAX_DATA_CHARS} chars", source)
-    try:
-        parsed = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"message data is not valid JSON ({exc.msg}): {_preview(data)}", source
-        ) from exc
+    _check_size(len(data.encode("utf-8", "surrogatepass")), source)
+    parsed = parse_json(data, document=_DOCUMENT, source=source)
     if not isinstance(parsed, dict):
         raise InvalidInputError(
-            f"message data must be a JSON object, got {type(parsed).__name__}: {_preview(data)}",
+            f"{_DOCUMENT} must be a JSON object, got {type(parsed).__name__}: {_preview(data)}",
             source,
         )
     return parsed
+
+
+def _json_size(data: dict[object, object], source: str) -> int:
+    try:
+        return len(json.dumps(data, default=str).encode())
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidInputError(f"{_DOCUMENT} is not JSON data: {exc}", source) from None
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_EVENT_BYTES:
+        raise InvalidInputError(
+            f"{_DOCUMENT} is {size} bytes, more than the limit of {MAX_EVENT_BYTES}", source
+        )
 
 
 def _preview(value: object) -> str:

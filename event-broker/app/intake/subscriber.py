@@ -39,6 +39,7 @@ from app.intake.delivery import Delivery
 from app.intake.link import LinkHealth, LinkState
 from app.intake.messages import ReceivedMessage, stale_reason
 from app.intake.redaction import SecretRedactor
+from app.intake.sdk_decoding import install_safe_decoding
 from app.intake.sdk_noise import quiet_sdk_loose_ends
 
 __all__ = ["AblyConnectionFailed", "AblyService"]
@@ -117,6 +118,7 @@ class AblyService:
             # The SDK ignores ``port`` for realtime: the port must be inside ``endpoint``.
             self._sdk_options["endpoint"] = endpoint
         self._redactor = SecretRedactor(api_key)
+        install_safe_decoding()  # undecodable data reaches the journal instead of vanishing
         self._catch_up = catch_up
         self._delivery = Delivery(on_message, catch_up=catch_up, redact=self._redactor.redact)
         self._client: Any = None

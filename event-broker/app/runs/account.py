@@ -15,7 +15,7 @@ from typing import Protocol
 
 from broker_connector_base import AccountConfig, AllocationItem, InvalidInputError
 
-from app.config.settings import AppConfig
+from app.config.settings import AppConfig, InvalidAccount
 from app.models import AccountExecutionResult, ExecMode, RunStatus
 from app.notify.notifier import NotificationService
 from app.runs.locks import AccountBusyError, account_lock
@@ -253,6 +253,38 @@ class TradingExecutor:
         if guarded and (result.success or traded):
             self.pdt.record_execution(account.account_id)
         self.journal.finish_run(run_id=request.run_id, result=result)
+        return result
+
+    async def refuse_not_served(
+        self, entry: InvalidAccount, mode: ExecMode, *, event_row: int | None = None
+    ) -> AccountExecutionResult:
+        """Record and notify a refused run for an ``accounts.yaml`` entry that is not served.
+
+        Its configuration is invalid, so nothing of it is used: the run is refused at once
+        with the entry's problems (``app.config.files`` explains the policy).
+        """
+        run_id = new_run_id()
+        now = datetime.now(UTC)
+        result = AccountExecutionResult(
+            account_id=entry.account_id or f"accounts[{entry.index}]",
+            run_id=run_id,
+            mode=mode,
+            status="refused",
+            success=False,
+            error=str(entry.error()),
+            started_at=now,
+            finished_at=now,
+        )
+        self.journal.start_run(
+            run_id=run_id,
+            account_id=result.account_id,
+            mode=mode,
+            client_id=0,
+            event_row=event_row,
+        )
+        self.journal.finish_run(run_id=run_id, result=result)
+        self._log_result(result)
+        await self.notifier.notify_account_result(result)
         return result
 
     @staticmethod

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Sequence
 
 from app.workers.fork_server import MESSAGE_SIZE
-from app.workers.launch import KILL_WAIT_SECS, worker_env
+from app.workers.launch import KILL_WAIT_SECS, read_lines, worker_env
 
 __all__ = ["ForkServerError", "ForkedWorker", "ServerProcess", "fork_server_env"]
 
@@ -283,8 +283,7 @@ class ServerProcess:
 
     async def _relay_log(self) -> None:
         assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            line = raw.decode(errors="replace").rstrip()
+        async for line in read_lines(self.process.stderr):
             if line:
                 server_logger.warning("Fork server pid %d: %s", self.process.pid, line)
 

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -23,11 +23,13 @@ from app.config.logs import parse_worker_line
 
 __all__ = [
     "KILL_WAIT_SECS",
+    "MAX_LOG_LINE_BYTES",
     "WORKER_COMMAND",
     "ExecLauncher",
     "Worker",
     "WorkerHandle",
     "WorkerLauncher",
+    "read_lines",
     "signal_group",
     "worker_env",
 ]
@@ -106,11 +108,49 @@ class Worker:
             self._relay.cancel()
 
 
+MAX_LOG_LINE_BYTES = 16_384
+"""A worker's log line longer than this is relayed cut, saying how much was cut."""
+
+_READ_BYTES = 65_536
+
+
+async def read_lines(
+    reader: asyncio.StreamReader, *, max_bytes: int = MAX_LOG_LINE_BYTES
+) -> AsyncIterator[str]:
+    """The lines of ``reader`` until EOF, however long: a longer one is cut, never an error.
+
+    ``StreamReader``'s own line iteration raises past its 64 KiB buffer limit; that ended the
+    relay, nobody read the worker's stderr any more, and the worker blocked on a full pipe
+    until its run timeout. Here the stream is read in chunks and always drained.
+    """
+    head = bytearray()
+    cut = 0
+    while chunk := await reader.read(_READ_BYTES):
+        start = 0
+        while start < len(chunk):
+            end = chunk.find(b"\n", start)
+            piece = chunk[start : end if end >= 0 else len(chunk)]
+            room = max(0, max_bytes - len(head))
+            head += piece[:room]
+            cut += len(piece) - len(piece[:room])
+            if end < 0:
+                break
+            yield _text(head, cut)
+            head, cut = bytearray(), 0
+            start = end + 1
+    if head or cut:
+        yield _text(head, cut)
+
+
+def _text(head: bytes | bytearray, cut: int) -> str:
+    text = head.decode(errors="replace").rstrip()
+    return f"{text} ... [{cut} more bytes of this line cut]" if cut else text
+
+
 async def _relay_log(process: WorkerHandle) -> None:
     assert process.stderr is not None
     level = logging.INFO
-    async for raw in process.stderr:
-        line = raw.decode(errors="replace").rstrip()
+    async for line in read_lines(process.stderr):
         if line:
             level, text = parse_worker_line(line, level)
             worker_logger.log(level, "%s", text)

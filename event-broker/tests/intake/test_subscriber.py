@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from app.intake.messages import ReceivedMessage, decode_message_data
+from app.intake.sdk_decoding import UndecodableData
 from app.intake.sdk_noise import quiet_sdk_loose_ends, sdk_coroutine_name
 from app.intake.subscriber import AblyConnectionFailed, AblyService
 from broker_connector_base.exceptions import InvalidInputError
@@ -111,9 +112,22 @@ def test_decode_message_data_with_json_object_forms_returns_dict(data: object) -
         ("not json", "not valid JSON"),
         ("[1, 2]", "got list"),
         (b"\xff\xfe", "not UTF-8"),
-        ("x" * 70_000, "longer than"),
+        ("x" * 70_000, "is 70000 bytes, more than the limit of 65536"),
+        ({"exec": "rebalance", "pad": "x" * 70_000}, "is 70032 bytes, more than the limit"),
+        ('{"exec": "rebalance", "exec": "print-rebalance"}', "'exec' appears more than once"),
+        ('{"exec": NaN}', "NaN is not a number"),
     ],
-    ids=["int", "none", "not-json", "json-array", "bad-utf8", "too-long"],
+    ids=[
+        "int",
+        "none",
+        "not-json",
+        "json-array",
+        "bad-utf8",
+        "too-long",
+        "dict-too-long",
+        "dup",
+        "nan",
+    ],
 )
 def test_decode_message_data_with_bad_value_raises_invalid_input_naming_source(
     data: object, fragment: str
@@ -154,6 +168,31 @@ async def test_each_data_form_is_delivered_once_with_metadata(
     assert first.timestamp_ms is not None
     assert abs(first.timestamp_ms - time.time() * 1000) < 60_000
     assert marker.message_id == "m-2"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "reason"),
+    [
+        ('{"exec": "rebal', "json", "does not decode as its encoding 'json': JSONDecodeError"),
+        ("@@not base64@@", "base64", "does not decode as its encoding 'base64'"),
+    ],
+    ids=["broken-json", "broken-base64"],
+)
+async def test_data_the_sdk_cannot_decode_is_delivered_as_undecodable_not_dropped(
+    fake: FakeAblyServer, data: str, encoding: str, reason: str
+) -> None:
+    collector = Collector()
+    async with running(make_service(fake, collector)):
+        await fake.publish(CHANNEL, data, id="m-1", encoding=encoding)
+        await fake.publish(CHANNEL, {"exec": "rebalance"}, id="m-2")
+        broken, good = await collector.next(), await collector.next()
+    assert broken.message_id == "m-1"
+    assert isinstance(broken.data, UndecodableData)
+    with pytest.raises(InvalidInputError) as caught:
+        decode_message_data(broken.data, source="ably:c m-1")
+    assert reason in str(caught.value)
+    assert caught.value.source == "ably:c m-1"
+    assert good.data == {"exec": "rebalance"}  # the SDK goes on delivering
 
 
 async def test_duplicate_id_is_handed_on_for_the_journal_to_refuse(
