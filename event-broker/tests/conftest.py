@@ -10,12 +10,13 @@ import sqlite3
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from app.api.app import create_app
 from app.api.server import ApiServer
 from app.config.settings import AppConfig, load_app_config, load_settings
@@ -30,6 +31,7 @@ from app.workers.protocol import WorkerRequest
 from broker_connector_base import AccountConfig
 from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
 from ib_gateway_sim import GatewaySimulator, Scenario
+from pydantic import SecretStr
 
 WorkerScript = Callable[[str], tuple[str, ...]]
 RequestFactory = Callable[..., WorkerRequest]
@@ -463,3 +465,49 @@ async def make_api(stack: Stack) -> AsyncIterator[ApiFactory]:
 async def api(make_api: ApiFactory) -> Api:
     """The API with the default settings and the test key."""
     return await make_api()
+
+
+# A real notification receiver: Apprise's json:// target posting to aiohttp on 127.0.0.1.
+# --------------------------------------------------------------------------------------------
+
+NOTIFY_TOKEN = "S3cretHookToken42"
+
+
+@dataclass
+class Receiver:
+    """A local webhook: records JSON bodies, answers with ``status``."""
+
+    port: int = 0
+    status: int = 200
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+
+    def url(self, path: str = f"hook/{NOTIFY_TOKEN}") -> SecretStr:
+        return SecretStr(f"json://127.0.0.1:{self.port}/{path}")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver()
+
+    async def handle(request: web.Request) -> web.Response:
+        state.bodies.append({"path": request.path, **await request.json()})
+        if state.hold is not None:
+            await state.hold.wait()
+        return web.Response(status=state.status, text="ok")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)  # its log line would hold the token
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        if state.hold is not None:
+            state.hold.set()
+        await runner.cleanup()

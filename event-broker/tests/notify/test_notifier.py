@@ -5,59 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import web
 from app.models import AccountExecutionResult, Trade
 from app.notify.notifier import NotificationService, format_account_result
 from pydantic import SecretStr
 
-TOKEN = "S3cretHookToken42"
+TOKEN = "S3cretHookToken42"  # the receiver fixture's token (conftest.NOTIFY_TOKEN)
+Receiver = Any  # conftest.Receiver (test modules cannot import conftest under importlib mode)
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-
-
-@dataclass
-class Receiver:
-    """A local webhook: records JSON bodies, answers with ``status``."""
-
-    port: int = 0
-    status: int = 200
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    hold: asyncio.Event | None = None
-
-    def url(self, path: str = f"hook/{TOKEN}") -> SecretStr:
-        return SecretStr(f"json://127.0.0.1:{self.port}/{path}")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
-
-    async def handle(request: web.Request) -> web.Response:
-        state.bodies.append({"path": request.path, **await request.json()})
-        if state.hold is not None:
-            await state.hold.wait()
-        return web.Response(status=state.status, text="ok")
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)  # its log line would hold the token
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert isinstance(server, asyncio.Server)
-    state.port = server.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        if state.hold is not None:
-            state.hold.set()
-        await runner.cleanup()
 
 
 def unused_port() -> int:

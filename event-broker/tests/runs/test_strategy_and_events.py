@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from app.config.settings import AppConfig
+from app.config.settings import AppConfig, InvalidAccount
 from app.intake.events import EventProcessor
 from app.intake.messages import ReceivedMessage
+from app.intake.sdk_decoding import UndecodableData
+from app.notify.notifier import NotificationService
 from app.runs.account import TradingExecutor
 from app.runs.strategy import StrategyExecutor
 from app.store.files import JOURNAL_FILE
@@ -206,3 +210,74 @@ async def test_malformed_and_unknown_events_are_journalled_and_trade_nothing(
     assert "times_queued" in str(outcomes["bad-2"])
     assert str(outcomes["bad-3"]).startswith("malformed:")
     assert _rows(config, "SELECT count(*) FROM runs") == [(0,)]
+
+
+async def test_misspelt_account_field_is_refused_not_run_for_every_account(
+    worker_script: WorkerScript,
+    make_config: ConfigFactory,
+    make_executor: ExecutorFactory,
+    account: AccountFactory,
+) -> None:
+    config = make_config(account("DU200014"), account("DU200015"))
+    executor = make_executor(config, worker_script("print(result())"))
+    events = EventProcessor(executor.journal, StrategyExecutor(executor, max_parallel=2))
+
+    data = [
+        {"exec": "rebalance", "acount_id": "DU200014"},
+        {"exec": "rebalance", "accountId": "DU200014"},
+        '{"exec": "rebalance", "account_id": 200014}',
+        UndecodableData(encoding="json", reason="JSONDecodeError: x", excerpt="'{\"exec'"),
+    ]
+    for index, item in enumerate(data):
+        assert await events.handle(_message(item, message_id=f"typo-{index}")) is None
+
+    outcomes = {str(k): str(v) for k, v in _rows(config, "SELECT event_id, outcome FROM events")}
+    assert outcomes["typo-0"].startswith(
+        "malformed: channel s1 message typo-0: event: acount_id: is not a known field"
+    )
+    assert "did you mean 'account_id'?" in outcomes["typo-0"]
+    assert "accountId: is not a known field" in outcomes["typo-1"]
+    assert "account_id: 200014 is a number; write it in quotes" in outcomes["typo-2"]
+    assert "does not decode as its encoding 'json'" in outcomes["typo-3"]
+    assert _rows(config, "SELECT payload FROM events WHERE event_id = 'typo-3'") == [
+        ("undecodable as 'json': '{\"exec'",)
+    ]
+    assert _rows(config, "SELECT count(*) FROM runs") == [(0,)]
+
+
+async def test_signal_for_an_entry_not_served_is_a_refused_run_others_run(
+    worker_script: WorkerScript,
+    make_config: ConfigFactory,
+    make_executor: ExecutorFactory,
+    account: AccountFactory,
+    receiver: Any,
+) -> None:
+    config = make_config(account("DU200016"))
+    broken = InvalidAccount(
+        index=1,
+        account_id="DU200017",
+        strategy_names=("s1",),
+        problems=("accounts[1].cash_reserve_percent: 150 is not within 0..100",),
+        source="accounts.yaml",
+    )
+    config = dataclasses.replace(config, invalid_accounts=(broken,))
+    notifier = NotificationService([receiver.url()])
+    executor = make_executor(config, worker_script("print(result())"), notifier=notifier)
+    events = EventProcessor(executor.journal, StrategyExecutor(executor, max_parallel=2))
+
+    outcome = await events.handle(_message({"exec": "rebalance"}))
+
+    assert outcome is not None
+    assert [r.account_id for r in outcome.results] == ["DU200016"]
+    assert _rows(config, "SELECT account_id, status, error FROM runs ORDER BY account_id") == [
+        ("DU200016", "succeeded", None),
+        (
+            "DU200017",
+            "refused",
+            "accounts.yaml: accounts[1] (account DU200017) is not served (never traded) until "
+            "its entry is fixed:\n  accounts[1].cash_reserve_percent: 150 is not within 0..100",
+        ),
+    ]
+    titles = [body["title"] for body in receiver.bodies]
+    assert "Rebalance skipped: DU200017" in titles
+    assert "Rebalance finished: DU200016 (0 order(s) placed)" in titles

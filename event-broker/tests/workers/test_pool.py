@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from app.workers.fork_launcher import FORK_SERVER_COMMAND, ForkServerLauncher
+from app.workers.launch import MAX_LOG_LINE_BYTES
 from app.workers.pool import WorkerProcesses
 from app.workers.protocol import WorkerRequest, decode_request, encode_request
 from broker_connector_base import AccountConfig
@@ -88,6 +90,34 @@ async def test_run_returns_worker_result_and_relays_its_log_lines(
     assert result.run_id == "run-DU111111"
     relayed = [r for r in caplog.records if r.name == "app.worker"]
     assert any(r.levelno == logging.WARNING and "careful" in r.getMessage() for r in relayed)
+
+
+async def test_log_line_longer_than_any_buffer_is_relayed_cut_and_the_run_ends_normally(
+    pool_of: PoolOf, make_request: RequestFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 1 MiB on one line, then more lines: the old relay died past 64 KiB, the pipe filled and
+    # the worker hung until its timeout.
+    workers = pool_of(
+        """
+        sys.stderr.write("INFO|tag app: " + "S" * 1_048_576 + "\\n")
+        for n in range(2000):
+            sys.stderr.write(f"INFO|tag app: line {n} " + "x" * 100 + "\\n")
+        sys.stderr.flush()
+        print(result())
+        """
+    )
+    caplog.set_level(logging.INFO, logger="app.worker")
+
+    result = await workers.run(make_request(), timeout_secs=30)
+
+    assert result.status == "succeeded"
+    messages = [r.getMessage() for r in caplog.records if r.name == "app.worker"]
+    long_line = next(m for m in messages if m.startswith("tag app: SSS"))
+    cut = re.fullmatch(r"tag app: S+ \.\.\. \[(\d+) more bytes of this line cut\]", long_line)
+    assert cut is not None
+    assert int(cut.group(1)) > 1_048_576 - MAX_LOG_LINE_BYTES
+    assert len(long_line) < MAX_LOG_LINE_BYTES + 100
+    assert any(m.startswith("tag app: line 1999 ") for m in messages)
 
 
 async def test_run_past_timeout_kills_worker_group_and_reports_timed_out(
