@@ -112,7 +112,7 @@ async def test_execute_then_preview_shows_no_trades_and_second_run_places_nothin
         assert trade.order_id.isdigit()
         assert trade.avg_fill_price is not None
     assert {o.order_ref for o in sim.orders()} == {"run-1"}
-    assert len(seen) == 2 * len(result.orders)  # acknowledged, then filled
+    assert len(seen) == 3 * len(result.orders)  # about to be sent, acknowledged, filled
     assert len({t.order_id for t in result.orders}) == len(result.orders)
     assert result.cash_balance == sim.cash(ACCOUNT)
     placed = len(sim.orders())
@@ -346,7 +346,22 @@ async def test_preview_symbol_without_bid_ask_warns_in_result(
     assert ief.quantity > 0
 
 
-async def test_execute_failing_order_journal_does_not_stop_the_run(
+async def test_execute_journal_failing_after_orders_were_sent_does_not_stop_the_run(
+    sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
+) -> None:
+    def broken_journal(trade: Trade) -> None:
+        if trade.order_id is not None:  # the intents were journalled; then the disk filled up
+            raise OSError("disk full")
+
+    result = await _rebalancer(client, api, on_order=broken_journal).rebalance_account(
+        account_config()
+    )
+    assert result.success, result.error
+    assert any("journal callback failed" in w and "disk full" in w for w in result.warnings)
+    assert len(sim.orders()) == len(result.orders)
+
+
+async def test_execute_journal_failing_before_sending_sends_nothing(
     sim: GatewaySimulator, client: IBKRClient, api: AllocationsAPI
 ) -> None:
     def broken_journal(trade: Trade) -> None:
@@ -355,6 +370,7 @@ async def test_execute_failing_order_journal_does_not_stop_the_run(
     result = await _rebalancer(client, api, on_order=broken_journal).rebalance_account(
         account_config()
     )
-    assert result.success, result.error
-    assert any("journal callback failed" in w and "disk full" in w for w in result.warnings)
-    assert len(sim.orders()) == len(result.orders)
+    assert result.success is False
+    assert result.error is not None
+    assert "recording it before sending failed (OSError: disk full)" in result.error
+    assert sim.orders() == []

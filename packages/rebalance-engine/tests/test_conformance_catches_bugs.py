@@ -181,7 +181,7 @@ _CASES: list[_Case] = [
     ),
     (
         "forgets-order-ref",
-        "test_run_tags_every_order_with_its_run_id_and_journals_it_twice",
+        "test_run_tags_every_order_with_its_run_id_and_journals_it_before_and_after",
         _on(_ForgetsOrderRef),
         {},
         None,

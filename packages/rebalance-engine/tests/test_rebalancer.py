@@ -167,26 +167,53 @@ async def test_run_waits_through_the_contract_for_positions_to_show_each_phase(
     assert first["SPY"] == 50 + sells["SPY"].quantity
 
 
-async def test_journal_callback_sees_each_order_acknowledged_then_final(
+async def test_journal_callback_sees_each_order_before_sending_acknowledged_then_final(
     broker: InMemoryBroker, exchange: FakeExchange
 ) -> None:
     seen: list[Trade] = []
-    result = await _rebalancer(broker, run_id="run-7", on_order=seen.append).rebalance_account(
+    sent_when_journalled: list[int] = []
+
+    def journal(trade: Trade) -> None:
+        seen.append(trade)
+        sent_when_journalled.append(len(exchange.order_log))
+
+    result = await _rebalancer(broker, run_id="run-7", on_order=journal).rebalance_account(
         account_config()
     )
     assert result.success, result.error
-    assert len(seen) == 2 * len(result.orders)
-    by_order: dict[str | None, list[Trade]] = {}
-    for trade in seen:
-        by_order.setdefault(trade.order_id, []).append(trade)
+    assert len(seen) == 3 * len(result.orders)
     perm_ids = {o.order_id: o.perm_id for o in exchange.order_log}
-    for order_id, events in by_order.items():
+    placed = [o.order_id for o in exchange.order_log]
+    for trade in result.orders:
+        order_id = trade.order_id
         assert order_id is not None
+        events = [e for e in seen if e.order_id == order_id]
         assert [e.status for e in events] == [OrderStatus.FILLED, OrderStatus.FILLED]
         assert events[1].filled_quantity == events[1].quantity
         # The broker's permanent id travels with the order (the journal keys on it).
         assert [e.perm_id for e in events] == [perm_ids[order_id]] * 2
         assert perm_ids[order_id] != order_id
+        # The intent was journalled just before, when the broker did not have the order yet.
+        intent = seen.index(events[0]) - 1
+        assert (seen[intent].order_id, seen[intent].status) == (None, None)
+        assert seen[intent].symbol == trade.symbol
+        assert sent_when_journalled[intent] == placed.index(order_id)
+
+
+async def test_journal_failing_before_an_order_stops_the_run_with_nothing_sent(
+    broker: InMemoryBroker, exchange: FakeExchange
+) -> None:
+    def journal(trade: Trade) -> None:
+        if trade.order_id is None and trade.quantity > 0:
+            raise OSError("disk full")
+
+    result = await _rebalancer(broker, on_order=journal).rebalance_account(account_config())
+
+    assert result.success is False
+    assert result.error is not None
+    assert "not placed: recording it before sending failed (OSError: disk full)" in result.error
+    assert [o.quantity < 0 for o in exchange.order_log] == [True] * len(exchange.order_log)
+    assert exchange.order_log  # the sells went out; no buy did
 
 
 async def test_run_result_carries_the_final_snapshot_its_totals_come_from(

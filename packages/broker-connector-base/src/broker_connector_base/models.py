@@ -44,6 +44,7 @@ __all__ = [
     "OrderResult",
     "OrderStatus",
     "OrderType",
+    "PositionDifference",
     "RebalanceResult",
     "StrategyWeight",
     "Trade",
@@ -313,6 +314,32 @@ class TradingHoursStatus(_Value):
 # --------------------------------------------------------------------------------------------
 
 
+class PositionDifference(_Value):
+    """A symbol whose shares at the broker differ from what the journal and fills explain.
+
+    ``expected`` is what the shares held before plus the fills since should come to,
+    ``actual`` what the broker reports (0: no position).
+    """
+
+    symbol: Symbol
+    expected: Decimal = Field(allow_inf_nan=False)
+    actual: Decimal = Field(allow_inf_nan=False)
+
+    @field_validator("expected", "actual", mode="before")
+    @classmethod
+    def _exact(cls, value: object) -> object:
+        return to_decimal(value)
+
+    @property
+    def difference(self) -> Decimal:
+        """``actual - expected``: positive when the broker shows more shares."""
+        return self.actual - self.expected
+
+    def describe(self) -> str:
+        """One line for the owner, e.g. ``SPY: 40 held, 50 expected (-10)``."""
+        return f"{self.symbol}: {self.actual} held, {self.expected} expected ({self.difference:+})"
+
+
 class RebalanceResult(_Value):
     """Result of an executed rebalance.
 
@@ -320,6 +347,9 @@ class RebalanceResult(_Value):
     ``position_deltas`` the same in shares); ``orders`` what was placed, in every round.
     ``final_snapshot`` is the account as the run left it (the one ``total_value`` and
     ``cash_balance`` come from), ``None`` when no snapshot could be read.
+    ``position_differences`` lists the symbols whose shares at the end differ from the shares
+    at the start plus the run's fills (the post-trade reconciliation; empty when they agree
+    or when the run filled nothing).
     """
 
     orders: list[Trade]
@@ -330,6 +360,7 @@ class RebalanceResult(_Value):
     warnings: list[str] = Field(default_factory=list)
     plan: list[RebalancePlan] = Field(default_factory=list)
     final_snapshot: AccountSnapshot | None = None
+    position_differences: list[PositionDifference] = Field(default_factory=list)
 
     @property
     def position_deltas(self) -> list[PositionDelta]:

@@ -24,6 +24,11 @@ from rebalance_engine.models import StrategyAllocations
 from rebalance_engine.planning import calculator_targets
 from rebalance_engine.plans import plan_lines
 from rebalance_engine.rebalancer import Rebalancer
+from rebalance_engine.reconciliation import (
+    OrderResolution,
+    PositionReconciler,
+    resolve_orders,
+)
 from rebalance_engine.replacement_service import Replacement, ReplacementService
 from rebalance_engine.sources import AllocationSource, StaticAllocationSource
 from rebalance_engine.targets import AccountTargets, fetch_targets
@@ -37,7 +42,9 @@ __all__ = [
     "AllocationServiceError",
     "AllocationSource",
     "AllocationsDocument",
+    "OrderResolution",
     "PositionDelta",
+    "PositionReconciler",
     "RebalancePlan",
     "Rebalancer",
     "Replacement",
@@ -51,4 +58,5 @@ __all__ = [
     "fetch_targets",
     "parse_allocations",
     "plan_lines",
+    "resolve_orders",
 ]

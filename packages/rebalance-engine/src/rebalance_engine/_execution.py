@@ -48,7 +48,9 @@ class OrderRunner:
         broker: A connected client.
         logger: Where waits that ran out are reported.
         run_id: Tag stored with every order (``order_ref``; IB's ``orderRef``).
-        on_order: Called with each order when acknowledged and again when its wait ends.
+        on_order: Called with each trade just before its order is sent (no order id, no
+            status: the intent; when it raises, nothing is sent and the run stops), when
+            the order is acknowledged (or refused), and again when its wait ends.
         fill_timeout_secs: How long one ``place_and_wait`` may wait for fills.
         cancel_timeout_secs: How long cancelling an unfilled order may take.
         settle_timeout_secs: How long ``settle`` waits for positions to show fills.
@@ -69,13 +71,17 @@ class OrderRunner:
         first = len(run.orders)
         waiting: list[int] = []
         for trade in trades:
+            self._intend(trade)
             try:
                 result = await self.broker.place_order(
                     account, trade.symbol, trade.quantity, order_ref=self.run_id
                 )
             except BrokerConnectionError:
-                # The order may or may not have reached the gateway: record it as unknown.
-                run.orders.append(trade.model_copy(update={"status": OrderStatus.ERROR}))
+                # The order may or may not have reached the gateway: record it as unknown
+                # (the daemon finds out by the run id later: ``get_orders_by_ref``).
+                unknown = trade.model_copy(update={"status": OrderStatus.ERROR})
+                run.orders.append(unknown)
+                self._notify(unknown, run)
                 raise
             except OrderExecutionError as exc:
                 run.warnings.append(f"{trade.action} {abs(trade.quantity)} {trade.symbol}: {exc}")
@@ -154,6 +160,26 @@ class OrderRunner:
         )
         self._notify(done, run)
         return done
+
+    def _intend(self, trade: Trade) -> None:
+        """Hand the trade to ``on_order`` before its order is sent.
+
+        The journal records it (and the trading day, for PDT protection) before the order
+        can exist at the broker, so a crash at any later instant leaves a row to reconcile.
+        If that fails, the order is not sent.
+
+        Raises:
+            OrderExecutionError: ``on_order`` raised; nothing was sent.
+        """
+        if self.on_order is None:
+            return
+        try:
+            self.on_order(trade)
+        except Exception as exc:
+            raise OrderExecutionError(
+                f"{trade.action} {abs(trade.quantity)} {trade.symbol} not placed: recording "
+                f"it before sending failed ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def _notify(self, trade: Trade, run: RunRecord) -> None:
         if self.on_order is None:

@@ -34,6 +34,7 @@ from broker_connector_base import (
     CalculateRebalanceResult,
     ContractPrice,
     InvalidInputError,
+    PositionDifference,
     RebalancePlan,
     RebalanceResult,
     Trade,
@@ -44,6 +45,7 @@ from rebalance_calculator import TradeCalculator
 from rebalance_engine._execution import OrderRunner, RunRecord, affordable, incomplete
 from rebalance_engine.planning import calculator_targets
 from rebalance_engine.plans import plan_lines
+from rebalance_engine.reconciliation import PositionReconciler
 from rebalance_engine.replacement_service import ReplacementService
 from rebalance_engine.sources import AllocationSource
 from rebalance_engine.targets import AccountTargets, fetch_targets
@@ -85,8 +87,10 @@ class Rebalancer(BaseRebalancer):
             ``file://`` ``AllocationService``, or any ``AllocationSource``).
         replacement_service: Replacement sets, for accounts with ``replacement_set``.
         run_id: Tag stored with every order (``order_ref``); a fresh id when ``None``.
-        on_order: Called with the ``Trade`` right after each order is acknowledged, and again
-            with its fill when the wait for it ends (the daemon journals orders through it).
+        on_order: Called with each ``Trade`` just before its order is sent (no order id: the
+            intent; if it raises, the order is not sent and the run fails), right after the
+            order is acknowledged, and again with its fill when the wait for it ends (the
+            daemon journals orders through it).
         fill_timeout_secs: How long each phase (sells, buys) may wait for fills; orders still
             working then are cancelled and reported.
         cancel_timeout_secs: How long cancelling the account's open orders may take.
@@ -123,6 +127,7 @@ class Rebalancer(BaseRebalancer):
         self.settle_timeout_secs = settle_timeout_secs
         self.extra_rounds = extra_rounds
         self.calculator = TradeCalculator()
+        self.reconciler = PositionReconciler()
 
     # ------------------------------------------------------------------------------------
     # planning
@@ -249,14 +254,19 @@ class Rebalancer(BaseRebalancer):
                 "Rebalance of %s (run %s) failed: %s", account_config.account_id, self.run_id, error
             )
         final = run.snapshot
+        differences: list[PositionDifference] = []
         if self.broker.is_connected():
             try:
-                # For the report only: quotes this run just took (cached) value it well enough.
-                final = await self.broker.get_account_snapshot(
-                    account_config.account_id, use_cached_prices=True
-                )
+                final, differences = await self._final_state(account_config.account_id, run)
             except (BrokerError, InvalidInputError) as exc:
                 run.warnings.append(f"final account snapshot unavailable: {exc}")
+        if differences:
+            self.logger.warning(
+                "Positions of %s after run %s differ from the shares before plus the fills: %s",
+                account_config.account_id,
+                self.run_id,
+                "; ".join(d.describe() for d in differences),
+            )
         return RebalanceResult(
             orders=run.orders,
             total_value=final.total_value if final else Decimal(0),
@@ -266,7 +276,31 @@ class Rebalancer(BaseRebalancer):
             warnings=[*run.warnings, *self.broker.take_warnings()],
             plan=run.plan,
             final_snapshot=final,
+            position_differences=differences,
         )
+
+    async def _final_state(
+        self, account: str, run: RunRecord
+    ) -> tuple[AccountSnapshot, list[PositionDifference]]:
+        """The account as the run left it, and the post-trade position check.
+
+        Expected: the shares when the run planned plus its fills. The wait lets the broker's
+        positions catch up with the fills first (IB reports fills before positions).
+        """
+        filled = [t for t in run.orders if t.filled_quantity]
+        expected: dict[str, Decimal] = {}
+        if run.plan and filled:
+            before = {line.symbol: line.current_qty for line in run.plan}
+            expected = self.reconciler.expected_after(before, filled)
+            await self.broker.wait_for_positions(
+                account, expected, timeout_secs=self.settle_timeout_secs
+            )
+        # For the report only: quotes this run just took (cached) value it well enough.
+        final = await self.broker.get_account_snapshot(account, use_cached_prices=True)
+        if not expected:
+            return final, []
+        held = {p.symbol: p.quantity for p in final.positions}
+        return final, self.reconciler.differences(expected, held)
 
     async def _execute(self, config: AccountConfig, run: RunRecord) -> str | None:
         goal = await self._goal(config)

@@ -31,7 +31,9 @@ class RunTests(RebalancerSupport):
         assert result.success, result.error
         first_buy = next(i for i, t in enumerate(events) if t.quantity > 0)
         before_buys = events[:first_buy]
-        sells = {t.order_id for t in before_buys if t.quantity < 0}
+        # The first buy event is its intent (journalled before it is sent): by then every
+        # sell's order must be final.
+        sells = {t.order_id for t in before_buys if t.quantity < 0 and t.order_id}
         filled = {
             t.order_id for t in before_buys if t.quantity < 0 and t.status and t.status.is_final
         }
@@ -42,7 +44,7 @@ class RunTests(RebalancerSupport):
         assert all(o.quantity < 0 for o in received[:3])
         assert {o.symbol for o in received if o.quantity > 0} >= {"AGG", "QQQ", "IEF"}
 
-    async def test_run_tags_every_order_with_its_run_id_and_journals_it_twice(
+    async def test_run_tags_every_order_with_its_run_id_and_journals_it_before_and_after(
         self, build_broker: BuildBroker
     ) -> None:
         broker = await build_broker(STANDARD)
@@ -59,7 +61,15 @@ class RunTests(RebalancerSupport):
         received = broker.orders()
         assert len(received) == len(result.orders) > 0
         assert {o.order_ref for o in received} == {"run-conf-1"}
-        assert len(events) == 2 * len(result.orders)  # when acknowledged, when final
+        # Before it is sent (the intent: no id, no status), when acknowledged, when final.
+        assert len(events) == 3 * len(result.orders)
+        intents = [t for t in events if t.order_id is None]
+        assert [t.status for t in intents] == [None] * len(result.orders)
+        for trade in result.orders:
+            journalled = [e for e in events if e.order_id == trade.order_id]
+            first = events.index(journalled[0])
+            assert events[first - 1].order_id is None  # its intent came just before
+            assert events[first - 1].symbol == trade.symbol
         for trade in result.orders:
             assert trade.status is OrderStatus.FILLED, trade
             assert trade.filled_quantity == trade.quantity
