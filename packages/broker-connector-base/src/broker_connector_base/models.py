@@ -349,7 +349,9 @@ class RebalanceResult(_Value):
     ``cash_balance`` come from), ``None`` when no snapshot could be read.
     ``position_differences`` lists the symbols whose shares at the end differ from the shares
     at the start plus the run's fills (the post-trade reconciliation; empty when they agree
-    or when the run filled nothing).
+    or when the run filled nothing). ``refusal`` says why a guard stopped the run before an
+    order (a risk limit, the kill switch); ``error`` then says the same and ``success`` is
+    false.
     """
 
     orders: list[Trade]
@@ -361,6 +363,7 @@ class RebalanceResult(_Value):
     plan: list[RebalancePlan] = Field(default_factory=list)
     final_snapshot: AccountSnapshot | None = None
     position_differences: list[PositionDifference] = Field(default_factory=list)
+    refusal: str | None = None
 
     @property
     def position_deltas(self) -> list[PositionDelta]:
@@ -372,7 +375,8 @@ class CalculateRebalanceResult(_Value):
     """Result of a preview: the trades that would be placed, none placed.
 
     ``plan`` describes every symbol held or targeted, traded or not (``position_deltas``
-    the same in shares).
+    the same in shares). ``refusal`` is why the execution would be refused (a risk limit);
+    ``success`` is then false and ``proposed_trades`` are the trades that would be refused.
     """
 
     proposed_trades: list[Trade]
@@ -381,6 +385,7 @@ class CalculateRebalanceResult(_Value):
     success: bool
     warnings: list[str] = Field(default_factory=list)
     plan: list[RebalancePlan] = Field(default_factory=list)
+    refusal: str | None = None
 
     @property
     def position_deltas(self) -> list[PositionDelta]:

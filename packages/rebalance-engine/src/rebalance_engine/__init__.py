@@ -20,6 +20,7 @@ from rebalance_engine.allocation_document import (
     parse_allocations,
 )
 from rebalance_engine.allocation_service import AllocationService, AllocationServiceError
+from rebalance_engine.halt import HaltSwitch
 from rebalance_engine.models import StrategyAllocations
 from rebalance_engine.planning import calculator_targets
 from rebalance_engine.plans import plan_lines
@@ -30,6 +31,7 @@ from rebalance_engine.reconciliation import (
     resolve_orders,
 )
 from rebalance_engine.replacement_service import Replacement, ReplacementService
+from rebalance_engine.risk import RiskUsage, Violation, check_plan, plan_violations
 from rebalance_engine.sources import AllocationSource, StaticAllocationSource
 from rebalance_engine.targets import AccountTargets, fetch_targets
 
@@ -42,6 +44,7 @@ __all__ = [
     "AllocationServiceError",
     "AllocationSource",
     "AllocationsDocument",
+    "HaltSwitch",
     "OrderResolution",
     "PositionDelta",
     "PositionReconciler",
@@ -49,14 +52,18 @@ __all__ = [
     "Rebalancer",
     "Replacement",
     "ReplacementService",
+    "RiskUsage",
     "StaticAllocationSource",
     "StrategyAllocations",
     "StrategyAttribution",
     "StrategyWeight",
+    "Violation",
     "__version__",
     "calculator_targets",
+    "check_plan",
     "fetch_targets",
     "parse_allocations",
     "plan_lines",
+    "plan_violations",
     "resolve_orders",
 ]

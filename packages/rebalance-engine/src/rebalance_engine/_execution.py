@@ -2,11 +2,13 @@
 
 Every order is tagged with the run id, recorded in the run as soon as it is known (and passed
 to ``on_order`` for the journal), waited for until a deadline, and cancelled when it has not
-filled by then: a market order is never left resting.
+filled by then: a market order is never left resting. The kill switch (``HaltSwitch``) is
+asked before every order and watched while orders work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,11 +19,15 @@ from broker_connector_base import (
     AccountSnapshot,
     BrokerClient,
     BrokerConnectionError,
+    BrokerError,
     OrderExecutionError,
     OrderStatus,
     RebalancePlan,
     Trade,
+    TradingHaltedError,
 )
+
+from rebalance_engine.halt import HaltSwitch
 
 __all__ = ["OrderRunner", "RunRecord", "affordable", "incomplete"]
 
@@ -54,6 +60,7 @@ class OrderRunner:
         fill_timeout_secs: How long one ``place_and_wait`` may wait for fills.
         cancel_timeout_secs: How long cancelling an unfilled order may take.
         settle_timeout_secs: How long ``settle`` waits for positions to show fills.
+        halt: The kill switch, asked before every order (``None``: never halted).
     """
 
     broker: BrokerClient
@@ -63,50 +70,112 @@ class OrderRunner:
     fill_timeout_secs: float
     cancel_timeout_secs: float
     settle_timeout_secs: float
+    halt: HaltSwitch | None = None
 
     async def place_and_wait(
         self, account: str, trades: Sequence[Trade], run: RunRecord
     ) -> list[Trade]:
-        """Place ``trades``, then wait for all of them within ``fill_timeout_secs``."""
+        """Place ``trades``, then wait for all of them within ``fill_timeout_secs``.
+
+        The halt switch is asked before every order and watched during the waits: once it
+        is on, the orders of this call still working are cancelled and
+        ``TradingHaltedError`` is raised (what was placed stays in ``run.orders``).
+        """
         first = len(run.orders)
         waiting: list[int] = []
-        for trade in trades:
-            self._intend(trade)
-            try:
-                result = await self.broker.place_order(
-                    account, trade.symbol, trade.quantity, order_ref=self.run_id
-                )
-            except BrokerConnectionError:
-                # The order may or may not have reached the gateway: record it as unknown
-                # (the daemon finds out by the run id later: ``get_orders_by_ref``).
-                unknown = trade.model_copy(update={"status": OrderStatus.ERROR})
-                run.orders.append(unknown)
-                self._notify(unknown, run)
-                raise
-            except OrderExecutionError as exc:
-                run.warnings.append(f"{trade.action} {abs(trade.quantity)} {trade.symbol}: {exc}")
-                status = await self._status_after_error(exc)
-                failed = trade.model_copy(update={"order_id": exc.order_id, "status": status})
-                if not status.is_final and status is not OrderStatus.ERROR:
-                    # Not acknowledged in time, yet working at the broker: wait for it too.
-                    waiting.append(len(run.orders))
-                run.orders.append(failed)
-                self._notify(failed, run)
+        try:
+            for trade in trades:
+                self._stop_if_halted(len(run.orders) - first, len(trades))
+                index = await self._place(account, trade, run)
+                if index is not None:
+                    waiting.append(index)
+            deadline = time.monotonic() + self.fill_timeout_secs
+            for index in waiting:
+                run.orders[index] = await self._wait_unless_halted(run.orders[index], deadline, run)
+        except TradingHaltedError:
+            await self._cancel_working(waiting, run)
+            raise
+        return run.orders[first:]
+
+    async def _place(self, account: str, trade: Trade, run: RunRecord) -> int | None:
+        """Place one order and record it; the index of the record to wait for, if any."""
+        self._intend(trade)
+        try:
+            result = await self.broker.place_order(
+                account, trade.symbol, trade.quantity, order_ref=self.run_id
+            )
+        except BrokerConnectionError:
+            # The order may or may not have reached the gateway: record it as unknown
+            # (the daemon finds out by the run id later: ``get_orders_by_ref``).
+            unknown = trade.model_copy(update={"status": OrderStatus.ERROR})
+            run.orders.append(unknown)
+            self._notify(unknown, run)
+            raise
+        except OrderExecutionError as exc:
+            run.warnings.append(f"{trade.action} {abs(trade.quantity)} {trade.symbol}: {exc}")
+            status = await self._status_after_error(exc)
+            failed = trade.model_copy(update={"order_id": exc.order_id, "status": status})
+            run.orders.append(failed)
+            self._notify(failed, run)
+            # Not acknowledged in time, yet working at the broker: wait for it too.
+            working = not status.is_final and status is not OrderStatus.ERROR
+            return len(run.orders) - 1 if working else None
+        acked = trade.model_copy(
+            update={"order_id": result.order_id, "perm_id": result.perm_id, "status": result.status}
+        )
+        run.orders.append(acked)
+        self._notify(acked, run)
+        return len(run.orders) - 1
+
+    def _stop_if_halted(self, placed: int, planned: int) -> None:
+        reason = self.halt.halted() if self.halt is not None else None
+        if reason is not None:
+            raise TradingHaltedError(
+                f"trading halted ({reason}): {planned - placed} of {planned} planned orders "
+                "not placed",
+                reason=reason,
+            )
+
+    async def _wait_unless_halted(self, trade: Trade, deadline: float, run: RunRecord) -> Trade:
+        if self.halt is None:
+            return await self._wait(trade, deadline, run)
+        waiting = asyncio.create_task(self._wait(trade, deadline, run))
+        halting = asyncio.create_task(self.halt.wait_halted())
+        await asyncio.wait({waiting, halting}, return_when=asyncio.FIRST_COMPLETED)
+        if waiting.done():
+            halting.cancel()
+            await asyncio.gather(halting, return_exceptions=True)
+            return waiting.result()
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        reason = halting.result()
+        raise TradingHaltedError(
+            f"trading halted ({reason}) while orders were working; they are cancelled",
+            reason=reason,
+        )
+
+    async def _cancel_working(self, indices: Sequence[int], run: RunRecord) -> None:
+        """Cancel the recorded orders at ``indices`` that may still fill (after a halt)."""
+        for index in indices:
+            trade = run.orders[index]
+            if trade.order_id is None or (trade.status is not None and trade.status.is_final):
                 continue
-            acked = trade.model_copy(
+            try:
+                await self.broker.cancel_order(trade.order_id)
+                fill = await self.broker.wait_for_order(
+                    trade.order_id, timeout_secs=self.cancel_timeout_secs
+                )
+            except BrokerError as exc:
+                run.warnings.append(f"cancelling order {trade.order_id} after the halt: {exc}")
+                continue
+            run.orders[index] = trade.model_copy(
                 update={
-                    "order_id": result.order_id,
-                    "perm_id": result.perm_id,
-                    "status": result.status,
+                    "status": fill.status,
+                    "filled_quantity": fill.filled_quantity,
+                    "avg_fill_price": fill.avg_fill_price,
                 }
             )
-            waiting.append(len(run.orders))
-            run.orders.append(acked)
-            self._notify(acked, run)
-        deadline = time.monotonic() + self.fill_timeout_secs
-        for index in waiting:
-            run.orders[index] = await self._wait(run.orders[index], deadline, run)
-        return run.orders[first:]
+            self._notify(run.orders[index], run)
 
     async def _status_after_error(self, exc: OrderExecutionError) -> OrderStatus:
         """What became of an order whose placement raised: rejected, or working after all."""

@@ -21,7 +21,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass
 from decimal import Decimal
 
 from broker_connector_base import (
@@ -35,46 +34,26 @@ from broker_connector_base import (
     ContractPrice,
     InvalidInputError,
     PositionDifference,
-    RebalancePlan,
     RebalanceResult,
+    RiskLimitError,
+    RunRefusedError,
     Trade,
     TradingHoursStatus,
 )
 from rebalance_calculator import TradeCalculator
 
 from rebalance_engine._execution import OrderRunner, RunRecord, affordable, incomplete
+from rebalance_engine._plan import Goal as _Goal
+from rebalance_engine._plan import Plan as _Plan
+from rebalance_engine.halt import HaltSwitch
 from rebalance_engine.planning import calculator_targets
-from rebalance_engine.plans import plan_lines
 from rebalance_engine.reconciliation import PositionReconciler
 from rebalance_engine.replacement_service import ReplacementService
+from rebalance_engine.risk import check_plan, usage
 from rebalance_engine.sources import AllocationSource
-from rebalance_engine.targets import AccountTargets, fetch_targets
+from rebalance_engine.targets import fetch_targets
 
 __all__ = ["Rebalancer"]
-
-
-@dataclass(frozen=True)
-class _Goal:
-    """What the calculator is given for an account: weights summing to 1 and the reserve."""
-
-    targets: AccountTargets
-    weights: list[AllocationItem]
-    reserve_percent: Decimal
-
-
-@dataclass(frozen=True)
-class _Plan:
-    snapshot: AccountSnapshot
-    prices: list[ContractPrice]
-    trades: list[Trade]
-    warnings: list[str]
-    no_sell: frozenset[str]
-
-    def lines(self, goal: _Goal) -> list[RebalancePlan]:
-        """The plan vocabulary of this plan: one line per symbol held or targeted."""
-        return plan_lines(
-            self.snapshot, goal.weights, goal.reserve_percent, self.trades, goal.targets.attribution
-        )
 
 
 class Rebalancer(BaseRebalancer):
@@ -101,6 +80,9 @@ class Rebalancer(BaseRebalancer):
             turns them off). Buys are planned at ``ask * 1.005`` and fill near the ask, so the
             first round usually leaves some cash; without further rounds the next run would
             find the account off target and trade again.
+        orders_today: Orders placed in the account earlier this trading day, for the
+            ``max_orders_per_day`` risk limit (the daemon counts them in its journal).
+        halt: The kill switch, asked before every order (``None``: never halted).
     """
 
     def __init__(
@@ -116,6 +98,8 @@ class Rebalancer(BaseRebalancer):
         cancel_timeout_secs: float = 30.0,
         settle_timeout_secs: float = 10.0,
         extra_rounds: int = 2,
+        orders_today: int = 0,
+        halt: HaltSwitch | None = None,
     ) -> None:
         super().__init__(broker_client, logger or logging.getLogger(__name__))
         self.allocation_source = allocation_source
@@ -126,6 +110,8 @@ class Rebalancer(BaseRebalancer):
         self.cancel_timeout_secs = cancel_timeout_secs
         self.settle_timeout_secs = settle_timeout_secs
         self.extra_rounds = extra_rounds
+        self.orders_today = orders_today
+        self.halt = halt
         self.calculator = TradeCalculator()
         self.reconciler = PositionReconciler()
 
@@ -205,6 +191,25 @@ class Rebalancer(BaseRebalancer):
             fill_timeout_secs=self.fill_timeout_secs,
             cancel_timeout_secs=self.cancel_timeout_secs,
             settle_timeout_secs=self.settle_timeout_secs,
+            halt=self.halt,
+        )
+
+    def _check(
+        self,
+        config: AccountConfig,
+        plan: _Plan,
+        goal: _Goal,
+        trades: Sequence[Trade],
+        run: RunRecord | None,
+    ) -> None:
+        """Refuse (``RiskLimitError``) ``trades`` of ``plan`` if they break a risk limit."""
+        check_plan(
+            plan.lines(goal),
+            trades,
+            account_id=config.account_id,
+            total_value=plan.snapshot.total_value,
+            limits=config.risk_limits,
+            used=usage(self.orders_today, run.orders if run is not None else ()),
         )
 
     async def calculate_rebalance(self, account_config: AccountConfig) -> CalculateRebalanceResult:
@@ -224,13 +229,20 @@ class Rebalancer(BaseRebalancer):
             len(plan.trades),
             plan.snapshot.total_value,
         )
+        refusal = None
+        try:
+            # The preview shows the refusal the execution would meet, with the trades refused.
+            self._check(account_config, plan, goal, plan.trades, None)
+        except RiskLimitError as exc:
+            refusal = str(exc)
         return CalculateRebalanceResult(
             proposed_trades=plan.trades,
             current_value=plan.snapshot.total_value,
             cash_balance=plan.snapshot.cash_balance,
-            success=True,
+            success=refusal is None,
             warnings=[*plan.warnings, *self.broker.take_warnings()],
             plan=plan.lines(goal),
+            refusal=refusal,
         )
 
     # ------------------------------------------------------------------------------------
@@ -245,10 +257,13 @@ class Rebalancer(BaseRebalancer):
         """
         run = RunRecord()
         self.broker.take_warnings()  # only this run's warnings go into its result
+        refusal = None
         try:
             error = await self._execute(account_config, run)
         except (BrokerError, InvalidInputError) as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except RunRefusedError as exc:  # a risk limit or the kill switch: nothing more placed
+            error = refusal = str(exc)
         if error:
             self.logger.error(
                 "Rebalance of %s (run %s) failed: %s", account_config.account_id, self.run_id, error
@@ -277,6 +292,7 @@ class Rebalancer(BaseRebalancer):
             plan=run.plan,
             final_snapshot=final,
             position_differences=differences,
+            refusal=refusal,
         )
 
     async def _final_state(
@@ -359,6 +375,7 @@ class Rebalancer(BaseRebalancer):
     ) -> str | None:
         """One round: place the plan's sells, wait, recompute the buys from the cash, buy."""
         account = config.account_id
+        self._check(config, plan, goal, plan.trades, run)  # the whole round, before any order
         sells = [t for t in plan.trades if t.quantity < 0]
         buys = [t for t in plan.trades if t.quantity > 0]
         self.logger.info(
@@ -384,6 +401,7 @@ class Rebalancer(BaseRebalancer):
                 # keep only the buys the cash already there pays for.
                 run.warnings.append(f"after the sells, {late_sells} would sell again; not placed")
                 buys = affordable(buys, plan.snapshot, goal.reserve_percent, run)
+            self._check(config, plan, goal, buys, run)  # the buys recomputed from the cash
         if not buys:
             return None
         done = await self._runner().place_and_wait(account, buys, run)

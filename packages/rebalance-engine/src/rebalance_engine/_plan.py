@@ -1,0 +1,46 @@
+"""The values ``Rebalancer`` plans with: what an account should hold, and one plan of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from broker_connector_base import (
+    AccountSnapshot,
+    AllocationItem,
+    ContractPrice,
+    RebalancePlan,
+    Trade,
+)
+
+from rebalance_engine.plans import plan_lines
+from rebalance_engine.targets import AccountTargets
+
+__all__ = ["Goal", "Plan"]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What the calculator is given for an account: weights summing to 1 and the reserve."""
+
+    targets: AccountTargets
+    weights: list[AllocationItem]
+    reserve_percent: Decimal
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A snapshot, its quotes, the calculator's trades and warnings, and the symbols it may
+    not sell (bought today)."""
+
+    snapshot: AccountSnapshot
+    prices: list[ContractPrice]
+    trades: list[Trade]
+    warnings: list[str]
+    no_sell: frozenset[str]
+
+    def lines(self, goal: Goal) -> list[RebalancePlan]:
+        """The plan vocabulary of this plan: one line per symbol held or targeted."""
+        return plan_lines(
+            self.snapshot, goal.weights, goal.reserve_percent, self.trades, goal.targets.attribution
+        )
