@@ -13,11 +13,12 @@ PACKAGES := $(wildcard packages/broker-connector-base packages/portfolio-analyti
 	packages/alpaca-connector)
 EDITABLES := $(foreach p,$(PACKAGES),-e $(p)[test])
 
-.PHONY: help install test lint typecheck pytest browser-deps demo bench container-test clean
+.PHONY: help install test lint typecheck pytest browser-deps demo demo-backtest bench container-test clean
 
 help:
 	@echo "make test            install everything into .venv, then ruff, mypy --strict, pytest"
 	@echo "make demo            run the rebalancer end to end on the built-in simulator"
+	@echo "make demo-backtest   backtest a demo strategy on real ETF closes (no broker, no daemon)"
 	@echo "make bench           run the benchmark scripts under bench/"
 	@echo "make container-test  build and run the container image with podman"
 	@echo "make browser-deps    install Debian's chromium + chromium-driver for the dashboard's browser tests"
@@ -64,6 +65,9 @@ test: lint typecheck pytest
 
 demo: $(STAMP)
 	$(PY) tools/demo.py
+
+demo-backtest: $(STAMP)
+	$(PY) tools/demo_backtest.py
 
 bench: $(STAMP)
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done

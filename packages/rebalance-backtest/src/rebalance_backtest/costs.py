@@ -10,14 +10,15 @@ plans are priced with, charged on every fill.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from broker_connector_base import InvalidInputError
+from broker_connector_base import AccountConfig, CommissionScheduleName, InvalidInputError
 
-__all__ = ["CommissionEstimator", "Costs"]
+__all__ = ["CommissionEstimator", "Costs", "commission_estimator"]
 
 _SUB_CENT = Decimal("0.0001")
 _BPS = Decimal(10_000)
@@ -70,6 +71,27 @@ class Costs:
         return self.commission.estimate(quantity, price)
 
 
-def commission_estimator(schedule: str | None, account: object) -> CommissionEstimator | None:
-    """The commission model of a backtest (``None``: free)."""
-    return None
+def commission_estimator(
+    schedule: CommissionScheduleName | None, account: AccountConfig
+) -> CommissionEstimator | None:
+    """The calculator's model of ``schedule``, else the account's, else its broker's default.
+
+    ``None`` for a free schedule. The models live in ``rebalance_calculator.commissions``;
+    an installation whose calculator predates them can only run free backtests.
+
+    Raises:
+        InvalidInputError: A charging schedule is asked for and the calculator has none.
+    """
+    try:
+        commissions: Any = importlib.import_module("rebalance_calculator.commissions")
+    except ImportError:
+        wanted = schedule or account.commission_schedule
+        if wanted in (None, "zero"):
+            return None
+        raise InvalidInputError(
+            f"commission schedule {wanted!r} needs rebalance_calculator.commissions, which this "
+            "installation's calculator does not have; use -commission zero",
+            source="backtest costs",
+        ) from None
+    model = commissions.commission_model(commissions.resolve_commission_schedule(account, schedule))
+    return None if model.is_zero else cast(CommissionEstimator, model)

@@ -1,0 +1,223 @@
+"""Benchmark of ``rebalance_backtest``: one backtest, a sweep of 64 settings, and bt alongside.
+
+Run from the repository root with the project venv::
+
+    .venv/bin/python bench/backtest.py             # best of 3 rounds
+    .venv/bin/python bench/backtest.py --rounds 1
+
+Data: 10 years of NYSE sessions (2015-2024), 12 symbols, fixed-seed random-walk closes to the
+cent; a new allocation document on each month's first session (120 documents, weights rotating
+over the 12 symbols); the engine checks the account every session (daily preview, drift band 2
+%), half spread 1 bps, $1,000,000 of cash.
+
+Figures (wall time, best of ``--rounds``, median in brackets):
+
+* one backtest through ``run_backtest`` (the daemon's Rebalancer and calculator, every
+  session), prices and allocations already loaded;
+* a sweep of 64 settings (drift band x cash reserve x minimum trade x half spread), one
+  process per core (``ProcessPoolExecutor``), and the same per backtest;
+* bt (PyPI ``bt``, a test-only dependency; the baseline) doing the same backtest on the same
+  data: the same weights on the same days, integer shares, and between documents a rebalance
+  whenever a weight drifts more than 2 points (``RunIfOutOfBounds``). bt is its own engine
+  with its own order logic, so its figures and ours differ a little; the ratio compares time.
+
+Targets: one backtest <= 2 s, faster than bt. The machine is shared: the load average is
+printed, figures move with it. It prints figures; it never fails on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import itertools
+import os
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from broker_connector_base import AccountConfig, AllocationItem
+from rebalance_backtest import (
+    AllocationHistory,
+    BacktestResult,
+    BacktestSettings,
+    DatedAllocations,
+    PriceHistory,
+    run_backtest,
+)
+from rebalance_backtest.calendar import sessions
+from rebalance_engine import StrategyAllocations
+
+SYMBOLS = [f"ETF{i:02d}" for i in range(12)]
+STRATEGY = "bench"
+
+
+def _prices() -> PriceHistory:
+    days = list(sessions(date(2015, 1, 2), date(2024, 12, 31)))
+    closes: dict[str, dict[date, Decimal]] = {}
+    for n, symbol in enumerate(SYMBOLS):
+        price = Decimal(20 + 15 * n)
+        series = {}
+        for day in days:
+            digest = hashlib.blake2b(f"{symbol}{day}".encode(), digest_size=2).digest()
+            move = Decimal(int.from_bytes(digest) - 32768) / Decimal(2_000_000)  # about 1 %
+            price = (price * (1 + move + Decimal("0.0002"))).quantize(Decimal("0.01"))
+            price = max(price, Decimal(1))
+            series[day] = price
+        closes[symbol] = series
+    return PriceHistory(closes=closes, source="bench random walk")
+
+
+def _history(prices: PriceHistory) -> AllocationHistory:
+    firsts: dict[tuple[int, int], date] = {}
+    for day in prices.dates:
+        firsts.setdefault((day.year, day.month), day)
+    documents = []
+    for k, day in enumerate(sorted(firsts.values())):
+        raw = [Decimal((i + k) % 12 + 1) for i in range(12)]
+        weights = [w / sum(raw) for w in raw]
+        weights[0] += 1 - sum(weights)
+        items = [
+            AllocationItem(symbol=s, allocation=w) for s, w in zip(SYMBOLS, weights, strict=True)
+        ]
+        document = StrategyAllocations(
+            name=STRATEGY,
+            strategy_long_name=STRATEGY,
+            last_rebalance_on=str(day),
+            allocations=items,
+        )
+        documents.append(DatedAllocations(day, document, f"bench document {day}"))
+    return AllocationHistory(STRATEGY, tuple(documents))
+
+
+def _settings(
+    drift: str = "2", reserve: str = "1", minimum: str = "0", bps: str = "1"
+) -> BacktestSettings:
+    account = AccountConfig(
+        account_id="BENCH",
+        type="paper",
+        strategy_name=STRATEGY,
+        cash_reserve_percent=Decimal(reserve),
+        drift_band_percent=Decimal(drift),
+        min_trade_value=Decimal(minimum),
+        commission_schedule="zero",
+    )
+    return BacktestSettings(
+        strategy=STRATEGY,
+        account=account,
+        initial_cash=Decimal(1_000_000),
+        half_spread_bps=Decimal(bps),
+    )
+
+
+GRID = [
+    _settings(*values)
+    for values in itertools.product(
+        ("0.5", "1", "2", "5"), ("0", "2"), ("0", "1000"), ("0", "2", "5", "10")
+    )
+]
+
+_DATA: tuple[PriceHistory, AllocationHistory] | None = None
+
+
+def _data() -> tuple[PriceHistory, AllocationHistory]:
+    global _DATA
+    if _DATA is None:
+        prices = _prices()
+        _DATA = (prices, _history(prices))
+    return _DATA
+
+
+def _one(settings: BacktestSettings) -> tuple[Decimal, int]:
+    prices, history = _data()
+    result = run_backtest(settings, prices, history)
+    return result.final_equity, len(result.trades)
+
+
+def _timed(function: Callable[[], object], rounds: int) -> tuple[float, float, Any]:
+    times, value = [], None
+    for _ in range(rounds):
+        started = time.perf_counter()
+        value = function()
+        times.append(time.perf_counter() - started)
+    return min(times), statistics.median(times), value
+
+
+def _bt_backtest(prices: PriceHistory, history: AllocationHistory) -> Callable[[], float]:
+    bt: Any = importlib.import_module("bt")
+    pd: Any = importlib.import_module("pandas")
+    days = list(prices.dates)
+    data = pd.DataFrame(
+        {s: [float(prices.closes[s][d]) for d in days] for s in SYMBOLS},
+        index=pd.DatetimeIndex([pd.Timestamp(d) for d in days]),
+    )
+    weights = pd.DataFrame(
+        [[float(i.allocation) for i in d.document.allocations] for d in history.documents],
+        index=pd.DatetimeIndex([pd.Timestamp(d.day) for d in history.documents]),
+        columns=SYMBOLS,
+    ).reindex(data.index, method="ffill")
+
+    def run() -> float:
+        strategy = bt.Strategy(
+            STRATEGY,
+            [
+                bt.algos.Or(
+                    [
+                        bt.algos.RunOnDate(*[pd.Timestamp(d.day) for d in history.documents]),
+                        bt.algos.RunIfOutOfBounds(0.02),
+                    ]
+                ),
+                bt.algos.WeighTarget(weights),
+                bt.algos.Rebalance(),
+            ],
+        )
+        backtest = bt.Backtest(strategy, data, initial_capital=1_000_000.0, progress_bar=False)
+        result = bt.run(backtest)
+        return float(result.backtests[STRATEGY].strategy.values.iloc[-1])
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    started = time.perf_counter()
+    prices, history = _data()
+    print(
+        f"data: {len(prices.dates)} sessions x {len(SYMBOLS)} symbols, {len(history.documents)} "
+        f"documents (built in {time.perf_counter() - started:.2f} s)"
+    )
+    best, median, (final, trades) = _timed(lambda: _one(_settings()), args.rounds)
+    result: BacktestResult = run_backtest(_settings(), prices, history)
+    print(
+        f"one backtest: {best:.2f} s ({median:.2f}); {result.runs} rebalances, {result.checks} "
+        f"daily checks, {trades} trades, final equity {final:,.2f}"
+    )
+    workers = os.cpu_count() or 1
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_one, GRID[:workers]))  # warm the workers (imports, data)
+        sweep_best, _, outcomes = _timed(lambda: list(pool.map(_one, GRID)), 1)
+    finals = sorted(f for f, _ in outcomes)
+    print(
+        f"sweep of {len(GRID)} settings on {workers} processes: {sweep_best:.2f} s, "
+        f"{sweep_best / len(GRID):.2f} s per backtest; final equity {finals[0]:,.2f} .. "
+        f"{finals[-1]:,.2f}"
+    )
+    try:
+        bt_run = _bt_backtest(prices, history)
+    except ImportError:
+        print("bt: not installed (pip install bt); no baseline")
+        return
+    bt_best, bt_median, bt_final = _timed(bt_run, args.rounds)
+    print(f"bt, the same backtest: {bt_best:.2f} s ({bt_median:.2f}); final equity {bt_final:,.2f}")
+    print(f"ratio ours / bt: {best / bt_best:.2f}")
+
+
+if __name__ == "__main__":
+    main()
