@@ -177,3 +177,29 @@ def test_pdt_execution_info_naive_times_are_utc() -> None:
 
 def test_models_reexport_base_models() -> None:
     assert AccountConfig is broker_connector_base.models.AccountConfig
+
+
+def test_account_result_plan_and_attributed_trades_survive_the_worker_json_round_trip() -> None:
+    # The worker writes model_dump_json() on stdout; the daemon reads model_validate_json().
+    attribution = {"shares": {"growth": "0.75", "income": "0.25"}}
+    line = {
+        "symbol": "SPY",
+        "current_qty": "12.5",
+        "current_weight": "0.0736",
+        "target_weight": "0.396",
+        "current_value": "7363.75",
+        "target_value": "39600.00",
+        "trade_quantity": 55,
+        "trade_amount": "32561.60",
+        "direction": "BUY",
+        "needs_rebalance": True,
+        "attribution": attribution,
+    }
+    sent = result(trades=[trade(attribution=attribution)], plan=[line])
+
+    received = AccountExecutionResult.model_validate_json(sent.model_dump_json())
+
+    assert received == sent
+    assert received.plan[0].target_weight == Decimal("0.396")
+    assert received.plan[0].delta().target_qty == Decimal("67.5")
+    assert received.trades[0].attribution == received.plan[0].attribution
