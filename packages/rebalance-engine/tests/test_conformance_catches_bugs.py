@@ -21,7 +21,6 @@ from broker_connector_base import (
     BrokerClient,
     OrderResult,
     OrderType,
-    Trade,
     TradingHoursStatus,
 )
 from broker_connector_base.fake import InMemoryBroker
@@ -297,6 +296,3 @@ def test_subclass_skipping_a_rebalancer_suite_test_with_a_reason_is_accepted() -
         RebalancerConformance.test_run_keeps_the_cash_reserve_in_cash
     )
 
-
-def _unused(trade: Trade) -> None:
-    """Keeps ``Trade`` imported for the type of ``on_order`` callbacks in the cases."""

@@ -270,8 +270,8 @@ class IBKRClient(BrokerClient):
     ) -> list[ContractPrice]:
         """Quotes for ``symbols``, requested together; fresh cached quotes when ``use_cache``.
 
-        A symbol without bid or ask gets last (or close) in their place, with a warning in
-        ``price_warnings``.
+        A symbol without bid or ask gets last (or close) in their place, with a warning that
+        ``take_warnings`` hands over (once).
 
         Raises:
             BrokerAPIError: A symbol is unknown or has no usable price; the message names it.

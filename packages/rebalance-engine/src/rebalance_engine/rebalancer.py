@@ -13,6 +13,10 @@ last one left, until a plan has nothing to do (at most ``1 + extra_rounds``). Sh
 earlier the same trading day are never sold, in a run or in a preview (a day trade; in a cash
 account a good-faith violation). Together these make a run end where the next run, or a
 preview, finds nothing to do.
+
+An account's targets are those of all its strategies, fetched at once and blended by weight,
+then replaced (``targets.fetch_targets``). Every trade, and every line of the plan the results
+carry, names the strategies it is for (``StrategyAttribution``).
 """
 
 from __future__ import annotations
