@@ -295,4 +295,3 @@ def test_subclass_skipping_a_rebalancer_suite_test_with_a_reason_is_accepted() -
     assert _Honest.test_run_keeps_the_cash_reserve_in_cash is (
         RebalancerConformance.test_run_keeps_the_cash_reserve_in_cash
     )
-
