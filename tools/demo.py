@@ -2,8 +2,10 @@
 
 Starts the simulator with ``demo/scenario.yaml`` (two paper accounts, one with the IRA
 replacement set), serves target allocations from ``demo/allocations`` (``file://``), then
-through ``tools/rebalance.sh`` (the operator's path): preview every account, execute, preview
-again (no trades needed), print the journal summary. Then it starts the daemon on the same
+through ``tools/rebalance.sh`` (the operator's path): preview every account, execute (each
+run records the account as it left it), preview again (no trades needed), take a snapshot of
+every account, print the journal summary and each account's performance report
+(``-report``). Then it starts the daemon on the same
 state with its HTTP API and dashboard on 127.0.0.1 (port 8000, or a free one when 8000 is
 taken) and a fresh API key, prints both, and keeps it up for a minute or until Enter
 (``--serve-secs``, 0 skips it); then it stops everything it started. The repo's
@@ -32,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "demo" / "scenario.yaml"
 ALLOCATIONS = REPO / "demo" / "allocations"
 REBALANCE = REPO / "tools" / "rebalance.sh"
+DEMO_ACCOUNTS = ("DUM959247", "DU789012")
 
 
 def _read_ready_line(process: subprocess.Popen[str]) -> int:
@@ -228,8 +231,11 @@ def main(argv: list[str] | None = None) -> int:
             _step("Preview every account", ["-all"], env, work)
             _step("Execute the rebalance", ["-all", "-exec", "rebalance"], env, work)
             _step("Preview again: the portfolios are on target", ["-all"], env, work)
+            _step("Snapshot every account (places nothing)", ["-snapshot", "-all"], env, work)
             print("\n=== Journal summary")
             print(_journal_summary(data_dir))
+            for account in DEMO_ACCOUNTS:
+                _step(f"Report of {account}", ["-report", "-account", account], env, work)
             if args.serve_secs > 0:
                 _serve_dashboard(env, work, args.serve_secs)
     print("\nDemo finished; the simulator is stopped and the temp state removed.")

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Manual trigger: preview or execute a rebalance through the daemon's own path.
+# Manual trigger: preview or execute a rebalance through the daemon's own path; snapshots and
+# performance reports.
 #
 #   tools/rebalance.sh -account DUM959247                  # preview (print-rebalance)
 #   tools/rebalance.sh -account DUM959247 -exec rebalance  # place the orders
 #   tools/rebalance.sh -all [-exec rebalance]              # every enabled account
+#   tools/rebalance.sh -snapshot -account ID | -all        # record snapshots, place nothing
+#   tools/rebalance.sh -report -account ID [-since YYYY-MM-DD] [-format json] [-plot FILE]
 #
 # Where it runs, first match wins:
 #   REBALANCE_EXEC="podman exec rebalancer-event-broker"   that command prefix, then
@@ -12,13 +15,14 @@
 #     running compose service                              directory (its .env, accounts.yaml)
 #   otherwise                                              docker compose exec -T event-broker
 #
-# Exit status is the CLI's: 0 all runs succeeded, 1 a run failed or was refused, 2 bad input.
+# Exit status is the CLI's: 0 all runs succeeded (or the report printed), 1 a run failed or
+# was refused, 2 bad input (an unknown, repeated or misplaced flag, a bad value).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then

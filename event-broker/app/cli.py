@@ -1,8 +1,14 @@
-"""Manual trigger: ``python -m app.cli -account ID [-exec rebalance]`` or ``-all``.
+"""Manual trigger and reports (``tools/rebalance.sh``):
 
-Runs through the same path as a realtime signal (account lock, PDT guard, journal,
-notification, one worker process per account) and prints the proposed or placed trades.
-Exit codes: 0 every run succeeded, 1 a run failed or was refused, 2 bad input or config.
+* ``python -m app.cli -account ID [-exec rebalance]`` or ``-all``: preview or rebalance;
+* ``-snapshot -account ID`` or ``-snapshot -all``: record portfolio snapshots;
+* ``-report -account ID [-since YYYY-MM-DD] [-format text|json] [-plot FILE]``: the
+  account's performance, drift and last runs from the journal.
+
+Runs go through the same path as a realtime signal (account lock, PDT guard, journal,
+notification, one worker process per account). Flags are strict: an unknown, repeated or
+misplaced flag, or a bad value, exits 2 naming it. Exit codes: 0 every run succeeded (or the
+report was printed), 1 a run failed or was refused, 2 bad input or config.
 """
 
 from __future__ import annotations
@@ -11,25 +17,30 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sqlite3
 import sys
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from broker_connector_base import AccountConfig, InvalidInputError
+from broker_connector_base.types import trading_day
 
 from app.backtests.cli import BACKTEST_FLAGS
 from app.backtests.cli import main as backtest_main
 from app.config.logs import configure_logging, secrets_of
 from app.config.settings import AppConfig, load_app_config
 from app.intake.events import KNOWN_EXECS
-from app.models import AccountExecutionResult, ExecMode
+from app.models import AccountExecutionResult, RunMode
 from app.notify.report import format_results
 from app.runs.strategy import StrategyExecutor
 from app.runtime import Runtime
+from app.store.files import JOURNAL_FILE
+from app.store.journal import Journal
 
 __all__ = ["main", "run_manual"]
 
@@ -50,51 +61,108 @@ class _Once(argparse.Action):
         values: str | Sequence[Any] | None,
         option_string: str | None = None,
     ) -> None:
-        given: tuple[str, ...] = getattr(namespace, "_given", ())
-        if self.dest in given:
+        if self.dest in _given(namespace):
             parser.error(f"argument {option_string}: given more than once")
-        namespace._given = (*given, self.dest)
+        namespace._given = (*_given(namespace), self.dest)
         setattr(namespace, self.dest, True if self.nargs == 0 else values)
 
 
-def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
-    """``-name``/``--name`` given at most once; ``nargs=0`` for an on/off switch."""
+def _given(namespace: argparse.Namespace) -> tuple[str, ...]:
+    given: tuple[str, ...] = getattr(namespace, "_given", ())
+    return given
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> tuple[str, ...]:
+    """``-name``/``--name`` given at most once; ``nargs=0`` for an on/off switch.
+
+    Returns:
+        The option strings.
+    """
     if kwargs.get("nargs") == 0:
         kwargs.setdefault("default", False)
-    parser.add_argument(f"-{name}", f"--{name}", action=_Once, **kwargs)
+    names = (f"-{name}", f"--{name}")
+    parser.add_argument(*names, action=_Once, **kwargs)
+    return names
 
 
-def _parser() -> argparse.ArgumentParser:
-    # allow_abbrev=False: "--acc" must not silently mean "--account".
+def _day(value: str) -> date:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if day > trading_day(datetime.now(UTC)):
+        raise argparse.ArgumentTypeError(f"{value} is after today (New York)")
+    return day
+
+
+def _parser() -> tuple[argparse.ArgumentParser, frozenset[str]]:
+    """The parser, and every option string it knows (``-h`` included)."""
     parser = argparse.ArgumentParser(
         prog="rebalance",
-        description="Preview (default) or execute a rebalance of one account or of all.",
+        description=(
+            "Preview (default) or execute a rebalance of one account or of all; take "
+            "portfolio snapshots (-snapshot); print an account's performance (-report)."
+        ),
         allow_abbrev=False,
     )
-    _flag(parser, "account", metavar="ID", help="the account to run")
-    _flag(parser, "all", nargs=0, help="every enabled account of TRADING_MODE")
-    _flag(
-        parser,
-        "exec",
-        dest="exec_mode",
-        choices=KNOWN_EXECS,
-        default="print-rebalance",
-        help="print-rebalance (preview, default) or rebalance (places orders)",
+    known = {"-h", "--help"}
+    known.update(_flag(parser, "account", metavar="ID", help="the account to run or report on"))
+    known.update(_flag(parser, "all", nargs=0, help="every enabled account of TRADING_MODE"))
+    known.update(
+        _flag(
+            parser,
+            "exec",
+            dest="exec_mode",
+            choices=KNOWN_EXECS,
+            help="print-rebalance (preview, default) or rebalance (places orders)",
+        )
     )
-    _flag(parser, "env-file", dest="env_file", type=Path, help="dotenv file (default .env)")
-    return parser
+    known.update(_flag(parser, "snapshot", nargs=0, help="record snapshots; places nothing"))
+    known.update(_flag(parser, "report", nargs=0, help="performance, drift and last runs"))
+    known.update(_flag(parser, "since", type=_day, metavar="YYYY-MM-DD", help="-report: from"))
+    known.update(_flag(parser, "format", choices=("text", "json"), help="-report: text or json"))
+    known.update(_flag(parser, "plot", type=Path, metavar="FILE", help="-report: PNG curve too"))
+    known.update(_flag(parser, "env-file", dest="env_file", type=Path, help="dotenv file"))
+    return parser, frozenset(known)
+
+
+_REPORT_ONLY = (("since", "-since"), ("format", "-format"), ("plot", "-plot"))
+
+
+def _check_combination(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse flags that do not belong together, naming them (``parser.error``: exit 2)."""
+    if args.report and args.snapshot:
+        parser.error("-report and -snapshot are separate commands; give one")
+    if args.report:
+        if args.all or args.account is None:
+            parser.error("-report needs -account ID (one account)")
+        if args.exec_mode is not None:
+            parser.error("-exec does not apply to -report")
+        return
+    for dest, flag in _REPORT_ONLY:
+        if getattr(args, dest) is not None:
+            parser.error(f"{flag} applies to -report only")
+    if args.snapshot and args.exec_mode is not None:
+        parser.error("-exec does not apply to -snapshot (a snapshot places nothing)")
+    if bool(args.all) == (args.account is not None):
+        parser.error("give one of -account ID or -all")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.all == (args.account is not None):
-        parser.error("give one of -account ID or -all")
+    parser, known = _parser()
+    words = sys.argv[1:] if argv is None else argv
+    for word in words:
+        # argparse matches a single-dash flag by its prefix even with allow_abbrev=False
+        # (-acc would be -account): every flag must be spelled out.
+        if word.startswith("-") and word.partition("=")[0] not in known:
+            parser.error(f"unrecognized arguments: {word} (flags are never abbreviated)")
+    args = parser.parse_args(words)
+    _check_combination(parser, args)
     return args
 
 
 async def run_manual(
-    config: AppConfig, accounts: tuple[AccountConfig, ...], mode: ExecMode
+    config: AppConfig, accounts: tuple[AccountConfig, ...], mode: RunMode
 ) -> list[AccountExecutionResult]:
     """Run ``accounts`` (grouped by strategy, in parallel within the bound) as a manual event."""
     # Several accounts are forked from one fork server rather than each paying an interpreter
@@ -121,7 +189,7 @@ async def run_manual(
 async def _run_groups(
     strategies: StrategyExecutor,
     accounts: tuple[AccountConfig, ...],
-    mode: ExecMode,
+    mode: RunMode,
     event_row: int,
 ) -> list[AccountExecutionResult]:
     """Each strategy's accounts in parallel; SIGTERM/SIGINT terminate the running ones."""
@@ -151,6 +219,51 @@ async def _run_groups(
     return [r for strategy in done for r in strategy.results]
 
 
+def _accounts(args: argparse.Namespace, config: AppConfig) -> tuple[AccountConfig, ...]:
+    if not args.all:
+        return (config.account(args.account),)
+    accounts = config.tradable_accounts()
+    if not accounts:
+        raise InvalidInputError(
+            f"no enabled {config.settings.trading_mode} account to run",
+            str(config.settings.accounts_file),
+        )
+    return accounts
+
+
+def _report(args: argparse.Namespace, config: AppConfig) -> int:
+    """``-report``: the account's performance from the journal (no broker, no worker)."""
+    # Imported here: the analytics (numpy) and rich are for reports only.
+    from app.reporting import account_report
+    from app.reporting.render import print_report
+
+    account_id: str = args.account
+    settings = config.settings
+    with Journal(settings.data_dir / JOURNAL_FILE) as journal:
+        known = any(a.account_id == account_id for a in config.accounts)
+        if not known and not journal.recent_runs(account_id, limit=1):
+            configured = ", ".join(a.account_id for a in config.accounts) or "none"
+            raise InvalidInputError(
+                f"-account {account_id!r} is not configured and has no runs in the journal "
+                f"(configured: {configured})",
+                str(settings.accounts_file),
+            )
+        report = account_report(journal, account_id, since=args.since)
+    if args.format == "json":
+        print(report.model_dump_json(indent=2))
+    else:
+        print_report(report)
+    if args.plot is not None:
+        from app.reporting.plot import write_equity_plot
+
+        try:
+            write_equity_plot(report, args.plot)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write -plot {args.plot}: {exc}") from None
+        print(f"Equity curve written to {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m app.cli``."""
     given = sys.argv[1:] if argv is None else argv
@@ -163,20 +276,22 @@ def main(argv: list[str] | None = None) -> int:
             env_file=args.env_file or Path(".env"), env_file_required=args.env_file is not None
         )
         configure_logging(config.settings.log_level, secrets=secrets_of(config))
-        if args.all:
-            accounts = config.tradable_accounts()
-            if not accounts:
-                raise InvalidInputError(
-                    f"no enabled {config.settings.trading_mode} account to run",
-                    str(config.settings.accounts_file),
-                )
-        else:
-            accounts = (config.account(args.account),)
+        if args.report:
+            return _report(args, config)
+        accounts = _accounts(args, config)
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (``| head``): nothing is wrong with the report or the data.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: cannot use DATA_DIR {config.settings.data_dir}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    mode: RunMode = "snapshot" if args.snapshot else (args.exec_mode or "print-rebalance")
     try:
-        results = asyncio.run(run_manual(config, accounts, args.exec_mode))
+        results = asyncio.run(run_manual(config, accounts, mode))
     except (OSError, sqlite3.Error, InvalidInputError) as exc:
         print(f"error: cannot use DATA_DIR {config.settings.data_dir}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

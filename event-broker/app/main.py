@@ -28,6 +28,7 @@ from app.config.logs import configure_logging, secrets_of
 from app.config.settings import AppConfig, load_app_config, load_settings
 from app.intake.subscriber import AblyConnectionFailed, AblyService
 from app.runtime import Runtime
+from app.snapshots.schedule import SnapshotScheduler
 from app.store.status import AblyState, DaemonStatus, check_status, write_status
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.ably: AblyService | None = None
         self._ably_task: asyncio.Task[None] | None = None
+        self._snapshots: SnapshotScheduler | None = None
+        self._snapshot_task: asyncio.Task[None] | None = None
         self.api: ApiServer | None = None
         # Until the subscription is up the health check must fail, unless there is none to wait
         # for (no key: manual triggers only).
@@ -95,6 +98,7 @@ class Daemon:
         try:
             if await self._start_api():
                 await self.runtime.start()
+                self._start_snapshots()
                 exit_code = await self._serve()
             else:
                 exit_code = EXIT_CONFIG
@@ -175,11 +179,22 @@ class Daemon:
         logger.error("Realtime subscription ended unexpectedly; exiting")
         return EXIT_REALTIME_FAILED
 
+    def _start_snapshots(self) -> None:
+        scheduler = self._snapshots = self.runtime.snapshot_scheduler()
+        if scheduler is None:
+            logger.info("Daily snapshots are off (SNAPSHOTS_ENABLED=false)")
+            return
+        self._snapshot_task = asyncio.create_task(scheduler.run(), name="daily-snapshots")
+
     async def _shutdown(self) -> None:
         logger.info(
             "Shutting down: no new events; %d account runs active",
             self.runtime.strategies.active_runs,
         )
+        if self._snapshot_task is not None:
+            # A snapshot under way goes on: its runs get the grace below, like any other run.
+            self._snapshot_task.cancel()
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
         if self._ably_task is not None and not self._ably_task.done():
             self._ably_task.cancel()
             await asyncio.gather(self._ably_task, return_exceptions=True)
@@ -188,6 +203,8 @@ class Daemon:
         # Runs started through the API finish within the grace like any other (their callers
         # get their answers); the API stops taking requests after that.
         await self.runtime.stop(self.config.settings.shutdown_grace_secs)
+        if self._snapshots is not None:
+            await self._snapshots.finish()
         if self.api is not None:
             await self.api.stop()
 

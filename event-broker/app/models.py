@@ -28,6 +28,8 @@ from broker_connector_base import (
 from broker_connector_base.types import Money
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.snapshots.model import PortfolioSnapshot
+
 __all__ = [
     "AccountConfig",
     "AccountExecutionResult",
@@ -42,9 +44,11 @@ __all__ = [
     "OrderResult",
     "PDTCheckResult",
     "PDTExecutionInfo",
+    "PortfolioSnapshot",
     "PositionDelta",
     "RebalancePlan",
     "RebalanceResult",
+    "RunMode",
     "RunStatus",
     "StrategyExecutionResult",
     "Trade",
@@ -52,6 +56,10 @@ __all__ = [
 
 ExecMode = Literal["rebalance", "print-rebalance"]
 """``rebalance`` places orders; ``print-rebalance`` only previews them."""
+
+RunMode = Literal["rebalance", "print-rebalance", "snapshot"]
+"""What an account run does: an ``ExecMode``, or ``snapshot`` (reads the account and its
+targets, places nothing; taken on a schedule or on demand, never by a strategy event)."""
 
 RunStatus = Literal["succeeded", "failed", "refused", "timed_out"]
 """How one account run ended. ``refused``: a guard (PDT, lock, market hours) stopped it."""
@@ -110,6 +118,8 @@ class AccountExecutionResult(BaseModel):
     ``trades`` are the placed orders for ``rebalance`` and the proposed trades for
     ``print-rebalance``; ``plan`` the plan they came from (every symbol held or targeted,
     ``RebalancePlan.delta()`` in shares; empty when the run failed before planning).
+    ``snapshot`` is the account as a ``rebalance`` left it or as a ``snapshot`` run read it
+    (``None`` for previews and runs that could not read it).
     ``success`` is true exactly when ``status`` is ``"succeeded"``; ``error`` carries the
     reason for every other status.
     """
@@ -118,7 +128,7 @@ class AccountExecutionResult(BaseModel):
 
     account_id: str = Field(min_length=1)
     run_id: str = Field(min_length=1)
-    mode: ExecMode
+    mode: RunMode
     status: RunStatus
     success: bool
     error: str | None = None
@@ -127,6 +137,7 @@ class AccountExecutionResult(BaseModel):
     cash_balance: Money | None = None
     warnings: list[str] = Field(default_factory=list)
     plan: list[RebalancePlan] = Field(default_factory=list)
+    snapshot: PortfolioSnapshot | None = None
     started_at: datetime
     finished_at: datetime
 
@@ -144,6 +155,10 @@ class AccountExecutionResult(BaseModel):
             )
         if not self.success and not self.error:
             raise ValueError(f"status {self.status!r} needs an error saying why")
+        if self.snapshot is not None and self.snapshot.account_id != self.account_id:
+            raise ValueError(
+                f"snapshot of account {self.snapshot.account_id} in the result of {self.account_id}"
+            )
         if self.finished_at < self.started_at:
             raise ValueError(
                 f"finished_at {self.finished_at.isoformat()} is before "
@@ -169,7 +184,7 @@ class StrategyExecutionResult(BaseModel):
 
     strategy: str = Field(min_length=1)
     timestamp: datetime
-    event: ExecMode
+    event: RunMode
     accounts_processed: int = Field(ge=0)
     results: list[AccountExecutionResult] = Field(default_factory=list)
     status: str | None = None

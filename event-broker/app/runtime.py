@@ -4,8 +4,8 @@
 previous version's seen message ids are imported into it first) and its reader, the PDT
 state, the notifier, the run feed (live progress for the HTTP API), the worker pool and its
 launcher, the trading executor, the strategy executor and the event processor;
-``subscriber()`` adds the realtime subscriber on top. ``start()``, ``stop()`` and
-``close()`` own what happens around them. The daemon (``app.main``, which also serves the
+``subscriber()`` adds the realtime subscriber on top, ``snapshot_scheduler()`` the daily
+snapshots. ``start()``, ``stop()`` and ``close()`` own what happens around them. The daemon (``app.main``, which also serves the
 HTTP API over this graph), the CLI (``app.cli``, which ``make demo`` runs) and the tests use
 this graph, so none wires its own.
 """
@@ -13,6 +13,8 @@ this graph, so none wires its own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from broker_connector_base import InvalidInputError
 
@@ -26,7 +28,9 @@ from app.runs.account import TradingExecutor
 from app.runs.feed import RunFeed
 from app.runs.pdt import PDTProtectionService
 from app.runs.recovery import report_unfinished_runs
+from app.runs.snapshots import DailySnapshots
 from app.runs.strategy import StrategyExecutor
+from app.snapshots.schedule import DailySchedule, NyseCalendar, SnapshotScheduler
 from app.store.files import JOURNAL_FILE, PDT_STATE_FILE
 from app.store.journal import Journal
 from app.store.legacy import import_legacy_seen_ids
@@ -127,6 +131,22 @@ class Runtime:
             tls=settings.ably_tls,
             max_message_age_secs=settings.event_max_age_secs,
         )
+
+    def snapshot_scheduler(
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
+    ) -> SnapshotScheduler | None:
+        """The daily snapshot of every tradable account, or ``None`` when
+        ``SNAPSHOTS_ENABLED`` is false. ``clock`` and ``sleep`` replace the real ones (tests).
+        """
+        settings = self.config.settings
+        if not settings.snapshots_enabled:
+            return None
+        schedule = DailySchedule(settings.snapshot_time, NyseCalendar())
+        job = DailySnapshots(self.config, self.strategies, self.journal)
+        return SnapshotScheduler(schedule, job, clock=clock, sleep=sleep)
 
     async def start(self, *, report_unfinished: bool = True) -> None:
         """Report runs a previous process left unfinished and accounts not served, then start

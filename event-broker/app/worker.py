@@ -34,9 +34,11 @@ from broker_connector_base import (
 )
 
 from app.config.logs import configure_logging
-from app.models import AccountExecutionResult
+from app.models import AccountExecutionResult, PortfolioSnapshot
+from app.snapshots.take import snapshot_after_run, take_snapshot
 from app.store.journal import Journal
 from app.trading.broker_factory import (
+    create_allocation_source,
     create_broker_client,
     create_rebalancer,
     preload_connectors,
@@ -72,6 +74,7 @@ def _result(
     cash_balance: Decimal | None = None,
     warnings: list[str] | None = None,
     plan: list[RebalancePlan] | None = None,
+    snapshot: PortfolioSnapshot | None = None,
 ) -> AccountExecutionResult:
     return AccountExecutionResult(
         account_id=request.account.account_id,
@@ -85,13 +88,15 @@ def _result(
         cash_balance=cash_balance,
         warnings=warnings or [],
         plan=plan or [],
+        snapshot=snapshot,
         started_at=started_at,
         finished_at=datetime.now(UTC),
     )
 
 
 async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
-    """Run the preview or rebalance of ``request``; failures come back as a failed result."""
+    """Run the preview, rebalance or snapshot of ``request``; failures come back as a failed
+    result."""
     started_at = datetime.now(UTC)
     journal = Journal(request.journal_path)
     logged_status: dict[str | None, OrderStatus | None] = {}
@@ -120,9 +125,12 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
     try:
         client = create_broker_client(request)
         async with _connected(client):
+            if request.mode == "snapshot":
+                return await _snapshot(request, client, started_at)
             rebalancer = create_rebalancer(request, client, on_order=on_order, logger=logger)
             if request.mode == "rebalance":
                 done = await rebalancer.rebalance_account(request.account)
+                snapshot, notes = await snapshot_after_run(client, done)
                 return _result(
                     request,
                     started_at,
@@ -131,8 +139,9 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
                     error=done.error,
                     total_value=done.total_value,
                     cash_balance=done.cash_balance,
-                    warnings=done.warnings,
+                    warnings=[*done.warnings, *notes],
                     plan=done.plan,
+                    snapshot=snapshot,
                 )
             preview = await rebalancer.calculate_rebalance(request.account)
             return _result(
@@ -158,6 +167,32 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
         )
     finally:
         journal.close()
+
+
+async def _snapshot(
+    request: WorkerRequest, client: BrokerClient, started_at: datetime
+) -> AccountExecutionResult:
+    source, replacements = create_allocation_source(request)
+    snapshot, warnings = await take_snapshot(
+        client, request.account, source=source, replacements=replacements
+    )
+    logger.info(
+        "Snapshot: value %s, cash %s, %d positions%s",
+        snapshot.total_value,
+        snapshot.cash,
+        len(snapshot.positions),
+        "".join(f"; {w}" for w in warnings),
+    )
+    return _result(
+        request,
+        started_at,
+        success=True,
+        trades=[],
+        total_value=snapshot.total_value,
+        cash_balance=snapshot.cash,
+        warnings=warnings,
+        snapshot=snapshot,
+    )
 
 
 EXIT_ORPHANED = 70

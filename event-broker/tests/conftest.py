@@ -11,6 +11,8 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +22,18 @@ from aiohttp import web
 from app.api.app import create_app
 from app.api.server import ApiServer
 from app.config.settings import AppConfig, load_app_config, load_settings
-from app.models import ExecMode
+from app.models import AccountExecutionResult, ExecMode, RunMode
 from app.notify.notifier import NotificationService
 from app.runs.account import TradingExecutor
 from app.runs.requests import build_worker_request
 from app.runtime import Runtime
+from app.snapshots.model import BenchmarkQuote, PortfolioSnapshot, SnapshotPosition
 from app.store.files import JOURNAL_FILE
+from app.store.journal import Journal
+from app.store.snapshots import CashFlow
 from app.workers.pool import WorkerProcesses
 from app.workers.protocol import WorkerRequest
-from broker_connector_base import AccountConfig
+from broker_connector_base import AccountConfig, OrderStatus, Trade
 from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
 from ib_gateway_sim import GatewaySimulator, Scenario
 from pydantic import SecretStr
@@ -511,3 +516,135 @@ async def receiver() -> AsyncIterator[Receiver]:
         if state.hold is not None:
             state.hold.set()
         await runner.cleanup()
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshots written through the journal as the daemon writes them (finish_run of a run).
+# --------------------------------------------------------------------------------------------
+
+JOURNAL_V1_DUMP = Path(__file__).parent / "store" / "data" / "journal-v1.sql"
+
+
+def make_v1_journal(path: Path) -> None:
+    """A journal file as the previous version (schema 1) left it (``journal-v1.sql``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(JOURNAL_V1_DUMP.read_text(encoding="utf-8"))
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def v1_journal() -> Callable[[Path], None]:
+    """``v1_journal(path)`` writes the previous version's journal file there."""
+    return make_v1_journal
+
+
+class SnapshotBook:
+    """Writes snapshot and rebalance runs into a real journal, as ``TradingExecutor`` does."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._runs = iter(range(1, 100_000))
+
+    def _run_id(self, mode: str) -> str:
+        return f"{mode}-{next(self._runs):05d}"
+
+    def take(
+        self,
+        account_id: str,
+        taken_at: datetime,
+        *,
+        total: str,
+        cash: str,
+        positions: dict[str, tuple[str, str]] | None = None,
+        targets: dict[str, str] | None = None,
+        spy: str | None = None,
+        settled: str | None = None,
+    ) -> CashFlow | None:
+        """A successful ``snapshot`` run; ``positions`` symbol -> (quantity, price)."""
+        snapshot = PortfolioSnapshot(
+            account_id=account_id,
+            taken_at=taken_at,
+            total_value=Decimal(total),
+            cash=Decimal(cash),
+            settled_cash=Decimal(settled or cash),
+            positions=tuple(
+                SnapshotPosition(
+                    symbol=symbol,
+                    quantity=Decimal(qty),
+                    price=Decimal(price),
+                    value=Decimal(qty) * Decimal(price),
+                )
+                for symbol, (qty, price) in sorted((positions or {}).items())
+            ),
+            targets=None if targets is None else {s: Decimal(w) for s, w in targets.items()},
+            benchmark=None if spy is None else BenchmarkQuote(symbol="SPY", price=Decimal(spy)),
+        )
+        return self._finish(account_id, "snapshot", snapshot=snapshot)
+
+    def rebalance(
+        self, account_id: str, fills: list[tuple[str, int, str, str | None]]
+    ) -> AccountExecutionResult:
+        """A ``rebalance`` run whose orders (symbol, signed shares, avg price, est.
+        commission) all filled; started now, so after every snapshot taken before now."""
+        run_id = self._run_id("rebalance")
+        self.journal.start_run(run_id=run_id, account_id=account_id, mode="rebalance", client_id=1)
+        trades = []
+        for n, (symbol, quantity, price, commission) in enumerate(fills):
+            placed = Trade(
+                symbol=symbol,
+                quantity=quantity,
+                current_shares=Decimal(0),
+                target_value=Decimal(0),
+                current_value=Decimal(0),
+                price=Decimal(price),
+                order_id=f"{run_id}-{n}",
+                status=OrderStatus.FILLED,
+                filled_quantity=quantity,
+                avg_fill_price=Decimal(price),
+                estimated_commission=None if commission is None else Decimal(commission),
+            )
+            self.journal.record_order(run_id=run_id, trade=placed)
+            trades.append(placed)
+        now = datetime.now(UTC)
+        result = AccountExecutionResult(
+            account_id=account_id,
+            run_id=run_id,
+            mode="rebalance",
+            status="succeeded",
+            success=True,
+            trades=trades,
+            started_at=now,
+            finished_at=now,
+        )
+        self.journal.finish_run(run_id=run_id, result=result)
+        return result
+
+    def _finish(
+        self, account_id: str, mode: RunMode, *, snapshot: PortfolioSnapshot
+    ) -> CashFlow | None:
+        run_id = self._run_id(mode)
+        self.journal.start_run(run_id=run_id, account_id=account_id, mode=mode, client_id=1)
+        now = datetime.now(UTC)
+        result = AccountExecutionResult(
+            account_id=account_id,
+            run_id=run_id,
+            mode=mode,
+            status="succeeded",
+            success=True,
+            total_value=snapshot.total_value,
+            cash_balance=snapshot.cash,
+            snapshot=snapshot,
+            started_at=now,
+            finished_at=now,
+        )
+        return self.journal.finish_run(run_id=run_id, result=result)
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Iterator[SnapshotBook]:
+    """A ``SnapshotBook`` on a new journal in ``tmp_path/data``."""
+    with Journal(tmp_path / "data" / JOURNAL_FILE) as journal:
+        yield SnapshotBook(journal)

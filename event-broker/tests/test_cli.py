@@ -131,14 +131,88 @@ def test_format_results_says_when_no_trade_is_needed() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [[], ["-account", "DU1", "-all"], ["-account", "DU1", "-exec", "liquidate"]],
+    ("argv", "message"),
+    [
+        ([], "give one of -account ID or -all"),
+        (["-account", "DU1", "-all"], "give one of -account ID or -all"),
+        (
+            ["-account", "DU1", "-exec", "liquidate"],
+            "argument -exec/--exec: invalid choice: 'liquidate'",
+        ),
+        # Unknown flags, abbreviations and stray words.
+        (["-account", "DU1", "-dryrun"], "unrecognized arguments: -dryrun"),
+        (["-all", "-exe", "rebalance"], "unrecognized arguments: -exe"),
+        (["-acc", "DU1"], "unrecognized arguments: -acc (flags are never abbreviated)"),
+        (["-account", "DU1", "extra"], "unrecognized arguments: extra"),
+        # Every flag given twice, even with the same value.
+        (
+            ["-account", "DU1", "-account", "DU2"],
+            "argument -account: given more than once",
+        ),
+        (["-account", "DU1", "--account", "DU1"], "argument --account: given more than once"),
+        (["-all", "-all"], "argument -all: given more than once"),
+        (
+            ["-all", "-exec", "rebalance", "-exec", "rebalance"],
+            "argument -exec: given more than once",
+        ),
+        (["-all", "-snapshot", "-snapshot"], "argument -snapshot: given more than once"),
+        (["-report", "-report", "-account", "DU1"], "argument -report: given more than once"),
+        (
+            ["-report", "-account", "DU1", "-since", "2026-01-02", "-since", "2026-01-05"],
+            "argument -since: given more than once",
+        ),
+        (
+            ["-report", "-account", "DU1", "-format", "json", "-format", "json"],
+            "argument -format: given more than once",
+        ),
+        (
+            ["-report", "-account", "DU1", "-plot", "a.png", "-plot", "b.png"],
+            "argument -plot: given more than once",
+        ),
+        (
+            ["-all", "--env-file", "a", "--env-file", "b"],
+            "argument --env-file: given more than once",
+        ),
+        # Bad values, named with their flag.
+        (
+            ["-report", "-account", "DU1", "-since", "2026-13-01"],
+            "argument -since/--since: '2026-13-01' is not a date (YYYY-MM-DD)",
+        ),
+        (
+            ["-report", "-account", "DU1", "-since", "yesterday"],
+            "argument -since/--since: 'yesterday' is not a date",
+        ),
+        (
+            ["-report", "-account", "DU1", "-since", "2999-01-01"],
+            "argument -since/--since: 2999-01-01 is after today",
+        ),
+        (
+            ["-report", "-account", "DU1", "-format", "xml"],
+            "argument -format/--format: invalid choice: 'xml'",
+        ),
+        (["-account"], "argument -account/--account: expected one argument"),
+        # Flags that do not belong together.
+        (["-all", "-since", "2026-01-02"], "-since applies to -report only"),
+        (["-account", "DU1", "-format", "json"], "-format applies to -report only"),
+        (["-snapshot", "-all", "-plot", "x.png"], "-plot applies to -report only"),
+        (["-snapshot", "-all", "-exec", "rebalance"], "-exec does not apply to -snapshot"),
+        (["-snapshot"], "give one of -account ID or -all"),
+        (["-report", "-all"], "-report needs -account ID (one account)"),
+        (["-report"], "-report needs -account ID (one account)"),
+        (["-report", "-account", "DU1", "-exec", "rebalance"], "-exec does not apply to -report"),
+        (
+            ["-report", "-snapshot", "-account", "DU1"],
+            "-report and -snapshot are separate commands",
+        ),
+    ],
 )
-def test_cli_refuses_bad_arguments_with_exit_2(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
+def test_cli_refuses_bad_arguments_with_exit_2_naming_the_flag_and_value(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
         main(argv)
 
     assert exited.value.code == 2
-    assert "usage: rebalance" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "usage: rebalance" in err
+    assert message in err

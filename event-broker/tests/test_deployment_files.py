@@ -24,6 +24,7 @@ DOCKERFILES = (
 )
 LOCAL_PACKAGES_IN_ORDER = (
     "broker-connector-base",
+    "portfolio-analytics",
     "rebalance-calculator",
     "rebalance-engine",
     "ibkr-connector",
@@ -262,6 +263,21 @@ def test_event_broker_dockerfile_when_read_then_packages_install_in_order_before
     assert lines[-1] == 'CMD ["python", "-m", "app.main"]'
     verify = next(line for line in lines if "pip list --format=freeze" in line)
     assert all(package in verify for package in LOCAL_PACKAGES_IN_ORDER)
+
+
+def test_event_broker_image_when_built_then_has_what_snapshots_and_reports_import() -> None:
+    # The schedule's calendar, the report's tables and its plot: listed for pip, and imported
+    # by the build's own check so an image without them fails to build, not at 16:10.
+    requirements = (REPO / "event-broker" / "requirements.txt").read_text(encoding="utf-8")
+    names = {
+        re.split(r"[<>=!~ ]", line.strip())[0].lower()
+        for line in requirements.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {"holidays", "rich", "matplotlib"} <= names
+    verify = " ".join(_instructions(DOCKERFILES[0]))
+    assert "import holidays, matplotlib, rich" in verify
+    assert "portfolio_analytics" in verify
 
 
 # --- docker-compose.yaml ------------------------------------------------------------------------

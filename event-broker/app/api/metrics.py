@@ -25,7 +25,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from app.api.auth import AuthGuard, require_api_key
-from app.models import AccountExecutionResult, ExecMode
+from app.models import AccountExecutionResult, RunMode
 from app.runtime import Runtime
 from app.store.queries import source_of_channel
 
@@ -110,7 +110,7 @@ class DaemonMetrics:
         self.registry.register(_ReadAtScrape(runtime, guard))
 
     def run_started(
-        self, *, run_id: str, account_id: str, mode: ExecMode, event_row: int | None
+        self, *, run_id: str, account_id: str, mode: RunMode, event_row: int | None
     ) -> None:
         """Remember who started the run (for the ``source`` label)."""
         del account_id, mode

@@ -189,7 +189,7 @@ class RunSummary(_Body):
 
     run_id: str
     account_id: str
-    mode: Literal["rebalance", "print-rebalance"]
+    mode: Literal["rebalance", "print-rebalance", "snapshot"]
     status: str
     source: RunSource
     channel: str | None

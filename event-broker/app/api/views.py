@@ -16,7 +16,7 @@ from app.api.models import (
     RunDetail,
     RunSummary,
 )
-from app.models import AccountExecutionResult, ExecMode, RebalancePlan
+from app.models import AccountExecutionResult, RebalancePlan, RunMode
 from app.store.journal import JournalOrder
 from app.store.queries import EventRow, RunRow, source_of_channel
 
@@ -49,7 +49,7 @@ def run_summary(row: RunRow) -> RunSummary:
     return RunSummary(
         run_id=row.run_id,
         account_id=row.account_id,
-        mode=cast("ExecMode", row.mode),  # the journal's CHECK allows only these
+        mode=cast("RunMode", row.mode),  # the journal's CHECK allows only these
         status=row.status or "running",
         source=row.source,
         channel=row.channel,

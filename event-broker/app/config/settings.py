@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -123,6 +124,8 @@ class Settings(BaseSettings):
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
     api_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     api_auth_max_failures: Annotated[int, Field(ge=1, le=1000)] = 10
+    snapshots_enabled: bool = True
+    snapshot_time: time = time(16, 10)
     # Validated last (it needs the host above) and even when unset (the bind check).
     api_key: SecretStr | None = Field(default=None, validate_default=True)
 
@@ -219,6 +222,13 @@ class Settings(BaseSettings):
             "must be https://host/..., file:///directory, or http:// to localhost only "
             f"(got scheme {parts.scheme!r})"
         )
+
+    @field_validator("snapshot_time")
+    @classmethod
+    def _naive_time(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError(f"{value.isoformat()} has a UTC offset; it is New York time, HH:MM")
+        return value
 
     @field_validator("log_level")
     @classmethod

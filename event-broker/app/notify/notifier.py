@@ -130,10 +130,13 @@ def _trade_line(trade: Any) -> str:
     return line
 
 
+_WHAT = {"print-rebalance": "Preview", "rebalance": "Rebalance", "snapshot": "Snapshot"}
+
+
 def format_account_result(result: AccountExecutionResult) -> tuple[str, str, NotificationLevel]:
     """Title, body and level of the message for one account run."""
     preview = result.mode == "print-rebalance"
-    what = "Preview" if preview else "Rebalance"
+    what = _WHAT[result.mode]
     count = len(result.trades)
     if result.status == "succeeded":
         noun = "proposed trade(s)" if preview else "order(s) placed"

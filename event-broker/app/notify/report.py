@@ -53,10 +53,16 @@ def _count(n: int, noun: str) -> str:
 
 
 def _summary(result: AccountExecutionResult) -> str:
-    what = "preview" if result.mode == "print-rebalance" else "rebalance"
+    what = "preview" if result.mode == "print-rebalance" else result.mode
     head = f"{result.account_id} {what} (run {result.run_id}) {result.status}"
     if not result.success:
         return f"{head}: {result.error}"
+    if result.snapshot is not None and result.mode == "snapshot":
+        snapshot = result.snapshot
+        return (
+            f"{head}: account value {_money(snapshot.total_value)}, cash "
+            f"{_money(snapshot.cash)}, {_count(len(snapshot.positions), 'position')}"
+        )
     if not result.trades:
         detail = "no trades needed, the portfolio is on target"
     else:

@@ -16,7 +16,7 @@ from typing import Protocol
 from broker_connector_base import AccountConfig, AllocationItem, InvalidInputError
 
 from app.config.settings import AppConfig, InvalidAccount
-from app.models import AccountExecutionResult, ExecMode, RunStatus
+from app.models import AccountExecutionResult, RunMode, RunStatus
 from app.notify.notifier import NotificationService
 from app.runs.locks import AccountBusyError, account_lock
 from app.runs.pdt import PDTProtectionService, pdt_refusal_message
@@ -52,7 +52,7 @@ class RunListener(Protocol):
     """Told when a run starts and ends (the API's live feed and metrics)."""
 
     def run_started(
-        self, *, run_id: str, account_id: str, mode: ExecMode, event_row: int | None
+        self, *, run_id: str, account_id: str, mode: RunMode, event_row: int | None
     ) -> None:
         """The run was journalled as started."""
 
@@ -66,7 +66,7 @@ def new_run_id() -> str:
 
 
 def failed_run(
-    account: AccountConfig, mode: ExecMode, run_id: str, *, status: RunStatus, error: str
+    account: AccountConfig, mode: RunMode, run_id: str, *, status: RunStatus, error: str
 ) -> AccountExecutionResult:
     """The result of a run that ended before a worker could report one, ending now."""
     now = datetime.now(UTC)
@@ -132,7 +132,7 @@ class TradingExecutor:
     def build_request(
         self,
         account: AccountConfig,
-        mode: ExecMode,
+        mode: RunMode,
         run_id: str,
         allocations: tuple[AllocationItem, ...] | None = None,
     ) -> WorkerRequest:
@@ -146,18 +146,20 @@ class TradingExecutor:
     async def execute_account(
         self,
         account: AccountConfig,
-        mode: ExecMode,
+        mode: RunMode,
         *,
         event_row: int | None = None,
         options: RunOptions | None = None,
     ) -> AccountExecutionResult:
-        """Preview or rebalance ``account`` once; never raises for a failed run.
+        """Preview, rebalance or snapshot ``account`` once; never raises for a failed run.
 
         A second run of the same account (from this process or another, e.g. the CLI while
         the daemon runs) waits for the first, up to one run timeout plus a margin (or
         ``options.lock_wait_secs``), and is then refused. A ``rebalance`` under PDT protection
-        that already ran today is refused with the next allowed time. The outcome is
-        journalled, told to the listeners and notified either way.
+        that already ran today is refused with the next allowed time (a ``snapshot`` places
+        nothing: PDT does not apply). The outcome is journalled with the run's snapshot, told
+        to the listeners and notified either way, except a ``snapshot`` that succeeded: a
+        daily one per account would drown the owner's channel.
         """
         run_id = new_run_id()
         self._running.setdefault(account.account_id, run_id)
@@ -168,13 +170,14 @@ class TradingExecutor:
                 del self._running[account.account_id]
         for listener in self.listeners:
             listener.run_finished(result)
-        await self.notifier.notify_account_result(result)
+        if result.mode != "snapshot" or not result.success:
+            await self.notifier.notify_account_result(result)
         return result
 
     async def _execute(
         self,
         account: AccountConfig,
-        mode: ExecMode,
+        mode: RunMode,
         run_id: str,
         event_row: int | None,
         options: RunOptions,
@@ -220,7 +223,7 @@ class TradingExecutor:
         self._tell_started(request.run_id, account_id, request.mode, event_row)
 
     def _tell_started(
-        self, run_id: str, account_id: str, mode: ExecMode, event_row: int | None
+        self, run_id: str, account_id: str, mode: RunMode, event_row: int | None
     ) -> None:
         for listener in self.listeners:
             listener.run_started(
@@ -252,11 +255,23 @@ class TradingExecutor:
         traded = any(t.order_id for t in result.trades) or not outcome.reported_by_worker
         if guarded and (result.success or traded):
             self.pdt.record_execution(account.account_id)
-        self.journal.finish_run(run_id=request.run_id, result=result)
+        flow = self.journal.finish_run(run_id=request.run_id, result=result)
+        if flow is not None:
+            logger.info(
+                "Account %s: cash flow of %s on %s (cash change %s, fills %s, commissions %s, "
+                "%d fills); counted apart from returns",
+                account.account_id,
+                flow.amount,
+                flow.flow_date,
+                flow.cash_change,
+                flow.fills_cash,
+                flow.commissions,
+                flow.fills,
+            )
         return result
 
     async def refuse_not_served(
-        self, entry: InvalidAccount, mode: ExecMode, *, event_row: int | None = None
+        self, entry: InvalidAccount, mode: RunMode, *, event_row: int | None = None
     ) -> AccountExecutionResult:
         """Record and notify a refused run for an ``accounts.yaml`` entry that is not served.
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from app.models import AccountExecutionResult, ExecMode
+from app.models import AccountExecutionResult, RunMode
 from app.store.journal import JournalOrder
 from app.store.queries import JournalReader, source_of_channel
 
@@ -143,7 +143,7 @@ class RunFeed:
     # -- RunListener ---------------------------------------------------------------------
 
     def run_started(
-        self, *, run_id: str, account_id: str, mode: ExecMode, event_row: int | None
+        self, *, run_id: str, account_id: str, mode: RunMode, event_row: int | None
     ) -> None:
         """Publish the start and read the run's orders until it ends."""
         channel = None if event_row is None else self.reader.channel_of_event(event_row)

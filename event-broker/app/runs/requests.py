@@ -9,7 +9,7 @@ from __future__ import annotations
 from broker_connector_base import AccountConfig, AllocationItem
 
 from app.config.settings import AppConfig
-from app.models import ExecMode
+from app.models import RunMode
 from app.store.files import JOURNAL_FILE
 from app.trading.connections import connection_for
 from app.workers.protocol import WorkerRequest
@@ -20,7 +20,7 @@ __all__ = ["build_worker_request"]
 def build_worker_request(
     config: AppConfig,
     account: AccountConfig,
-    mode: ExecMode,
+    mode: RunMode,
     run_id: str,
     *,
     allocations: tuple[AllocationItem, ...] | None = None,

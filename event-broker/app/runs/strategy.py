@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from broker_connector_base import AccountConfig
 
-from app.models import AccountExecutionResult, ExecMode, StrategyExecutionResult
+from app.models import AccountExecutionResult, RunMode, StrategyExecutionResult
 from app.runs.account import RunOptions, TradingExecutor, failed_run, new_run_id
 
 __all__ = ["ShuttingDownError", "StrategyExecutor"]
@@ -56,7 +56,7 @@ class StrategyExecutor:
         return self.executor.config.strategies()
 
     async def execute_strategy(
-        self, strategy: str, mode: ExecMode, *, event_row: int | None = None
+        self, strategy: str, mode: RunMode, *, event_row: int | None = None
     ) -> StrategyExecutionResult:
         """Run every tradable account of ``strategy``."""
         accounts = self.accounts_by_strategy().get(strategy, ())
@@ -68,7 +68,7 @@ class StrategyExecutor:
         self,
         strategy: str,
         accounts: Sequence[AccountConfig],
-        mode: ExecMode,
+        mode: RunMode,
         *,
         event_row: int | None = None,
     ) -> StrategyExecutionResult:
@@ -97,7 +97,7 @@ class StrategyExecutor:
     def start_account(
         self,
         account: AccountConfig,
-        mode: ExecMode,
+        mode: RunMode,
         *,
         event_row: int | None = None,
         options: RunOptions | None = None,
@@ -129,7 +129,7 @@ class StrategyExecutor:
     def _start(
         self,
         account: AccountConfig,
-        mode: ExecMode,
+        mode: RunMode,
         event_row: int | None,
         options: RunOptions | None = None,
     ) -> asyncio.Task[AccountExecutionResult]:
@@ -144,7 +144,7 @@ class StrategyExecutor:
     async def _run_in_slot(
         self,
         account: AccountConfig,
-        mode: ExecMode,
+        mode: RunMode,
         event_row: int | None,
         options: RunOptions | None,
     ) -> AccountExecutionResult:
@@ -154,7 +154,7 @@ class StrategyExecutor:
             )
 
     async def _collect(
-        self, task: asyncio.Task[AccountExecutionResult], account: AccountConfig, mode: ExecMode
+        self, task: asyncio.Task[AccountExecutionResult], account: AccountConfig, mode: RunMode
     ) -> AccountExecutionResult:
         try:
             return await task

@@ -2,8 +2,10 @@
 
 =====================================  ==========================================================
 ``journal.sqlite3``                    events (each message id once: the de-duplication store),
-                                       runs and orders (``app.store.journal``); daemon, CLI and
-                                       workers write it
+                                       runs, orders, portfolio snapshots and cash flows
+                                       (``app.store.journal``); daemon, CLI and workers write it
+``journal.sqlite3.schema-vN.bak``      the journal as version N left it, copied before it was
+                                       migrated (``app.store.journal_schema``)
 ``pdt-state.sqlite3``                  PDT protection: the last rebalance per account
                                        (``app.runs.pdt``)
 ``daemon-status.json``                 what ``--check`` reads (``app.store.status``)

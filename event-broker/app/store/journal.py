@@ -1,10 +1,13 @@
-"""SQLite journal of events, account runs and orders, shared by the daemon and its subprocesses.
+"""SQLite journal of events, account runs, orders and portfolio snapshots, shared by the daemon
+and its subprocesses.
 
 Every received event is recorded once, by its message id, before anything runs for it: the
 events table is also the daemon's de-duplication store (``claim_event``).
 Every account run is recorded when it starts, every order as soon as it is known, and the run's
 result when it ends. A run without an end is what a crash leaves behind; the daemon lists those
-at start (``unfinished_runs``) so an operator can check the orders they placed.
+at start (``unfinished_runs``) so an operator can check the orders they placed. A run's
+portfolio snapshot, and the cash flow found since the previous one, are stored with its end
+(``app.store.snapshots``).
 
 Several processes write the same file (the daemon records events and runs, each per-account
 subprocess records its orders), so the database runs in WAL mode with a busy timeout, every
@@ -20,21 +23,29 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from broker_connector_base import InvalidInputError, Trade
 from broker_connector_base.sqlite_files import connect_wal
 
 from app.models import AccountExecutionResult
-from app.store.journal_schema import SCHEMA_VERSION, create_schema, format_summary
+from app.snapshots.model import PortfolioSnapshot
+from app.store import snapshots as stored
+from app.store.journal_schema import (
+    SCHEMA_VERSION,
+    backup_before_migration,
+    create_schema,
+    format_summary,
+)
+from app.store.orders import JournalOrder, columns, orders_of, upsert_order
+from app.store.snapshots import CashFlow, RunSummary, SnapshotValue
 
 __all__ = ["Journal", "JournalOrder", "UnfinishedRun"]
 
 _BUSY_TIMEOUT_SECS = 15.0
-_RUN_MODES = frozenset({"rebalance", "print-rebalance"})
+_RUN_MODES = frozenset({"rebalance", "print-rebalance", "snapshot"})
 
 
 def _now() -> str:
@@ -67,29 +78,6 @@ def _insert_event(
     )
     assert cursor.lastrowid is not None  # an INSERT always sets it
     return cursor.lastrowid
-
-
-def _columns(
-    row: sqlite3.Row, record: type, *, but: frozenset[str] = frozenset()
-) -> dict[str, Any]:
-    """The columns of ``row`` named like the fields of the dataclass ``record`` (bar ``but``)."""
-    return {f.name: row[f.name] for f in fields(record) if f.name not in but}
-
-
-@dataclass(frozen=True)
-class JournalOrder:
-    """An order as last recorded. Decimals are exact; ``side`` is ``BUY`` or ``SELL``."""
-
-    order_id: str | None
-    symbol: str
-    side: str
-    quantity: int
-    price: str
-    status: str | None
-    filled_quantity: int | None
-    avg_fill_price: str | None
-    recorded_at: str
-    updated_at: str
 
 
 @dataclass(frozen=True)
@@ -130,9 +118,13 @@ class Journal:
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
+            # Off while the schema is created or migrated (a migration rebuilds ``runs``,
+            # which ``orders`` refers to), on for every write after.
+            self._conn.execute("PRAGMA foreign_keys = OFF")
+            backup_before_migration(self._conn, path)
             with self._write() as conn:
                 create_schema(conn, path)
+            self._conn.execute("PRAGMA foreign_keys = ON")
         except BaseException:
             self._conn.close()
             raise
@@ -271,25 +263,7 @@ class Journal:
         """
         with self._write() as conn:
             self._require_open_run(conn, run_id)
-            self._upsert(conn, run_id, trade)
-
-    @staticmethod
-    def _update_order(
-        conn: sqlite3.Connection, run_id: str, trade: Trade, values: tuple[object, ...]
-    ) -> bool:
-        update = (
-            "UPDATE orders SET order_id = ?, symbol = ?, side = ?, quantity = ?, price = ?,"
-            " status = ?, filled_quantity = ?, avg_fill_price = ?, trade_json = ?,"
-            " updated_at = ? WHERE run_id = ? AND "
-        )
-        if trade.order_id is not None:
-            cursor = conn.execute(update + "order_id = ?", (*values, run_id, trade.order_id))
-            if cursor.rowcount:
-                return True
-        cursor = conn.execute(
-            update + "order_id IS NULL AND symbol = ?", (*values, run_id, trade.symbol)
-        )
-        return cursor.rowcount > 0
+            upsert_order(conn, run_id, trade)
 
     @staticmethod
     def _require_open_run(conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:
@@ -302,8 +276,14 @@ class Journal:
             raise InvalidInputError(f"run {run_id} already ended ({row['status']})")
         return row
 
-    def finish_run(self, *, run_id: str, result: AccountExecutionResult) -> None:
-        """Record how a run ended, and the final state of its placed orders.
+    def finish_run(self, *, run_id: str, result: AccountExecutionResult) -> CashFlow | None:
+        """Record how a run ended, the final state of its placed orders, and its snapshot.
+
+        A snapshot (``result.snapshot``) is stored with the cash flow found since the
+        account's previous one (``app.snapshots.flows``), in the same transaction.
+
+        Returns:
+            That cash flow, or ``None``.
 
         Raises:
             InvalidInputError: The run is unknown, already finished, or ``result`` belongs to
@@ -321,7 +301,7 @@ class Journal:
             # Placed orders get their final state; previews (no order id) stay in result_json.
             for trade in result.trades:
                 if trade.order_id is not None:
-                    self._upsert(conn, run_id, trade)
+                    upsert_order(conn, run_id, trade)
             conn.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, error = ?, total_value = ?,"
                 " cash_balance = ?, warnings = ?, result_json = ? WHERE run_id = ?",
@@ -336,28 +316,9 @@ class Journal:
                     run_id,
                 ),
             )
-
-    def _upsert(self, conn: sqlite3.Connection, run_id: str, trade: Trade) -> None:
-        now = _now()
-        values = (
-            trade.order_id,
-            trade.symbol,
-            trade.action,
-            trade.quantity,
-            str(trade.price),
-            None if trade.status is None else str(trade.status),
-            trade.filled_quantity,
-            None if trade.avg_fill_price is None else str(trade.avg_fill_price),
-            trade.model_dump_json(),
-            now,
-        )
-        if not self._update_order(conn, run_id, trade, values):
-            conn.execute(
-                "INSERT INTO orders (order_id, symbol, side, quantity, price, status,"
-                " filled_quantity, avg_fill_price, trade_json, updated_at, run_id,"
-                " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, run_id, now),
-            )
+            if result.snapshot is None:
+                return None
+            return stored.insert_snapshot(conn, run_id, result.snapshot)
 
     def unfinished_runs(self) -> list[UnfinishedRun]:
         """Runs that started and never ended, oldest first, with their orders.
@@ -373,15 +334,11 @@ class Journal:
             )
             return [
                 UnfinishedRun(
-                    **_columns(run, UnfinishedRun, but=frozenset({"orders"})),
-                    orders=self._orders(run["run_id"]),
+                    **columns(run, UnfinishedRun, but=frozenset({"orders"})),
+                    orders=orders_of(self._conn, run["run_id"]),
                 )
                 for run in runs
             ]
-
-    def _orders(self, run_id: str) -> tuple[JournalOrder, ...]:
-        rows = self._conn.execute("SELECT * FROM orders WHERE run_id = ? ORDER BY seq", (run_id,))
-        return tuple(JournalOrder(**_columns(row, JournalOrder)) for row in rows)
 
     def mark_run_abandoned(self, run_id: str, *, reason: str) -> None:
         """End an unfinished run as ``abandoned`` (its process died), keeping its orders."""
@@ -391,6 +348,33 @@ class Journal:
                 "UPDATE runs SET finished_at = ?, status = 'abandoned', error = ? WHERE run_id = ?",
                 (_now(), reason, run_id),
             )
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def snapshot_values(self, account_id: str, *, since: date | None = None) -> list[SnapshotValue]:
+        """Every snapshot of ``account_id`` from New York day ``since`` on, oldest first."""
+        with self._lock:
+            return stored.snapshot_values(self._conn, account_id, since)
+
+    def latest_snapshot(self, account_id: str) -> PortfolioSnapshot | None:
+        """The most recent snapshot of ``account_id``, with positions and targets."""
+        with self._lock:
+            return stored.latest_snapshot(self._conn, account_id)
+
+    def last_snapshot_at(self, account_id: str) -> datetime | None:
+        """When the most recent snapshot of ``account_id`` was taken, or ``None``."""
+        with self._lock:
+            return stored.last_snapshot_at(self._conn, account_id)
+
+    def cash_flows(self, account_id: str, *, since: date | None = None) -> list[CashFlow]:
+        """Deposits and withdrawals found for ``account_id``, dated ``since`` or later."""
+        with self._lock:
+            return stored.cash_flows(self._conn, account_id, since)
+
+    def recent_runs(self, account_id: str, *, limit: int = 10) -> list[RunSummary]:
+        """The ``limit`` most recent runs of ``account_id``, newest first."""
+        with self._lock:
+            return stored.recent_runs(self._conn, account_id, limit)
 
     def summary(self, *, limit: int = 20) -> str:
         """Recent runs, newest first, with outcome, values and orders, as plain text."""

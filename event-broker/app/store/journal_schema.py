@@ -1,48 +1,37 @@
-"""The journal's SQLite schema (versioned) and its plain-text summary (``app.store.journal``)."""
+"""The journal's SQLite schema (versioned, migrated in place) and its plain-text summary.
+
+Versions: 1 events, runs, orders; 2 the Ably timestamp of each event (``published_ms``);
+3 the ``snapshot`` run mode and the portfolio snapshot tables (``snapshots``,
+``snapshot_positions``, ``snapshot_targets``, ``cash_flows``). New tables are created by
+``_TABLES`` (``IF NOT EXISTS``) in any file; changes to existing ones are ``_MIGRATIONS``
+steps. A file of an older version is copied aside (``journal.sqlite3.schema-vN.bak``) and
+migrated inside one write transaction by the first process (daemon, CLI or worker) that opens
+it.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
 from broker_connector_base import InvalidInputError
 
-__all__ = ["SCHEMA_VERSION", "create_schema", "format_summary"]
+__all__ = ["SCHEMA_VERSION", "backup_before_migration", "create_schema", "format_summary"]
 
-SCHEMA_VERSION = 2
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 3
 """Raise it with a step in ``_MIGRATIONS`` whenever the tables change."""
 
-# Statements that bring a file from the version before the key to the key's version.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # 2: the Ably timestamp of each event: where a catch-up after a gap starts reading history.
-    2: ("ALTER TABLE events ADD COLUMN published_ms INTEGER",),
-}
-
-# Indexes on columns a migration adds: created once the columns exist.
-_LATE_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS events_by_channel_published ON events (channel, published_ms)",
-)
-
-_TABLES = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    event_id TEXT,
-    channel TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    outcome TEXT,
-    published_ms INTEGER
-);
-CREATE INDEX IF NOT EXISTS events_by_event_id ON events (event_id);
-
-CREATE TABLE IF NOT EXISTS runs (
+_RUNS = """
+CREATE TABLE {if_new}{name} (
     run_id TEXT PRIMARY KEY,
     account_id TEXT NOT NULL,
-    mode TEXT NOT NULL CHECK (mode IN ('rebalance', 'print-rebalance')),
+    mode TEXT NOT NULL CHECK (mode IN ('rebalance', 'print-rebalance', 'snapshot')),
     client_id INTEGER NOT NULL,
     event_row INTEGER REFERENCES events (id),
     started_at TEXT NOT NULL,
@@ -57,9 +46,51 @@ CREATE TABLE IF NOT EXISTS runs (
     warnings TEXT,
     result_json TEXT,
     CHECK ((finished_at IS NULL) = (status IS NULL))
+)"""
+
+# Statements that bring a file from the version before the key to the key's version.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: the Ably timestamp of each event: where a catch-up after a gap starts reading history.
+    2: ("ALTER TABLE events ADD COLUMN published_ms INTEGER",),
+    # 3: runs of mode 'snapshot'. SQLite cannot change a CHECK constraint in place; its
+    # documented way is a new table, the rows copied, the old one dropped, the new one renamed.
+    # Foreign keys are off while the schema is settled (``Journal``), so dropping ``runs``
+    # leaves ``orders`` as it is, and ``create_schema`` checks every order still has its run.
+    # The snapshot tables themselves are new: ``_TABLES`` creates them.
+    3: (
+        _RUNS.format(if_new="", name="runs_v3"),
+        "INSERT INTO runs_v3 SELECT * FROM runs",
+        "DROP TABLE runs",
+        "ALTER TABLE runs_v3 RENAME TO runs",
+    ),
+}
+
+# Indexes on columns a migration adds, and on ``runs`` (rebuilt by version 3): created once
+# the migrations ran.
+_LATE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS events_by_channel_published ON events (channel, published_ms)",
+    "CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at)",
+    "CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (run_id) WHERE finished_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS runs_by_account ON runs (account_id, started_at)",
+)
+
+# Money and quantities are decimal text; times UTC ISO-8601 with microseconds (text order is
+# time order); trading_date and flow_date New York days (YYYY-MM-DD).
+_TABLES = f"""
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT,
+    channel TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    outcome TEXT,
+    published_ms INTEGER
 );
-CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
-CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (run_id) WHERE finished_at IS NULL;
+CREATE INDEX IF NOT EXISTS events_by_event_id ON events (event_id);
+
+{_RUNS.format(if_new="IF NOT EXISTS ", name="runs")};
 
 CREATE TABLE IF NOT EXISTS orders (
     seq INTEGER PRIMARY KEY,
@@ -80,37 +111,134 @@ CREATE UNIQUE INDEX IF NOT EXISTS orders_by_order_id
     ON orders (run_id, order_id) WHERE order_id IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS orders_planned
     ON orders (run_id, symbol) WHERE order_id IS NULL;
+
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE REFERENCES runs (run_id),
+    account_id TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    trading_date TEXT NOT NULL,
+    total_value TEXT NOT NULL,
+    cash TEXT NOT NULL,
+    settled_cash TEXT NOT NULL,
+    targets_known INTEGER NOT NULL CHECK (targets_known IN (0, 1)),
+    benchmark_symbol TEXT,
+    benchmark_price TEXT,
+    CHECK ((benchmark_symbol IS NULL) = (benchmark_price IS NULL))
+);
+CREATE INDEX IF NOT EXISTS snapshots_by_account ON snapshots (account_id, taken_at);
+
+CREATE TABLE IF NOT EXISTS snapshot_positions (
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots (id),
+    symbol TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    price TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (snapshot_id, symbol)
+);
+
+CREATE TABLE IF NOT EXISTS snapshot_targets (
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots (id),
+    symbol TEXT NOT NULL,
+    weight TEXT NOT NULL,
+    PRIMARY KEY (snapshot_id, symbol)
+);
+
+CREATE TABLE IF NOT EXISTS cash_flows (
+    snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots (id),
+    previous_snapshot_id INTEGER NOT NULL REFERENCES snapshots (id),
+    account_id TEXT NOT NULL,
+    flow_date TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    cash_change TEXT NOT NULL,
+    fills_cash TEXT NOT NULL,
+    commissions TEXT NOT NULL,
+    fills INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cash_flows_by_account ON cash_flows (account_id, flow_date);
 """
 
 
-def create_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the tables, or check that an existing file uses a schema this code knows.
+def _version(conn: sqlite3.Connection) -> int | None:
+    """The file's schema version; ``None`` for a new (empty) file."""
+    known = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if known is None:
+        return None
+    version: int | None = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    return version
 
-    Runs inside the caller's write transaction, so two processes opening a new file at once
-    do not both create it.
+
+def backup_before_migration(conn: sqlite3.Connection, path: Path) -> Path | None:
+    """Copy an older-version file to ``<path>.schema-v<N>.bak`` before it is migrated.
+
+    Runs outside any transaction (SQLite's online backup); a backup already there is kept,
+    so it is the file as the old version left it.
+
+    Returns:
+        The backup's path, or ``None`` when no migration is due.
+    """
+    version = _version(conn)
+    if version is None or version >= SCHEMA_VERSION:
+        return None
+    backup = path.with_name(f"{path.name}.schema-v{version}.bak")
+    if not backup.exists():
+        # Written under a name of its own, then renamed: two processes opening the old file
+        # at once each make a whole copy, and the backup is never half written.
+        partial = backup.with_name(f"{backup.name}.{os.getpid()}.tmp")
+        target = sqlite3.connect(partial)
+        try:
+            conn.backup(target)
+        finally:
+            target.close()
+        os.replace(partial, backup)
+        logger.warning(
+            "Journal %s is schema version %d; copied to %s before migrating to %d",
+            path,
+            version,
+            backup,
+            SCHEMA_VERSION,
+        )
+    return backup
+
+
+def create_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the tables, migrate an older file, or check that a file's version is known.
+
+    Runs inside the caller's write transaction, so two processes opening a new or old file
+    at once do not both create or migrate it; foreign keys must be off on ``conn`` (a
+    migration may rebuild a table others refer to).
 
     Raises:
         InvalidInputError: The file was written by a newer version of the daemon.
+        sqlite3.IntegrityError: A migration left a row without the row it refers to (the
+            transaction is then rolled back: the file stays as it was).
     """
-    # executescript() would commit the caller's transaction; run statements one by one.
-    for statement in _TABLES.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    version = row[0]
-    if version is None:
-        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    elif version > SCHEMA_VERSION:
+    version = _version(conn)
+    if version is not None and version > SCHEMA_VERSION:
         raise InvalidInputError(
             f"journal schema version {version} is newer than this daemon's {SCHEMA_VERSION}; "
             "run the newer daemon or move the file aside",
             str(path),
         )
+    # executescript() would commit the caller's transaction; run statements one by one.
+    for statement in _TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    if version is None:
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
     elif version < SCHEMA_VERSION:
         for step in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[step]:
                 conn.execute(statement)
+        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise sqlite3.IntegrityError(f"migration left dangling references: {broken}")
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        logger.info(
+            "Journal %s migrated from schema version %d to %d", path, version, SCHEMA_VERSION
+        )
     for statement in _LATE_INDEXES:
         conn.execute(statement)
 

@@ -28,11 +28,12 @@ from app.trading.connections import (
 from app.workers.protocol import WorkerRequest
 
 if TYPE_CHECKING:
-    from rebalance_engine import AllocationSource, StrategyAllocations
+    from rebalance_engine import AllocationSource, ReplacementService, StrategyAllocations
 
 __all__ = [
     "SUPPORTED_BROKERS",
     "check_broker_supported",
+    "create_allocation_source",
     "create_broker_client",
     "create_rebalancer",
     "preload_connectors",
@@ -91,7 +92,31 @@ def create_rebalancer(
     """
     check_broker_supported(request.account)
     # The engine is broker-agnostic: every connector's client gets the same rebalancer.
-    from rebalance_engine import AllocationService, Rebalancer, ReplacementService
+    from rebalance_engine import Rebalancer
+
+    allocations, replacements = create_allocation_source(request)
+    return Rebalancer(
+        broker_client,
+        logger,
+        allocation_source=allocations,
+        replacement_service=replacements,
+        run_id=request.run_id,
+        on_order=on_order,
+        fill_timeout_secs=request.fill_timeout_secs,
+    )
+
+
+def create_allocation_source(
+    request: WorkerRequest,
+) -> tuple[AllocationSource, ReplacementService | None]:
+    """Where ``request.account``'s targets come from: the allocations API (or the allocations
+    given with the request) and the account's replacement set.
+
+    Raises:
+        InvalidInputError: The account names a replacement set but no sets file exists, or
+            the file is invalid.
+    """
+    from rebalance_engine import AllocationService, ReplacementService
 
     allocations: AllocationSource = AllocationService(
         request.allocations_api_url, request.allocations_api_key
@@ -108,15 +133,7 @@ def create_rebalancer(
                 source="accounts file",
             )
         replacements = ReplacementService.from_yaml(request.replacement_sets_file)
-    return Rebalancer(
-        broker_client,
-        logger,
-        allocation_source=allocations,
-        replacement_service=replacements,
-        run_id=request.run_id,
-        on_order=on_order,
-        fill_timeout_secs=request.fill_timeout_secs,
-    )
+    return allocations, replacements
 
 
 class _GivenAllocations:

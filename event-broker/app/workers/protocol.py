@@ -18,7 +18,7 @@ from broker_connector_base import AccountConfig, AllocationItem
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_core import to_jsonable_python
 
-from app.models import ExecMode
+from app.models import RunMode
 from app.trading.connections import BrokerConnection
 
 __all__ = ["WorkerRequest", "decode_request", "encode_request"]
@@ -33,7 +33,7 @@ class WorkerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     account: AccountConfig
-    mode: ExecMode
+    mode: RunMode
     run_id: str = Field(min_length=1)
     trading_mode: Literal["paper", "live"]
     connection: BrokerConnection

@@ -105,7 +105,9 @@ def test_journal_file_of_schema_1_is_migrated_keeping_its_events(tmp_path: Path)
         assert before is None
         assert journal.last_published_ms("s1") == 1_000
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (2,)
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (
+            SCHEMA_VERSION,
+        )
 
 
 def test_journal_last_published_ms_is_the_newest_of_that_channel(journal: Journal) -> None:
