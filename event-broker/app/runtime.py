@@ -5,9 +5,9 @@ previous version's seen message ids are imported into it first) and its reader, 
 state, the notifier, the run feed (live progress for the HTTP API), the worker pool and its
 launcher, the trading executor, the strategy executor and the event processor;
 ``subscriber()`` adds the realtime subscriber on top, ``snapshot_scheduler()`` the daily
-snapshots. ``start()``, ``stop()`` and ``close()`` own what happens around them. The daemon (``app.main``, which also serves the
-HTTP API over this graph), the CLI (``app.cli``, which ``make demo`` runs) and the tests use
-this graph, so none wires its own.
+snapshots. ``start()``, ``stop()`` and ``close()`` own what happens around them. The daemon
+(``app.main``, which also serves the HTTP API over this graph), the CLI (``app.cli``, which
+``make demo`` runs) and the tests use this graph, so none wires its own.
 """
 
 from __future__ import annotations
