@@ -220,7 +220,7 @@ class _FakeClock:
 async def test_daily_schedule_snapshots_every_account_through_workers_on_trading_days(
     stack: Stack,
 ) -> None:
-    config = load_app_config(env_file=None, environ=stack.env)
+    config = load_app_config(env_file=None, environ={**stack.env, "SNAPSHOTS_ENABLED": "true"})
     runtime = Runtime(config, fork_server=False)
     clock = _FakeClock(datetime(2026, 11, 25, 12, 0, tzinfo=NEW_YORK))  # Wednesday
     scheduler = runtime.snapshot_scheduler(clock=clock, sleep=clock.sleep)
@@ -273,7 +273,7 @@ async def test_daemon_schedules_the_next_daily_snapshot_unless_disabled(
     schedule = DailySchedule(datetime.strptime("16:10", "%H:%M").time(), NyseCalendar())
     expected = schedule.next_after(datetime.now(UTC)).isoformat()
 
-    enabled = await daemon(ably=False)
+    enabled = await daemon(ably=False, snapshots_enabled="true")
     line = await enabled.wait_for_log("Next daily snapshot at", timeout_secs=60)
     await enabled.stop()
     disabled = await daemon(ably=False, snapshots_enabled="false")
