@@ -93,16 +93,17 @@ grep -A4 -E '^STEP .*pip list --format=freeze' "$WORK/build-event-broker.log" | 
 step "inside the event-broker image"
 run_eb() { podman run --rm --no-healthcheck "$EB_IMAGE" "$@"; }
 run_eb python -c '
-import broker_connector_base, ibkr_connector, rebalance_calculator, rebalance_engine
+import broker_connector_base, ibkr_connector, portfolio_analytics, rebalance_calculator, rebalance_engine
 print(f"broker-connector-base: v{broker_connector_base.__version__}")
+print(f"portfolio-analytics: v{portfolio_analytics.__version__}")
 print(f"rebalance-calculator: v{rebalance_calculator.__version__}")
 print(f"rebalance-engine: v{rebalance_engine.__version__}")
 print(f"ibkr-connector: v{ibkr_connector.__version__}")
 '
-run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|rebalance-calculator|rebalance-engine|ibkr-connector) "'
+run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|portfolio-analytics|rebalance-calculator|rebalance-engine|ibkr-connector) "'
 run_eb pip check
 # Reproducible: every third-party distribution in the image is at the version constraints.txt
-# pins (the base image's own pip, setuptools and wheel and our four packages aside).
+# pins (the base image's own pip, setuptools and wheel and our five packages aside).
 run_eb pip list --format=freeze >"$WORK/image-freeze.txt"
 python3 - "$WORK/image-freeze.txt" constraints.txt <<'EOF'
 import re
@@ -120,8 +121,8 @@ for line in open(sys.argv[2], encoding="utf-8"):
         name, version = line.split("==", 1)
         pins[norm(name)] = version.strip()
 skip = {
-    "broker-connector-base", "rebalance-calculator", "rebalance-engine", "ibkr-connector",
-    "pip", "setuptools", "wheel",
+    "broker-connector-base", "portfolio-analytics", "rebalance-calculator", "rebalance-engine",
+    "ibkr-connector", "pip", "setuptools", "wheel",
 }
 installed = [line.strip().split("==", 1) for line in open(sys.argv[1], encoding="utf-8") if "==" in line]
 checked = [(name, version) for name, version in installed if norm(name) not in skip]
