@@ -19,6 +19,7 @@ from broker_connector_base import (
     BrokerConnectionError,
     InvalidInputError,
     OrderExecutionError,
+    OrderSpec,
     OrderStatus,
     RateLimitError,
 )
@@ -189,7 +190,11 @@ async def test_order_ref_survives_a_new_connection(
 ) -> None:
     first = await make_client()
     placed = await first.place_order(
-        EXAMPLE_ACCOUNT, "SPY", 1, order_type="LIMIT", price=Decimal("100.00"), order_ref="run-7"
+        EXAMPLE_ACCOUNT,
+        "SPY",
+        1,
+        order=OrderSpec(type="LIMIT", limit_price=Decimal("100.00")),
+        order_ref="run-7",
     )
     await first.disconnect()
     second = await make_client()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -29,9 +29,9 @@ from broker_connector_base.models import (
     OrderRecord,
     OrderResult,
     OrderStatus,
-    OrderType,
     TradingHoursStatus,
 )
+from broker_connector_base.order_spec import MARKET, OrderSpec
 
 
 class _Suite(BrokerClientConformance):
@@ -80,22 +80,67 @@ class _UnknownAccountEmpty(InMemoryBroker):
         return await super().get_account_snapshot(account_id)
 
 
-class _DropsMarketPrice(InMemoryBroker):
+class _SendsUndeclaredTypesAsMarket(InMemoryBroker):
+    """Declares no ADAPTIVE orders, yet takes one and sends it as a market order."""
+
     async def place_order(
         self,
         account_id: str,
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
-        if order_type == "MARKET":
-            price = None  # silently ignores a superfluous price instead of refusing it
+        if order.type not in self.supported_order_types:
+            order = MARKET
         return await super().place_order(
-            account_id, symbol, quantity, order_type=order_type, price=price, order_ref=order_ref
+            account_id, symbol, quantity, order=order, order_ref=order_ref
         )
+
+
+class _MocFillsAtOnce(InMemoryBroker):
+    """Sends a market-on-close order as a market order: it fills in the session."""
+
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order: OrderSpec = MARKET,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        if order.type == "MOC":
+            order = MARKET
+        return await super().place_order(
+            account_id, symbol, quantity, order=order, order_ref=order_ref
+        )
+
+
+class _MidpriceAsMarket(InMemoryBroker):
+    """Sends MIDPRICE as a market order: a buy pays the ask."""
+
+    async def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        quantity: int,
+        *,
+        order: OrderSpec = MARKET,
+        order_ref: str | None = None,
+    ) -> OrderResult:
+        if order.type == "MIDPRICE":
+            order = MARKET
+        return await super().place_order(
+            account_id, symbol, quantity, order=order, order_ref=order_ref
+        )
+
+
+class _CommissionUnknown(InMemoryBroker):
+    async def wait_for_order(self, order_id: str, *, timeout_secs: float) -> OrderFill:
+        fill = await super().wait_for_order(order_id, timeout_secs=timeout_secs)
+        return fill.model_copy(update={"commission": None})
 
 
 class _ForgetsOrderRef(InMemoryBroker):
@@ -105,13 +150,10 @@ class _ForgetsOrderRef(InMemoryBroker):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
-        return await super().place_order(
-            account_id, symbol, quantity, order_type=order_type, price=price
-        )
+        return await super().place_order(account_id, symbol, quantity, order=order)
 
 
 class _ReusesOrderIds(InMemoryBroker):
@@ -121,12 +163,11 @@ class _ReusesOrderIds(InMemoryBroker):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
         result = await super().place_order(
-            account_id, symbol, quantity, order_type=order_type, price=price, order_ref=order_ref
+            account_id, symbol, quantity, order=order, order_ref=order_ref
         )
         return result.model_copy(update={"order_id": "1"})
 
@@ -213,18 +254,12 @@ class _RejectionLooksWorking(InMemoryBroker):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
         try:
             return await super().place_order(
-                account_id,
-                symbol,
-                quantity,
-                order_type=order_type,
-                price=price,
-                order_ref=order_ref,
+                account_id, symbol, quantity, order=order, order_ref=order_ref
             )
         except OrderExecutionError as exc:
             return OrderResult(
@@ -420,6 +455,14 @@ _CASES: list[tuple[Callable[[FakeExchange], InMemoryBroker], str, dict[str, obje
     (_RecordsForgetDoneOrders, "test_orders_by_ref_lists_resting_order_then_its_cancel", {}),
     (_PermIdIsOrderId, "test_orders_by_ref_sell_is_signed_and_listed_after_its_buy", {}),
     (_RecordsLostOnReconnect, "test_orders_by_ref_same_after_reconnecting", {}),
+    (
+        _SendsUndeclaredTypesAsMarket,
+        "test_place_order_of_an_undeclared_type_raises_invalid_input_error",
+        {"order_type": "ADAPTIVE"},
+    ),
+    (_MocFillsAtOnce, "test_moc_buy_rests_in_the_session_listed_as_moc", {}),
+    (_MidpriceAsMarket, "test_midprice_buy_fills_between_bid_and_ask", {}),
+    (_CommissionUnknown, "test_filled_market_order_reports_its_commission", {}),
 ]
 
 
@@ -458,8 +501,11 @@ async def _run(
     await client.connect()
     client.latency_secs = latency
     test = getattr(_Suite(), test_name)
+    env_fields = {f.name for f in fields(ConformanceEnv)}
+    arguments = {k: v for k, v in changes.items() if k not in env_fields}
+    changes = {k: v for k, v in changes.items() if k in env_fields}
     try:
-        await test(_env(client, changes))
+        await test(_env(client, changes), **arguments)
     except (Exception, pytest.fail.Exception) as failure:
         return failure
     finally:

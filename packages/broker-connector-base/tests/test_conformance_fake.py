@@ -52,6 +52,7 @@ class TestInMemoryBrokerConformance(BrokerClientConformance):
                 unknown_account_id="DU999999",
                 extra_symbols=("VTI", "BND"),
                 faults=fake_faults(broker),
+                close_auction=broker.exchange.close_auction,
             )
         finally:
             await broker.disconnect()
@@ -74,6 +75,7 @@ class TestInMemoryBrokerClosedMarketConformance(BrokerClientConformance):
                 market_open=False,
                 extra_symbols=("VTI",),
                 faults=fake_faults(broker),
+                close_auction=broker.exchange.close_auction,
             )
         finally:
             await broker.disconnect()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from broker_connector_base import OrderSpec
 from broker_connector_base.exceptions import (
     BrokerConnectionError,
     MarketClosedError,
@@ -84,7 +85,9 @@ async def test_sell_more_than_held_is_rejected_no_short(broker: InMemoryBroker) 
 
 
 async def test_resting_sell_reserves_its_shares(broker: InMemoryBroker) -> None:
-    await broker.place_order(ACCOUNT, "VTI", -6, order_type="LIMIT", price=Decimal("300"))
+    await broker.place_order(
+        ACCOUNT, "VTI", -6, order=OrderSpec(type="LIMIT", limit_price=Decimal("300"))
+    )
     with pytest.raises(OrderExecutionError, match="not already being sold"):
         await broker.place_order(ACCOUNT, "VTI", -5)
     result = await broker.place_order(ACCOUNT, "VTI", -4)
@@ -92,14 +95,18 @@ async def test_resting_sell_reserves_its_shares(broker: InMemoryBroker) -> None:
 
 
 async def test_resting_buy_reserves_its_cash(broker: InMemoryBroker) -> None:
-    await broker.place_order(ACCOUNT, "SPY", 9, order_type="LIMIT", price=Decimal("100.00"))
+    await broker.place_order(
+        ACCOUNT, "SPY", 9, order=OrderSpec(type="LIMIT", limit_price=Decimal("100.00"))
+    )
     with pytest.raises(OrderExecutionError, match=r"100\.00 cash"):
-        await broker.place_order(ACCOUNT, "SPY", 1, order_type="LIMIT", price=Decimal("100.01"))
+        await broker.place_order(
+            ACCOUNT, "SPY", 1, order=OrderSpec(type="LIMIT", limit_price=Decimal("100.01"))
+        )
 
 
 async def test_marketable_limit_buy_fills_at_ask_not_limit(broker: InMemoryBroker) -> None:
     result = await broker.place_order(
-        ACCOUNT, "SPY", 2, order_type="LIMIT", price=Decimal("105.00")
+        ACCOUNT, "SPY", 2, order=OrderSpec(type="LIMIT", limit_price=Decimal("105.00"))
     )
     fill = await broker.wait_for_order(result.order_id, timeout_secs=0)
     assert fill.status == OrderStatus.FILLED
@@ -109,7 +116,9 @@ async def test_marketable_limit_buy_fills_at_ask_not_limit(broker: InMemoryBroke
 async def test_resting_limit_buy_fills_when_ask_drops_and_wakes_waiter(
     broker: InMemoryBroker, exchange: FakeExchange
 ) -> None:
-    result = await broker.place_order(ACCOUNT, "SPY", 2, order_type="LIMIT", price=Decimal("95"))
+    result = await broker.place_order(
+        ACCOUNT, "SPY", 2, order=OrderSpec(type="LIMIT", limit_price=Decimal("95"))
+    )
     assert result.status == OrderStatus.WORKING
     waiting = asyncio.create_task(broker.wait_for_order(result.order_id, timeout_secs=30))
     order = exchange.orders[result.order_id]
@@ -213,7 +222,9 @@ async def test_fill_order_fills_at_given_price(
 async def test_expire_open_orders_expires_day_orders(
     broker: InMemoryBroker, exchange: FakeExchange
 ) -> None:
-    result = await broker.place_order(ACCOUNT, "SPY", 1, order_type="LIMIT", price=Decimal("50"))
+    result = await broker.place_order(
+        ACCOUNT, "SPY", 1, order=OrderSpec(type="LIMIT", limit_price=Decimal("50"))
+    )
     assert exchange.expire_open_orders() == [result.order_id]
     fill = await broker.wait_for_order(result.order_id, timeout_secs=0)
     assert fill.status == OrderStatus.EXPIRED
@@ -267,7 +278,11 @@ async def test_order_log_records_refs_times_and_fills_in_order(
 ) -> None:
     first = await broker.place_order(ACCOUNT, "SPY", 1, order_ref="run-1")
     second = await broker.place_order(
-        ACCOUNT, "SPY", 1, order_type="LIMIT", price=Decimal("50"), order_ref="run-1"
+        ACCOUNT,
+        "SPY",
+        1,
+        order=OrderSpec(type="LIMIT", limit_price=Decimal("50")),
+        order_ref="run-1",
     )
     log = exchange.order_log
     assert [r.order_id for r in log] == [first.order_id, second.order_id]
@@ -290,7 +305,9 @@ async def test_two_clients_on_one_exchange_see_the_same_orders(
 ) -> None:
     other = InMemoryBroker(exchange)
     await other.connect()
-    result = await broker.place_order(ACCOUNT, "SPY", 1, order_type="LIMIT", price=Decimal("50"))
+    result = await broker.place_order(
+        ACCOUNT, "SPY", 1, order=OrderSpec(type="LIMIT", limit_price=Decimal("50"))
+    )
     assert [o.order_id for o in await other.get_open_orders(ACCOUNT)] == [result.order_id]
     assert await other.cancel_all_orders(ACCOUNT, timeout_secs=1) == [result.order_id]
     assert await broker.get_order_status(result.order_id) == OrderStatus.CANCELLED

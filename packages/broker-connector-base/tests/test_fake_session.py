@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from broker_connector_base import OrderSpec
 from broker_connector_base.exceptions import (
     BrokerAPIError,
     BrokerConnectionError,
@@ -56,7 +57,9 @@ def test_fail_next_unknown_method_raises_value_error() -> None:
 async def test_drop_connection_fails_pending_wait_and_keeps_orders(
     broker: InMemoryBroker, exchange: FakeExchange
 ) -> None:
-    result = await broker.place_order(ACCOUNT, "SPY", 1, order_type="LIMIT", price=Decimal("50"))
+    result = await broker.place_order(
+        ACCOUNT, "SPY", 1, order=OrderSpec(type="LIMIT", limit_price=Decimal("50"))
+    )
     waiting = asyncio.create_task(broker.wait_for_order(result.order_id, timeout_secs=30))
     order = exchange.orders[result.order_id]
     for _ in range(100):  # yield until the wait has registered (no wall-clock sleep)
@@ -76,7 +79,9 @@ async def test_drop_connection_fails_pending_wait_and_keeps_orders(
 async def test_snapshot_values_at_last_else_mid_else_close_and_totals_exactly(
     broker: InMemoryBroker, exchange: FakeExchange
 ) -> None:
-    await broker.place_order(ACCOUNT, "BND", 1, order_type="LIMIT", price=Decimal("1"))
+    await broker.place_order(
+        ACCOUNT, "BND", 1, order=OrderSpec(type="LIMIT", limit_price=Decimal("1"))
+    )
     exchange.fill_order(exchange.order_log[-1].order_id, price=Decimal("72.00"))
     snap = await broker.get_account_snapshot(ACCOUNT)
     vti = snap.position("VTI")
@@ -158,28 +163,20 @@ async def test_order_id_not_ascii_digits_raises_invalid_input(
         await broker.get_order_status(bad_id)
 
 
-@pytest.mark.parametrize(
-    ("quantity", "price", "message"),
-    [
-        (1.5, None, "whole number"),
-        (True, None, "whole number"),
-        (1, Decimal("NaN"), "positive Decimal"),
-        (1, Decimal("-1"), "positive Decimal"),
-        (1, 10.5, "positive Decimal"),
-    ],
-)
-async def test_place_order_bad_quantity_or_limit_raises_invalid_input(
-    broker: InMemoryBroker, exchange: FakeExchange, quantity: object, price: object, message: str
+@pytest.mark.parametrize("quantity", [1.5, True, 0])
+async def test_place_order_bad_quantity_raises_invalid_input_and_places_nothing(
+    broker: InMemoryBroker, exchange: FakeExchange, quantity: object
 ) -> None:
-    order_type = "MARKET" if price is None else "LIMIT"
-    with pytest.raises(InvalidInputError, match=message):
-        await broker.place_order(
-            ACCOUNT,
-            "SPY",
-            quantity,  # type: ignore[arg-type]
-            order_type=order_type,  # type: ignore[arg-type]
-            price=price,  # type: ignore[arg-type]
-        )
+    with pytest.raises(InvalidInputError, match="quantity"):
+        await broker.place_order(ACCOUNT, "SPY", quantity)  # type: ignore[arg-type]
+    assert exchange.order_log == []
+
+
+async def test_place_order_adaptive_is_refused_as_undeclared_and_places_nothing(
+    broker: InMemoryBroker, exchange: FakeExchange
+) -> None:
+    with pytest.raises(InvalidInputError, match="cannot place ADAPTIVE orders"):
+        await broker.place_order(ACCOUNT, "SPY", 1, order=OrderSpec(type="ADAPTIVE"))
     assert exchange.order_log == []
 
 

@@ -14,6 +14,7 @@ from broker_connector_base import (
     BrokerConnectionError,
     InvalidInputError,
     OrderExecutionError,
+    OrderSpec,
 )
 from ib_gateway_sim import GatewaySimulator
 from ibkr_connector import IBKRClient, IBKRConnectionConfig
@@ -259,7 +260,7 @@ async def test_wait_for_order_gateway_drop_raises_connection_error(
     sim: GatewaySimulator, client: IBKRClient, allowed_ib_errors: list[str]
 ) -> None:
     result = await client.place_order(
-        ACCOUNT, "SPY", 1, order_type="LIMIT", price=Decimal("100.00")
+        ACCOUNT, "SPY", 1, order=OrderSpec(type="LIMIT", limit_price=Decimal("100.00"))
     )
     waiting = asyncio.create_task(client.wait_for_order(result.order_id, timeout_secs=10))
     await asyncio.sleep(0)

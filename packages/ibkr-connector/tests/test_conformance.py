@@ -82,6 +82,7 @@ async def _env(tmp_path: Path, *, market_open: bool) -> AsyncIterator[Conformanc
                 invalid_order_id="abc",
                 extra_symbols=("QQQ", "AGG", "GLD"),
                 faults=_faults(sim, tmp_path),
+                close_auction=sim.close_auction,
             )
         finally:
             await client.disconnect()

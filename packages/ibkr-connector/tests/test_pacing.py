@@ -7,7 +7,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from broker_connector_base import OrderStatus
+from broker_connector_base import OrderSpec, OrderStatus
 from ib_gateway_sim import GatewaySimulator
 from ibkr_connector import IBKRClient
 from ibkr_connector.testing import ACCOUNT, OTHER_ACCOUNT, MakeClient
@@ -72,7 +72,11 @@ async def test_orders_paced_out_are_placed_once_each(
 async def test_cancels_paced_out_are_sent_again(sim: GatewaySimulator, client: IBKRClient) -> None:
     placed = [
         await client.place_order(
-            ACCOUNT, symbol, 1, order_type="LIMIT", price=Decimal("1.00"), order_ref="run-rest"
+            ACCOUNT,
+            symbol,
+            1,
+            order=OrderSpec(type="LIMIT", limit_price=Decimal("1.00")),
+            order_ref="run-rest",
         )
         for symbol in SYMBOLS[:6]
     ]

@@ -8,7 +8,7 @@ import logging
 from decimal import Decimal
 
 import pytest
-from broker_connector_base import OrderStatus
+from broker_connector_base import OrderSpec, OrderStatus
 from ib_gateway_sim import GatewaySimulator
 from ibkr_connector import IBKRClient
 from ibkr_connector.testing import ACCOUNT, MakeClient
@@ -63,7 +63,11 @@ async def test_orders_by_ref_finds_fill_that_happened_while_disconnected(
 ) -> None:
     client = await make_client(client_id=22)
     placed = await client.place_order(
-        ACCOUNT, "SPY", 2, order_type="LIMIT", price=Decimal("580.00"), order_ref="run-gone"
+        ACCOUNT,
+        "SPY",
+        2,
+        order=OrderSpec(type="LIMIT", limit_price=Decimal("580.00")),
+        order_ref="run-gone",
     )
     await client.disconnect()
     sim.set_price("SPY", bid=Decimal("579.98"), ask=Decimal("580.00"))
@@ -88,7 +92,11 @@ async def test_cancel_losing_race_to_fill_reports_the_fill(
     # fill report turns the trade Filled.
     sim.set_faults(cancel_races_fill=race, fill_delay_secs=fill_after_secs)
     placed = await client.place_order(
-        ACCOUNT, "AGG", 5, order_type="LIMIT", price=Decimal("90.00"), order_ref="run-race"
+        ACCOUNT,
+        "AGG",
+        5,
+        order=OrderSpec(type="LIMIT", limit_price=Decimal("90.00")),
+        order_ref="run-race",
     )
 
     await client.cancel_order(placed.order_id)
@@ -120,7 +128,11 @@ async def test_own_cancel_is_logged_as_info_not_error(
     client: IBKRClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     placed = await client.place_order(
-        ACCOUNT, "AGG", 1, order_type="LIMIT", price=Decimal("50.00"), order_ref="run-cancel"
+        ACCOUNT,
+        "AGG",
+        1,
+        order=OrderSpec(type="LIMIT", limit_price=Decimal("50.00")),
+        order_ref="run-cancel",
     )
     caplog.set_level(logging.INFO)
 

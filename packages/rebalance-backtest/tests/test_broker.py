@@ -11,6 +11,7 @@ from broker_connector_base import (
     BrokerAPIError,
     InvalidInputError,
     OrderExecutionError,
+    OrderSpec,
     OrderStatus,
 )
 from rebalance_backtest.broker import BacktestBroker
@@ -105,7 +106,9 @@ async def test_fill_at_next_open_without_opens_is_refused_naming_the_source() ->
 
 async def test_resting_order_expires_at_the_close_of_its_session() -> None:
     broker = await _broker()
-    resting = await broker.place_order(ACCOUNT, "AAA", 1, order_type="LIMIT", price=Decimal("5.00"))
+    resting = await broker.place_order(
+        ACCOUNT, "AAA", 1, order=OrderSpec(type="LIMIT", limit_price=Decimal("5.00"))
+    )
     assert broker.close_session() == [resting.order_id]
     assert await broker.get_order_status(resting.order_id) is OrderStatus.EXPIRED
     broker.open_session(TUE)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from broker_connector_base import (
     CalculateRebalanceResult,
+    OrderSpec,
     OrderStatus,
     RebalanceResult,
     Trade,
@@ -97,7 +98,11 @@ async def test_run_plan_is_the_plan_after_cancelling_open_orders(
 ) -> None:
     preview = await _rebalancer(broker).calculate_rebalance(account_config())
     stale = await broker.place_order(
-        ACCOUNT, "QQQ", 1, order_type="LIMIT", price=Decimal("100.00"), order_ref="old-run"
+        ACCOUNT,
+        "QQQ",
+        1,
+        order=OrderSpec(type="LIMIT", limit_price=Decimal("100.00")),
+        order_ref="old-run",
     )
     result = await _rebalancer(broker).rebalance_account(account_config())
     assert result.success, result.error

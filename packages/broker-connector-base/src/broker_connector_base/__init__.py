@@ -16,6 +16,7 @@ from broker_connector_base.exceptions import (
     RunRefusedError,
     TradingHaltedError,
 )
+from broker_connector_base.instruments import InstrumentRef
 from broker_connector_base.models import (
     AccountConfig,
     AccountPosition,
@@ -30,12 +31,18 @@ from broker_connector_base.models import (
     OrderRecord,
     OrderResult,
     OrderStatus,
-    OrderType,
     PositionDifference,
     RebalanceResult,
     StrategyWeight,
     Trade,
     TradingHoursStatus,
+)
+from broker_connector_base.order_spec import (
+    ADAPTIVE_PRIORITIES,
+    ORDER_TYPES,
+    AdaptivePriority,
+    OrderSpec,
+    OrderType,
 )
 from broker_connector_base.plan import (
     DeltaAction,
@@ -49,9 +56,12 @@ from broker_connector_base.risk_limits import RiskLimits
 __version__ = "1.0.0"
 
 __all__ = [
+    "ADAPTIVE_PRIORITIES",
+    "ORDER_TYPES",
     "AccountConfig",
     "AccountPosition",
     "AccountSnapshot",
+    "AdaptivePriority",
     "AllocationItem",
     "AuthenticationError",
     "BaseRebalancer",
@@ -65,6 +75,7 @@ __all__ = [
     "ContractPrice",
     "DailyBar",
     "DeltaAction",
+    "InstrumentRef",
     "InvalidInputError",
     "MarketClosedError",
     "OpenOrder",
@@ -72,6 +83,7 @@ __all__ = [
     "OrderFill",
     "OrderRecord",
     "OrderResult",
+    "OrderSpec",
     "OrderStatus",
     "OrderType",
     "PositionDelta",

@@ -15,6 +15,7 @@ from broker_connector_base._fake_state import (
     FakeOrderRecord,
     OrderState,
     exact,
+    mark_price,
     normalise_symbol,
     parse_order_id,
 )
@@ -24,7 +25,8 @@ from broker_connector_base.exceptions import (
     MarketClosedError,
     OrderExecutionError,
 )
-from broker_connector_base.models import ContractPrice, OrderStatus, OrderType
+from broker_connector_base.models import ContractPrice, OrderStatus
+from broker_connector_base.order_spec import OrderSpec
 from broker_connector_base.types import trading_day
 
 __all__ = ["FakeExchange"]
@@ -176,6 +178,20 @@ class FakeExchange:
         account = self.accounts[order.account_id]
         matching.execute(account, order, shares, at, commission=self.commission_per_order)
 
+    def close_auction(self) -> list[str]:
+        """The closing auction: every working market-on-close order fills at its symbol's
+        close (its mark price when there is none), bypassing cash checks. Returns their ids."""
+        auctioned = [o for o in self.orders.values() if o.order_type == "MOC"]
+        auctioned = [o for o in auctioned if not o.status.is_final]
+        for order in auctioned:
+            quote = self.quotes[order.symbol]
+            price = quote.close or mark_price(quote)
+            account = self.accounts[order.account_id]
+            matching.execute(
+                account, order, abs(order.remaining), price, commission=self.commission_per_order
+            )
+        return [o.order_id for o in auctioned]
+
     def expire_open_orders(self) -> list[str]:
         """End of day: every working (day) order expires. Returns their ids."""
         expired = [o for o in self.orders.values() if not o.status.is_final]
@@ -241,8 +257,7 @@ class FakeExchange:
         account_id: str,
         symbol: str,
         quantity: int,
-        order_type: OrderType,
-        price: Decimal | None,
+        spec: OrderSpec,
         order_ref: str | None,
     ) -> OrderState:
         """Accept, reject or fill an order whose arguments were already checked."""
@@ -254,12 +269,13 @@ class FakeExchange:
         if self.reject_orders_when_closed and not self.is_open(symbol):
             next_open = self.next_open.isoformat() if self.next_open else None
             raise MarketClosedError(f"market for {symbol} is closed", next_open=next_open)
+        price = spec.limit_price
         order = OrderState(
             order_id=str(next(self._ids)),
             account_id=account_id,
             symbol=symbol,
             quantity=quantity,
-            order_type=order_type,
+            order_type=spec.type,
             limit_price=price,
             order_ref=order_ref,
             placed_at=self.clock(),

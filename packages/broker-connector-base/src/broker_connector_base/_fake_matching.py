@@ -24,8 +24,18 @@ def market_side(quote: ContractPrice, quantity: int) -> Decimal | None:
 
 
 def fill_price(quote: ContractPrice, order: OrderState) -> Decimal | None:
-    """The price the order fills at now, or ``None`` when it is not marketable."""
-    price = market_side(quote, order.quantity)
+    """The price the order fills at now in continuous trading, or ``None`` when it does not.
+
+    Market and limit orders meet the far side; a MIDPRICE order needs a two-sided quote and
+    fills at its midpoint; a market-on-close order waits for ``FakeExchange.close_auction``.
+    A limit (or a MIDPRICE cap) bounds the price either way.
+    """
+    if order.order_type == "MOC":
+        return None
+    if order.order_type == "MIDPRICE":
+        price = (quote.bid + quote.ask) / 2 if quote.bid and quote.ask else None
+    else:
+        price = market_side(quote, order.quantity)
     if price is None or order.limit_price is None:
         return price
     marketable = price <= order.limit_price if order.quantity > 0 else price >= order.limit_price
@@ -112,6 +122,7 @@ def execute(
     signed = shares if order.quantity > 0 else -shares
     fee = Decimal(0) if order.commission_charged else commission
     order.commission_charged = True
+    order.commission += fee
     value = shares * price
     held = account.positions.get(order.symbol, Decimal(0))
     if signed > 0:

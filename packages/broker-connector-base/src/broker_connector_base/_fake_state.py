@@ -112,6 +112,7 @@ class OrderState:
     filled: int = 0
     fill_value: Decimal = Decimal(0)
     commission_charged: bool = False
+    commission: Decimal = Decimal(0)
     reason: str | None = None
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
@@ -167,6 +168,7 @@ class OrderState:
             remaining_quantity=remaining,
             avg_fill_price=self.avg_fill_price,
             message=self.reason,
+            commission=self.commission,
         )
 
     def finish(self, status: OrderStatus, reason: str | None = None) -> None:
@@ -210,26 +212,16 @@ def parse_order_id(order_id: str) -> str:
     return order_id
 
 
-def check_order_args(quantity: int, order_type: str, price: Decimal | None) -> None:
-    """Refuse malformed orders before anything is placed.
+def check_order_args(quantity: int) -> None:
+    """Refuse malformed quantities before anything is placed (``OrderSpec`` checked itself).
 
     Raises:
-        InvalidInputError: Zero or non-integer quantity, unknown order type, a limit order
-            without a positive price, or a market order with one.
+        InvalidInputError: Zero or non-integer quantity.
     """
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise InvalidInputError(f"quantity must be a whole number of shares, got {quantity!r}")
     if quantity == 0:
         raise InvalidInputError("quantity must not be 0")
-    if order_type not in ("MARKET", "LIMIT"):
-        raise InvalidInputError(f"order type must be MARKET or LIMIT, got {order_type!r}")
-    if order_type == "MARKET" and price is not None:
-        raise InvalidInputError(f"a MARKET order takes no price, got {price}")
-    if order_type == "LIMIT":
-        if price is None:
-            raise InvalidInputError("a LIMIT order needs a price")
-        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
-            raise InvalidInputError(f"limit price must be a positive Decimal, got {price!r}")
 
 
 def mark_price(quote: ContractPrice) -> Decimal:

@@ -23,7 +23,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
+from broker_connector_base.exceptions import InvalidInputError
+from broker_connector_base.instruments import InstrumentRef
 from broker_connector_base.models import (
     AccountSnapshot,
     ContractPrice,
@@ -32,9 +35,9 @@ from broker_connector_base.models import (
     OrderRecord,
     OrderResult,
     OrderStatus,
-    OrderType,
     TradingHoursStatus,
 )
+from broker_connector_base.order_spec import MARKET, OrderSpec, OrderType
 
 __all__ = ["BrokerClient"]
 
@@ -50,6 +53,23 @@ class BrokerClient(ABC):
 
     position_poll_max_secs: float = 1.0
     """Longest pause between two snapshots in the default ``wait_for_positions``."""
+
+    supported_order_types: ClassVar[frozenset[OrderType]] = frozenset({"MARKET", "LIMIT"})
+    """The ``OrderSpec.type`` values this connector can send (a class attribute, so that a
+    configuration naming another type is refused when it is loaded, before any run)."""
+
+    def check_order_spec(self, order: OrderSpec) -> None:
+        """Refuse an order type this connector does not declare (before anything is sent).
+
+        Raises:
+            InvalidInputError: ``order.type`` is not in ``supported_order_types``.
+        """
+        if order.type not in self.supported_order_types:
+            raise InvalidInputError(
+                f"{type(self).__name__} cannot place {order.type} orders (it supports "
+                f"{', '.join(sorted(self.supported_order_types))})",
+                source="order",
+            )
 
     @abstractmethod
     async def connect(self) -> bool:
@@ -104,8 +124,7 @@ class BrokerClient(ABC):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
         """Place a day order. Negative ``quantity`` sells.
@@ -114,8 +133,8 @@ class BrokerClient(ABC):
             account_id: The broker's account id.
             symbol: Ticker symbol.
             quantity: Whole shares, non-zero; negative sells.
-            order_type: ``"MARKET"`` or ``"LIMIT"``.
-            price: Limit price, required for ``"LIMIT"`` and refused for ``"MARKET"``.
+            order: Type, limit price and priority (``OrderSpec``; market by default). Its
+                type must be one of ``supported_order_types``.
             order_ref: A tag stored with the order at the broker (the run id), so a restarted
                 daemon can recognise its own orders.
 
@@ -124,7 +143,8 @@ class BrokerClient(ABC):
             already, its permanent id (``perm_id``).
 
         Raises:
-            InvalidInputError: Zero quantity, missing or superfluous limit price.
+            InvalidInputError: Zero quantity, or an order type this connector does not
+                support (``check_order_spec``); nothing is sent.
             OrderExecutionError: The broker rejected the order (with ``order_id`` when it gave
                 one). A broker that accepts an order and rejects it a moment later reports
                 that through ``wait_for_order`` (status ``REJECTED``, nothing filled) instead.
@@ -256,6 +276,27 @@ class BrokerClient(ABC):
                 return seen
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, self.position_poll_max_secs)
+
+    async def resolve_instruments(self, instruments: Sequence[InstrumentRef]) -> None:
+        """Pin symbols to securities (a contract id, an ISIN, a primary exchange) for the
+        quotes and orders that follow on this client.
+
+        A connector that can resolve such references looks each up now and refuses one that
+        matches no security, or several, or a security with another ticker. The default
+        refuses any reference: a connector that identifies securities by ticker alone must
+        not trade a symbol the caller had to pin (that would be a guess).
+
+        Raises:
+            InvalidInputError: A reference cannot be used by this connector, or is wrong.
+            BrokerAPIError: The broker finds no security, or several, for a reference.
+        """
+        if instruments:
+            pinned = ", ".join(i.describe() for i in instruments)
+            raise InvalidInputError(
+                f"{type(self).__name__} identifies securities by ticker only and cannot use "
+                f"{pinned}; trade these symbols at a broker that can",
+                source="allocations",
+            )
 
     def take_warnings(self) -> list[str]:
         """Warnings collected since the last call, oldest first; each is returned once.

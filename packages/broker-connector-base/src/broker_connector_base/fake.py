@@ -22,7 +22,9 @@ Example::
     assert [o.order_ref for o in exchange.order_log] == ["run-1"]
 
 Fill rules: market buys fill at the ask and sells at the bid; a limit order fills when
-marketable and rests otherwise; orders placed while the market is closed rest as ``PENDING``
+marketable and rests otherwise; a MIDPRICE order fills at the midpoint of a two-sided quote
+(within its cap); a market-on-close order rests until ``exchange.close_auction()`` fills it at
+the close; orders placed while the market is closed rest as ``PENDING``
 until it opens (or are refused with ``MarketClosedError`` when the exchange is built with
 ``reject_orders_when_closed=True``). A cash account cannot borrow or short: a buy beyond the
 available cash, or a sell beyond the shares held, raises ``OrderExecutionError`` (with the order
@@ -37,6 +39,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from broker_connector_base._fake_exchange import FakeExchange
 from broker_connector_base._fake_state import (
@@ -63,9 +66,9 @@ from broker_connector_base.models import (
     OrderRecord,
     OrderResult,
     OrderStatus,
-    OrderType,
     TradingHoursStatus,
 )
+from broker_connector_base.order_spec import MARKET, OrderSpec, OrderType
 from broker_connector_base.types import trading_day
 
 __all__ = ["FakeAccount", "FakeExchange", "FakeOrderRecord", "InMemoryBroker"]
@@ -103,6 +106,9 @@ def _open_order(order: OrderState) -> OpenOrder:
 class InMemoryBroker(BrokerClient):
     """A ``BrokerClient`` on a ``FakeExchange``; starts disconnected.
 
+    It sends MARKET, LIMIT, MIDPRICE and MOC orders; ADAPTIVE (a broker's own algo) it does
+    not have, and says so (``supported_order_types``).
+
     Args:
         exchange: The exchange to trade on; a new, empty one when omitted.
         latency_secs: Delay of every call (0 still yields to the event loop once).
@@ -111,6 +117,10 @@ class InMemoryBroker(BrokerClient):
         exchange: The exchange (for test controls and the order log).
         calls: How often each ``BrokerClient`` method was called.
     """
+
+    supported_order_types: ClassVar[frozenset[OrderType]] = frozenset(
+        {"MARKET", "LIMIT", "MIDPRICE", "MOC"}
+    )
 
     def __init__(self, exchange: FakeExchange | None = None, *, latency_secs: float = 0.0) -> None:
         self.exchange = exchange if exchange is not None else FakeExchange()
@@ -228,34 +238,34 @@ class InMemoryBroker(BrokerClient):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
         """Place a day order: fills at once when marketable, else rests."""
         await self._enter("place_order")
-        check_order_args(quantity, order_type, price)
-        order = self.exchange.place(account_id, symbol, quantity, order_type, price, order_ref)
+        check_order_args(quantity)
+        self.check_order_spec(order)
+        placed = self.exchange.place(account_id, symbol, quantity, order, order_ref)
         if self._drop_after_orders is not None:
             self._drop_after_orders -= 1
             if self._drop_after_orders == 0:
                 self._drop_after_orders = None
                 self.drop_connection()
                 raise BrokerConnectionError(
-                    f"connection to the broker lost while placing order {order.order_id}"
+                    f"connection to the broker lost while placing order {placed.order_id}"
                 )
-        if order.status == OrderStatus.REJECTED:
+        if placed.status == OrderStatus.REJECTED:
             raise OrderExecutionError(
-                f"order {order.order_id} ({quantity} {order.symbol}) rejected: {order.reason}",
-                order_id=order.order_id,
+                f"order {placed.order_id} ({quantity} {placed.symbol}) rejected: {placed.reason}",
+                order_id=placed.order_id,
             )
         return OrderResult(
-            order_id=order.order_id,
-            symbol=order.symbol,
+            order_id=placed.order_id,
+            symbol=placed.symbol,
             quantity=quantity,
-            status=order.status,
+            status=placed.status,
             order_ref=order_ref,
-            perm_id=order.perm_id,
+            perm_id=placed.perm_id,
         )
 
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:

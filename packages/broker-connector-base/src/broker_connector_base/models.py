@@ -19,6 +19,7 @@ from broker_connector_base.accounts import (
     CommissionScheduleName,
     StrategyWeight,
 )
+from broker_connector_base.order_spec import OrderType
 from broker_connector_base.plan import PositionDelta, RebalancePlan, StrategyAttribution
 from broker_connector_base.types import (
     Money,
@@ -50,8 +51,6 @@ __all__ = [
     "Trade",
     "TradingHoursStatus",
 ]
-
-OrderType = Literal["MARKET", "LIMIT"]
 
 
 class _Value(BaseModel):
@@ -95,7 +94,9 @@ class Trade(_Value):
     rounded to the cent for buys. After execution, ``order_id`` (always a string, whatever the
     broker uses natively), ``perm_id`` (the broker's permanent id of the order, see
     ``OrderResult``), ``status``, ``filled_quantity`` (signed like ``quantity``) and
-    ``avg_fill_price`` describe what actually happened. ``estimated_commission`` is what the
+    ``avg_fill_price`` describe what actually happened; ``order_type`` and ``limit_price`` say
+    how the order was sent (a plan's trades are ``MARKET`` until the engine sends them as the
+    account's order type says). ``estimated_commission`` is what the
     plan expects the order to cost in commission and fees (rounded up to the cent), ``None``
     when the plan was not priced with a commission schedule. ``attribution`` names the
     strategies of the account the trade is for (``None`` when not attributed).
@@ -108,6 +109,7 @@ class Trade(_Value):
     current_value: Money
     price: Price
     order_type: OrderType = "MARKET"
+    limit_price: Price | None = None
     order_id: str | None = None
     status: OrderStatus | None = None
     filled_quantity: Shares | None = None
@@ -174,6 +176,9 @@ class OrderFill(_Value):
 
     ``filled_quantity`` is signed like the order (negative for a sell). ``status`` may be
     non-final when the wait timed out; callers must check ``status.is_final``.
+    ``commission`` is what the broker charged for the fills so far (commission and fees, as
+    its reports tell them: IB's commission reports, 0 at a broker that charges none), ``None``
+    when the broker has not reported it (yet).
     """
 
     order_id: str = Field(min_length=1)
@@ -182,6 +187,7 @@ class OrderFill(_Value):
     remaining_quantity: Shares = 0
     avg_fill_price: Price | None = None
     message: str | None = None
+    commission: NonNegativeMoney | None = None
 
 
 class OrderRecord(_Value):
@@ -300,13 +306,17 @@ class TradingHoursStatus(_Value):
     """Whether every requested symbol is inside its liquid (regular) trading hours now.
 
     ``closed_symbols`` lists those that are not; ``next_open`` is the earliest moment at which
-    all of them are open again (``None`` when open now or unknown).
+    all of them are open again (``None`` when open now or unknown). ``closes_at`` is when the
+    current liquid session ends for the first of them to close (``None`` when closed now, or
+    when the broker does not tell): what market-on-close cut-offs are counted back from.
+    ``checked_at`` is by the broker's clock where it has one.
     """
 
     is_open: bool
     checked_at: AwareDatetime
     closed_symbols: list[Symbol] = Field(default_factory=list)
     next_open: AwareDatetime | None = None
+    closes_at: AwareDatetime | None = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,13 @@ from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.contract_cache import ContractCache
-from ibkr_connector.translation import has_any_price, ib_price, next_open, parse_liquid_hours
+from ibkr_connector.translation import (
+    has_any_price,
+    ib_price,
+    next_open,
+    parse_liquid_hours,
+    session_end,
+)
 
 __all__ = ["MarketData"]
 
@@ -151,6 +157,7 @@ class MarketData:
         self.details.update(details)
         closed: list[str] = []
         opens: list[dt.datetime] = []
+        closes: list[dt.datetime] = []
         for symbol in wanted:
             d = details[symbol]
             sessions = parse_liquid_hours(d.liquidHours, d.timeZoneId)
@@ -159,11 +166,14 @@ class MarketData:
                 closed.append(symbol)
                 if opens_at is not None:
                     opens.append(opens_at)
+            elif (ends := session_end(sessions, now)) is not None:
+                closes.append(ends)
         return TradingHoursStatus(
             is_open=not closed,
             checked_at=now,
             closed_symbols=closed,
             next_open=max(opens).astimezone(dt.UTC) if closed and opens else None,
+            closes_at=min(closes).astimezone(dt.UTC) if closes and not closed else None,
         )
 
 

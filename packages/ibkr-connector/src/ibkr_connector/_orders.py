@@ -7,20 +7,18 @@ import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from functools import partial
 
 from broker_connector_base import (
     BrokerConnectionError,
-    InvalidInputError,
     OpenOrder,
     OrderExecutionError,
     OrderFill,
     OrderResult,
+    OrderSpec,
     OrderStatus,
-    OrderType,
 )
-from ib_async import IB, Contract, LimitOrder, MarketOrder, Order
+from ib_async import IB, Contract, Order
 from ib_async import Trade as IBTrade
 
 from ibkr_connector import _gateway
@@ -30,6 +28,7 @@ from ibkr_connector._quiet import expect_cancel
 from ibkr_connector._records import cancel_refused, trade_filled, trade_status
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.errors import exception_for_code
+from ibkr_connector.order_types import commission_of, ib_order, order_spec_of
 from ibkr_connector.translation import ib_price, order_id_to_int, quantity_to_action
 
 __all__ = ["OrderBook"]
@@ -94,29 +93,19 @@ class OrderBook:
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        spec: OrderSpec,
         order_ref: str | None = None,
     ) -> OrderResult:
-        """Place a DAY order and wait for the gateway to acknowledge or reject it."""
+        """Place a DAY order (``order_types.ib_order``) and wait for the gateway to
+        acknowledge or reject it."""
         action, total = quantity_to_action(quantity)
-        if order_type == "LIMIT" and (price is None or price <= 0):
-            raise InvalidInputError(f"a LIMIT order needs a positive price, got {price}")
-        if order_type == "MARKET" and price is not None:
-            raise InvalidInputError(f"a MARKET order takes no price, got {price}")
         symbol = " ".join(symbol.split()).upper()
         contract = await self._contract_for(symbol)
-        order: Order
-        if order_type == "LIMIT":
-            assert price is not None
-            order = LimitOrder(action, total, float(price))
-        else:
-            order = MarketOrder(action, total)
+        order = ib_order(action, total, spec)
         order.account = account_id
-        order.tif = "DAY"
         order.orderRef = order_ref or ""
         order.transmit = True
-        what = f"{action} {total} {symbol} for {account_id}"
+        what = f"{action} {total} {symbol} ({spec.describe()}) for {account_id}"
         trade, status = await self._send(contract, order, what)
         order_id = str(trade.order.orderId)
         if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
@@ -196,6 +185,7 @@ class OrderBook:
 
         trade.statusEvent += on_change
         trade.fillEvent += on_change
+        trade.commissionReportEvent += on_change
         self.ib.disconnectedEvent += on_change
         deadline = time.monotonic() + timeout_secs
         try:
@@ -216,6 +206,7 @@ class OrderBook:
         finally:
             trade.statusEvent -= on_change
             trade.fillEvent -= on_change
+            trade.commissionReportEvent -= on_change
             self.ib.disconnectedEvent -= on_change
         return trade_status(trade)
 
@@ -248,16 +239,18 @@ class OrderBook:
             if order.account != account_id or status.is_final or order_id in seen:
                 continue
             seen.add(order_id)
-            limit = ib_price(float(order.lmtPrice or 0)) if order.orderType == "LMT" else None
+            # An order type outside the contract (a stop placed in TWS) is listed as MARKET:
+            # it is still working, and cancel_all_orders must see it.
+            spec = order_spec_of(order) or OrderSpec()
             out.append(
                 OpenOrder(
                     order_id=order_id,
                     symbol=trade.contract.symbol,
                     quantity=_signed(trade, float(order.totalQuantity)),
                     status=status,
-                    order_type="LIMIT" if order.orderType == "LMT" else "MARKET",
+                    order_type=spec.type,
                     account_id=order.account or None,
-                    limit_price=limit,
+                    limit_price=spec.limit_price,
                     order_ref=order.orderRef or None,
                 )
             )
@@ -315,6 +308,13 @@ class OrderBook:
         if trade is None:
             raise OrderExecutionError(f"order {order_id} is not known to IB", order_id=order_id)
         status = await self._wait_until(trade, partial(_final, trade), timeout_secs)
+        if status.is_final and commission_of(trade.fills) is None:
+            # IB sends each execution's commission report just after it: wait briefly.
+            await self._wait_until(
+                trade,
+                lambda: commission_of(trade.fills) is not None,
+                self.config.commission_report_timeout_secs,
+            )
         filled = trade_filled(trade)
         avg = ib_price(trade.orderStatus.avgFillPrice) if filled else None
         if cancel_refused(trade) and not status.is_final:
@@ -332,6 +332,7 @@ class OrderBook:
             remaining_quantity=_signed(trade, remaining),
             avg_fill_price=avg,
             message=f"IB error {error[0]}: {error[1]}" if error else None,
+            commission=commission_of(trade.fills),
         )
 
     async def cancel_all_orders(self, account_id: str, *, timeout_secs: float) -> list[str]:

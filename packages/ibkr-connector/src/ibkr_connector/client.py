@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import broker_connector_base
 from broker_connector_base import (
@@ -26,10 +26,12 @@ from broker_connector_base import (
     OrderFill,
     OrderRecord,
     OrderResult,
+    OrderSpec,
     OrderStatus,
     OrderType,
     TradingHoursStatus,
 )
+from broker_connector_base.order_spec import MARKET
 from broker_connector_base.types import trading_day
 from ib_async import IB, Position
 
@@ -37,6 +39,7 @@ from ibkr_connector import _account, _connection, _gateway, _market, _orders
 from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
+from ibkr_connector.order_types import SUPPORTED_ORDER_TYPES
 from ibkr_connector.price_cache import PriceCache
 from ibkr_connector.translation import usable_price
 
@@ -48,6 +51,8 @@ _LOG = logging.getLogger(__name__)
 class IBKRClient(BrokerClient):
     """Interactive Brokers implementation of ``BrokerClient``.
 
+    It sends every order type of the contract (``order_types`` maps them to IB's).
+
     Args:
         config: Connection settings; ``None`` means paper trading on 127.0.0.1 with
             ``client_id``.
@@ -55,6 +60,8 @@ class IBKRClient(BrokerClient):
         logger: Logger for this client's messages.
         pacing: What to do on IB's pacing error 100 (default: slow down, back off, retry).
     """
+
+    supported_order_types: ClassVar[frozenset[OrderType]] = SUPPORTED_ORDER_TYPES
 
     def __init__(
         self,
@@ -316,16 +323,17 @@ class IBKRClient(BrokerClient):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
-        """Place a DAY order tagged with ``order_ref`` (IB ``orderRef``); see ``BrokerClient``."""
+        """Place a DAY order tagged with ``order_ref`` (IB ``orderRef``); see ``BrokerClient``
+        and ``order_types`` for how each type is sent."""
         if quantity == 0:
             raise InvalidInputError("order quantity must not be 0")
+        self.check_order_spec(order)
         self._check_account(account_id)
         return await self.orders.place_order(
-            account_id, symbol, quantity, order_type=order_type, price=price, order_ref=order_ref
+            account_id, symbol, quantity, spec=order, order_ref=order_ref
         )
 
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:

@@ -26,6 +26,8 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     only. Cached contract details serve quotes and orders for ``contract_cache_ttl_secs``
     (0 disables that cache) and the liquid-hours check only on the exchange day they were
     fetched.
+    ``commission_report_timeout_secs`` is how long ``wait_for_order`` waits, once an order is
+    final, for the commission reports IB sends after each execution.
     ``market_data_type`` 3 asks for live quotes where subscribed and delayed ones otherwise
     (IB sends live data whenever it can).
     """
@@ -40,6 +42,7 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     connect_retries: Annotated[int, Field(ge=0, le=20)] = 3
     connect_backoff_secs: Annotated[float, Field(ge=0)] = 1.0
     order_ack_timeout_secs: Annotated[float, Field(gt=0)] = 15.0
+    commission_report_timeout_secs: Annotated[float, Field(ge=0)] = 2.0
     data_dir: Path | None = None
     price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60.0
     contract_cache_ttl_secs: Annotated[float, Field(ge=0)] = 86_400.0

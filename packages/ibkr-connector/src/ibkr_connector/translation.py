@@ -27,6 +27,7 @@ __all__ = [
     "order_status",
     "parse_liquid_hours",
     "quantity_to_action",
+    "session_end",
     "usable_price",
 ]
 
@@ -194,6 +195,11 @@ def next_open(sessions: Iterable[Session], now: dt.datetime) -> tuple[bool, dt.d
         if start > now:
             upcoming.append(start)
     return False, min(upcoming, default=None)
+
+
+def session_end(sessions: Iterable[Session], now: dt.datetime) -> dt.datetime | None:
+    """The end of the session ``now`` is in (``None`` outside every session)."""
+    return next((end for start, end in sessions if start <= now < end), None)
 
 
 def exchange_zone(time_zone_id: str) -> dt.tzinfo:

@@ -72,7 +72,10 @@ other override of a suite test is refused when the subclass is defined (``TypeEr
 ``test_no_overrides_DO_NOT_OVERRIDE`` checks it again when the suite runs.
 
 Tests that need fills (market orders, round trips) are skipped when ``env.market_open`` is
-False; the rest run in both states.
+False; the rest run in both states. Each order type the client declares
+(``BrokerClient.supported_order_types``) is placed for real; every type it does not declare
+must be refused with ``InvalidInputError`` before anything is sent. ``env.close_auction``
+(optional) runs the stand-in's closing auction so that market-on-close orders fill.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ import pytest
 pytest.register_assert_rewrite(
     "broker_connector_base.conformance._consistency",
     "broker_connector_base.conformance._faults",
+    "broker_connector_base.conformance._order_types",
     "broker_connector_base.conformance._orders",
     "broker_connector_base.conformance._reconcile",
     "broker_connector_base.conformance._session",
@@ -92,6 +96,7 @@ pytest.register_assert_rewrite(
 
 from broker_connector_base.conformance._consistency import ConsistencyTests  # noqa: E402
 from broker_connector_base.conformance._faults import FaultTests  # noqa: E402
+from broker_connector_base.conformance._order_types import OrderTypeTests  # noqa: E402
 from broker_connector_base.conformance._orders import OrderTests  # noqa: E402
 from broker_connector_base.conformance._reconcile import ReconcileTests  # noqa: E402
 from broker_connector_base.conformance._session import SessionTests  # noqa: E402
@@ -114,7 +119,7 @@ __all__ = [
 
 
 class BrokerClientConformance(
-    SessionTests, OrderTests, FaultTests, ConsistencyTests, ReconcileTests
+    SessionTests, OrderTests, OrderTypeTests, FaultTests, ConsistencyTests, ReconcileTests
 ):
     """Base class of a connector's conformance tests: subclass it and override ``env``.
 

@@ -15,16 +15,15 @@ from broker_connector_base.conformance._support import (
     norm,
 )
 from broker_connector_base.exceptions import BrokerError, InvalidInputError, OrderExecutionError
-from broker_connector_base.models import OrderStatus, OrderType
+from broker_connector_base.models import OrderStatus
+from broker_connector_base.order_spec import ORDER_TYPES, OrderSpec, OrderType
 
 __all__ = ["OrderTests"]
 
-# (quantity sign, order type, whether a price is given): each must be refused before placing.
+# Orders that must be refused before placing: a zero quantity, whatever the type.
 _MALFORMED_ORDERS = [
-    pytest.param(0, "MARKET", False, id="zero-quantity-market"),
-    pytest.param(0, "LIMIT", True, id="zero-quantity-limit"),
-    pytest.param(1, "LIMIT", False, id="limit-without-price"),
-    pytest.param(1, "MARKET", True, id="market-with-price"),
+    pytest.param("MARKET", id="zero-quantity-market"),
+    pytest.param("LIMIT", id="zero-quantity-limit"),
 ]
 
 _ID_METHODS = ["cancel_order", "get_order_status", "wait_for_order"]
@@ -275,22 +274,34 @@ class OrderTests(ConformanceSupport):
     # refused orders
     # ----------------------------------------------------------------------------------
 
-    @pytest.mark.parametrize(("quantity", "order_type", "with_price"), _MALFORMED_ORDERS)
-    async def test_place_order_malformed_raises_invalid_input_error_and_places_nothing(
-        self, env: ConformanceEnv, quantity: int, order_type: OrderType, with_price: bool
+    @pytest.mark.parametrize("order_type", _MALFORMED_ORDERS)
+    async def test_place_order_zero_quantity_raises_invalid_input_error_and_places_nothing(
+        self, env: ConformanceEnv, order_type: OrderType
     ) -> None:
-        price = await self.resting_limit_price(env) if with_price else None
+        price = await self.resting_limit_price(env) if order_type == "LIMIT" else None
+        await self._refused_before_placing(
+            env, 0, OrderSpec(type=order_type, limit_price=price), InvalidInputError
+        )
+
+    @pytest.mark.parametrize("order_type", ORDER_TYPES)
+    async def test_place_order_of_an_undeclared_type_raises_invalid_input_error(
+        self, env: ConformanceEnv, order_type: OrderType
+    ) -> None:
+        if order_type in type(env.client).supported_order_types:
+            pytest.skip(f"{order_type} is declared (tested in the order type tests)")
+        price = await self.resting_limit_price(env) if order_type == "LIMIT" else None
+        await self._refused_before_placing(
+            env, self.quantity, OrderSpec(type=order_type, limit_price=price), InvalidInputError
+        )
+
+    async def _refused_before_placing(
+        self, env: ConformanceEnv, quantity: int, order: OrderSpec, error: type[Exception]
+    ) -> None:
         before_orders = await self.call(env.client.get_open_orders(env.account_id))
         before_held = held(await self.snapshot(env), env.buy_symbol)
-        with pytest.raises(InvalidInputError):
+        with pytest.raises(error):
             await self.call(
-                env.client.place_order(
-                    env.account_id,
-                    env.buy_symbol,
-                    quantity * self.quantity,
-                    order_type=order_type,
-                    price=price,
-                )
+                env.client.place_order(env.account_id, env.buy_symbol, quantity, order=order)
             )
         after_orders = await self.call(env.client.get_open_orders(env.account_id))
         assert {o.order_id for o in after_orders} == {o.order_id for o in before_orders}
@@ -306,8 +317,7 @@ class OrderTests(ConformanceSupport):
                     env.account_id,
                     env.unknown_symbol,
                     self.quantity,
-                    order_type="LIMIT",
-                    price=Decimal("1.00"),
+                    order=OrderSpec(type="LIMIT", limit_price=Decimal("1.00")),
                 )
             )
         after_orders = await self.call(env.client.get_open_orders(env.account_id))

@@ -22,6 +22,7 @@ from broker_connector_base.exceptions import (
 )
 from broker_connector_base.fake import FakeExchange, InMemoryBroker
 from broker_connector_base.models import AccountSnapshot, ContractPrice, OrderStatus
+from broker_connector_base.order_spec import OrderSpec
 from broker_connector_base.types import CENT, to_cents
 
 __all__ = [
@@ -114,6 +115,9 @@ class ConformanceEnv:
         faults: How to provoke rejections, partial fills, lost connections and failed
             connects; the tests that need one fail while it is ``None`` (a connector that
             truly cannot provoke one skips those tests with a reason instead).
+        close_auction: ``close_auction()`` runs the closing auction now (the stand-in's
+            control), so that market-on-close orders fill; ``None`` when the broker cannot
+            be made to (the MOC tests then check placing, listing and cancelling only).
     """
 
     client: BrokerClient
@@ -126,6 +130,7 @@ class ConformanceEnv:
     unknown_order_id: str = "987654321"
     extra_symbols: tuple[str, ...] = ()
     faults: BrokerFaults | None = None
+    close_auction: FaultAction | None = None
 
 
 def _skipped_with_reason(function: object) -> bool:
@@ -259,8 +264,7 @@ class ConformanceSupport:
                 env.account_id,
                 env.buy_symbol,
                 self.quantity,
-                order_type="LIMIT",
-                price=price,
+                order=OrderSpec(type="LIMIT", limit_price=price),
                 order_ref=order_ref,
             )
         )

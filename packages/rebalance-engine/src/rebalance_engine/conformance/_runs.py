@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from broker_connector_base import OrderStatus, Trade
+from broker_connector_base import OrderSpec, OrderStatus, Trade
 
 from rebalance_engine.conformance._scenario import BuildBroker
 from rebalance_engine.conformance._support import STANDARD, RebalancerSupport
@@ -145,8 +145,9 @@ class RunTests(RebalancerSupport):
                 broker.account_id,
                 "QQQ",
                 1,
-                order_type="LIMIT",
-                price=Decimal("250.00"),  # half the bid: it rests
+                order=OrderSpec(
+                    type="LIMIT", limit_price=Decimal("250.00")
+                ),  # half the bid: it rests
                 order_ref="old-run",
             )
         )
