@@ -265,3 +265,49 @@ async def test_calls_after_disconnect_raise_broker_connection_error(client: Alpa
         await client.get_multiple_market_prices(["SPY"])
     with pytest.raises(BrokerConnectionError):
         await client.wait_for_order("00000000-0000-4000-8000-000000000000", timeout_secs=0)
+
+
+async def test_moc_goes_out_as_a_market_order_on_close_and_lists_back_as_moc(
+    alpaca_sim: AlpacaApiSimulator, client: AlpacaClient
+) -> None:
+    placed = await client.place_order(
+        EXAMPLE_ACCOUNT, "SPY", 2, order=OrderSpec(type="MOC"), order_ref="run-close"
+    )
+
+    [seen] = alpaca_sim.orders(EXAMPLE_ACCOUNT)
+    assert (seen.type, seen.time_in_force, seen.qty) == ("market", "cls", 2)
+    [listed] = await client.get_open_orders(EXAMPLE_ACCOUNT)
+    assert (listed.order_id, listed.order_type, listed.order_ref) == (
+        placed.order_id,
+        "MOC",
+        "run-close",
+    )
+    alpaca_sim.close_auction()
+    fill = await client.wait_for_order(placed.order_id, timeout_secs=5)
+    assert (fill.status, fill.avg_fill_price, fill.commission) == (
+        OrderStatus.FILLED,
+        Decimal("587.4"),
+        Decimal(0),
+    )
+
+
+async def test_moc_after_alpacas_cutoff_is_refused_naming_it(
+    alpaca_sim: AlpacaApiSimulator, client: AlpacaClient
+) -> None:
+    alpaca_sim.set_always_open(False)
+    alpaca_sim.set_clock(dt.datetime(2026, 11, 23, 20, 55, tzinfo=dt.UTC))  # 15:55 New York
+
+    with pytest.raises(OrderExecutionError, match="not accepted from 15:50 ET"):
+        await client.place_order(EXAMPLE_ACCOUNT, "SPY", 1, order=OrderSpec(type="MOC"))
+
+    assert alpaca_sim.orders(EXAMPLE_ACCOUNT) == []
+
+
+@pytest.mark.parametrize("order_type", ["MIDPRICE", "ADAPTIVE"])
+async def test_types_alpaca_lacks_are_refused_before_anything_is_sent(
+    alpaca_sim: AlpacaApiSimulator, client: AlpacaClient, order_type: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=f"cannot place {order_type} orders"):
+        await client.place_order(EXAMPLE_ACCOUNT, "SPY", 1, order=OrderSpec.of(order_type))
+
+    assert alpaca_sim.orders(EXAMPLE_ACCOUNT) == []

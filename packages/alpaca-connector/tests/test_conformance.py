@@ -46,6 +46,7 @@ async def _env(*, market_open: bool) -> AsyncIterator[ConformanceEnv]:
                 unknown_order_id="00000000-0000-4000-8000-000000000000",
                 extra_symbols=("QQQ", "AGG", "GLD"),
                 faults=_faults(sim),
+                close_auction=sim.close_auction,
             )
         finally:
             await client.disconnect()

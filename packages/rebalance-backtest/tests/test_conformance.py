@@ -46,6 +46,7 @@ async def _env(*, market_open: bool) -> AsyncIterator[ConformanceEnv]:
             market_open=market_open,
             extra_symbols=("VTI", "BND"),
             faults=_faults(broker),
+            close_auction=broker.close_session,
         )
     finally:
         await broker.disconnect()

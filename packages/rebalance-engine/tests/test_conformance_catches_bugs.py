@@ -20,10 +20,11 @@ from broker_connector_base import (
     BaseRebalancer,
     BrokerClient,
     OrderResult,
-    OrderType,
+    OrderSpec,
     TradingHoursStatus,
 )
 from broker_connector_base.fake import InMemoryBroker
+from broker_connector_base.order_spec import MARKET
 from rebalance_engine import Rebalancer, ReplacementService
 from rebalance_engine import rebalancer as rebalancer_module
 from rebalance_engine import targets as targets_module
@@ -102,13 +103,10 @@ class _ForgetsOrderRef(InMemoryBroker):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
-        return await super().place_order(
-            account_id, symbol, quantity, order_type=order_type, price=price
-        )
+        return await super().place_order(account_id, symbol, quantity, order=order)
 
 
 class _ForgetsTodaysBuys(InMemoryBroker):

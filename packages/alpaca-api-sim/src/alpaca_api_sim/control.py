@@ -12,6 +12,7 @@ alone answers without one. Invalid input answers 400 with the reason.
   ``{"advance_secs": 3600}``, ``{"always_open": false}``
 * ``POST /sim/accounts/{number}`` ``{"daytrade_count": 3, "pattern_day_trader": false,
   "trading_blocked": false}``
+* ``POST /sim/auction`` runs the closing auction now (working ``cls`` orders fill)
 * ``POST /sim/drop`` ``{"refuse_secs": 5}`` closes every connection and the listener that long
 * ``POST /sim/reset`` back to the scenario's starting state
 """
@@ -141,6 +142,11 @@ async def _drop(request: web.Request) -> web.Response:
     return response
 
 
+async def _auction(request: web.Request) -> web.Response:
+    auctioned = request.app[SIM_KEY].close_auction()
+    return json_response({"filled": [o.id for o in auctioned]})
+
+
 async def _reset(request: web.Request) -> web.Response:
     request.app[SIM_KEY].reset()
     return json_response({"reset": True})
@@ -155,5 +161,6 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_post("/sim/faults", _faults)
     app.router.add_post("/sim/clock", _clock)
     app.router.add_post("/sim/accounts/{number}", _account)
+    app.router.add_post("/sim/auction", _auction)
     app.router.add_post("/sim/drop", _drop)
     app.router.add_post("/sim/reset", _reset)

@@ -5,7 +5,9 @@ side), only while the market is open. Orders placed while it is closed are ``acc
 work from the next open; ``day`` orders still open at the close expire. A cash account never
 goes below zero cash: a buy is refused (403) when it exceeds the buying power, and re-checked
 at fill time. Fills happen after the answer to the request that made them marketable (as at
-Alpaca, whose order answers are ``new`` or ``accepted``, never ``filled``).
+Alpaca, whose order answers are ``new`` or ``accepted``, never ``filled``). ``cls`` orders
+(market or limit on close) trade only in the closing auction (``closing``): when the clock
+passes the close, or when ``close_auction`` is called.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from alpaca_api_sim.clock import NEW_YORK, MarketClock
+from alpaca_api_sim.closing import check_cls_entry, closing_price
 from alpaca_api_sim.order_input import NewOrder
 from alpaca_api_sim.scenario import FaultSpec, SymbolSpec
 from alpaca_api_sim.state import AccountState, ApiError, PositionState, SimFill, SimOrder
@@ -40,6 +43,13 @@ FORBIDDEN = 40310000
 NOT_FOUND = 40410000
 UNPROCESSABLE = 42210000
 DUPLICATE_CLIENT_ORDER_ID = 40010001
+
+
+def _within(order: SimOrder, price: Decimal) -> bool:
+    limit = order.limit_price
+    if limit is None:
+        return True
+    return price <= limit if order.side == "buy" else price >= limit
 
 
 class Engine:
@@ -88,6 +98,8 @@ class Engine:
             raise ApiError(422, UNPROCESSABLE, f'asset "{request.symbol}" not found')
         if account.trading_blocked:
             raise ApiError(403, FORBIDDEN, "trading is blocked for this account")
+        if request.time_in_force == "cls":
+            check_cls_entry(self.clock)
         client_order_id = request.client_order_id or str(uuid.uuid4())
         if any(
             o.account == account.number and o.client_order_id == client_order_id
@@ -212,6 +224,8 @@ class Engine:
             return
         self._was_open = is_open
         now = self.clock.now()
+        if not is_open:
+            self.close_auction(now)
         for order in self.orders.values():
             if not order.is_open or order.status == "pending_cancel":
                 continue
@@ -219,10 +233,28 @@ class Engine:
                 if order.status == "accepted":
                     order.touch(now, "new")
                 self._arm(order)
-            elif order.time_in_force == "day" and order.status != "accepted":
+            elif order.time_in_force in ("day", "cls") and order.status != "accepted":
                 order.expired_at = now
                 order.touch(now, "expired")
         self._on_change()
+
+    def close_auction(self, at: dt.datetime | None = None) -> list[SimOrder]:
+        """The closing auction: every working ``cls`` order fills at its closing price (a
+        limit on close only within its limit), at ``at`` (default now). Returns them."""
+        now = at or self.clock.now()
+        auctioned: list[SimOrder] = []
+        for order in list(self.orders.values()):
+            working = order.is_open and order.status not in ("accepted", "pending_cancel")
+            if order.time_in_force != "cls" or not working:
+                continue
+            price = closing_price(self.symbols[order.symbol])
+            if price is None or not _within(order, price):
+                continue  # not crossed in the auction: it expires with the session
+            self._execute(order, self.accounts[order.account], order.remaining, price, now)
+            auctioned.append(order)
+        if auctioned:
+            self._on_change()
+        return auctioned
 
     def quotes_changed(self) -> None:
         """Work every open order again after a price change."""
@@ -244,6 +276,8 @@ class Engine:
         self._schedule(delay, lambda: self._try_fill(order))
 
     def _fill_price(self, order: SimOrder) -> Decimal | None:
+        if order.time_in_force == "cls":
+            return None  # the closing auction only
         spec = self.symbols[order.symbol]
         if order.side == "buy":
             ask = quote_side(spec.ask)

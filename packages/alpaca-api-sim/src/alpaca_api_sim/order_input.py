@@ -49,7 +49,7 @@ class NewOrder:
     qty: int
     side: Literal["buy", "sell"]
     type: Literal["market", "limit"]
-    time_in_force: Literal["day", "gtc"]
+    time_in_force: Literal["day", "gtc", "cls"]
     limit_price: Decimal | None
     client_order_id: str | None
     extended_hours: bool
@@ -133,7 +133,10 @@ def parse_new_order(body: Any) -> NewOrder:
         qty=_whole_qty(body),
         side=cast(Literal["buy", "sell"], _choice(body, "side", ("buy", "sell"))),
         type=cast(Literal["market", "limit"], order_type),
-        time_in_force=cast(Literal["day", "gtc"], _choice(body, "time_in_force", ("day", "gtc"))),
+        time_in_force=cast(
+            Literal["day", "gtc", "cls"],
+            _choice(body, "time_in_force", ("day", "gtc", "cls")),
+        ),
         limit_price=_limit_price(body, order_type),
         client_order_id=_client_order_id(body),
         extended_hours=extended,

@@ -308,6 +308,12 @@ class AlpacaApiSimulator:
         self.clock.forced_open = is_open
         self.engine.sync_market()
 
+    def close_auction(self) -> list[SimOrder]:
+        """Run the closing auction now: working ``cls`` orders fill at the closing price."""
+        auctioned = self.engine.close_auction()
+        self.notify_changed()
+        return auctioned
+
     def set_faults(self, **changes: Any) -> FaultSpec:
         """Change faults at run time (names as in the scenario's ``faults:``); returns them."""
         self.engine.faults = FaultSpec.model_validate(self.engine.faults.model_dump() | changes)

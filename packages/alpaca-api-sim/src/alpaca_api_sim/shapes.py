@@ -148,7 +148,9 @@ def order_body(order: SimOrder, exchange_day_end: dt.datetime | None = None) -> 
         "submitted_at": timestamp(order.created_at),
         "filled_at": timestamp(order.filled_at),
         "expired_at": timestamp(order.expired_at),
-        "expires_at": timestamp(exchange_day_end) if order.time_in_force == "day" else None,
+        "expires_at": (
+            timestamp(exchange_day_end) if order.time_in_force in ("day", "cls") else None
+        ),
         "canceled_at": timestamp(order.canceled_at),
         "failed_at": timestamp(order.failed_at),
         "replaced_at": None,

@@ -83,7 +83,7 @@ class SimOrder:
     side: Literal["buy", "sell"]
     qty: int
     type: Literal["market", "limit"]
-    time_in_force: Literal["day", "gtc"]
+    time_in_force: Literal["day", "gtc", "cls"]
     limit_price: Decimal | None
     status: str
     created_at: dt.datetime

@@ -12,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from decimal import Decimal
 
 from alpaca.common.enums import Sort
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
@@ -31,8 +30,8 @@ from broker_connector_base import (
     OrderFill,
     OrderRecord,
     OrderResult,
+    OrderSpec,
     OrderStatus,
-    OrderType,
 )
 from broker_connector_base.types import NEW_YORK
 
@@ -48,7 +47,7 @@ from alpaca_connector.translation import (
     whole_shares,
 )
 
-__all__ = ["OrderDesk", "parse_order_id"]
+__all__ = ["OrderDesk", "order_request", "parse_order_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,39 +71,31 @@ def parse_order_id(order_id: str) -> str:
         ) from exc
 
 
-def _order_request(
-    symbol: str, quantity: int, order_type: OrderType, price: Decimal | None, client_id: str
-) -> OrderRequest:
+def order_request(symbol: str, quantity: int, spec: OrderSpec, client_id: str) -> OrderRequest:
+    """The alpaca-py request for ``spec``: MARKET and LIMIT as ``day`` orders, MOC as a market
+    order with time in force ``cls`` (the closing auction)."""
     side = OrderSide.BUY if quantity > 0 else OrderSide.SELL
     common = {
         "symbol": symbol,
         "qty": abs(quantity),
         "side": side,
-        "time_in_force": TimeInForce.DAY,
+        "time_in_force": TimeInForce.CLS if spec.type == "MOC" else TimeInForce.DAY,
         "client_order_id": client_id,
     }
-    if order_type == "LIMIT":
-        assert price is not None
+    if spec.type == "LIMIT":
+        assert spec.limit_price is not None
         # alpaca-py takes a float; a cent price's shortest repr is its decimal text, which is
         # what goes out in the JSON body.
-        return LimitOrderRequest(limit_price=float(price), **common)
+        return LimitOrderRequest(limit_price=float(spec.limit_price), **common)
     return MarketOrderRequest(**common)
 
 
-def _check_order(quantity: int, order_type: OrderType, price: Decimal | None) -> None:
+def _check_quantity(quantity: int) -> None:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity == 0:
         raise InvalidInputError(
             f"quantity must be a non-zero whole number of shares, got {quantity!r}",
             source="place_order",
         )
-    if order_type == "LIMIT" and (price is None or not price.is_finite() or price <= 0):
-        raise InvalidInputError(
-            f"a LIMIT order needs a positive price, got {price}", source="place_order"
-        )
-    if order_type == "MARKET" and price is not None:
-        raise InvalidInputError(f"a MARKET order takes no price, got {price}", source="place_order")
-    if order_type not in ("MARKET", "LIMIT"):
-        raise InvalidInputError(f"order type {order_type!r} is not MARKET or LIMIT")
 
 
 class OrderDesk:
@@ -124,17 +115,16 @@ class OrderDesk:
         account_id: str,
         symbol: str,
         quantity: int,
-        order_type: OrderType,
-        price: Decimal | None,
+        spec: OrderSpec,
         order_ref: str | None,
     ) -> OrderResult:
-        """Place a DAY order tagged with ``order_ref`` (see ``AlpacaClient.place_order``)."""
-        _check_order(quantity, order_type, price)
+        """Place an order tagged with ``order_ref`` (see ``AlpacaClient.place_order``)."""
+        _check_quantity(quantity)
         symbol = normalise_symbol(symbol, source="place_order")
         client_id = new_client_order_id(order_ref)
         what = f"placing {'BUY' if quantity > 0 else 'SELL'} {abs(quantity)} {symbol}"
         session = self._session()
-        request = _order_request(symbol, quantity, order_type, price, client_id)
+        request = order_request(symbol, quantity, spec, client_id)
         try:
             order = await session.call(
                 what, session.trading.submit_order, request, operation="order"

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from alpaca.data.enums import DataFeed
 from alpaca.data.requests import StockLatestQuoteRequest, StockLatestTradeRequest
@@ -30,10 +31,12 @@ from broker_connector_base import (
     OrderFill,
     OrderRecord,
     OrderResult,
+    OrderSpec,
     OrderStatus,
     OrderType,
     TradingHoursStatus,
 )
+from broker_connector_base.order_spec import MARKET
 from broker_connector_base.types import trading_day
 
 from alpaca_connector._orders import OrderDesk
@@ -69,9 +72,14 @@ def _fill_sides(quote: ContractPrice, last: Decimal | None) -> tuple[ContractPri
 class AlpacaClient(BrokerClient):
     """Broker client for one Alpaca account (paper or live) over alpaca-py.
 
+    It sends MARKET, LIMIT and MOC (``cls``) orders; Alpaca has no midpoint peg or
+    adaptive algo, so MIDPRICE and ADAPTIVE are not declared.
+
     Args:
         config: Key pair, trading mode, URLs and timeouts.
     """
+
+    supported_order_types: ClassVar[frozenset[OrderType]] = frozenset({"MARKET", "LIMIT", "MOC"})
 
     def __init__(self, config: AlpacaConnectionConfig) -> None:
         self.config = config
@@ -253,7 +261,9 @@ class AlpacaClient(BrokerClient):
         wanted = _normalise(symbols)
         clock = await self._clock()
         if clock.is_open:
-            return TradingHoursStatus(is_open=True, checked_at=clock.timestamp)
+            return TradingHoursStatus(
+                is_open=True, checked_at=clock.timestamp, closes_at=clock.next_close
+            )
         return TradingHoursStatus(
             is_open=False,
             checked_at=clock.timestamp,
@@ -277,24 +287,27 @@ class AlpacaClient(BrokerClient):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
-        """Place a whole-share DAY order, tagged with ``order_ref`` in its ``client_order_id``.
+        """Place a whole-share order, tagged with ``order_ref`` in its ``client_order_id``.
+
+        MARKET and LIMIT go out as ``day`` orders, MOC as a market order with time in force
+        ``cls`` (the closing auction; Alpaca refuses those from 3:50 pm New York).
 
         When the answer is lost (timeout, dropped connection) the order is looked up by its
         ``client_order_id``; it is never sent twice.
 
         Raises:
-            InvalidInputError: Zero quantity, missing or superfluous limit price, an
-                ``order_ref`` longer than 100 characters, another account.
+            InvalidInputError: Zero quantity, an order type Alpaca lacks (MIDPRICE,
+                ADAPTIVE), an ``order_ref`` longer than 100 characters, another account.
             OrderExecutionError: Alpaca refused the order (the message has its reason:
                 insufficient buying power, unknown asset, PDT protection ...) or it could not
                 be confirmed.
         """
+        self.check_order_spec(order)
         self._check_account(account_id)
-        return await self._orders.place(account_id, symbol, quantity, order_type, price, order_ref)
+        return await self._orders.place(account_id, symbol, quantity, order, order_ref)
 
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
         """Open orders of the account, with the ``order_ref`` each was placed with."""

@@ -12,7 +12,7 @@ import secrets
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
-from alpaca.trading.enums import OrderSide
+from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
 from alpaca.trading.enums import OrderType as AlpacaOrderType
 from alpaca.trading.models import Order, Position
@@ -164,6 +164,8 @@ def signed_quantity(order: Order, quantity: str | float | None) -> int:
 
 def _order_type(order: Order) -> OrderType:
     kind = order.type or order.order_type
+    if kind not in _LIMIT_TYPES and order.time_in_force == TimeInForce.CLS:
+        return "MOC"
     result: Literal["MARKET", "LIMIT"] = "LIMIT" if kind in _LIMIT_TYPES else "MARKET"
     return result
 
@@ -194,6 +196,8 @@ def fill_of(order: Order) -> OrderFill:
         remaining_quantity=remaining,
         avg_fill_price=price_of(order.filled_avg_price) if filled else None,
         message=None if status != OrderStatus.REJECTED else f"Alpaca rejected order {order.id}",
+        # Alpaca charges no commission on US equity orders.
+        commission=Decimal(0),
     )
 
 

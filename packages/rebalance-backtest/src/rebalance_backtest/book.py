@@ -66,6 +66,7 @@ class BookOrder:
     status: OrderStatus
     filled: int = 0
     fill_value: Decimal = Decimal(0)
+    commission: Decimal = Decimal(0)
     reason: str | None = None
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
@@ -83,6 +84,7 @@ class BookOrder:
             remaining_quantity=0 if self.status.is_final else abs(self.remaining),
             avg_fill_price=self.fill_value / abs(self.filled) if self.filled else None,
             message=self.reason,
+            commission=self.commission,
         )
 
     def record(self) -> OrderRecord:
@@ -245,6 +247,7 @@ class Book:
             self.avg_costs.pop(order.symbol, None)
         order.filled += signed
         order.fill_value += value
+        order.commission += commission
         self.fills.append(
             Fill(day, order.order_id, order.symbol, signed, price, commission, order.order_ref)
         )

@@ -4,12 +4,15 @@ simulated.
 The runner moves the clock session by session (``open_session``, ``close_session``); in a
 session the quotes are the bar's close (``fill_at="close"``) or open (``"next_open"``) plus or
 minus the half spread (``Costs``), market orders fill at once (buys at the ask, sells at the
-bid) and limit orders when marketable. Nothing waits on the wall clock: the broker's "now" is
-the simulated session, and an order that can fill has filled before ``place_order`` returns, so
-the engine's waits end at once. Working orders are day orders: ``close_session`` expires them.
-Between sessions the market is closed; orders placed then rest as ``PENDING`` and meet the next
-session's quotes. It passes both conformance suites (``tests/``); the fault switches
-(``reject_symbol``, ``set_partial_fill``, ``drop_connection``, ...) exist for them.
+bid) and limit orders when marketable; market-on-close orders fill in ``close_session`` at the
+session's close, without the spread (the auction's single print). MIDPRICE and ADAPTIVE are a
+live market's (a quote's midpoint moving, a broker's algo): not declared. Nothing waits on the
+wall clock: the broker's "now" is the simulated session, and an order that can fill has filled
+before ``place_order`` returns, so the engine's waits end at once. Working orders are day
+orders: ``close_session`` expires them. Between sessions the market is closed; orders placed
+then rest as ``PENDING`` and meet the next session's quotes. It passes both conformance
+suites (``tests/``); the fault switches (``reject_symbol``, ``set_partial_fill``,
+``drop_connection``, ...) exist for them.
 
 Not modelled: corporate actions (prices are taken as given: use split- and dividend-adjusted
 closes, and a split or a dividend is then part of the price), settlement (sale proceeds can be
@@ -23,7 +26,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from broker_connector_base import (
     AccountPosition,
@@ -38,10 +41,12 @@ from broker_connector_base import (
     OrderFill,
     OrderRecord,
     OrderResult,
+    OrderSpec,
     OrderStatus,
     OrderType,
     TradingHoursStatus,
 )
+from broker_connector_base.order_spec import MARKET
 from broker_connector_base.types import trading_day
 
 from rebalance_backtest.book import Book, BookOrder, Fill, parse_order_id
@@ -79,6 +84,8 @@ class BacktestBroker(BrokerClient):
     Raises:
         InvalidInputError: Negative cash, or ``next_open`` with prices that have no opens.
     """
+
+    supported_order_types: ClassVar[frozenset[OrderType]] = frozenset({"MARKET", "LIMIT", "MOC"})
 
     def __init__(
         self,
@@ -145,7 +152,16 @@ class BacktestBroker(BrokerClient):
             self._match(order)
 
     def close_session(self) -> list[str]:
-        """End the session: every working (day) order expires. Returns their ids."""
+        """End the session: the closing auction fills the working market-on-close orders at
+        the session's close, then every other working (day) order expires. Returns the ids
+        of the expired ones."""
+        if self._day is not None and self._open:
+            for order in self.book.working():
+                if order.order_type == "MOC" and order.status is OrderStatus.WORKING:
+                    close = self.prices.closes.get(order.symbol, {}).get(self._day)
+                    if close is not None:
+                        cap = self._partial.get(order.symbol)
+                        self.book.match(order, close, close, self._day, cap)
         expired = self.book.working()
         for order in expired:
             order.finish(OrderStatus.EXPIRED, "day order expired at the close")
@@ -309,37 +325,44 @@ class BacktestBroker(BrokerClient):
         symbol: str,
         quantity: int,
         *,
-        order_type: OrderType = "MARKET",
-        price: Decimal | None = None,
+        order: OrderSpec = MARKET,
         order_ref: str | None = None,
     ) -> OrderResult:
-        """Place a day order: it fills before this returns when marketable, else rests."""
+        """Place a day order: it fills before this returns when marketable, else rests (a
+        market-on-close order until ``close_session``)."""
         self._enter(account_id)
-        check_order_args(quantity, order_type, price)
+        check_order_args(quantity)
+        self.check_order_spec(order)
         name = normalise_symbol(symbol)
         if name not in self.prices.closes:
             raise OrderExecutionError(f"cannot place an order in {name}: unknown symbol")
-        order = self.book.add(
-            name, quantity, order_type, price, order_ref, trading_day(self._now), working=self._open
+        placed = self.book.add(
+            name,
+            quantity,
+            order.type,
+            order.limit_price,
+            order_ref,
+            trading_day(self._now),
+            working=self._open,
         )
         reason = self._rejected.get(name)
         if reason is not None:
-            order.finish(OrderStatus.REJECTED, reason)
+            placed.finish(OrderStatus.REJECTED, reason)
         elif self._open:
-            self._match(order)
-        self._maybe_drop(order)
-        if order.status is OrderStatus.REJECTED:
+            self._match(placed)
+        self._maybe_drop(placed)
+        if placed.status is OrderStatus.REJECTED:
             raise OrderExecutionError(
-                f"order {order.order_id} ({quantity} {name}) rejected: {order.reason}",
-                order_id=order.order_id,
+                f"order {placed.order_id} ({quantity} {name}) rejected: {placed.reason}",
+                order_id=placed.order_id,
             )
         return OrderResult(
-            order_id=order.order_id,
+            order_id=placed.order_id,
             symbol=name,
             quantity=quantity,
-            status=order.status,
+            status=placed.status,
             order_ref=order_ref,
-            perm_id=order.order_id,
+            perm_id=placed.order_id,
         )
 
     async def get_open_orders(self, account_id: str) -> list[OpenOrder]:
@@ -456,6 +479,8 @@ class BacktestBroker(BrokerClient):
         return quote
 
     def _match(self, order: BookOrder) -> None:
+        if order.order_type == "MOC":
+            return  # the closing auction only (``close_session``)
         try:
             quote = self._quote(order.symbol)
         except BrokerAPIError as exc:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from broker_connector_base import InvalidInputError, OpenOrder
 
 from rebalance_backtest.book import BookOrder
@@ -16,25 +14,17 @@ def normalise_symbol(symbol: str) -> str:
     return " ".join(str(symbol).split()).upper()
 
 
-def check_order_args(quantity: int, order_type: str, price: Decimal | None) -> None:
-    """Refuse malformed orders before anything is placed.
+def check_order_args(quantity: int) -> None:
+    """Refuse a malformed quantity before anything is placed (the ``OrderSpec`` checked
+    itself).
 
     Raises:
-        InvalidInputError: Zero or non-integer quantity, unknown order type, a limit order
-            without a positive price, or a market order with one.
+        InvalidInputError: Zero or non-integer quantity.
     """
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise InvalidInputError(f"quantity must be a whole number of shares, got {quantity!r}")
     if quantity == 0:
         raise InvalidInputError("quantity must not be 0")
-    if order_type not in ("MARKET", "LIMIT"):
-        raise InvalidInputError(f"order type must be MARKET or LIMIT, got {order_type!r}")
-    if order_type == "MARKET" and price is not None:
-        raise InvalidInputError(f"a MARKET order takes no price, got {price}")
-    if order_type == "LIMIT" and (
-        not isinstance(price, Decimal) or not price.is_finite() or price <= 0
-    ):
-        raise InvalidInputError(f"a LIMIT order needs a positive Decimal price, got {price!r}")
 
 
 def open_order(order: BookOrder) -> OpenOrder:
