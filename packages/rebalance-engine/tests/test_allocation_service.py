@@ -117,6 +117,10 @@ def _doc(weights: dict[str, Any] | None = None, **data: Any) -> dict[str, Any]:
     return document
 
 
+def _pinned(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "success", "data": {**_doc()["data"], "allocations": list(entries)}}
+
+
 _INVALID: list[Any] = [
     pytest.param("not json at all", "is not valid JSON: Expecting value at line 1", id="non-json"),
     pytest.param(json.dumps([1, 2]), "document: a list is not a mapping", id="array"),
@@ -181,12 +185,27 @@ _INVALID: list[Any] = [
             "status": "success",
             "data": {**_doc()["data"], "allocations": [{"symbol": "SPY", "alocation": 1}]},
         },
-        "data.allocations[0].alocation: is not a known field (known: symbol, allocation); "
-        "did you mean 'allocation'?",
+        "data.allocations[0].alocation: is not a known field (known: symbol, allocation, "
+        "conid, isin); did you mean 'allocation'?",
         id="misspelt-field",
     ),
     pytest.param(
         {**_doc(), "extra": 1}, "extra: is not a known field (known: status, data)", id="unknown"
+    ),
+    pytest.param(
+        _pinned({"symbol": "SPY", "allocation": 1, "conid": "756733"}),
+        "data.allocations[0].conid: '756733' is text",
+        id="conid-as-text",
+    ),
+    pytest.param(
+        _pinned({"symbol": "SPY", "allocation": 1, "conid": 0}),
+        "data.allocations[0].conid: 0",
+        id="conid-zero",
+    ),
+    pytest.param(
+        _pinned({"symbol": "SPY", "allocation": 1, "isin": "US78462F1031"}),
+        "data.allocations[0].isin: ISIN 'US78462F1031' has check digit 1, expected 0",
+        id="isin-check-digit",
     ),
     pytest.param(
         _doc(name="other-strategy"),
@@ -222,6 +241,24 @@ async def test_get_allocations_invalid_document_raises_naming_field_and_value(
     assert message in str(caught.value)
     assert allocations_api.base_url in str(caught.value)  # the source is named
     assert len(allocations_api.requests) == 1  # invalid documents are not retried
+
+
+async def test_get_allocations_lines_pinned_by_conid_or_isin_become_instruments(
+    allocations_api: AllocationsAPI,
+) -> None:
+    allocations_api.documents["s"] = _pinned(
+        {"symbol": "SPY", "allocation": 0.5, "conid": 756733},
+        {"symbol": "ABC", "allocation": 0.3, "isin": "US0378331005", "conid": 9000001},
+        {"symbol": "AGG", "allocation": 0.2},
+    )
+
+    result = await _service(allocations_api).get_allocations("s")
+
+    assert [(i.symbol, i.con_id, i.isin) for i in result.instruments] == [
+        ("SPY", 756733, None),
+        ("ABC", 9000001, "US0378331005"),
+    ]
+    assert [a.symbol for a in result.allocations] == ["SPY", "ABC", "AGG"]
 
 
 async def test_get_allocations_sum_within_tolerance_is_accepted(

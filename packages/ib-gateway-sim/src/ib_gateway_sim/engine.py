@@ -48,14 +48,32 @@ class Engine:
 
     # -- lookups -------------------------------------------------------------------------
 
-    def symbol_for(self, con_id: int, symbol: str) -> SymbolSpec | None:
-        """Find a symbol by conId (when non-zero) or by ticker."""
+    def matching(
+        self, con_id: int, symbol: str, *, primary_exchange: str = "", isin: str = ""
+    ) -> list[SymbolSpec]:
+        """The symbols a contract description matches, as IB resolves one: by conId when
+        non-zero, else by ISIN when given, else by ticker (narrowed by the primary exchange
+        when given). Several matches mean the description is ambiguous."""
+        specs = list(self.symbols.items())
         if con_id:
-            for spec in self.symbols.values():
-                if spec.con_id == con_id:
-                    return spec
-            return None
-        return self.symbols.get(symbol)
+            return [spec for _, spec in specs if spec.con_id == con_id]
+        if isin:
+            return [spec for _, spec in specs if spec.isin == isin]
+        found = [spec for name, spec in specs if (spec.symbol or name) == symbol]
+        if primary_exchange:
+            found = [spec for spec in found if spec.primary_exchange == primary_exchange]
+        return found
+
+    def symbol_for(
+        self, con_id: int, symbol: str, *, primary_exchange: str = ""
+    ) -> SymbolSpec | None:
+        """The one symbol a contract description names (``None``: unknown or ambiguous)."""
+        found = self.matching(con_id, symbol, primary_exchange=primary_exchange)
+        return found[0] if len(found) == 1 else None
+
+    def ticker(self, name: str) -> str:
+        """The ticker of the scenario symbol ``name`` (what goes on the wire)."""
+        return self.symbols[name].symbol or name
 
     def symbol_name(self, spec: SymbolSpec) -> str:
         """The scenario key of a symbol spec."""
@@ -136,6 +154,7 @@ class Engine:
             client_id=request.client_id,
             account=request.account or next(iter(self.accounts)),
             symbol=self.symbol_name(spec),
+            ticker=spec.symbol or "",
             con_id=spec.con_id,
             exchange=request.exchange or spec.exchange,
             action=request.action,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ib_gateway_sim.session import Subscriptions
 
 _NO_SECDEF = "No security definition has been found for the request"
+_AMBIGUOUS = "The contract description specified for {symbol} is ambiguous."
 _NOT_SUBSCRIBED = "Requested market data is not subscribed."
 _DELAYED_INSTEAD = "Requested market data is not subscribed. Displaying delayed market data."
 _LIVE, _DELAYED = 1, 3
@@ -59,40 +60,49 @@ class MarketDataMixin:
             59: self._req_market_data_type,
         }
 
-    def _find(self, con_id: str, symbol: str, sec_type: str, currency: str) -> SymbolSpec | None:
-        spec = self.engine.symbol_for(int(con_id or "0"), symbol)
-        if spec is None:
-            return None
-        if sec_type and sec_type != spec.sec_type:
-            return None
-        if currency and currency != spec.currency:
-            return None
-        return spec
+    def _find_all(self, fields: list[str], isin: str = "") -> list[SymbolSpec]:
+        """The symbols a contract (fields 3-14 of the message) describes: conId, ticker and
+        primary exchange, or an ISIN; its secType and currency must match when given."""
+        con_id, symbol, sec_type, primary, currency = (fields[i] for i in (3, 4, 5, 11, 12))
+        found = self.engine.matching(
+            int(con_id or "0"), symbol, primary_exchange=primary, isin=isin
+        )
+        return [
+            spec
+            for spec in found
+            if sec_type in ("", spec.sec_type) and currency in ("", spec.currency)
+        ]
 
     def _req_contract_details(self, fields: list[str]) -> None:
         req_id = int(fields[2])
-        spec = self._find(fields[3], fields[4], fields[5], fields[12])
-        if spec is None:
+        isin = fields[17] if len(fields) > 17 and fields[16] == "ISIN" else ""
+        if len(fields) > 17 and fields[16] and fields[16] != "ISIN":
+            self.send(m.error(req_id, 200, _NO_SECDEF))  # only ISIN lookups are simulated
+            return
+        specs = self._find_all(fields, isin)
+        if not specs:
             self.send(m.error(req_id, 200, _NO_SECDEF))
             return
+        # IB answers an ambiguous description with every contract it matches.
+        self.send(*(self._details(req_id, spec) for spec in specs), m.contract_details_end(req_id))
+
+    def _details(self, req_id: int, spec: SymbolSpec) -> bytes:
         clock = self.engine.clock
-        self.send(
-            m.contract_details(
-                req_id,
-                symbol=self.engine.symbol_name(spec),
-                sec_type=spec.sec_type,
-                exchange=spec.exchange,
-                currency=spec.currency,
-                con_id=spec.con_id,
-                min_tick=spec.min_tick,
-                long_name=spec.long_name,
-                primary_exchange=spec.primary_exchange,
-                timezone=clock.timezone,
-                trading_hours=clock.trading_hours(),
-                liquid_hours=clock.liquid_hours(),
-                stock_type=spec.stock_type,
-            ),
-            m.contract_details_end(req_id),
+        return m.contract_details(
+            req_id,
+            symbol=self.engine.ticker(self.engine.symbol_name(spec)),
+            sec_type=spec.sec_type,
+            exchange=spec.exchange,
+            currency=spec.currency,
+            con_id=spec.con_id,
+            min_tick=spec.min_tick,
+            long_name=spec.long_name,
+            primary_exchange=spec.primary_exchange,
+            timezone=clock.timezone,
+            trading_hours=clock.trading_hours(),
+            liquid_hours=clock.liquid_hours(),
+            stock_type=spec.stock_type,
+            isin=spec.isin,
         )
 
     def _req_market_data_type(self, fields: list[str]) -> None:
@@ -106,10 +116,12 @@ class MarketDataMixin:
         if fields[5] == "BAG":
             self.send(m.error(req_id, 200, _NO_SECDEF))
             return
-        spec = self._find(fields[3], fields[4], fields[5], fields[12])
-        if spec is None:
-            self.send(m.error(req_id, 200, _NO_SECDEF))
+        specs = self._find_all(fields)
+        if len(specs) != 1:
+            text = _AMBIGUOUS.format(symbol=fields[4]) if specs else _NO_SECDEF
+            self.send(m.error(req_id, 200, text))
             return
+        [spec] = specs
         name = self.engine.symbol_name(spec)
         if name in self.sim.faults.no_market_data_symbols or not has_quote(spec):
             self.send(m.error(req_id, 354, _NOT_SUBSCRIBED))

@@ -108,12 +108,15 @@ def contract_details(
     trading_hours: str,
     liquid_hours: str,
     stock_type: str,
+    isin: str | None = None,
 ) -> bytes:
     valid = f"SMART,{primary_exchange}" if primary_exchange else "SMART"
+    types = "ACTIVETIM,ADAPTIVE,ALGO,LMT,MIDPX,MKT,MOC,LOC"
     fields: list[Field] = [10, req_id, symbol, sec_type, "", 0, "", exchange, currency, symbol]
-    fields += [symbol, symbol, con_id, min_tick, "", "ACTIVETIM,LMT,MKT,MOC,LOC", valid, 1, 0]
+    fields += [symbol, symbol, con_id, min_tick, "", types, valid, 1, 0]
     fields += [long_name, primary_exchange, "", "", "", "", timezone, trading_hours, liquid_hours]
-    fields += ["", "", 0, "", "", "", "26,26", "", stock_type, 1, 1, 100]
+    sec_ids: list[Field] = [1, "ISIN", isin] if isin else [0]
+    fields += ["", "", *sec_ids, "", "", "", "26,26", "", stock_type, 1, 1, 100]
     return frame(fields)
 
 
@@ -138,7 +141,7 @@ def tick_snapshot_end(req_id: int) -> bytes:
 
 
 def _order_contract(order: SimOrder, currency: str) -> list[Field]:
-    return [order.con_id, order.symbol, "STK", "", 0, "", "", order.exchange, currency]
+    return [order.con_id, order.wire_symbol, "STK", "", 0, "", "", order.exchange, currency]
 
 
 def _algo(order: SimOrder) -> list[Field]:
@@ -152,7 +155,7 @@ def _algo(order: SimOrder) -> list[Field]:
 def open_order(order: SimOrder, currency: str) -> bytes:
     """openOrder (5): 127 fields for a plain order at sv 178."""
     fields: list[Field] = [5, order.order_id]
-    fields += [*_order_contract(order, currency), order.symbol, order.symbol]
+    fields += [*_order_contract(order, currency), order.wire_symbol, order.wire_symbol]
     fields += [order.action, order.quantity, order.order_type, order.limit_price, None]
     fields += [order.tif, "", order.account, "", 0, order.order_ref, order.client_id]
     fields += [order.perm_id, 0, 0, 0, "", "", "", "", ""]  # #25-33
@@ -181,7 +184,7 @@ def completed_order(order: SimOrder, currency: str) -> bytes:
     """completedOrder (101): 96 fields at sv 178."""
     completed = order.completed_at or order.updated_at or order.created_at
     fields: list[Field] = [101]
-    fields += [*_order_contract(order, currency), order.symbol, order.symbol]  # #1-11
+    fields += [*_order_contract(order, currency), order.wire_symbol, order.wire_symbol]  # #1-11
     fields += [order.action, order.quantity, order.order_type, order.limit_price, None, order.tif]
     fields += ["", order.account, "", 0, order.order_ref, order.perm_id, 0, 0, 0, ""]  # #18-27
     fields += ["", "", ""]  # #28-30
@@ -203,7 +206,7 @@ def completed_orders_end() -> bytes:
 def exec_details(req_id: int, order: SimOrder, fill: SimFill, currency: str, venue: str) -> bytes:
     """execDetails (11): 32 fields at sv 178 (pendingPriceRevision last)."""
     fields: list[Field] = [11, req_id, order.order_id]
-    fields += [*_order_contract(order, currency), order.symbol, order.symbol]
+    fields += [*_order_contract(order, currency), order.wire_symbol, order.wire_symbol]
     fields += [fill.exec_id, fill.time.strftime("%Y%m%d %H:%M:%S UTC"), order.account, venue]
     fields += ["BOT" if order.is_buy else "SLD", fill.quantity, fill.price, order.perm_id]
     fields += [order.client_id, 0, fill.cum_qty, fill.avg_price, order.order_ref, "", "", ""]

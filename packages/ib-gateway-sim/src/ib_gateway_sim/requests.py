@@ -130,7 +130,8 @@ class RequestsMixin(MarketDataMixin, HistoryMixin):
         held = self.engine.accounts[account].positions.get(symbol)
         qty = held.quantity if held else ZERO
         avg = held.avg_cost if held else ZERO
-        return m.position(account, spec.con_id, symbol, spec.exchange, spec.currency, qty, avg)
+        ticker = self.engine.ticker(symbol)
+        return m.position(account, spec.con_id, ticker, spec.exchange, spec.currency, qty, avg)
 
     def _req_account_updates(self, fields: list[str]) -> None:
         account = fields[3] or next(iter(self.engine.accounts))
@@ -160,7 +161,7 @@ class RequestsMixin(MarketDataMixin, HistoryMixin):
         held = self.engine.accounts[account].positions.get(symbol)
         return m.portfolio_value(
             con_id=spec.con_id,
-            symbol=symbol,
+            symbol=self.engine.ticker(symbol),
             primary_exchange=spec.primary_exchange,
             currency=spec.currency,
             qty=held.quantity if held else ZERO,

@@ -71,9 +71,16 @@ class AccountSpec(_Model):
 
 
 class SymbolSpec(_Model):
-    """A tradable symbol: contract details and its quote (any price may be absent)."""
+    """A tradable symbol: contract details and its quote (any price may be absent).
+
+    ``symbol`` is the ticker when it differs from the scenario key: a second listing of an
+    ambiguous ticker (key ``ABC.PINK``, ``symbol: ABC``), which a lookup by ticker alone then
+    finds twice. ``isin`` makes the contract findable by ISIN (``secIdType`` ``ISIN``).
+    """
 
     con_id: int = Field(gt=0)
+    symbol: str | None = None
+    isin: str | None = None
     sec_type: str = "STK"
     exchange: str = "SMART"
     primary_exchange: str = "ARCA"
@@ -224,6 +231,9 @@ class Scenario(_Model):
         con_ids = [s.con_id for s in self.symbols.values()]
         if len(set(con_ids)) != len(con_ids):
             raise ValueError("symbols must have distinct con_id values")
+        isins = [s.isin for s in self.symbols.values() if s.isin is not None]
+        if len(set(isins)) != len(isins):
+            raise ValueError("symbols must have distinct isin values")
         for name, account in self.accounts.items():
             for symbol in account.positions:
                 if symbol not in self.symbols:

@@ -64,6 +64,7 @@ class SimOrder:
     created_at: dt.datetime
     algo_strategy: str = ""
     algo_params: tuple[tuple[str, str], ...] = ()
+    ticker: str = ""  # the wire symbol when it differs from ``symbol`` (the scenario key)
     status: str = "PendingSubmit"
     filled: Decimal = ZERO
     avg_fill_price: Decimal = ZERO
@@ -76,6 +77,11 @@ class SimOrder:
     # After a gateway restart: whether reqCompletedOrders / reqExecutions still list it.
     listed_completed: bool = True
     listed_executions: bool = True
+
+    @property
+    def wire_symbol(self) -> str:
+        """The ticker IB reports for the order's contract."""
+        return self.ticker or self.symbol
 
     @property
     def remaining(self) -> Decimal:

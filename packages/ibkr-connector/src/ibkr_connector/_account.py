@@ -20,11 +20,25 @@ __all__ = ["build_snapshot", "stock_positions", "valuation_price"]
 def stock_positions(
     positions: Sequence[Position], account_id: str
 ) -> tuple[dict[str, Position], list[str]]:
-    """Non-zero stock positions of ``account_id`` by symbol, and descriptions of the rest."""
+    """Non-zero stock positions of ``account_id`` by symbol, and descriptions of the rest.
+
+    Raises:
+        BrokerAPIError: Two positions are securities with the same ticker (a plan keyed by
+            symbol would merge them).
+    """
     mine = [p for p in positions if p.account == account_id and p.position != 0]
     # Stocks and ETFs only: an option's contract carries its underlying's symbol and
     # would be mistaken for (and priced as) the shares.
-    held = {p.contract.symbol.upper(): p for p in mine if p.contract.secType == "STK"}
+    held: dict[str, Position] = {}
+    for position in (p for p in mine if p.contract.secType == "STK"):
+        symbol = position.contract.symbol.upper()
+        other = held.setdefault(symbol, position)
+        if other is not position:
+            raise BrokerAPIError(
+                f"account {account_id} holds two securities with ticker {symbol} (conids "
+                f"{other.contract.conId} and {position.contract.conId}); the rebalancer keys "
+                "positions by ticker and cannot trade this account"
+            )
     others = [
         f"{p.contract.localSymbol or p.contract.symbol} ({p.contract.secType})"
         for p in mine

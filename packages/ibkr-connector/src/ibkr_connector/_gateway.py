@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from broker_connector_base import BrokerAPIError, BrokerConnectionError, BrokerError
-from ib_async import IB, Contract, ContractDetails, RequestError, Stock, Ticker
+from broker_connector_base import BrokerConnectionError, BrokerError
+from ib_async import IB, Contract, ContractDetails, RequestError, Ticker
 
 from ibkr_connector.errors import exception_for_code, exception_from_python
 
@@ -84,38 +84,38 @@ async def bounded(ib: IB, awaitable: Awaitable[_T], timeout_secs: float, context
 
 
 async def contract_details(
-    ib: IB, symbols: Sequence[str], timeout_secs: float
-) -> dict[str, ContractDetails]:
-    """Contract details of US stocks/ETFs (SMART routed), requested together.
+    ib: IB,
+    lookups: Mapping[str, Contract],
+    timeout_secs: float,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, list[ContractDetails]]:
+    """Contract details of each lookup (a key and the contract to look it up by), requested
+    together; every match IB lists (the caller decides what several mean).
 
     Raises:
-        BrokerAPIError: A symbol is unknown or ambiguous; the message names it.
+        BrokerError: A lookup failed (mapped by IB's error code); the message names it by
+            its label (default ``symbol <key>``).
     """
-
-    async def one(symbol: str) -> list[ContractDetails]:
-        return await ib.reqContractDetailsAsync(Stock(symbol, "SMART", "USD"))
-
+    keys = list(lookups)
     results = await bounded(
         ib,
-        asyncio.gather(*(one(s) for s in symbols), return_exceptions=True),
+        asyncio.gather(
+            *(ib.reqContractDetailsAsync(lookups[k]) for k in keys), return_exceptions=True
+        ),
         timeout_secs,
-        f"looking up contracts {', '.join(symbols)}",
+        f"looking up contracts {', '.join(keys)}",
     )
-    details: dict[str, ContractDetails] = {}
-    for symbol, result in zip(symbols, results, strict=True):
+    details: dict[str, list[ContractDetails]] = {}
+    for key, result in zip(keys, results, strict=True):
         if isinstance(result, BaseException):
+            label = (labels or {}).get(key, f"symbol {key}")
             code = getattr(result, "code", None)
             if isinstance(code, int):
                 raise exception_for_code(
-                    code, str(getattr(result, "message", result)), context=f"symbol {symbol}"
+                    code, str(getattr(result, "message", result)), context=label
                 ) from result
-            raise exception_from_python(result, context=f"looking up symbol {symbol}")
-        found = [d for d in result if d.contract is not None]
-        if not found:
-            raise BrokerAPIError(f"symbol {symbol} is unknown to IB", api_code="200")
-        if len(found) > 1:
-            raise BrokerAPIError(f"symbol {symbol} is ambiguous at IB ({len(found)} contracts)")
-        details[symbol] = found[0]
+            raise exception_from_python(result, context=f"looking up {label}")
+        details[key] = list(result)
     return details
 
 

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from broker_connector_base import (
     BrokerAPIError,
     ContractPrice,
+    InstrumentRef,
     RateLimitError,
     TradingHoursStatus,
 )
 from ib_async import IB, Contract, ContractDetails
 
-from ibkr_connector import _gateway
+from ibkr_connector import _gateway, contracts
 from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
@@ -33,7 +34,12 @@ __all__ = ["MarketData"]
 
 
 class MarketData:
-    """Market data requests on one ib_async connection; contract details cached per symbol."""
+    """Market data requests on one ib_async connection; contract details cached per symbol.
+
+    Symbols pinned by ``resolve`` (a conId, ISIN or primary exchange from the allocations)
+    are looked up by that reference, kept for this connection only and never written to the
+    shared contract cache: another strategy may mean another security by the same ticker.
+    """
 
     def __init__(
         self, ib: IB, config: IBKRConnectionConfig, logger: logging.Logger, pacing: Pacing
@@ -43,6 +49,7 @@ class MarketData:
         self.logger = logger
         self.pacing = pacing
         self.details: dict[str, ContractDetails] = {}
+        self.pinned: dict[str, ContractDetails] = {}
         self._time_lock = asyncio.Lock()
         path = config.data_dir / "contract_cache.sqlite3" if config.data_dir else None
         self.cache = ContractCache(path, config.contract_cache_ttl_secs)
@@ -85,6 +92,31 @@ class MarketData:
         self.logger.debug("Quoted %d symbols in %.3f s", len(quotes), time.monotonic() - started)
         return quotes
 
+    async def resolve(self, refs: Sequence[InstrumentRef]) -> None:
+        """Look each pinned symbol up by its reference; the ones that follow use it.
+
+        Raises:
+            BrokerAPIError: A reference matches no contract, several, or one with another
+                ticker, exchange or ISIN.
+        """
+        wanted = {r.symbol: r for r in refs}
+        if not wanted:
+            return
+        lookups = {s: contracts.for_instrument(r) for s, r in wanted.items()}
+        labels = {s: r.describe() for s, r in wanted.items()}
+        found = await self.pacing.run(
+            self.ib,
+            f"looking up {', '.join(labels.values())}",
+            lambda: _gateway.contract_details(
+                self.ib, lookups, self.config.request_timeout_secs, labels
+            ),
+        )
+        for symbol, ref in wanted.items():
+            details = contracts.single_match(symbol, found[symbol], ref)
+            self.pinned[symbol] = self.details[symbol] = details
+            assert details.contract is not None
+            self.logger.info("%s is IB contract %d", ref.describe(), details.contract.conId)
+
     async def contracts(self, symbols: Sequence[str]) -> dict[str, Contract]:
         """Contracts of ``symbols``; unknown ones are looked up together."""
         unknown = [s for s in symbols if s not in self.details]
@@ -104,17 +136,37 @@ class MarketData:
         return out
 
     async def _look_up(self, symbols: list[str]) -> dict[str, ContractDetails]:
-        fetched = await self.pacing.run(
+        lookups = {s: contracts.stock(s) for s in symbols}
+        found = await self.pacing.run(
             self.ib,
             f"looking up {', '.join(symbols)}",
-            lambda: _gateway.contract_details(self.ib, symbols, self.config.request_timeout_secs),
+            lambda: _gateway.contract_details(self.ib, lookups, self.config.request_timeout_secs),
         )
+        fetched = {s: contracts.single_match(s, found[s]) for s in symbols}
         self.cache.put(fetched, dt.datetime.now(dt.UTC))
         return fetched
 
+    def check_held(self, account_id: str, symbol: str, contract: Contract) -> None:
+        """Refuse a position whose ticker is pinned to another security.
+
+        Raises:
+            BrokerAPIError: ``account_id`` holds ``symbol`` as another contract than the
+                pinned one: selling or valuing it as the pinned one would trade the wrong
+                security.
+        """
+        pinned = self.pinned.get(symbol)
+        if pinned is None or pinned.contract is None or not contract.conId:
+            return
+        if contract.conId != pinned.contract.conId:
+            raise BrokerAPIError(
+                f"account {account_id} holds {symbol} as conid {contract.conId}, but the "
+                f"allocations pin {symbol} to conid {pinned.contract.conId}: two securities "
+                "under one ticker; settle that position by hand first"
+            )
+
     def remember_contract(self, symbol: str, contract: Contract) -> None:
         """Keep a position's contract for later quotes and orders."""
-        if symbol not in self.details and contract.conId:
+        if symbol not in self.details and symbol not in self.pinned and contract.conId:
             # Positions carry a full contract: reuse it instead of another details request.
             self.details[symbol] = ContractDetails(contract=_smart(contract))
 
@@ -143,11 +195,12 @@ class MarketData:
         now = await self.gateway_time()
         # Liquid hours are announced per exchange day: details fetched today (by the
         # gateway's clock) still hold them; anything older is looked up again.
-        details = {
-            symbol: entry.details
-            for symbol, entry in self.cache.get(wanted).items()
+        details = {s: self.pinned[s] for s in wanted if s in self.pinned}
+        details.update(
+            (symbol, entry.details)
+            for symbol, entry in self.cache.get([s for s in wanted if s not in details]).items()
             if entry.same_exchange_day(now)
-        }
+        )
         missing = [s for s in wanted if s not in details]
         if missing:
             # Fetched now, so valid for today whoever started the lookup (stored with the

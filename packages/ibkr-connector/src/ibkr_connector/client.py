@@ -21,6 +21,7 @@ from broker_connector_base import (
     BrokerClient,
     BrokerConnectionError,
     ContractPrice,
+    InstrumentRef,
     InvalidInputError,
     OpenOrder,
     OrderFill,
@@ -211,6 +212,7 @@ class IBKRClient(BrokerClient):
                 ", ".join(others),
             )
         for symbol, position in held.items():
+            self.market.check_held(account_id, symbol, position.contract)
             self.market.remember_contract(symbol, position.contract)
         prices = await self.get_multiple_market_prices(list(held), use_cache=use_cached_prices)
         return _account.build_snapshot(account_id, balances, held, prices)
@@ -382,6 +384,16 @@ class IBKRClient(BrokerClient):
         judged by (and what a simulator's market clock sets).
         """
         return await self.market.trading_hours(symbols)
+
+    async def resolve_instruments(self, instruments: Sequence[InstrumentRef]) -> None:
+        """Pin symbols to IB contracts by conId, ISIN or primary exchange (``contracts``);
+        see ``BrokerClient.resolve_instruments``.
+
+        Raises:
+            BrokerAPIError: A reference matches no contract, several, or another security.
+        """
+        _gateway.require_connected(self.ib, "looking up pinned symbols")
+        await self.market.resolve(instruments)
 
     async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
         """Symbols ``account_id`` bought this New York day, by the gateway's clock."""

@@ -5,7 +5,12 @@ that accepts a strategy's allocations (the daemon's HTTP API), parse them here::
 
     {"status": "success",
      "data": {"name": "etf-blend", "strategy_long_name": "...", "last_rebalance_on": "...",
-              "allocations": [{"symbol": "SPY", "allocation": 0.6}, ...]}}
+              "allocations": [{"symbol": "SPY", "allocation": 0.6},
+                              {"symbol": "ABC", "allocation": 0.4, "conid": 123456}, ...]}}
+
+An entry may pin its symbol to one security with ``conid`` (the IB contract id, an integer)
+and/or ``isin`` (check digit verified), for a ticker the broker lists more than once: the
+broker then looks it up by that reference and refuses a mismatch, never guessing.
 
 Strict means: every field present with its JSON type (``0.6``, never ``"0.6"``), no unknown
 field (a misspelt one is named, with the closest known one), at most
@@ -19,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from broker_connector_base import AllocationItem, InvalidInputError
+from broker_connector_base import AllocationItem, InstrumentRef, InvalidInputError
 from broker_connector_base.documents import (
     MAX_DOCUMENT_BYTES,
     decode_utf8,
@@ -27,6 +32,7 @@ from broker_connector_base.documents import (
     show,
     validate_document,
 )
+from broker_connector_base.instruments import Isin
 from broker_connector_base.plan import STRATEGY_NAME_PATTERN
 from broker_connector_base.types import Symbol, to_decimal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -56,12 +62,21 @@ class _Document(BaseModel):
 
 
 class AllocationEntry(_Document):
-    """One ``{"symbol": ..., "allocation": ...}`` entry."""
+    """One ``{"symbol": ..., "allocation": ...}`` entry, optionally pinned (``conid``,
+    ``isin``)."""
 
     symbol: Symbol
     allocation: Annotated[
         Decimal, BeforeValidator(to_decimal), Field(ge=0, le=1, allow_inf_nan=False)
     ]
+    conid: Annotated[int, Field(gt=0, le=2_147_483_647)] | None = None
+    isin: Isin | None = None
+
+    def instrument(self) -> InstrumentRef | None:
+        """The pin of this entry, ``None`` when it names its symbol only."""
+        if self.conid is None and self.isin is None:
+            return None
+        return InstrumentRef(symbol=self.symbol, con_id=self.conid, isin=self.isin)
 
 
 class AllocationsData(_Document):
@@ -122,6 +137,7 @@ def parse_allocations(
         allocations=[
             AllocationItem(symbol=e.symbol, allocation=e.allocation) for e in data.allocations
         ],
+        instruments=tuple(ref for e in data.allocations if (ref := e.instrument()) is not None),
     )
 
 

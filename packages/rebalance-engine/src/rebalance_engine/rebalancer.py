@@ -125,6 +125,10 @@ class Rebalancer(BaseRebalancer):
 
     async def _goal(self, config: AccountConfig) -> _Goal:
         targets = await fetch_targets(config, self.allocation_source, self.replacement_service)
+        pins = targets.instruments()
+        if pins:
+            # Before any quote: a ticker the broker lists twice is looked up by its pin.
+            await self.broker.resolve_instruments(pins)
         weights, reserve = calculator_targets(targets.allocations, config.cash_reserve_percent)
         return _Goal(targets, weights, reserve)
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 from broker_connector_base import (
     AccountConfig,
     AllocationItem,
+    InstrumentRef,
     InvalidInputError,
     StrategyAttribution,
 )
@@ -50,6 +51,24 @@ class AccountTargets:
     allocations: list[AllocationItem]
     attribution: dict[str, StrategyAttribution]
     sources: tuple[StrategyAllocations, ...]
+
+    def instruments(self) -> list[InstrumentRef]:
+        """The symbols the documents pin (``conid``/``isin``), each once.
+
+        Raises:
+            InvalidInputError: Two strategies pin one symbol to different securities.
+        """
+        pins: dict[str, tuple[InstrumentRef, str]] = {}
+        for document in self.sources:
+            for ref in document.instruments:
+                earlier = pins.setdefault(ref.symbol, (ref, document.name))
+                if earlier[0] != ref:
+                    raise InvalidInputError(
+                        f"strategies {earlier[1]} and {document.name} pin {ref.symbol} to "
+                        f"different securities ({earlier[0].describe()} and {ref.describe()})",
+                        source="allocations",
+                    )
+        return [ref for ref, _ in pins.values()]
 
     def attribution_of(self, symbol: str) -> StrategyAttribution:
         """The strategies ``symbol`` is for; none when no strategy targets it."""
