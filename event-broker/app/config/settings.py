@@ -281,10 +281,16 @@ class AppConfig:
         return tuple(a for a in self.accounts if a.enabled and a.type == mode)
 
     def strategies(self) -> dict[str, tuple[AccountConfig, ...]]:
-        """Tradable accounts grouped by ``strategy_name`` (file order kept in each group)."""
+        """Tradable accounts by strategy (channel) name, file order kept in each group.
+
+        An account following several strategies is in the group of each of them, so a signal
+        on any of its strategies' channels rebalances it (to the blend of all of them). Never
+        grouped under its ``strategy_name`` label (``A+B``): no channel carries that name.
+        """
         groups: dict[str, list[AccountConfig]] = {}
         for account in self.tradable_accounts():
-            groups.setdefault(account.strategy_name, []).append(account)
+            for name in account.strategy_names:
+                groups.setdefault(name, []).append(account)
         return {name: tuple(accounts) for name, accounts in groups.items()}
 
     def account(self, account_id: str) -> AccountConfig:

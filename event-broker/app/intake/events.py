@@ -1,6 +1,9 @@
 """Turns realtime messages into strategy runs: de-duplicate and journal, validate, dispatch.
 
-The channel name is the strategy name. Every message is journalled with its outcome and its
+The channel name is the strategy name; a signal runs every tradable account following that
+strategy, those following several strategies included (their run blends all of them, so two
+strategies' signals in quick succession trade once: the account lock serialises the runs and
+the second finds the account on target). Every message is journalled with its outcome and its
 Ably timestamp; a stale message (older than ``EVENT_MAX_AGE_SECS`` when it reached the daemon),
 a malformed one or an unknown ``exec`` is journalled with the reason and trades nothing.
 A message id is claimed in the journal (``Journal.claim_event``) before anything runs: the

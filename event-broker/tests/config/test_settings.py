@@ -543,6 +543,30 @@ def test_app_config_groups_only_enabled_accounts_of_trading_mode_by_strategy(
     assert config.replacement_set_names == frozenset({"ira"})
 
 
+def test_app_config_account_of_two_strategies_is_in_both_groups_and_both_channels(
+    tmp_path: Path,
+) -> None:
+    config = make_config(
+        tmp_path,
+        account_yaml(account_id="DU1001", strategy_name="a") + "  - account_id: DU1002\n"
+        "    type: paper\n"
+        "    strategies:\n"
+        "      - {name: b, weight: 0.6}\n"
+        "      - {name: a, weight: 0.4}\n" + account_yaml(account_id="DU1003", strategy_name="c"),
+    )
+
+    groups = config.strategies()
+
+    assert {name: [a.account_id for a in accs] for name, accs in groups.items()} == {
+        "a": ["DU1001", "DU1002"],
+        "b": ["DU1002"],
+        "c": ["DU1003"],
+    }
+    # The label "b+a" names no channel: nothing would ever be published on it.
+    assert config.channel_names() == ["a", "b", "c"]
+    assert config.account("DU1002").strategy_name == "b+a"
+
+
 @pytest.mark.parametrize(
     ("account_id", "reason"),
     [

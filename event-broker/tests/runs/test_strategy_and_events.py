@@ -281,3 +281,63 @@ async def test_signal_for_an_entry_not_served_is_a_refused_run_others_run(
     titles = [body["title"] for body in receiver.bodies]
     assert "Rebalance skipped: DU200017" in titles
     assert "Rebalance finished: DU200016 (0 order(s) placed)" in titles
+
+
+async def test_signals_of_both_strategies_run_the_two_strategy_account_once_each_in_turn(
+    worker_script: WorkerScript,
+    make_config: ConfigFactory,
+    make_executor: ExecutorFactory,
+    account: AccountFactory,
+    tmp_path: Path,
+) -> None:
+    both = AccountConfig.model_validate(
+        {
+            "account_id": "DU200020",
+            "type": "paper",
+            "strategies": [{"name": "s1", "weight": "0.6"}, {"name": "s2", "weight": "0.4"}],
+        }
+    )
+    config = make_config(both, account("DU200021", "s1"), account("DU200022", "s2"))
+    folder = tmp_path / "running"
+    folder.mkdir()
+    # A run of an account while another run of it is going fails: the account lock must
+    # serialise the two signals' runs of DU200020.
+    command = worker_script(
+        f"""
+        import pathlib
+        marker = pathlib.Path({str(folder)!r}) / request["account"]["account_id"]
+        try:
+            marker.touch(exist_ok=False)
+        except FileExistsError:
+            print(result("failed", "overlapped"))
+            sys.exit(0)
+        time.sleep(0.3)
+        marker.unlink()
+        print(result())
+        """
+    )
+    executor = make_executor(config, command)
+    events = EventProcessor(executor.journal, StrategyExecutor(executor, max_parallel=4))
+
+    first, second = await asyncio.gather(
+        events.handle(_message({"exec": "rebalance"}, "m-s1", channel="s1")),
+        events.handle(_message({"exec": "rebalance"}, "m-s2", channel="s2")),
+    )
+
+    assert first is not None
+    assert second is not None
+    assert sorted(r.account_id for r in first.results) == ["DU200020", "DU200021"]
+    assert sorted(r.account_id for r in second.results) == ["DU200020", "DU200022"]
+    assert _rows(
+        config,
+        "SELECT account_id, count(*), min(status), max(status) FROM runs"
+        " GROUP BY account_id ORDER BY account_id",
+    ) == [
+        ("DU200020", 2, "succeeded", "succeeded"),
+        ("DU200021", 1, "succeeded", "succeeded"),
+        ("DU200022", 1, "succeeded", "succeeded"),
+    ]
+    assert sorted(_rows(config, "SELECT event_id, outcome FROM events")) == [
+        ("m-s1", "ran 2 accounts: succeeded"),
+        ("m-s2", "ran 2 accounts: succeeded"),
+    ]
