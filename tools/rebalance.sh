@@ -7,6 +7,9 @@
 #   tools/rebalance.sh -all [-exec rebalance]              # every enabled account
 #   tools/rebalance.sh -snapshot -account ID | -all        # record snapshots, place nothing
 #   tools/rebalance.sh -report -account ID [-since YYYY-MM-DD] [-format json] [-plot FILE]
+#   tools/rebalance.sh -halt "allocations API looks wrong" # kill switch: no new order,
+#                                                           # working ones cancelled
+#   tools/rebalance.sh -resume                             # trade again
 #
 # Where it runs, first match wins:
 #   REBALANCE_EXEC="podman exec rebalancer-event-broker"   that command prefix, then
@@ -15,14 +18,15 @@
 #     running compose service                              directory (its .env, accounts.yaml)
 #   otherwise                                              docker compose exec -T event-broker
 #
-# Exit status is the CLI's: 0 all runs succeeded (or the report printed), 1 a run failed or
-# was refused, 2 bad input (an unknown, repeated or misplaced flag, a bad value).
+# Exit status is the CLI's: 0 all runs succeeded (or the report printed, the switch set), 1 a
+# run failed or was refused, 2 bad input (an unknown, repeated or misplaced flag, a bad value;
+# no arguments at all).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then

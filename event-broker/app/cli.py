@@ -1,14 +1,16 @@
-"""Manual trigger and reports (``tools/rebalance.sh``):
+"""Manual trigger, reports and the kill switch (``tools/rebalance.sh``):
 
 * ``python -m app.cli -account ID [-exec rebalance]`` or ``-all``: preview or rebalance;
 * ``-snapshot -account ID`` or ``-snapshot -all``: record portfolio snapshots;
 * ``-report -account ID [-since YYYY-MM-DD] [-format text|json] [-plot FILE]``: the
-  account's performance, drift and last runs from the journal.
+  account's performance, drift and last runs from the journal;
+* ``-halt "reason"`` / ``-resume``: stop all trading at once, and end that (``app.control``).
 
 Runs go through the same path as a realtime signal (account lock, PDT guard, journal,
-notification, one worker process per account). Flags are strict: an unknown, repeated or
-misplaced flag, or a bad value, exits 2 naming it. Exit codes: 0 every run succeeded (or the
-report was printed), 1 a run failed or was refused, 2 bad input or config.
+notification, one worker process per account). Flags are strict: an unknown, abbreviated,
+repeated or misplaced flag, or a bad value, exits 2 naming it. Exit codes: 0 every run
+succeeded (or the report was printed, the switch set), 1 a run failed or was refused, 2 bad
+input or config.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from broker_connector_base.types import trading_day
 from app.backtests.cli import BACKTEST_FLAGS
 from app.backtests.cli import main as backtest_main
 from app.config.logs import configure_logging, secrets_of
-from app.config.settings import AppConfig, load_app_config
+from app.config.settings import AppConfig, load_app_config, load_settings
+from app.control import halt_trading, resume_trading
 from app.intake.events import KNOWN_EXECS
 from app.models import AccountExecutionResult, RunMode
 from app.notify.report import format_results
@@ -122,6 +125,8 @@ def _parser() -> tuple[argparse.ArgumentParser, frozenset[str]]:
     known.update(_flag(parser, "since", type=_day, metavar="YYYY-MM-DD", help="-report: from"))
     known.update(_flag(parser, "format", choices=("text", "json"), help="-report: text or json"))
     known.update(_flag(parser, "plot", type=Path, metavar="FILE", help="-report: PNG curve too"))
+    known.update(_flag(parser, "halt", metavar="REASON", help="stop all trading now; say why"))
+    known.update(_flag(parser, "resume", nargs=0, help="end a -halt: trading resumes"))
     known.update(_flag(parser, "env-file", dest="env_file", type=Path, help="dotenv file"))
     return parser, frozenset(known)
 
@@ -129,8 +134,29 @@ def _parser() -> tuple[argparse.ArgumentParser, frozenset[str]]:
 _REPORT_ONLY = (("since", "-since"), ("format", "-format"), ("plot", "-plot"))
 
 
+def _check_control(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Whether this is ``-halt`` or ``-resume``, which stand alone (else exit 2 naming why)."""
+    control = [f for f, on in (("-halt", args.halt is not None), ("-resume", args.resume)) if on]
+    if not control:
+        return False
+    others = [
+        f"-{dest.removesuffix('_mode').replace('_', '-')}"
+        for dest in _given(args)
+        if dest not in {"halt", "resume", "env_file"}
+    ]
+    if len(control) > 1 or others:
+        parser.error(
+            f"{control[0]} is a command of its own; not with {', '.join(control[1:] + others)}"
+        )
+    if args.halt is not None and not args.halt.strip():
+        parser.error("-halt needs a reason (what went wrong), not an empty one")
+    return True
+
+
 def _check_combination(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse flags that do not belong together, naming them (``parser.error``: exit 2)."""
+    if _check_control(parser, args):
+        return
     if args.report and args.snapshot:
         parser.error("-report and -snapshot are separate commands; give one")
     if args.report:
@@ -159,6 +185,25 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(words)
     _check_combination(parser, args)
     return args
+
+
+def _control(args: argparse.Namespace) -> int:
+    """``-halt REASON`` / ``-resume``: the kill switch (needs the settings only)."""
+    try:
+        settings = load_settings(
+            env_file=args.env_file or Path(".env"), env_file_required=args.env_file is not None
+        )
+        configure_logging(settings.log_level)
+        if args.halt is not None:
+            state = asyncio.run(halt_trading(settings, args.halt))
+            print(state.describe())
+            return EXIT_OK
+        lifted = asyncio.run(resume_trading(settings))
+    except (InvalidInputError, ValueError, OSError, sqlite3.Error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"Trading resumed (was {lifted.describe()})" if lifted else "Trading was not halted.")
+    return EXIT_OK
 
 
 async def run_manual(
@@ -271,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         # Backtests need no daemon settings, broker or worker: their own module and flags.
         return backtest_main(given)
     args = _parse_args(argv)
+    if args.halt is not None or args.resume:
+        return _control(args)
     try:
         config = load_app_config(
             env_file=args.env_file or Path(".env"), env_file_required=args.env_file is not None

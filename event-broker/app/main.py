@@ -29,6 +29,7 @@ from app.config.settings import AppConfig, load_app_config, load_settings
 from app.intake.subscriber import AblyConnectionFailed, AblyService
 from app.runtime import Runtime
 from app.snapshots.schedule import SnapshotScheduler
+from app.store.halt import read_halt
 from app.store.status import AblyState, DaemonStatus, check_status, write_status
 
 if TYPE_CHECKING:
@@ -230,6 +231,7 @@ class Daemon:
                     ably_down_since=down_since,
                     active_runs=self.runtime.strategies.active_runs,
                     accepting=accepting and self.runtime.strategies.accepting,
+                    accounts_not_served=[e.label for e in self.config.invalid_accounts],
                 ),
             )
         except OSError as exc:
@@ -256,6 +258,10 @@ def _health_check(env_file: Path | None) -> int:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
     healthy, reason = check_status(settings.data_dir, max_age_secs=STATUS_MAX_AGE_SECS)
+    halt = read_halt(settings.data_dir)
+    if halt is not None:
+        # Still healthy: a halt is the owner's decision, and a restart would not lift it.
+        reason += f"; {halt.describe()}"
     print(("healthy: " if healthy else "unhealthy: ") + reason)
     return 0 if healthy else 1
 

@@ -32,6 +32,7 @@ from app.runs.snapshots import DailySnapshots
 from app.runs.strategy import StrategyExecutor
 from app.snapshots.schedule import DailySchedule, NyseCalendar, SnapshotScheduler
 from app.store.files import JOURNAL_FILE, PDT_STATE_FILE
+from app.store.halt import halt_banner
 from app.store.journal import Journal
 from app.store.legacy import import_legacy_seen_ids
 from app.store.queries import JournalReader
@@ -82,7 +83,9 @@ class Runtime:
             self.journal.close()
             raise
         self.feed = RunFeed(self.reader)
-        self.notifier = notifier or NotificationService(settings.notification_urls)
+        self.notifier = notifier or NotificationService(
+            settings.notification_urls, banner=lambda: halt_banner(settings.data_dir)
+        )
         # Forked workers skip the interpreter start and the broker library imports (about
         # 0.6 s of CPU per account) for about 60 MB of idle fork server.
         launcher = ForkServerLauncher() if fork_server else None

@@ -27,11 +27,13 @@ from decimal import Decimal
 from broker_connector_base import (
     BrokerClient,
     BrokerError,
+    CalculateRebalanceResult,
     InvalidInputError,
     OrderStatus,
     RebalancePlan,
     Trade,
 )
+from broker_connector_base.types import NEW_YORK
 
 from app.config.logs import configure_logging
 from app.models import AccountExecutionResult, PortfolioSnapshot
@@ -75,12 +77,13 @@ def _result(
     warnings: list[str] | None = None,
     plan: list[RebalancePlan] | None = None,
     snapshot: PortfolioSnapshot | None = None,
+    refused: bool = False,
 ) -> AccountExecutionResult:
     return AccountExecutionResult(
         account_id=request.account.account_id,
         run_id=request.run_id,
         mode=request.mode,
-        status="succeeded" if success else "failed",
+        status="succeeded" if success else "refused" if refused else "failed",
         success=success,
         error=error,
         trades=trades,
@@ -92,6 +95,18 @@ def _result(
         started_at=started_at,
         finished_at=datetime.now(UTC),
     )
+
+
+def _orders_today(journal: Journal, request: WorkerRequest) -> int:
+    """Orders the account placed since New York midnight, from the journal (every run of
+    this daemon and its CLI; orders placed by hand elsewhere are not in it)."""
+    now = datetime.now(NEW_YORK)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return journal.orders_since(request.account.account_id, midnight)
+
+
+def _preview_error(refusal: str | None, preview: CalculateRebalanceResult) -> str:
+    return refusal or "; ".join(preview.warnings) or "preview failed"
 
 
 async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
@@ -127,7 +142,13 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
         async with _connected(client):
             if request.mode == "snapshot":
                 return await _snapshot(request, client, started_at)
-            rebalancer = create_rebalancer(request, client, on_order=on_order, logger=logger)
+            rebalancer = create_rebalancer(
+                request,
+                client,
+                on_order=on_order,
+                logger=logger,
+                orders_today=_orders_today(journal, request),
+            )
             if request.mode == "rebalance":
                 done = await rebalancer.rebalance_account(request.account)
                 snapshot, notes = await snapshot_after_run(client, done)
@@ -142,6 +163,7 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
                     warnings=[*done.warnings, *notes],
                     plan=done.plan,
                     snapshot=snapshot,
+                    refused=done.refusal is not None,
                 )
             preview = await rebalancer.calculate_rebalance(request.account)
             return _result(
@@ -149,11 +171,12 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
                 started_at,
                 success=preview.success,
                 trades=preview.proposed_trades,
-                error=None if preview.success else "; ".join(preview.warnings) or "preview failed",
+                error=None if preview.success else _preview_error(preview.refusal, preview),
                 total_value=preview.current_value,
                 cash_balance=preview.cash_balance,
                 warnings=preview.warnings,
                 plan=preview.plan,
+                refused=preview.refusal is not None,
             )
     except (InvalidInputError, BrokerError) as exc:
         logger.error("Run failed: %s", exc)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import apprise
@@ -166,13 +166,22 @@ class NotificationService:
     Args:
         urls: Apprise URLs (``NOTIFICATION_URLS``); empty disables notifications.
         timeout_secs: Upper bound for one notification, all targets together.
+        banner: Called for each notification; a line it returns (trading is halted) heads
+            the body and marks the title.
     """
 
-    def __init__(self, urls: Sequence[SecretStr], *, timeout_secs: float = 10) -> None:
+    def __init__(
+        self,
+        urls: Sequence[SecretStr],
+        *,
+        timeout_secs: float = 10,
+        banner: Callable[[], str | None] | None = None,
+    ) -> None:
         if timeout_secs <= 0:
             raise ValueError(f"timeout_secs must be positive, got {timeout_secs}")
         self._urls = tuple(urls)
         self.timeout_secs = timeout_secs
+        self._banner = banner
         _install_redaction(self._urls)
 
     def __repr__(self) -> str:
@@ -193,6 +202,10 @@ class NotificationService:
         if not self._urls:
             logger.debug("Notification not sent (no NOTIFICATION_URLS): %s", title)
             return False
+        banner = self._banner() if self._banner is not None else None
+        if banner:
+            # While trading is halted every message says so first (the owner must not forget).
+            title, body = f"[HALTED] {title}", f"{banner}\n\n{body}"
         try:
             return await asyncio.wait_for(
                 asyncio.to_thread(self._send, title, body, _NOTIFY_TYPES[level]),

@@ -21,6 +21,7 @@ from app.notify.notifier import NotificationService
 from app.runs.locks import AccountBusyError, account_lock
 from app.runs.pdt import PDTProtectionService, pdt_refusal_message
 from app.runs.requests import build_worker_request
+from app.store.halt import read_halt
 from app.store.journal import Journal
 from app.workers.pool import WorkerPool, WorkerProcesses, failed_result
 from app.workers.protocol import WorkerRequest
@@ -197,6 +198,20 @@ class TradingExecutor:
             self._log_result(result)
             return result
         settings = self.config.settings
+        halt = read_halt(settings.data_dir) if mode == "rebalance" else None
+        if halt is not None:
+            # The kill switch: no execution until resumed (a preview places nothing and may
+            # still run, so the owner can look at what would be traded).
+            self._start_run(request, event_row)
+            result = failed_result(
+                request,
+                status="refused",
+                error=f"{halt.describe()}; nothing was placed (resume: tools/rebalance.sh -resume)",
+                started_at=started_at,
+            )
+            self.journal.finish_run(run_id=run_id, result=result)
+            self._log_result(result)
+            return result
         wait_secs = options.lock_wait_secs
         if wait_secs is None:
             wait_secs = self.lock_wait_secs
@@ -297,8 +312,11 @@ class TradingExecutor:
             client_id=0,
             event_row=event_row,
         )
+        self._tell_started(run_id, result.account_id, mode, event_row)
         self.journal.finish_run(run_id=run_id, result=result)
         self._log_result(result)
+        for listener in self.listeners:
+            listener.run_finished(result)
         await self.notifier.notify_account_result(result)
         return result
 

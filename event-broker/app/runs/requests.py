@@ -42,6 +42,7 @@ def build_worker_request(
         trading_mode=settings.trading_mode,
         connection=connection_for(settings, account),
         journal_path=settings.data_dir / JOURNAL_FILE,
+        data_dir=settings.data_dir,
         allocations_api_url=settings.allocations_api_url,
         allocations_api_key=settings.allocations_api_key,
         replacement_sets_file=replacements if replacements.exists() else None,

@@ -265,6 +265,19 @@ class Journal:
             self._require_open_run(conn, run_id)
             upsert_order(conn, run_id, trade)
 
+    def orders_since(self, account_id: str, since: datetime) -> int:
+        """Orders the account's runs recorded since ``since`` (for ``max_orders_per_day``).
+
+        Every order row counts, an intent recorded just before sending included: a limit is
+        better kept one order early than one late.
+        """
+        rows = self._read(
+            "SELECT count(*) FROM orders JOIN runs ON orders.run_id = runs.run_id"
+            " WHERE runs.account_id = ? AND orders.recorded_at >= ?",
+            (account_id, _iso(since)),
+        )
+        return int(rows[0][0])
+
     @staticmethod
     def _require_open_run(conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute(

@@ -63,6 +63,9 @@ class DaemonStatus(BaseModel):
     """Unix time since when the link has not been usable (``None`` while it is)."""
     active_runs: int = 0
     accepting: bool = True
+    accounts_not_served: list[str] = []
+    """``accounts.yaml`` entries the daemon does not trade until fixed (``accounts[2] (account
+    DU3)``); the check says so, still healthy (a restart would not fix them)."""
 
 
 def write_status(data_dir: Path, status: DaemonStatus) -> None:
@@ -112,7 +115,10 @@ def check_status(
         return False, f"daemon pid {status.pid} is not running"
     if not status.accepting:
         return False, "daemon is shutting down"
-    return _realtime_verdict(status, now=now, max_down_secs=max_down_secs)
+    healthy, reason = _realtime_verdict(status, now=now, max_down_secs=max_down_secs)
+    if status.accounts_not_served:
+        reason += f"; NOT SERVED (fix accounts.yaml): {', '.join(status.accounts_not_served)}"
+    return healthy, reason
 
 
 def _realtime_verdict(

@@ -20,6 +20,7 @@ from broker_connector_base import (
     Trade,
 )
 
+from app.store.halt import FileHaltSwitch
 from app.trading.connections import (
     SUPPORTED_BROKERS,
     IBKRWorkerConnection,
@@ -77,6 +78,7 @@ def create_rebalancer(
     *,
     on_order: Callable[[Trade], None],
     logger: logging.Logger | None = None,
+    orders_today: int = 0,
 ) -> BaseRebalancer:
     """The rebalancer for ``request.account`` on ``broker_client``.
 
@@ -85,6 +87,8 @@ def create_rebalancer(
         broker_client: A client from ``create_broker_client``.
         on_order: Called with each order as it is placed and as its status changes.
         logger: Logger for the rebalancer's messages.
+        orders_today: Orders the account placed earlier this trading day (the journal's
+            count), for the ``max_orders_per_day`` risk limit.
 
     Raises:
         InvalidInputError: The account's broker is not supported, or the replacement sets
@@ -103,6 +107,8 @@ def create_rebalancer(
         run_id=request.run_id,
         on_order=on_order,
         fill_timeout_secs=request.fill_timeout_secs,
+        orders_today=orders_today,
+        halt=FileHaltSwitch(request.data_dir),
     )
 
 
