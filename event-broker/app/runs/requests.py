@@ -11,6 +11,7 @@ from broker_connector_base import AccountConfig, AllocationItem
 from app.config.settings import AppConfig
 from app.models import RunMode
 from app.store.files import JOURNAL_FILE
+from app.store.halt import HALT_FILE
 from app.trading.connections import connection_for
 from app.workers.protocol import WorkerRequest
 
@@ -42,7 +43,7 @@ def build_worker_request(
         trading_mode=settings.trading_mode,
         connection=connection_for(settings, account),
         journal_path=settings.data_dir / JOURNAL_FILE,
-        data_dir=settings.data_dir,
+        halt_file=settings.data_dir / HALT_FILE,
         allocations_api_url=settings.allocations_api_url,
         allocations_api_key=settings.allocations_api_key,
         replacement_sets_file=replacements if replacements.exists() else None,

@@ -9,6 +9,8 @@
 ``pdt-state.sqlite3``                  PDT protection: the last rebalance per account
                                        (``app.runs.pdt``)
 ``daemon-status.json``                 what ``--check`` reads (``app.store.status``)
+``trading-halted.json``                the kill switch: present while trading is halted
+                                       (``app.store.halt``, ``tools/rebalance.sh -halt``)
 ``locks/<account>.lock``               one run per account at a time (``app.runs.locks``)
 ``ably-seen-messages.sqlite3``         the previous version's seen message ids; imported into
                                        the journal at start and renamed

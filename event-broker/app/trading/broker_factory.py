@@ -108,7 +108,7 @@ def create_rebalancer(
         on_order=on_order,
         fill_timeout_secs=request.fill_timeout_secs,
         orders_today=orders_today,
-        halt=FileHaltSwitch(request.data_dir),
+        halt=FileHaltSwitch(request.halt_file.parent),
     )
 
 

@@ -38,8 +38,8 @@ class WorkerRequest(BaseModel):
     trading_mode: Literal["paper", "live"]
     connection: BrokerConnection
     journal_path: Path
-    data_dir: Path
-    """``DATA_DIR``: the worker watches the kill switch there (``app.store.halt``)."""
+    halt_file: Path
+    """The kill switch's file in ``DATA_DIR``, watched by the worker (``app.store.halt``)."""
     allocations_api_url: str
     allocations_api_key: SecretStr | None = None
     replacement_sets_file: Path | None = None
