@@ -183,8 +183,11 @@ async def test_halt_during_a_run_cancels_its_working_orders_nothing_fills(
     [
         (("-halt", "  "), "-halt needs a reason"),
         (("-halt",), "argument -halt/--halt: expected one argument"),
-        (("-halt", "x", "-resume"), "give one of -account ID, -all, -halt REASON or -resume"),
-        (("-resume", "-exec", "rebalance"), "-exec does not apply to -resume"),
+        (("-halt", "x", "-resume"), "-halt is a command of its own; not with -resume"),
+        (("-resume", "-exec", "rebalance"), "-resume is a command of its own; not with -exec"),
+        (("-halt", "x", "-account", "DU1"), "-halt is a command of its own; not with -account"),
+        (("-halt", "x", "-halt", "y"), "argument -halt: given more than once"),
+        (("-hal", "x"), "unrecognized arguments: -hal (flags are never abbreviated)"),
     ],
 )
 async def test_halt_and_resume_bad_arguments_exit_2_naming_them(
