@@ -153,6 +153,7 @@ def test_parse_yaml_billion_laughs_refused_before_expansion() -> None:
         ("a: 1\na: 2\n", "duplicate key 'a' at line 2, column 1"),
         ("a: [\n", "d is not valid YAML"),
         ("a: 1\n---\nb: 2\n", "d is not valid YAML: but found another document at line 2"),
+        ("\x1f", "d is not valid YAML: unacceptable character #x001f"),
     ],
 )
 def test_parse_yaml_refusals_name_line_and_source(text: str, message: str) -> None:

@@ -214,8 +214,10 @@ def parse_yaml(text: str, *, document: str, source: str, max_nodes: int = MAX_YA
         InvalidInputError: Not YAML (with line and column), a duplicate key, more than one
             document, or more than ``max_nodes`` nodes once aliases are expanded.
     """
-    loader = _StrictYamlLoader(text)
+    loader: _StrictYamlLoader | None = None
     try:
+        # The reader checks the characters in its constructor: it belongs inside the try.
+        loader = _StrictYamlLoader(text)
         root = loader.get_single_node()
         if root is None:
             return None
@@ -232,7 +234,8 @@ def parse_yaml(text: str, *, document: str, source: str, max_nodes: int = MAX_YA
     except RecursionError:
         raise InvalidInputError(f"{document} is nested too deeply", source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 # --------------------------------------------------------------------------------------------
