@@ -198,7 +198,7 @@ def load_accounts_file(path: Path, *, replacement_sets: ReplacementService | Non
     parsed = [_entry(index, entry, source) for index, entry in enumerate(raw)]
     # Ids compare case-insensitively: lock and state files are named after them. Which of two
     # entries with one id is meant cannot be known: neither is served.
-    ids = [p.account_id.upper() for p in parsed if isinstance(p, AccountConfig)]
+    ids = [p.account_id.upper() for p in parsed if p.account_id is not None]
     accounts: list[AccountConfig] = []
     invalid: list[InvalidAccount] = []
     for index, item in enumerate(parsed):

@@ -355,6 +355,22 @@ def test_load_accounts_duplicate_ids_serve_neither_entry(tmp_path: Path) -> None
     ]
 
 
+def test_load_accounts_id_shared_with_an_invalid_entry_serves_neither(tmp_path: Path) -> None:
+    # Found by the fuzz suite: which of the two the owner meant cannot be known.
+    path = write(
+        tmp_path / "accounts.yaml",
+        "accounts:\n"
+        + account_yaml(account_id="DU5")
+        + account_yaml(account_id="DU5", type="null")
+        + account_yaml(account_id="DU6"),
+    )
+
+    loaded = load_accounts_file(path, replacement_sets=None)
+
+    assert [a.account_id for a in loaded.accounts] == ["DU6"]
+    assert [e.index for e in loaded.invalid] == [0, 1]
+
+
 def test_load_accounts_unknown_or_broken_replacement_set_is_not_served(tmp_path: Path) -> None:
     sets = load_replacement_sets(
         write(
