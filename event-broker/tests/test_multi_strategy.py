@@ -73,6 +73,12 @@ async def test_signal_on_either_strategy_channel_rebalances_the_two_strategy_acc
     assert {o.order_ref for o in orders} == {first_id}
     assert json.loads(second_json)["trades"] == []
     assert stack.journal_rows(f"SELECT count(*) FROM orders WHERE run_id = '{second_id}'") == [(0,)]
+    # Each order row of the journal carries the strategies it is for.
+    stored = dict(
+        stack.journal_rows(f"SELECT symbol, attribution FROM orders WHERE run_id = '{first_id}'")
+    )
+    assert stored["QQQ"] == json.dumps({GROWTH: "1"}, separators=(",", ":"))
+    assert set(json.loads(stored["SPY"])) == {GROWTH, BLEND}
     first_trades = json.loads(first_json)["trades"]
     shares = {t["symbol"]: t["attribution"]["shares"] for t in first_trades}
     assert shares["QQQ"] == {GROWTH: "1"}

@@ -2,7 +2,8 @@
 
 Versions: 1 events, runs, orders; 2 the Ably timestamp of each event (``published_ms``);
 3 the ``snapshot`` run mode and the portfolio snapshot tables (``snapshots``,
-``snapshot_positions``, ``snapshot_targets``, ``cash_flows``). New tables are created by
+``snapshot_positions``, ``snapshot_targets``, ``cash_flows``); 4 each order's strategy
+attribution (``orders.attribution``, see ``app.store.orders``). New tables are created by
 ``_TABLES`` (``IF NOT EXISTS``) in any file; changes to existing ones are ``_MIGRATIONS``
 steps. A file of an older version is copied aside (``journal.sqlite3.schema-vN.bak``) and
 migrated inside one write transaction by the first process (daemon, CLI or worker) that opens
@@ -15,16 +16,20 @@ import json
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from broker_connector_base import InvalidInputError
+from broker_connector_base import InvalidInputError, StrategyAttribution
+
+from app.notify.attribution import shares_text, strategies_of
+from app.store.orders import JournalOrder, orders_of
 
 __all__ = ["SCHEMA_VERSION", "backup_before_migration", "create_schema", "format_summary"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Raise it with a step in ``_MIGRATIONS`` whenever the tables change."""
 
 _RUNS = """
@@ -48,8 +53,23 @@ CREATE TABLE {if_new}{name} (
     CHECK ((finished_at IS NULL) = (status IS NULL))
 )"""
 
-# Statements that bring a file from the version before the key to the key's version.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
+Step = str | Callable[[sqlite3.Connection], None]
+
+
+def _add_column(table: str, column: str, kind: str) -> Step:
+    """``ALTER TABLE ADD COLUMN`` unless the table has the column: ``_TABLES`` creates the
+    tables an old file lacks with every column of this version, before the migrations run."""
+
+    def add(conn: sqlite3.Connection) -> None:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    return add
+
+
+# Steps that bring a file from the version before the key to the key's version.
+_MIGRATIONS: dict[int, tuple[Step, ...]] = {
     # 2: the Ably timestamp of each event: where a catch-up after a gap starts reading history.
     2: ("ALTER TABLE events ADD COLUMN published_ms INTEGER",),
     # 3: runs of mode 'snapshot'. SQLite cannot change a CHECK constraint in place; its
@@ -62,6 +82,14 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "INSERT INTO runs_v3 SELECT * FROM runs",
         "DROP TABLE runs",
         "ALTER TABLE runs_v3 RENAME TO runs",
+    ),
+    # 4: the strategies each order is for. Orders recorded before carry them in their
+    # trade_json when the engine attributed them (every multi-strategy run did): copied over.
+    4: (
+        _add_column("orders", "attribution", "TEXT"),
+        "UPDATE orders SET attribution = json_extract(trade_json, '$.attribution.shares')"
+        " WHERE json_valid(trade_json)"
+        " AND json_type(trade_json, '$.attribution.shares') = 'object'",
     ),
 }
 
@@ -105,7 +133,8 @@ CREATE TABLE IF NOT EXISTS orders (
     avg_fill_price TEXT,
     trade_json TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    attribution TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS orders_by_order_id
     ON orders (run_id, order_id) WHERE order_id IS NOT NULL;
@@ -229,13 +258,7 @@ def create_schema(conn: sqlite3.Connection, path: Path) -> None:
     if version is None:
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
     elif version < SCHEMA_VERSION:
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[step]:
-                conn.execute(statement)
-        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
-        if broken:
-            raise sqlite3.IntegrityError(f"migration left dangling references: {broken}")
-        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        _migrate(conn, version)
         logger.info(
             "Journal %s migrated from schema version %d to %d", path, version, SCHEMA_VERSION
         )
@@ -243,33 +266,56 @@ def create_schema(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute(statement)
 
 
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Run the steps from ``version`` to ``SCHEMA_VERSION`` and record the new version."""
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in _MIGRATIONS[step]:
+            if isinstance(statement, str):
+                conn.execute(statement)
+            else:
+                statement(conn)
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise sqlite3.IntegrityError(f"migration left dangling references: {broken}")
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+
 def _money(value: str | None) -> str:
     return "-" if value is None else f"${Decimal(value):,.2f}"
 
 
-def _order_line(row: sqlite3.Row) -> str:
-    line = f"{row['side']} {abs(row['quantity'])} {row['symbol']} @ {row['price']}"
-    if row["order_id"] is not None:
-        line += f" (order {row['order_id']})"
-    if row["status"] is not None:
-        line += f" -> {row['status']}"
-        if row["filled_quantity"]:
-            line += f" {abs(row['filled_quantity'])}"
-            if row["avg_fill_price"] is not None:
-                line += f" @ {row['avg_fill_price']}"
+def _order_line(order: JournalOrder, attributed: bool) -> str:
+    line = f"{order.side} {abs(order.quantity)} {order.symbol} @ {order.price}"
+    if order.order_id is not None:
+        line += f" (order {order.order_id})"
+    if order.status is not None:
+        line += f" -> {order.status}"
+        if order.filled_quantity:
+            line += f" {abs(order.filled_quantity)}"
+            if order.avg_fill_price is not None:
+                line += f" @ {order.avg_fill_price}"
+    if attributed and order.attribution is not None:
+        line += f" for {shares_text(order.attribution)}"
     return line
 
 
 def _proposed_lines(result_json: str | None) -> list[str]:
+    # Read as plain JSON, not as a result model: documents of earlier versions stay readable.
     if not result_json:
         return []
-    trades = json.loads(result_json).get("trades", [])
+    trades = [t for t in json.loads(result_json).get("trades", []) if t.get("order_id") is None]
+    shares = [_attribution(t.get("attribution")) for t in trades]
+    attributed = len(strategies_of(shares)) > 1
     return [
         f"proposed {'BUY' if t['quantity'] > 0 else 'SELL'} {abs(t['quantity'])} "
         f"{t['symbol']} @ {t['price']}"
-        for t in trades
-        if t.get("order_id") is None
+        + (f" for {shares_text(share)}" if attributed and share is not None else "")
+        for t, share in zip(trades, shares, strict=True)
     ]
+
+
+def _attribution(value: object) -> StrategyAttribution | None:
+    return StrategyAttribution.model_validate(value) if isinstance(value, dict) else None
 
 
 def _run_lines(conn: sqlite3.Connection, run: sqlite3.Row) -> list[str]:
@@ -281,8 +327,10 @@ def _run_lines(conn: sqlite3.Connection, run: sqlite3.Row) -> list[str]:
     ]
     if run["total_value"] is not None or run["cash_balance"] is not None:
         lines.append(f"    value {_money(run['total_value'])}, cash {_money(run['cash_balance'])}")
-    orders = conn.execute("SELECT * FROM orders WHERE run_id = ? ORDER BY seq", (run["run_id"],))
-    lines.extend(f"    {_order_line(order)}" for order in orders)
+    orders = orders_of(conn, run["run_id"])
+    # Attribution only tells something when the run's orders are for several strategies.
+    attributed = len(strategies_of(o.attribution for o in orders)) > 1
+    lines.extend(f"    {_order_line(order, attributed)}" for order in orders)
     lines.extend(f"    {line}" for line in _proposed_lines(run["result_json"]))
     lines.extend(f"    warning: {w}" for w in json.loads(run["warnings"] or "[]"))
     if run["error"]:

@@ -161,8 +161,7 @@ class JournalReader:
     def orders(self, run_id: str) -> list[JournalOrder]:
         """The orders a run recorded, in the order they were first recorded."""
         rows = self._rows("SELECT * FROM orders WHERE run_id = ? ORDER BY seq", (run_id,))
-        names = JournalOrder.__dataclass_fields__
-        return [JournalOrder(**{name: row[name] for name in names}) for row in rows]
+        return [JournalOrder.from_row(row) for row in rows]
 
     def latest_run(
         self, account_id: str, *, mode: str | None = None, status: str | None = None

@@ -226,6 +226,65 @@ def test_journal_finished_run_is_not_unfinished_and_shows_in_summary(journal: Jo
     assert "warning: partial quote" in text
 
 
+def _for(**shares: str) -> dict[str, Any]:
+    return {"shares": {name.replace("_", "-"): share for name, share in shares.items()}}
+
+
+def test_journal_order_row_stores_its_strategy_attribution_and_summary_shows_it(
+    journal: Journal, tmp_path: Path
+) -> None:
+    journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+    spy = trade(attribution=_for(growth="0.6", income="0.4"))
+    qqq = trade(symbol="QQQ", quantity=3, attribution=_for(growth="1"))
+    gld = trade(symbol="GLD", quantity=-2, current_shares=2, attribution=_for())
+    for placed in (spy, qqq, gld):
+        journal.record_order(run_id="r1", trade=placed)
+    journal.record_order(
+        run_id="r1",
+        trade=spy.model_copy(update={"order_id": "17", "status": OrderStatus.FILLED}),
+    )
+
+    (run,) = journal.unfinished_runs()
+    assert [(o.symbol, o.order_id, o.attribution) for o in run.orders] == [
+        ("SPY", "17", spy.attribution),
+        ("QQQ", None, qqq.attribution),
+        ("GLD", None, gld.attribution),
+    ]
+    with sqlite3.connect(tmp_path / "data" / JOURNAL_FILE) as conn:
+        stored = conn.execute("SELECT symbol, attribution FROM orders ORDER BY seq").fetchall()
+    assert stored == [
+        ("SPY", '{"growth":"0.6","income":"0.4"}'),
+        ("QQQ", '{"growth":"1"}'),
+        ("GLD", "{}"),
+    ]
+    text = journal.summary()
+    assert "BUY 10 SPY @ 100.50 (order 17) -> FILLED for growth 60% / income 40%" in text
+    assert "BUY 3 QQQ @ 100.50 for growth 100%" in text
+    assert "SELL 2 GLD @ 100.50 for no strategy" in text
+
+
+def test_journal_summary_leaves_out_attribution_of_a_one_strategy_run(journal: Journal) -> None:
+    journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+    journal.record_order(run_id="r1", trade=trade(order_id="17", attribution=_for(growth="1")))
+    journal.start_run(run_id="p1", account_id="DU1", mode="print-rebalance", client_id=1)
+    journal.finish_run(
+        run_id="p1",
+        result=result(
+            "p1",
+            mode="print-rebalance",
+            trades=[
+                trade(attribution=_for(growth="0.25", income="0.75")),
+                trade(symbol="TLT", attribution=_for(income="1")),
+            ],
+        ),
+    )
+
+    text = journal.summary()
+    assert "BUY 10 SPY @ 100.50 (order 17)\n" in text + "\n"
+    assert "proposed BUY 10 SPY @ 100.50 for income 75% / growth 25%" in text
+    assert "proposed BUY 10 TLT @ 100.50 for income 100%" in text
+
+
 def test_journal_preview_run_summary_lists_proposed_trades(journal: Journal) -> None:
     journal.start_run(run_id="p1", account_id="DU1", mode="print-rebalance", client_id=1)
     journal.finish_run(run_id="p1", result=result("p1", mode="print-rebalance", trades=[trade()]))

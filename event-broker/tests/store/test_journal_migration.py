@@ -1,19 +1,22 @@
-"""The journal's schema migration: a file the previous version (schema 1) wrote keeps working."""
+"""The journal's schema migration: files earlier versions wrote (schema 1, 3) keep working."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from contextlib import closing
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from app.store.files import JOURNAL_FILE
 from app.store.journal import Journal
 from app.store.journal_schema import SCHEMA_VERSION
-from broker_connector_base import InvalidInputError
+from broker_connector_base import InvalidInputError, StrategyAttribution, Trade
 
 V1_RUN_IDS = [
     "20261203T082406Z-8bfaff1a",
@@ -33,6 +36,10 @@ def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 _V1_EVENT_COLUMNS = "id, event_id, channel, payload, received_at, outcome"
+_V1_ORDER_COLUMNS = (
+    "seq, run_id, order_id, symbol, side, quantity, price, status, filled_quantity,"
+    " avg_fill_price, trade_json, recorded_at, updated_at"
+)
 
 
 def _content(path: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -40,7 +47,7 @@ def _content(path: Path) -> dict[str, list[tuple[object, ...]]]:
     return {
         "events": _rows(path, f"SELECT {_V1_EVENT_COLUMNS} FROM events ORDER BY 1"),
         "runs": _rows(path, "SELECT * FROM runs ORDER BY 1"),
-        "orders": _rows(path, "SELECT * FROM orders ORDER BY 1"),
+        "orders": _rows(path, f"SELECT {_V1_ORDER_COLUMNS} FROM orders ORDER BY 1"),
     }
 
 
@@ -65,7 +72,12 @@ def test_v1_journal_when_opened_then_migrated_to_current_version_with_every_row_
         (SCHEMA_VERSION,),
     ]
     assert _content(v1_file) == before
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
+    # The attribution column is what each order's trade document carried.
+    for attribution, trade_json in _rows(v1_file, "SELECT attribution, trade_json FROM orders"):
+        carried = json.loads(str(trade_json)).get("attribution")
+        expected = None if carried is None else carried["shares"]
+        assert (None if attribution is None else json.loads(str(attribution))) == expected
 
 
 def test_v1_journal_migration_keeps_a_backup_of_the_v1_file_once(v1_file: Path) -> None:
@@ -194,3 +206,39 @@ def test_journal_of_newer_version_than_this_code_is_refused_without_backup(
     with pytest.raises(InvalidInputError, match="newer than this daemon's"):
         Journal(v1_file)
     assert not [p for p in v1_file.parent.iterdir() if ".bak" in p.name]
+
+
+def test_v3_journal_orders_get_the_attribution_their_trade_json_carries(tmp_path: Path) -> None:
+    path = tmp_path / JOURNAL_FILE
+    with Journal(path) as journal:
+        journal.start_run(run_id="r1", account_id="DU1", mode="rebalance", client_id=1)
+        for symbol, attribution in (
+            ("SPY", {"shares": {"growth": "0.6", "income": "0.4"}}),
+            ("TLT", None),
+        ):
+            trade = Trade.model_validate(
+                {
+                    "symbol": symbol,
+                    "quantity": 5,
+                    "current_shares": 0,
+                    "target_value": "500",
+                    "current_value": "0",
+                    "price": "100",
+                    "attribution": attribution,
+                }
+            )
+            journal.record_order(run_id="r1", trade=trade)
+    # The file as version 3 left it: the same orders, without the attribution column.
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("ALTER TABLE orders DROP COLUMN attribution")
+        conn.execute("UPDATE schema_version SET version = 3")
+
+    with Journal(path) as journal:
+        (run,) = journal.unfinished_runs()
+
+    assert [(o.symbol, o.attribution) for o in run.orders] == [
+        ("SPY", StrategyAttribution(shares={"growth": Decimal("0.6"), "income": Decimal("0.4")})),
+        ("TLT", None),
+    ]
+    assert _rows(path, "SELECT MAX(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert (path.parent / f"{JOURNAL_FILE}.schema-v3.bak").exists()
