@@ -43,7 +43,7 @@ from broker_connector_base import (
     ContractPrice,
 )
 from rebalance_calculator import TradeCalculator
-from rebalance_calculator.optimizer import planned_drift
+from rebalance_calculator.objective import planned_drift
 from rebalance_calculator.problem import RebalanceProblem, build_problem
 
 try:

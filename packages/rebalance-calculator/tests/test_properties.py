@@ -1,7 +1,9 @@
 """Property-based tests: every invariant of the calculator over random portfolios.
 
 Each portfolio is built from whole cents so the exact expectations below (affordability,
-drift) are computed independently of the package, in ``Decimal``.
+drift) are computed independently of the package, in ``Decimal``. Each draws a commission
+schedule (or none: the IBKR default); the commissions themselves come from the schedule's
+model, whose figures ``test_commissions.py`` checks against IB's worked examples.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from broker_connector_base import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rebalance_calculator import TradeCalculationResult, TradeCalculator
+from rebalance_calculator import (
+    CommissionModel,
+    TradeCalculationResult,
+    TradeCalculator,
+    commission_model,
+    resolve_commission_schedule,
+)
 
 CENT = Decimal("0.01")
 PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -63,6 +71,10 @@ class Portfolio:
 
     def quote(self, symbol: str) -> ContractPrice:
         return next(q for q in self.quotes if q.symbol == symbol)
+
+    @property
+    def commissions(self) -> CommissionModel:
+        return commission_model(resolve_commission_schedule(self.config))
 
 
 def buy_price(quote: ContractPrice) -> Decimal:
@@ -135,15 +147,32 @@ def portfolios(draw: st.DrawFn, thresholds: bool = False) -> Portfolio:
         cash_reserve_percent=draw(st.integers(0, 10)),
         min_trade_value=draw(st.integers(0, 2_000)) if thresholds else 0,
         drift_band_percent=draw(st.integers(0, 5)) if thresholds else 0,
+        commission_schedule=draw(
+            st.sampled_from([None, "zero", "ibkr_pro_fixed", "ibkr_pro_tiered", "ibkr_lite"])
+        ),
     )
     return Portfolio(snapshot, allocations, quotes, config, draw(st.integers(0, 2**32)), mids)
 
 
 def _cash_after(p: Portfolio, trades: list[Trade]) -> Decimal:
+    """Cash once the trades are done, before their commissions."""
     cash = p.snapshot.cash_balance
     for trade in trades:
         cash -= trade.quantity * trade.price
     return cash
+
+
+def _commissions(p: Portfolio, quantities: dict[str, int]) -> Decimal:
+    """What the orders cost under the portfolio's schedule, at their planned prices."""
+    total = Decimal(0)
+    for symbol, q in quantities.items():
+        if q == 0:
+            continue
+        quote = p.quote(symbol)
+        price = buy_price(quote) if q > 0 else quote.bid
+        assert price is not None
+        total += p.commissions.estimate(q, price)
+    return total
 
 
 def _drift(p: Portfolio, quantities: dict[str, int], cash: Decimal) -> Decimal:
@@ -169,6 +198,18 @@ def _spread_paid(p: Portfolio, quantities: dict[str, int]) -> Decimal:
     return paid
 
 
+def _search_margin(p: Portfolio, quantities: dict[str, int]) -> Decimal:
+    """How far the search's commission bound may exceed the estimates it bounds.
+
+    The search keeps a cent per order for the rounding up of each estimate, and its per-share
+    coefficients are rounded up to the micro-dollar (four of them at most).
+    """
+    if p.commissions.is_zero:
+        return Decimal(0)
+    orders = [abs(q) for q in quantities.values() if q]
+    return len(orders) * Decimal("0.01") + sum(orders) * Decimal("0.000004")
+
+
 @given(portfolios())
 @PROFILE
 def test_plan_never_shorts_and_buys_only_with_cash_above_the_reserve(p: Portfolio) -> None:
@@ -179,7 +220,18 @@ def test_plan_never_shorts_and_buys_only_with_cash_above_the_reserve(p: Portfoli
         if trade.quantity < 0:
             assert -trade.quantity <= math.floor(held.get(trade.symbol, Decimal(0)))
     if any(t.quantity > 0 for t in result.trades):
-        assert _cash_after(p, result.trades) >= p.reserve
+        commissions = _commissions(p, {t.symbol: t.quantity for t in result.trades})
+        assert _cash_after(p, result.trades) - commissions >= p.reserve
+
+
+@given(portfolios())
+@PROFILE
+def test_each_trade_carries_the_commission_its_schedule_estimates(p: Portfolio) -> None:
+    result = p.run()
+
+    assert result.commission_schedule == resolve_commission_schedule(p.config)
+    for trade in result.trades:
+        assert trade.estimated_commission == _commissions(p, {trade.symbol: trade.quantity})
 
 
 @given(portfolios())
@@ -243,11 +295,13 @@ def test_same_input_in_any_order_gives_the_same_result(p: Portfolio) -> None:
 def test_no_single_share_change_would_bring_the_account_closer_to_target(p: Portfolio) -> None:
     # Leftover cash went where it reduces drift most: no affordable one-share buy (or one
     # share less, or one more sold) lowers the exact drift any further once the spread the
-    # trade would pay is counted (a trade that only burns the spread is no improvement).
+    # trade would pay and the commissions are counted (a trade that only burns the spread is
+    # no improvement). The search prices commissions up to a cent above the estimate.
     result = p.run()
     quantities = {t.symbol: t.quantity for t in result.trades}
     cash = _cash_after(p, result.trades)
     drift = _drift(p, quantities, cash) + _spread_paid(p, quantities)
+    drift += _commissions(p, quantities)
     targets = p.targets()
     held = p.held
 
@@ -260,13 +314,17 @@ def test_no_single_share_change_would_bring_the_account_closer_to_target(p: Port
             new = q + step
             if new < -math.floor(max(Decimal(0), held.get(symbol, Decimal(0)))):
                 continue
+            if new < 0 and quote.bid is None:
+                continue  # never sold without a bid
             new_cash = cash
             new_cash -= (buy_price(quote) if q + (step > 0) > 0 else quote.bid or 0) * step
             moved = {**quantities, symbol: new}
-            if any(v > 0 for v in moved.values()) and new_cash < p.reserve:
-                continue  # not affordable
-            tolerance = p.snapshot.total_value * Decimal("1e-9") + Decimal("1e-6")
-            moved_objective = _drift(p, moved, new_cash) + _spread_paid(p, moved)
+            fees = _commissions(p, moved)
+            margin = _search_margin(p, moved)
+            if any(v > 0 for v in moved.values()) and new_cash - fees < p.reserve + margin:
+                continue  # not affordable (as far as the search's commission bound knows)
+            tolerance = p.snapshot.total_value * Decimal("1e-9") + Decimal("0.010001")
+            moved_objective = _drift(p, moved, new_cash) + _spread_paid(p, moved) + fees
             assert moved_objective >= drift - tolerance, (symbol, step)
 
 
@@ -284,4 +342,31 @@ def test_thresholds_skip_small_trades_and_symbols_within_the_band(p: Portfolio) 
         if band > 0:
             assert abs(current - targets.get(trade.symbol, Decimal(0))) > band
     if any(t.quantity > 0 for t in result.trades):
-        assert _cash_after(p, result.trades) >= p.reserve
+        commissions = _commissions(p, {t.symbol: t.quantity for t in result.trades})
+        assert _cash_after(p, result.trades) - commissions >= p.reserve
+
+
+@given(portfolios())
+@PROFILE
+def test_no_order_costs_more_than_the_drift_it_removes(p: Portfolio) -> None:
+    # Dropping any one order (liquidations aside) never lowers drift + spread + commissions:
+    # an order whose commission exceeds what it removes is not placed.
+    result = p.run()
+    quantities = {t.symbol: t.quantity for t in result.trades}
+    cash = _cash_after(p, result.trades)
+    objective = _drift(p, quantities, cash) + _spread_paid(p, quantities)
+    objective += _commissions(p, quantities)
+    targets = p.targets()
+
+    for trade in result.trades:
+        if targets.get(trade.symbol, Decimal(0)) == 0:
+            continue  # liquidated: not a choice
+        without = {**quantities, trade.symbol: 0}
+        new_cash = cash + trade.quantity * trade.price
+        fees = _commissions(p, without)
+        margin = _search_margin(p, without)
+        if any(v > 0 for v in without.values()) and new_cash - fees < p.reserve + margin:
+            continue  # the rest of the plan needs this order's cash
+        dropped = _drift(p, without, new_cash) + _spread_paid(p, without) + fees
+        tolerance = p.snapshot.total_value * Decimal("1e-9") + Decimal("0.010001")
+        assert dropped >= objective - tolerance, trade.symbol

@@ -289,7 +289,9 @@ def test_leftover_cash_reaches_the_exact_optimum_on_small_accounts(
         if sum(n * buy_prices[s] for s, n in zip(prices, plan, strict=True)) <= Decimal(cash)
     )
 
-    result = _run(snapshot, allocations, quotes)
+    # The drift objective alone (no commission): test_commissions.py has the same brute force
+    # with IBKR's commissions counted.
+    result = _run(snapshot, allocations, quotes, _config(commission_schedule="zero"))
 
     trades = {t.symbol: t.quantity for t in result.trades}
     assert _objective(snapshot, allocations, quotes, trades) == best
@@ -298,12 +300,13 @@ def test_leftover_cash_reaches_the_exact_optimum_on_small_accounts(
 def test_leftover_cash_beats_flooring_every_line() -> None:
     # AAA's target is 5.56 shares, BBB's 16.6: flooring both leaves 653 idle. One more BBB
     # share brings the account closer to target; a second would only move 300 of idle cash
-    # into a BBB overweight while paying the spread, which is no improvement.
+    # into a BBB overweight while paying the spread, which is no improvement. (Without
+    # commissions: with them, 6 AAA and 15 BBB tie with this plan, both paying two minimums.)
     snapshot = _snapshot("10000")
     quotes = [_quote("AAA", "899.99", "900.01"), _quote("BBB", "299.99", "300.01")]
     allocations = _allocations(AAA="0.5", BBB="0.5")
 
-    result = _run(snapshot, allocations, quotes)
+    result = _run(snapshot, allocations, quotes, _config(commission_schedule="zero"))
 
     trades = {t.symbol: t.quantity for t in result.trades}
     floored = {"AAA": 5, "BBB": 16}

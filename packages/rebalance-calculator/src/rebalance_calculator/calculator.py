@@ -25,6 +25,10 @@ Input errors and warnings:
   strategy dropped them; a warning names each that is over its target by a share or more.
 * Symbols within the drift band (``drift_band_percent`` of ``V``) are left alone, silently:
   that is what the band is for.
+* Orders are priced with a commission schedule (:mod:`.commissions`): the argument, else the
+  account's ``commission_schedule``, else its broker's default (``ibkr_pro_fixed`` for
+  ``ibkr``, ``zero`` for ``alpaca``; any other broker must name one). Commissions count in
+  the objective and in the cash, and each trade carries its ``estimated_commission``.
 """
 
 from __future__ import annotations
@@ -36,11 +40,13 @@ from broker_connector_base import (
     AccountConfig,
     AccountSnapshot,
     AllocationItem,
+    CommissionScheduleName,
     ContractPrice,
     Trade,
 )
 
 from rebalance_calculator.models import TradeCalculationResult
+from rebalance_calculator.objective import order_commission, plan_value, trade_price
 from rebalance_calculator.optimizer import solve
 from rebalance_calculator.problem import ProblemLine, RebalanceProblem, build_problem
 
@@ -62,6 +68,7 @@ class TradeCalculator:
         market_prices: Sequence[ContractPrice],
         account_config: AccountConfig,
         no_sell_symbols: Collection[str] = (),
+        commission_schedule: CommissionScheduleName | None = None,
     ) -> TradeCalculationResult:
         """Whole-share trades moving ``account_snapshot`` towards ``target_allocations``.
 
@@ -78,13 +85,18 @@ class TradeCalculator:
                 were bought earlier the same trading day (a day trade; in a cash account a
                 good-faith violation). They may still be bought; a warning names any that
                 is over its target by a share or more.
+            commission_schedule: The schedule orders are priced with; ``None`` takes
+                ``account_config.commission_schedule``, else the broker's default
+                (``rebalance_calculator.default_commission_schedule``).
 
         Returns:
-            Sells (by symbol) then buys (by symbol), and warnings for the operator.
+            Sells (by symbol) then buys (by symbol), each with its ``estimated_commission``,
+            the schedule used, and warnings for the operator.
 
         Raises:
             InvalidInputError: The inputs cannot give a safe plan; the message names every
-                offending symbol, field and value.
+                offending symbol, field and value. Also raised (``source`` "account config")
+                when no schedule is named and the account's broker has no default.
         """
         with localcontext(_CONTEXT):
             problem = build_problem(
@@ -93,6 +105,7 @@ class TradeCalculator:
                 market_prices=market_prices,
                 account_config=account_config,
                 no_sell_symbols=no_sell_symbols,
+                commission_schedule=commission_schedule,
             )
             warnings = list(problem.warnings)
             warnings.extend(_allocation_sum_warning(target_allocations))
@@ -105,7 +118,9 @@ class TradeCalculator:
             warnings.extend(_reserve_warning(problem, quantities))
             _check_affordable(problem, quantities)
             return TradeCalculationResult(
-                trades=_trades(problem.lines, quantities), warnings=warnings
+                trades=_trades(problem, quantities),
+                warnings=warnings,
+                commission_schedule=problem.commissions.name,
             )
 
 
@@ -116,15 +131,8 @@ def _allocation_sum_warning(items: Sequence[AllocationItem]) -> list[str]:
     return []
 
 
-def _price(line: ProblemLine, quantity: int) -> Decimal:
-    price = line.buy_price if quantity > 0 else line.bid
-    if price is None:  # the optimiser only trades a side whose price exists
-        raise RuntimeError(f"internal error: {line.symbol} traded without a price")
-    return price
-
-
 def _notional(line: ProblemLine, quantity: int) -> Decimal:
-    return abs(quantity) * _price(line, quantity)
+    return abs(quantity) * trade_price(line, quantity)
 
 
 def _solve_with_minimum(problem: RebalanceProblem, minimum: Decimal) -> tuple[list[int], list[str]]:
@@ -155,6 +163,7 @@ def _solve_with_minimum(problem: RebalanceProblem, minimum: Decimal) -> tuple[li
             cash=problem.cash,
             lines=lines,
             warnings=problem.warnings,
+            commissions=problem.commissions,
         )
 
 
@@ -172,23 +181,15 @@ def _frozen(line: ProblemLine) -> ProblemLine:
     )
 
 
-def _cash_after(problem: RebalanceProblem, quantities: Sequence[int]) -> tuple[Decimal, bool]:
-    cash = problem.cash
-    buys = False
-    for line, q in zip(problem.lines, quantities, strict=True):
-        if q > 0:
-            buys = True
-            cash -= _notional(line, q)
-        elif q < 0:
-            cash += _notional(line, q)
-    return cash, buys
-
-
 def _reserve_warning(problem: RebalanceProblem, quantities: Sequence[int]) -> list[str]:
-    cash, buys = _cash_after(problem, quantities)
-    if not buys and cash < problem.reserve and any(line.target_value > 0 for line in problem.lines):
+    value = plan_value(problem, quantities)
+    if (
+        not value.buys
+        and value.cash_after < problem.reserve
+        and any(line.target_value > 0 for line in problem.lines)
+    ):
         return [
-            f"cash after sells {cash} is below the cash reserve {problem.reserve}; "
+            f"cash after sells {value.cash_after} is below the cash reserve {problem.reserve}; "
             "nothing is bought"
         ]
     return []
@@ -196,20 +197,21 @@ def _reserve_warning(problem: RebalanceProblem, quantities: Sequence[int]) -> li
 
 def _check_affordable(problem: RebalanceProblem, quantities: Sequence[int]) -> None:
     """Exact re-check of the plan: a failure here is a bug, never a trade to place."""
-    cash, buys = _cash_after(problem, quantities)
-    if buys and cash < problem.reserve:
+    value = plan_value(problem, quantities)
+    if value.buys and value.cash_after < problem.reserve:
         raise RuntimeError(
-            f"internal error: planned buys leave cash {cash} below the reserve {problem.reserve}"
+            f"internal error: planned buys leave cash {value.cash_after} (commissions "
+            f"{value.commissions} paid) below the reserve {problem.reserve}"
         )
     for line, q in zip(problem.lines, quantities, strict=True):
         if q < 0 and -q > line.max_sell:
             raise RuntimeError(f"internal error: {line.symbol} sells {-q} of {line.held}")
 
 
-def _trades(lines: Sequence[ProblemLine], quantities: Sequence[int]) -> list[Trade]:
+def _trades(problem: RebalanceProblem, quantities: Sequence[int]) -> list[Trade]:
     sells: list[Trade] = []
     buys: list[Trade] = []
-    for line, q in zip(lines, quantities, strict=True):
+    for line, q in zip(problem.lines, quantities, strict=True):
         if q == 0:
             continue
         trade = Trade(
@@ -218,7 +220,8 @@ def _trades(lines: Sequence[ProblemLine], quantities: Sequence[int]) -> list[Tra
             current_shares=line.held,
             target_value=line.target_value,
             current_value=line.current_value,
-            price=_price(line, q),
+            price=trade_price(line, q),
+            estimated_commission=order_commission(problem, line, q),
         )
         (buys if q > 0 else sells).append(trade)
     return sells + buys  # lines are sorted by symbol, so each group is too

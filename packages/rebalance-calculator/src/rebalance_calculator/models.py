@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker_connector_base import Trade
+from broker_connector_base import CommissionScheduleName, Trade
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["TradeCalculationResult"]
@@ -13,9 +13,11 @@ class TradeCalculationResult(BaseModel):
 
     ``trades`` lists every sell (sorted by symbol) before every buy (sorted by symbol).
     ``warnings`` are human-readable sentences naming the symbol and the value concerned.
+    ``commission_schedule`` is the schedule the trades' ``estimated_commission`` comes from.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     trades: list[Trade]
     warnings: list[str] = Field(default_factory=list)
+    commission_schedule: CommissionScheduleName | None = None

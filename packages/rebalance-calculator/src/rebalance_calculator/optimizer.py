@@ -18,6 +18,15 @@ Steps:
    buys. Each is found in ``O(n log n)``. Leftover cash is spent again after each descent,
    until nothing changes (or a step cap, ``64 + 4n``, is reached).
 
+Commissions enter as integer upper bounds (:class:`.commissions.OrderCostBound`, at least the
+exact estimate rounded up to the cent): in the cash, so every accepted plan is affordable
+once they are paid, and in the objective. They are linear in the shares between a few
+breakpoints, so the runs of shares the moves work on are cut there; the share from or to zero
+is a run of its own, since it carries the per-order minimum. Once nothing else improves,
+the order whose removal as a whole lowers the objective most is dropped, and the search goes
+on: one share less of an order saves none of its minimum, so an order worth less than its
+commission is not always a one-share move away from being undone.
+
 Everything is deterministic: ties break on the line index (lines are sorted by symbol).
 """
 
@@ -25,9 +34,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from rebalance_calculator.commissions import ZERO, OrderCostBound
 from rebalance_calculator.moves import (
     Move,
     Segment,
@@ -46,6 +55,7 @@ MICROS = 1_000_000
 _NO_LIMIT = 10**15
 _MAX_STEPS_BASE = 64
 _CHAIN_LENGTH = 3
+_FREE = ZERO.bound(Decimal(1), sell=False)
 
 
 def _micros(value: Decimal, rounding: str) -> int:
@@ -80,10 +90,19 @@ class _Search:
             price - bid / MICROS if bid else 0.0
             for bid, price in zip(self.bid, self.price, strict=True)
         ]
+        model = problem.commissions
+        self.has_fees = not model.is_zero
+        self.buy_fee = [
+            model.bound(line.buy_price, sell=False) if line.buy_price else _FREE for line in lines
+        ]
+        self.sell_fee = [model.bound(line.bid, sell=True) if line.bid else _FREE for line in lines]
         self.budget = _micros(problem.cash, ROUND_FLOOR) - _micros(problem.reserve, ROUND_CEILING)
         self.eps = float(problem.total_value) * 1e-12
         self.q = [0] * self.n
-        self.slack = self.budget  # cash above the reserve after the trades, in micros
+        # Cash above the reserve after the trades and their commissions, in micros; `fees` is
+        # the commissions' sum, so `slack + fees` is the cash the objective's drift counts.
+        self.slack = self.budget
+        self.fees = 0
         self.buys = 0
         self.moved: set[int] = set()  # lines whose segments must be recomputed
 
@@ -93,12 +112,20 @@ class _Search:
         return abs(self.start[i] + q * self.price[i] - self.target[i])
 
     def cash_of(self, i: int, q: int) -> int:
-        """Cash the trade ``q`` of line ``i`` brings in (negative for a buy)."""
+        """Cash the trade ``q`` of line ``i`` brings in (negative for a buy), before commission."""
         return -self.cost[i] * q if q > 0 else -self.bid[i] * q
+
+    def fee(self, i: int, q: int) -> int:
+        """Commission bound of the trade ``q`` of line ``i``."""
+        if q > 0:
+            return self.buy_fee[i](q)
+        return self.sell_fee[i](-q) if q < 0 else 0
 
     def set(self, i: int, q: int) -> None:
         old = self.q[i]
-        self.slack += self.cash_of(i, q) - self.cash_of(i, old)
+        fee = self.fee(i, q) - self.fee(i, old) if self.has_fees else 0
+        self.slack += self.cash_of(i, q) - self.cash_of(i, old) - fee
+        self.fees += fee
         self.buys += (q > 0) - (old > 0)
         self.q[i] = q
         self.moved.add(i)
@@ -112,21 +139,24 @@ class _Search:
             return self.buy_spread[i] if q >= 0 else -self.sell_spread[i]
         return -self.buy_spread[i] if q > 0 else self.sell_spread[i]
 
-    def up(self, i: int) -> tuple[float, int] | None:
-        """(objective change without cash, cash change) of one more share of ``i``, or None."""
-        q = self.q[i]
-        if q + 1 > self.hi[i]:
-            return None
-        cash = -(self.cost[i] if q >= 0 else self.bid[i])
-        return self.drift(i, q + 1) - self.drift(i, q) + self.spread(i, 1, q), cash
+    def change_to(self, i: int, q: int) -> tuple[float, int, int]:
+        """Moving line ``i`` to trade ``q``: (objective change but for the cash term, cash
+        change before commissions, commission change)."""
+        old = self.q[i]
+        fee = self.fee(i, q) - self.fee(i, old) if self.has_fees else 0
+        spread = self.spread_paid(i, q) - self.spread_paid(i, old)
+        change = self.drift(i, q) - self.drift(i, old) + spread + fee / MICROS
+        return change, self.cash_of(i, q) - self.cash_of(i, old), fee
 
-    def down(self, i: int) -> tuple[float, int] | None:
-        """(objective change without cash, cash change) of one share less of ``i``, or None."""
-        q = self.q[i]
-        if q - 1 < self.lo[i]:
-            return None
-        cash = self.cost[i] if q > 0 else self.bid[i]
-        return self.drift(i, q - 1) - self.drift(i, q) + self.spread(i, -1, q), cash
+    def spread_paid(self, i: int, q: int) -> float:
+        return q * self.buy_spread[i] if q > 0 else -q * self.sell_spread[i]
+
+    def exact_total(self, i: int, q: int) -> tuple[float, bool]:
+        """(objective change, feasible) of moving line ``i`` to trade ``q``, cash term included."""
+        change, cash, fee = self.change_to(i, q)
+        feasible = self.feasible(self.slack + cash - fee, self.buys + (q > 0) - (self.q[i] > 0))
+        gross = self.slack + self.fees
+        return change + (abs(gross + cash) - abs(gross)) / MICROS, feasible
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -136,7 +166,9 @@ class _Search:
             min(hi, max(lo, math.floor((target - start) / price + 0.5)))
             for target, start, price, lo, hi in nearest
         ]
-        self.slack = self.budget + sum(self.cash_of(i, q) for i, q in enumerate(self.q) if q)
+        self.fees = sum(self.fee(i, q) for i, q in enumerate(self.q) if q) if self.has_fees else 0
+        gross = self.budget + sum(self.cash_of(i, q) for i, q in enumerate(self.q) if q)
+        self.slack = gross - self.fees
         self.buys = sum(1 for q in self.q if q > 0)
         if self.buys and self.slack < 0:
             self._scale_buys()
@@ -185,7 +217,7 @@ class _Search:
         steps = _MAX_STEPS_BASE + 4 * self.n
         while steps > 0:
             steps = self._descend(steps, down, up)
-            if not self.fill():
+            if not self.fill() and not (self.has_fees and self.prune()):
                 return
 
     def _descend(self, steps: int, down: list[list[Segment]], up: list[list[Segment]]) -> int:
@@ -218,22 +250,41 @@ class _Search:
         best: Move | None = None
         for i in range(self.n):
             q = self.q[i]
-            for move, step in ((self.up(i), 1), (self.down(i), -1)):
-                if move is None:
+            for step in (1, -1):
+                if not self.lo[i] <= q + step <= self.hi[i]:
                     continue
-                change, cash = move
-                if not self.feasible(self.slack + cash, self.buys + (q + step > 0) - (q > 0)):
-                    continue
-                total = change + (abs(self.slack + cash) - abs(self.slack)) / MICROS
-                if best is None or total < best[0]:
+                total, feasible = self.exact_total(i, q + step)
+                if feasible and (best is None or total < best[0]):
                     best = (total, [(i, step)])
         return best
+
+    def prune(self) -> bool:
+        """Drop the order whose removal lowers the objective most; False when none does.
+
+        A per-order minimum is a fixed cost that one share less of an order does not save, so
+        an order worth less than its commission as a whole (a sell whose buy was undone, say)
+        may be no one-share move's improvement: it is seen here, as a whole.
+        """
+        best: tuple[float, int] | None = None
+        for i, q in enumerate(self.q):
+            if q == 0 or not self.lo[i] <= 0 <= self.hi[i]:
+                continue  # nothing to drop, or a liquidation (never dropped)
+            total, feasible = self.exact_total(i, 0)
+            if feasible and total < -self.eps and (best is None or total < best[0]):
+                best = (total, i)
+        if best is None:
+            return False
+        self.set(best[1], 0)
+        return True
 
     def _chain(self, i: int, step: int) -> list[Segment]:
         """The first segments of line ``i`` in direction ``step``, in the order they apply.
 
         Three cover the cases that matter: the run towards the target, the share crossing
-        it, and the run beyond it (cut short where a buy turns into a sell).
+        it, and the run beyond it (cut short where a buy turns into a sell). The chain stops
+        where a segment would be cheaper per dollar than the one before it: the moves take a
+        line's segments in order of that ratio, which must then be the order they apply in
+        (a commission's minimum can break it: the shares past the minimum's plateau save more).
         """
         chain: list[Segment] = []
         q = self.q[i]
@@ -241,6 +292,8 @@ class _Search:
             segment = self._segment(i, step, q)
             if segment is None:
                 break
+            if chain and segment[0] * chain[-1][1] < chain[-1][0] * segment[1]:
+                break  # ratio below the previous segment's (cash is positive)
             chain.append(segment)
             q += step * segment[2]
         return chain
@@ -269,7 +322,30 @@ class _Search:
             objective = per_share + cash / MICROS + self.spread(i, step, q)
         if cash <= 0:
             return None
-        return objective, cash, max(1, min(run, side, room)), i
+        run = max(1, min(run, side, room))
+        if not self.has_fees:
+            return objective, cash, run, i
+        # The commission changes by the same amount for every share of a linear run of its
+        # bound; spent (step > 0) or freed (step < 0) cash includes it.
+        away = q == 0 or (q > 0) == (step > 0)  # the order grows
+        bound, shares = (
+            (self.buy_fee[i], q)
+            if q > 0 or (q == 0 and step > 0)
+            else (
+                self.sell_fee[i],
+                -q,
+            )
+        )
+        fee = _fee_step(bound, shares, away)
+        cash = cash + fee if step > 0 else cash - fee
+        if cash <= 0:
+            return None
+        return objective + fee / MICROS, cash, min(run, bound.linear_run(shares, away)), i
+
+
+def _fee_step(bound: OrderCostBound, shares: int, away: bool) -> int:
+    """Commission change of one share more (``away``) or less of an order of ``shares``."""
+    return bound(shares + 1) - bound(shares) if away else bound(shares - 1) - bound(shares)
 
 
 def _find_moves(down: list[list[Segment]], up: list[list[Segment]], slack: int) -> list[Move]:
@@ -293,18 +369,3 @@ def solve(problem: RebalanceProblem) -> list[int]:
     search.fill()
     search.improve()
     return list(search.q)
-
-
-def planned_drift(problem: RebalanceProblem, quantities: Sequence[int]) -> Decimal:
-    """Exact residual drift of a plan: ``sum |n_s m_s - T_s| + |C' - R|``."""
-    cash = problem.cash
-    drift = Decimal(0)
-    for line, q in zip(problem.lines, quantities, strict=True):
-        drift += abs((line.held + q) * line.value_price - line.target_value)
-        if q > 0:
-            assert line.buy_price is not None
-            cash -= q * line.buy_price
-        elif q < 0:
-            assert line.bid is not None
-            cash -= q * line.bid
-    return drift + abs(cash - problem.reserve)

@@ -17,7 +17,14 @@ Notation (also what ``bench/calculator.py`` hands to an exact MILP solver):
 * Cash after the trades is ``C' = C + sell proceeds - buy cost``. When anything is bought,
   ``C' >= R`` must hold, so the buys never spend cash that the sells did not raise or that the
   reserve keeps.
-* The objective is the residual drift ``sum_s |n_s * m_s - T_s| + |C' - R|``.
+* Each order pays an estimated commission ``k_s(q_s)`` (:mod:`.commissions`: the account's
+  schedule, per-order minimums included; ``k_s(0) = 0``). When anything is bought,
+  ``C' - sum_s k_s >= R`` must hold: the reserve survives the commissions too.
+* The objective is the residual drift plus what the trades cost:
+  ``sum_s |n_s * m_s - T_s| + |C' - R| + sum_s spread_s + sum_s k_s``, where ``spread_s`` is
+  what the trade pays against the valuation price (``q_s * (buy_price_s - m_s)`` for a buy,
+  ``|q_s| * (m_s - bid_s)`` for a sell). ``C'`` is taken before commissions so that a
+  commission counts once, as a cost, and never as "leftover cash put to work".
 
 This module only builds the problem (exact ``Decimal`` values per symbol) and rejects inputs
 from which no safe plan can be computed; :mod:`rebalance_calculator.optimizer` solves it.
@@ -35,10 +42,18 @@ from broker_connector_base import (
     AccountPosition,
     AccountSnapshot,
     AllocationItem,
+    CommissionScheduleName,
     ContractPrice,
     InvalidInputError,
 )
 from broker_connector_base.types import to_cents
+
+from rebalance_calculator.commissions import (
+    ZERO,
+    CommissionModel,
+    commission_model,
+    resolve_commission_schedule,
+)
 
 __all__ = [
     "ALLOCATION_SUM_TOLERANCE",
@@ -117,13 +132,14 @@ class ProblemLine:
 
 @dataclass(frozen=True, slots=True)
 class RebalanceProblem:
-    """The whole integer problem. ``lines`` are sorted by symbol."""
+    """The whole integer problem. ``lines`` are sorted by symbol; ``commissions`` prices orders."""
 
     total_value: Decimal
     reserve: Decimal
     cash: Decimal
     lines: tuple[ProblemLine, ...]
     warnings: tuple[str, ...] = ()
+    commissions: CommissionModel = ZERO
 
     @property
     def budget(self) -> Decimal:
@@ -269,17 +285,22 @@ def build_problem(
     market_prices: Sequence[ContractPrice],
     account_config: AccountConfig,
     no_sell_symbols: Collection[str] = (),
+    commission_schedule: CommissionScheduleName | None = None,
 ) -> RebalanceProblem:
     """Validate the inputs and build the integer problem.
 
     ``no_sell_symbols`` are held symbols that must not be sold now (see ``ProblemLine.no_sell``).
+    Orders are priced with ``commission_schedule``, else the account's, else its broker's
+    default (:func:`.commissions.resolve_commission_schedule`).
 
     Raises:
         InvalidInputError: Allocations that do not sum to 1 +/- 0.01 (an empty list is allowed
             and liquidates everything), duplicate symbols in allocations or quotes, a
-            non-positive account value, or a symbol that must trade without the price it needs
-            (every such symbol is named in one message, with the offending field and value).
+            non-positive account value, a symbol that must trade without the price it needs
+            (every such symbol is named in one message, with the offending field and value),
+            or an account without a commission schedule whose broker has no default.
     """
+    commissions = commission_model(resolve_commission_schedule(account_config, commission_schedule))
     total_value = account_snapshot.total_value
     if total_value <= 0:
         raise InvalidInputError(
@@ -312,6 +333,7 @@ def build_problem(
         cash=account_snapshot.cash_balance,
         lines=tuple(lines),
         warnings=tuple(_snapshot_warnings(account_snapshot, lines)),
+        commissions=commissions,
     )
 
 

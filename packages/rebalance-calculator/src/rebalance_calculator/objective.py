@@ -1,0 +1,99 @@
+"""The exact value of a plan: its cash, its commissions, its residual drift and its objective.
+
+Everything here is exact ``Decimal`` arithmetic on the problem of :mod:`.problem`; the
+calculator uses it to check the plan the optimiser found, the benchmark to score plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rebalance_calculator.problem import ProblemLine, RebalanceProblem
+
+__all__ = [
+    "PlanValue",
+    "order_commission",
+    "plan_value",
+    "planned_drift",
+    "planned_objective",
+    "trade_price",
+]
+
+_ZERO = Decimal(0)
+
+
+def trade_price(line: ProblemLine, quantity: int) -> Decimal:
+    """The planned price of a trade: the buy price for a buy, the bid for a sell."""
+    price = line.buy_price if quantity > 0 else line.bid
+    if price is None:  # the optimiser only trades a side whose price exists
+        raise RuntimeError(f"internal error: {line.symbol} traded without a price")
+    return price
+
+
+def order_commission(problem: RebalanceProblem, line: ProblemLine, quantity: int) -> Decimal:
+    """The estimated commission of the order ``quantity`` of ``line`` (0 for no order)."""
+    if quantity == 0:
+        return _ZERO
+    return problem.commissions.estimate(quantity, trade_price(line, quantity))
+
+
+@dataclass(frozen=True, slots=True)
+class PlanValue:
+    """What a plan leaves and costs.
+
+    Attributes:
+        cash_before_commissions: ``C'``: cash plus sell proceeds minus buy cost.
+        commissions: Sum of the orders' estimated commissions.
+        spread: What the trades pay against the valuation prices.
+        drift: ``sum_s |n_s m_s - T_s| + |C' - R|``.
+        buys: True when the plan buys anything.
+    """
+
+    cash_before_commissions: Decimal
+    commissions: Decimal
+    spread: Decimal
+    drift: Decimal
+    buys: bool
+
+    @property
+    def cash_after(self) -> Decimal:
+        """Cash once the trades are done and the commissions paid."""
+        return self.cash_before_commissions - self.commissions
+
+    @property
+    def objective(self) -> Decimal:
+        """What the calculator minimises: drift, spread and commissions."""
+        return self.drift + self.spread + self.commissions
+
+
+def plan_value(problem: RebalanceProblem, quantities: Sequence[int]) -> PlanValue:
+    """The exact :class:`PlanValue` of ``quantities`` (one per ``problem.lines`` entry)."""
+    cash = problem.cash
+    commissions = spread = drift = _ZERO
+    for line, q in zip(problem.lines, quantities, strict=True):
+        drift += abs((line.held + q) * line.value_price - line.target_value)
+        if q == 0:
+            continue
+        price = trade_price(line, q)
+        cash -= q * price
+        spread += q * (price - line.value_price)  # both signs: what the trade gives up
+        commissions += problem.commissions.estimate(q, price)
+    return PlanValue(
+        cash_before_commissions=cash,
+        commissions=commissions,
+        spread=spread,
+        drift=drift + abs(cash - problem.reserve),
+        buys=any(q > 0 for q in quantities),
+    )
+
+
+def planned_drift(problem: RebalanceProblem, quantities: Sequence[int]) -> Decimal:
+    """Exact residual drift of a plan: ``sum |n_s m_s - T_s| + |C' - R|``."""
+    return plan_value(problem, quantities).drift
+
+
+def planned_objective(problem: RebalanceProblem, quantities: Sequence[int]) -> Decimal:
+    """Exact objective of a plan: residual drift plus spread plus commissions."""
+    return plan_value(problem, quantities).objective
