@@ -146,16 +146,16 @@ def test_the_search_bound_is_never_below_the_estimate_and_at_most_a_cent_above(
 
 @given(_SCHEDULES, _PRICES, st.booleans(), st.integers(0, 400_000), st.booleans())
 @settings(max_examples=400, deadline=None)
-def test_the_search_bound_is_linear_over_each_run_it_reports(
+def test_the_search_bound_changes_by_the_same_amount_over_each_run_it_reports(
     name: CommissionScheduleName, price: Decimal, sell: bool, shares: int, away: bool
 ) -> None:
     if shares == 0 and not away:
         shares = 1
     bound = commission_model(name).bound(price, sell=sell)
     step = 1 if away else -1
-    run = bound.linear_run(shares, away)
-    first = bound(shares + step) - bound(shares)
+    first, run = bound.step(shares, away)
 
+    assert first == bound(shares + step) - bound(shares)
     assert run >= 1
     assert shares + step * run >= 0
     for k in {1, run // 2, run - 1, run} - {0}:
@@ -165,8 +165,8 @@ def test_the_search_bound_is_linear_over_each_run_it_reports(
 def test_the_first_share_is_a_run_of_its_own_because_it_pays_the_minimum() -> None:
     bound = IBKR_PRO_FIXED.bound(D("100"), sell=False)
 
-    assert bound.linear_run(0, away=True) == 1
-    assert bound(1) == 1_000_000 + 72 + 10_000  # the minimum, CAT, the rounding cent
-    assert bound.linear_run(1, away=True) == 199  # flat up to 200 shares (USD 0.005 * 200)
-    assert bound(200) - bound(1) == 199 * 72
-    assert bound.linear_run(1, away=False) == 1
+    assert bound.step(0, away=True) == (1_000_000 + 72 + 10_000, 1)  # minimum, CAT, a cent
+    assert bound.step(1, away=True) == (72, 199)  # flat up to 200 shares (USD 0.005 * 200)
+    assert bound.step(200, away=True) == (5_000 + 72, 2**62)  # per share from there on
+    assert bound.step(1, away=False) == (-(1_000_000 + 72 + 10_000), 1)
+    assert bound.step(250, away=False) == (-(5_000 + 72), 50)

@@ -26,8 +26,7 @@ evaluate, and the final plan is re-checked with the exact estimate.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from types import MappingProxyType
 
@@ -51,6 +50,7 @@ __all__ = [
 _MICROS = 1_000_000
 _CENT_MICROS = 10_000
 _ZERO = Decimal(0)
+_UNBOUNDED = 2**62
 
 
 def _ceil_micros(value: Decimal) -> int:
@@ -84,6 +84,7 @@ class OrderCostBound:
     capped_per_share: int
     capped_maximum: int
     rounding: int
+    _points: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
 
     @property
     def is_zero(self) -> bool:
@@ -94,39 +95,52 @@ class OrderCostBound:
         """The bound for ``quantity`` shares (0 for none)."""
         if quantity <= 0:
             return 0
-        commission = max(self.per_share * quantity, self.minimum)
-        if self.maximum_per_share is not None:
-            commission = min(commission, self.maximum_per_share * quantity)
-        capped = min(self.capped_per_share * quantity, self.capped_maximum)
+        # Comparisons rather than min()/max(): the search calls this in its inner loop.
+        commission = self.per_share * quantity
+        if commission < self.minimum:
+            commission = self.minimum
+        cap = self.maximum_per_share
+        if cap is not None and cap * quantity < commission:
+            commission = cap * quantity
+        capped = self.capped_per_share * quantity
+        if capped > self.capped_maximum:
+            capped = self.capped_maximum
         return commission + self.fees_per_share * quantity + capped + self.rounding
 
-    def _breakpoints(self) -> list[tuple[int, int]]:
-        """Where the slope may change, as fractions ``(numerator, denominator)``."""
-        points = []
-        if self.per_share > 0:
-            points.append((self.minimum, self.per_share))
-        if self.maximum_per_share:
-            points.append((self.minimum, self.maximum_per_share))
-        if self.capped_per_share > 0:
-            points.append((self.capped_maximum, self.capped_per_share))
-        return points
+    def __post_init__(self) -> None:
+        # Where the slope may change (M/A, M/C, T_max/T), as (floor, ceiling) integer pairs.
+        fractions = [(self.minimum, self.per_share), (self.capped_maximum, self.capped_per_share)]
+        if self.maximum_per_share is not None:
+            fractions.append((self.minimum, self.maximum_per_share))
+        points = tuple((n // d, -(-n // d)) for n, d in fractions if d > 0)
+        object.__setattr__(self, "_points", points)
 
-    def linear_run(self, shares: int, away: bool) -> int:
-        """How many shares the bound stays linear for, from ``shares`` held in one direction.
+    def step(self, shares: int, away: bool) -> tuple[int, int]:
+        """The change of the bound per share, and for how many shares it stays that.
 
-        ``away`` moves from ``shares`` towards more shares, else towards zero. The share from
-        or to zero is always a run of its own (it carries the per-order minimum and rounding).
-        A run of 1 is returned where a breakpoint falls inside the next share.
+        From an order of ``shares``, ``away`` adds shares, else removes them. The share from
+        or to zero is a run of its own (it carries the per-order minimum and the rounding); a
+        run of 1 is returned where a breakpoint falls inside the next share.
+
+        Returns:
+            (change of the bound for each share of the run, shares in the run >= 1).
         """
-        if shares == 0 or (shares == 1 and not away):
-            return 1
-        run: float = math.inf if away else shares - 1
-        for numerator, denominator in self._breakpoints():
-            if away and numerator > shares * denominator:
-                run = min(run, numerator // denominator - shares)
-            elif not away and numerator < shares * denominator:
-                run = min(run, shares - -(-numerator // denominator))
-        return max(1, int(min(run, 2**62)))
+        here = self(shares)
+        if away:
+            change = self(shares + 1) - here
+            if shares == 0:
+                return change, 1
+            run = _UNBOUNDED
+            for floor, ceiling in self._points:
+                if ceiling > shares and floor - shares < run:  # a breakpoint beyond
+                    run = floor - shares
+        else:
+            change = self(shares - 1) - here
+            run = shares - 1  # the last share, to zero, is a run of its own
+            for floor, ceiling in self._points:
+                if floor < shares and shares - ceiling < run:  # a breakpoint below
+                    run = shares - ceiling
+        return change, run if run > 1 else 1
 
 
 @dataclass(frozen=True, slots=True)

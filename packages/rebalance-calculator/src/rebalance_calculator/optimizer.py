@@ -36,7 +36,7 @@ import heapq
 import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from rebalance_calculator.commissions import ZERO, OrderCostBound
+from rebalance_calculator.commissions import ZERO
 from rebalance_calculator.moves import (
     Move,
     Segment,
@@ -236,14 +236,44 @@ class _Search:
             else:
                 single = self._best_single_below_reserve()
                 moves = [single] if single is not None else []
-            if not moves:
+            best = self._best_exact(moves)
+            if best is None:
                 break
-            change, plan = min(moves, key=lambda move: move[0])
-            if change >= -self.eps:
-                break
-            for i, shares in plan:
+            for i, shares in best:
                 self.set(i, self.q[i] + shares)
         return steps
+
+    def _best_exact(self, moves: list[Move]) -> list[tuple[int, int]] | None:
+        """The plan of the move that improves the objective most, each evaluated exactly.
+
+        The moves' own figures are exact only while every segment they use has one cost per
+        share; a merged segment (see :meth:`_chain`) averages two, so each move is checked.
+        """
+        best: tuple[float, list[tuple[int, int]]] | None = None
+        for change, plan in moves:
+            if change >= -self.eps:
+                continue  # not even estimated to improve
+            total, feasible = self.evaluate(plan)
+            if feasible and total < -self.eps and (best is None or total < best[0]):
+                best = (total, plan)
+        return None if best is None else best[1]
+
+    def evaluate(self, plan: list[tuple[int, int]]) -> tuple[float, bool]:
+        """(objective change, feasible) of applying ``plan``, cash term and commissions in."""
+        changes: dict[int, int] = {}
+        for i, shares in plan:
+            changes[i] = changes.get(i, 0) + shares
+        total, cash, fees, buys = 0.0, 0, 0, self.buys
+        for i, shares in changes.items():
+            old, new = self.q[i], self.q[i] + shares
+            if not self.lo[i] <= new <= self.hi[i]:
+                return math.inf, False
+            change, gross, fee = self.change_to(i, new)
+            total, cash, fees = total + change, cash + gross, fees + fee
+            buys += (new > 0) - (old > 0)
+        before = self.slack + self.fees
+        total += (abs(before + cash) - abs(before)) / MICROS
+        return total, self.feasible(self.slack + cash - fees, buys)
 
     def _best_single_below_reserve(self) -> Move | None:
         """Best one-share change, evaluated exactly (for when nothing is bought)."""
@@ -281,10 +311,12 @@ class _Search:
         """The first segments of line ``i`` in direction ``step``, in the order they apply.
 
         Three cover the cases that matter: the run towards the target, the share crossing
-        it, and the run beyond it (cut short where a buy turns into a sell). The chain stops
-        where a segment would be cheaper per dollar than the one before it: the moves take a
-        line's segments in order of that ratio, which must then be the order they apply in
-        (a commission's minimum can break it: the shares past the minimum's plateau save more).
+        it, and the run beyond it (cut short where a buy turns into a sell). The moves take a
+        line's segments in order of their objective per dollar, which must then be the order
+        they apply in; where a segment is cheaper per dollar than the one before it (the
+        first share of an order pays the commission's minimum, the next ones nothing), the
+        two are merged into one run at their average cost, and the moves are checked exactly
+        before one is applied.
         """
         chain: list[Segment] = []
         q = self.q[i]
@@ -292,10 +324,10 @@ class _Search:
             segment = self._segment(i, step, q)
             if segment is None:
                 break
-            if chain and segment[0] * chain[-1][1] < chain[-1][0] * segment[1]:
-                break  # ratio below the previous segment's (cash is positive)
-            chain.append(segment)
             q += step * segment[2]
+            while chain and segment[0] * chain[-1][1] < chain[-1][0] * segment[1]:
+                segment = _merge(chain.pop(), segment, spent=step > 0)
+            chain.append(segment)
         return chain
 
     def _segment(self, i: int, step: int, q: int) -> Segment | None:
@@ -328,24 +360,25 @@ class _Search:
         # The commission changes by the same amount for every share of a linear run of its
         # bound; spent (step > 0) or freed (step < 0) cash includes it.
         away = q == 0 or (q > 0) == (step > 0)  # the order grows
-        bound, shares = (
-            (self.buy_fee[i], q)
-            if q > 0 or (q == 0 and step > 0)
-            else (
-                self.sell_fee[i],
-                -q,
-            )
-        )
-        fee = _fee_step(bound, shares, away)
+        if q > 0 or (q == 0 and step > 0):
+            fee, fee_run = self.buy_fee[i].step(q, away)
+        else:
+            fee, fee_run = self.sell_fee[i].step(-q, away)
         cash = cash + fee if step > 0 else cash - fee
         if cash <= 0:
             return None
-        return objective + fee / MICROS, cash, min(run, bound.linear_run(shares, away)), i
+        return objective + fee / MICROS, cash, min(run, fee_run), i
 
 
-def _fee_step(bound: OrderCostBound, shares: int, away: bool) -> int:
-    """Commission change of one share more (``away``) or less of an order of ``shares``."""
-    return bound(shares + 1) - bound(shares) if away else bound(shares - 1) - bound(shares)
+def _merge(first: Segment, then: Segment, *, spent: bool) -> Segment:
+    """One run covering two consecutive segments of a line, at their average per share.
+
+    The cash per share is rounded against the plan (up when spent, down when freed).
+    """
+    run = first[2] + then[2]
+    objective = (first[0] * first[2] + then[0] * then[2]) / run
+    cash = first[1] * first[2] + then[1] * then[2]
+    return objective, -(-cash // run) if spent else cash // run, run, first[3]
 
 
 def _find_moves(down: list[list[Segment]], up: list[list[Segment]], slack: int) -> list[Move]:
