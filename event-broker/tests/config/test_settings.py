@@ -337,6 +337,29 @@ def test_load_accounts_strict_types_refuse_coercions(
     assert message in loaded.invalid[0].problems[0]
 
 
+def test_load_accounts_unknown_commission_schedule_names_the_account_and_the_choices(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path / "accounts.yaml",
+        "accounts:\n"
+        + account_yaml(account_id="DU1", commission_schedule="ibkr_lite")
+        + account_yaml(account_id="DU2", commission_schedule="ibkr_pro"),
+    )
+
+    loaded = load_accounts_file(path, replacement_sets=None)
+
+    assert [(a.account_id, a.commission_schedule) for a in loaded.accounts] == [
+        ("DU1", "ibkr_lite")
+    ]
+    assert [e.problems for e in loaded.invalid] == [
+        (
+            "accounts[1].commission_schedule: 'ibkr_pro' is not one of ibkr_pro_fixed, "
+            "ibkr_pro_tiered, ibkr_lite, zero (account DU2)",
+        )
+    ]
+
+
 def test_load_accounts_duplicate_ids_serve_neither_entry(tmp_path: Path) -> None:
     path = write(
         tmp_path / "accounts.yaml",
