@@ -46,7 +46,7 @@ from broker_connector_base import (
 )
 
 from rebalance_calculator.models import TradeCalculationResult
-from rebalance_calculator.objective import order_commission, plan_value, trade_price
+from rebalance_calculator.objective import PlanValue, plan_value, trade_price
 from rebalance_calculator.optimizer import solve
 from rebalance_calculator.problem import ProblemLine, RebalanceProblem, build_problem
 
@@ -115,10 +115,11 @@ class TradeCalculator:
                     f"skipped {len(skipped)} trade(s) below min_trade_value "
                     f"{account_config.min_trade_value}: {', '.join(skipped)}"
                 )
-            warnings.extend(_reserve_warning(problem, quantities))
-            _check_affordable(problem, quantities)
+            value = plan_value(problem, quantities)
+            warnings.extend(_reserve_warning(problem, value))
+            _check_affordable(problem, quantities, value)
             return TradeCalculationResult(
-                trades=_trades(problem, quantities),
+                trades=_trades(problem, quantities, value.order_commissions),
                 warnings=warnings,
                 commission_schedule=problem.commissions.name,
             )
@@ -181,8 +182,7 @@ def _frozen(line: ProblemLine) -> ProblemLine:
     )
 
 
-def _reserve_warning(problem: RebalanceProblem, quantities: Sequence[int]) -> list[str]:
-    value = plan_value(problem, quantities)
+def _reserve_warning(problem: RebalanceProblem, value: PlanValue) -> list[str]:
     if (
         not value.buys
         and value.cash_after < problem.reserve
@@ -195,9 +195,10 @@ def _reserve_warning(problem: RebalanceProblem, quantities: Sequence[int]) -> li
     return []
 
 
-def _check_affordable(problem: RebalanceProblem, quantities: Sequence[int]) -> None:
+def _check_affordable(
+    problem: RebalanceProblem, quantities: Sequence[int], value: PlanValue
+) -> None:
     """Exact re-check of the plan: a failure here is a bug, never a trade to place."""
-    value = plan_value(problem, quantities)
     if value.buys and value.cash_after < problem.reserve:
         raise RuntimeError(
             f"internal error: planned buys leave cash {value.cash_after} (commissions "
@@ -208,10 +209,12 @@ def _check_affordable(problem: RebalanceProblem, quantities: Sequence[int]) -> N
             raise RuntimeError(f"internal error: {line.symbol} sells {-q} of {line.held}")
 
 
-def _trades(problem: RebalanceProblem, quantities: Sequence[int]) -> list[Trade]:
+def _trades(
+    problem: RebalanceProblem, quantities: Sequence[int], commissions: Sequence[Decimal]
+) -> list[Trade]:
     sells: list[Trade] = []
     buys: list[Trade] = []
-    for line, q in zip(problem.lines, quantities, strict=True):
+    for line, q, commission in zip(problem.lines, quantities, commissions, strict=True):
         if q == 0:
             continue
         trade = Trade(
@@ -221,7 +224,7 @@ def _trades(problem: RebalanceProblem, quantities: Sequence[int]) -> list[Trade]
             target_value=line.target_value,
             current_value=line.current_value,
             price=trade_price(line, q),
-            estimated_commission=order_commission(problem, line, q),
+            estimated_commission=commission,
         )
         (buys if q > 0 else sells).append(trade)
     return sells + buys  # lines are sorted by symbol, so each group is too

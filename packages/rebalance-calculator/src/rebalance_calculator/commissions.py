@@ -14,10 +14,10 @@ shares at ``price`` (trade value ``v = q * price``):
   ``min(taf_per_share * q, taf_maximum)``.
 
 The total is rounded **up** to the cent: the estimate is the cash an order must leave room
-for, so it never understates what the broker charges (IB bills fractions of a cent on some
-fees; rounding up covers them). Regulatory rates change (the SEC resets its fee each fiscal
-year); the figures below are the ones IB's page listed when this was written, and a lower
-current rate only makes the estimate err high.
+for, so however the broker rounds a fraction of a cent, the estimate is not below it.
+Regulatory rates change (the SEC resets its fee each fiscal year); the figures below are the
+ones IB's page listed when this was written, and a lower current rate only makes the estimate
+err high.
 
 The calculator searches on integer micro-dollars: :meth:`CommissionModel.bound` gives a
 piecewise-linear upper bound of :meth:`CommissionModel.estimate` for one price, cheap to
@@ -86,10 +86,13 @@ class OrderCostBound:
     rounding: int
     _points: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def is_zero(self) -> bool:
-        """True when no order ever costs anything."""
-        return self(1) == 0 and self.per_share == self.fees_per_share == 0
+    def __post_init__(self) -> None:
+        # Where the slope may change (M/A, M/C, T_max/T), as (floor, ceiling) integer pairs.
+        fractions = [(self.minimum, self.per_share), (self.capped_maximum, self.capped_per_share)]
+        if self.maximum_per_share is not None:
+            fractions.append((self.minimum, self.maximum_per_share))
+        points = tuple((n // d, -(-n // d)) for n, d in fractions if d > 0)
+        object.__setattr__(self, "_points", points)
 
     def __call__(self, quantity: int) -> int:
         """The bound for ``quantity`` shares (0 for none)."""
@@ -106,14 +109,6 @@ class OrderCostBound:
         if capped > self.capped_maximum:
             capped = self.capped_maximum
         return commission + self.fees_per_share * quantity + capped + self.rounding
-
-    def __post_init__(self) -> None:
-        # Where the slope may change (M/A, M/C, T_max/T), as (floor, ceiling) integer pairs.
-        fractions = [(self.minimum, self.per_share), (self.capped_maximum, self.capped_per_share)]
-        if self.maximum_per_share is not None:
-            fractions.append((self.minimum, self.maximum_per_share))
-        points = tuple((n // d, -(-n // d)) for n, d in fractions if d > 0)
-        object.__setattr__(self, "_points", points)
 
     def step(self, shares: int, away: bool) -> tuple[int, int]:
         """The change of the bound per share, and for how many shares it stays that.

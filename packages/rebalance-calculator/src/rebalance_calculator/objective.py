@@ -49,6 +49,7 @@ class PlanValue:
         spread: What the trades pay against the valuation prices.
         drift: ``sum_s |n_s m_s - T_s| + |C' - R|``.
         buys: True when the plan buys anything.
+        order_commissions: Each line's estimated commission (0 without an order).
     """
 
     cash_before_commissions: Decimal
@@ -56,6 +57,7 @@ class PlanValue:
     spread: Decimal
     drift: Decimal
     buys: bool
+    order_commissions: tuple[Decimal, ...]
 
     @property
     def cash_after(self) -> Decimal:
@@ -71,21 +73,22 @@ class PlanValue:
 def plan_value(problem: RebalanceProblem, quantities: Sequence[int]) -> PlanValue:
     """The exact :class:`PlanValue` of ``quantities`` (one per ``problem.lines`` entry)."""
     cash = problem.cash
-    commissions = spread = drift = _ZERO
+    spread = drift = _ZERO
+    orders = []
     for line, q in zip(problem.lines, quantities, strict=True):
         drift += abs((line.held + q) * line.value_price - line.target_value)
-        if q == 0:
-            continue
-        price = trade_price(line, q)
-        cash -= q * price
-        spread += q * (price - line.value_price)  # both signs: what the trade gives up
-        commissions += problem.commissions.estimate(q, price)
+        orders.append(order_commission(problem, line, q))
+        if q:
+            price = trade_price(line, q)
+            cash -= q * price
+            spread += q * (price - line.value_price)  # both signs: what the trade gives up
     return PlanValue(
         cash_before_commissions=cash,
-        commissions=commissions,
+        commissions=sum(orders, _ZERO),
         spread=spread,
         drift=drift + abs(cash - problem.reserve),
         buys=any(q > 0 for q in quantities),
+        order_commissions=tuple(orders),
     )
 
 

@@ -140,8 +140,12 @@ class _Search:
         return -self.buy_spread[i] if q > 0 else self.sell_spread[i]
 
     def change_to(self, i: int, q: int) -> tuple[float, int, int]:
-        """Moving line ``i`` to trade ``q``: (objective change but for the cash term, cash
-        change before commissions, commission change)."""
+        """What moving line ``i`` to trade ``q`` changes.
+
+        Returns:
+            (objective change but for the cash term, cash change before commissions,
+            commission change).
+        """
         old = self.q[i]
         fee = self.fee(i, q) - self.fee(i, old) if self.has_fees else 0
         spread = self.spread_paid(i, q) - self.spread_paid(i, old)
@@ -151,12 +155,22 @@ class _Search:
     def spread_paid(self, i: int, q: int) -> float:
         return q * self.buy_spread[i] if q > 0 else -q * self.sell_spread[i]
 
-    def exact_total(self, i: int, q: int) -> tuple[float, bool]:
-        """(objective change, feasible) of moving line ``i`` to trade ``q``, cash term included."""
-        change, cash, fee = self.change_to(i, q)
-        feasible = self.feasible(self.slack + cash - fee, self.buys + (q > 0) - (self.q[i] > 0))
-        gross = self.slack + self.fees
-        return change + (abs(gross + cash) - abs(gross)) / MICROS, feasible
+    def evaluate(self, plan: list[tuple[int, int]]) -> tuple[float, bool]:
+        """(objective change, feasible) of applying ``plan``, cash term and commissions in."""
+        changes: dict[int, int] = {}
+        for i, shares in plan:
+            changes[i] = changes.get(i, 0) + shares
+        total, cash, fees, buys = 0.0, 0, 0, self.buys
+        for i, shares in changes.items():
+            old, new = self.q[i], self.q[i] + shares
+            if not self.lo[i] <= new <= self.hi[i]:
+                return math.inf, False
+            change, gross, fee = self.change_to(i, new)
+            total, cash, fees = total + change, cash + gross, fees + fee
+            buys += (new > 0) - (old > 0)
+        before = self.slack + self.fees  # the cash the drift counts: before commissions
+        total += (abs(before + cash) - abs(before)) / MICROS
+        return total, self.feasible(self.slack + cash - fees, buys)
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -258,23 +272,6 @@ class _Search:
                 best = (total, plan)
         return None if best is None else best[1]
 
-    def evaluate(self, plan: list[tuple[int, int]]) -> tuple[float, bool]:
-        """(objective change, feasible) of applying ``plan``, cash term and commissions in."""
-        changes: dict[int, int] = {}
-        for i, shares in plan:
-            changes[i] = changes.get(i, 0) + shares
-        total, cash, fees, buys = 0.0, 0, 0, self.buys
-        for i, shares in changes.items():
-            old, new = self.q[i], self.q[i] + shares
-            if not self.lo[i] <= new <= self.hi[i]:
-                return math.inf, False
-            change, gross, fee = self.change_to(i, new)
-            total, cash, fees = total + change, cash + gross, fees + fee
-            buys += (new > 0) - (old > 0)
-        before = self.slack + self.fees
-        total += (abs(before + cash) - abs(before)) / MICROS
-        return total, self.feasible(self.slack + cash - fees, buys)
-
     def _best_single_below_reserve(self) -> Move | None:
         """Best one-share change, evaluated exactly (for when nothing is bought)."""
         best: Move | None = None
@@ -283,7 +280,7 @@ class _Search:
             for step in (1, -1):
                 if not self.lo[i] <= q + step <= self.hi[i]:
                     continue
-                total, feasible = self.exact_total(i, q + step)
+                total, feasible = self.evaluate([(i, step)])
                 if feasible and (best is None or total < best[0]):
                     best = (total, [(i, step)])
         return best
@@ -299,7 +296,7 @@ class _Search:
         for i, q in enumerate(self.q):
             if q == 0 or not self.lo[i] <= 0 <= self.hi[i]:
                 continue  # nothing to drop, or a liquidation (never dropped)
-            total, feasible = self.exact_total(i, 0)
+            total, feasible = self.evaluate([(i, -q)])
             if feasible and total < -self.eps and (best is None or total < best[0]):
                 best = (total, i)
         if best is None:
