@@ -93,17 +93,30 @@ grep -A4 -E '^STEP .*pip list --format=freeze' "$WORK/build-event-broker.log" | 
 step "inside the event-broker image"
 run_eb() { podman run --rm --no-healthcheck "$EB_IMAGE" "$@"; }
 run_eb python -c '
-import broker_connector_base, ibkr_connector, portfolio_analytics, rebalance_calculator, rebalance_engine
+import broker_connector_base, ibkr_connector, portfolio_analytics, rebalance_backtest, rebalance_calculator, rebalance_engine
 print(f"broker-connector-base: v{broker_connector_base.__version__}")
 print(f"portfolio-analytics: v{portfolio_analytics.__version__}")
 print(f"rebalance-calculator: v{rebalance_calculator.__version__}")
 print(f"rebalance-engine: v{rebalance_engine.__version__}")
+print(f"rebalance-backtest: v{rebalance_backtest.__version__}")
 print(f"ibkr-connector: v{ibkr_connector.__version__}")
 '
-run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|portfolio-analytics|rebalance-calculator|rebalance-engine|ibkr-connector) "'
+run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|portfolio-analytics|rebalance-calculator|rebalance-engine|rebalance-backtest|ibkr-connector) "'
 run_eb pip check
+# Backtests run in the image as they do through `docker compose exec` (rebalance.sh): a two-day
+# backtest on files made in the container, stored in its own DATA_DIR.
+# shellcheck disable=SC2016 # expanded inside the container, not here
+backtest="$(run_eb sh -c 'cd /tmp &&
+    printf "date,SPY,AGG\n2024-01-08,471.00,97.50\n2024-01-09,472.40,97.80\n" >prices.csv &&
+    printf "date,symbol,weight\n2024-01-08,SPY,0.6\n2024-01-08,AGG,0.4\n" >alloc.csv &&
+    DATA_DIR=/tmp/data python -m app.cli -backtest growth -prices prices.csv \
+        -allocations alloc.csv -commission zero -description image')" ||
+    ct_die "-backtest failed in the image: $backtest"
+grep -qE '^backtest growth_[0-9]{8}_image: ' <<<"$backtest" ||
+    ct_die "-backtest in the image printed no result name: $backtest"
+ct_log "$(grep -E '^backtest ' <<<"$backtest")"
 # Reproducible: every third-party distribution in the image is at the version constraints.txt
-# pins (the base image's own pip, setuptools and wheel and our five packages aside).
+# pins (the base image's own pip, setuptools and wheel and our six packages aside).
 run_eb pip list --format=freeze >"$WORK/image-freeze.txt"
 python3 - "$WORK/image-freeze.txt" constraints.txt <<'EOF'
 import re
@@ -122,7 +135,7 @@ for line in open(sys.argv[2], encoding="utf-8"):
         pins[norm(name)] = version.strip()
 skip = {
     "broker-connector-base", "portfolio-analytics", "rebalance-calculator", "rebalance-engine",
-    "ibkr-connector", "pip", "setuptools", "wheel",
+    "rebalance-backtest", "ibkr-connector", "pip", "setuptools", "wheel",
 }
 installed = [line.strip().split("==", 1) for line in open(sys.argv[1], encoding="utf-8") if "==" in line]
 checked = [(name, version) for name, version in installed if norm(name) not in skip]

@@ -24,16 +24,17 @@ import signal
 import sqlite3
 import sys
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from broker_connector_base import AccountConfig, InvalidInputError
 from broker_connector_base.types import trading_day
 
 from app.backtests.cli import BACKTEST_FLAGS
 from app.backtests.cli import main as backtest_main
+from app.cli_flags import flag as _flag
+from app.cli_flags import given as _given
+from app.cli_flags import refuse_unknown
 from app.config.logs import configure_logging, secrets_of
 from app.config.settings import AppConfig, load_app_config, load_settings
 from app.control import halt_trading, resume_trading
@@ -52,40 +53,6 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
-
-
-class _Once(argparse.Action):
-    """Store a flag's value, refusing the flag when it is given twice (no silent last-wins)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        if self.dest in _given(namespace):
-            parser.error(f"argument {option_string}: given more than once")
-        namespace._given = (*_given(namespace), self.dest)
-        setattr(namespace, self.dest, True if self.nargs == 0 else values)
-
-
-def _given(namespace: argparse.Namespace) -> tuple[str, ...]:
-    given: tuple[str, ...] = getattr(namespace, "_given", ())
-    return given
-
-
-def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> tuple[str, ...]:
-    """``-name``/``--name`` given at most once; ``nargs=0`` for an on/off switch.
-
-    Returns:
-        The option strings.
-    """
-    if kwargs.get("nargs") == 0:
-        kwargs.setdefault("default", False)
-    names = (f"-{name}", f"--{name}")
-    parser.add_argument(*names, action=_Once, **kwargs)
-    return names
 
 
 def _day(value: str) -> date:
@@ -177,11 +144,7 @@ def _check_combination(parser: argparse.ArgumentParser, args: argparse.Namespace
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser, known = _parser()
     words = sys.argv[1:] if argv is None else argv
-    for word in words:
-        # argparse matches a single-dash flag by its prefix even with allow_abbrev=False
-        # (-acc would be -account): every flag must be spelled out.
-        if word.startswith("-") and word.partition("=")[0] not in known:
-            parser.error(f"unrecognized arguments: {word} (flags are never abbreviated)")
+    refuse_unknown(parser, words, set(known))
     args = parser.parse_args(words)
     _check_combination(parser, args)
     return args

@@ -27,6 +27,7 @@ LOCAL_PACKAGES_IN_ORDER = (
     "portfolio-analytics",
     "rebalance-calculator",
     "rebalance-engine",
+    "rebalance-backtest",
     "ibkr-connector",
 )
 

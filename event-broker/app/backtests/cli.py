@@ -1,15 +1,20 @@
 """``-backtest``, ``-backtests`` and ``-compare``: backtests through the engine that trades.
 
-* ``-backtest STRATEGY -prices FILE -allocations DIR|CSV [-from D] [-to D]
+* ``-backtest STRATEGY -prices FILE|gateway -allocations DIR|CSV [-from D] [-to D]
   [-account-config ACCOUNT] [-description TEXT] [-replace] [-cash N] [-fill-at close|next_open]
-  [-check daily|signals] [-half-spread-bps N] [-commission SCHEDULE] [-plot FILE]``: run one,
+  [-check daily|signals] [-half-spread-bps N] [-commission SCHEDULE] [-cash-reserve PCT]
+  [-drift-band PCT] [-min-trade DOLLARS] [-replacement-set NAME] [-plot FILE]``: run one,
   print its metrics and store it as ``{strategy}_{YYYYMMDD}_{description}``;
 * ``-backtests``: list the stored ones;
 * ``-compare NAME NAME... [-plot FILE]``: a side-by-side table (and the equity curves in one PNG).
 
 Results live in ``DATA_DIR/backtests.sqlite3``; ``-account-config`` reads ``ACCOUNTS_FILE``
-(and ``REPLACEMENT_SETS_FILE``) as the daemon does. Nothing connects to a broker. Exit codes:
-0 done, 2 bad input (the message names the flag, file and line).
+(and ``REPLACEMENT_SETS_FILE``) as the daemon does, and the account flags override what it
+says. ``-prices gateway`` reads daily bars from the IB gateway of the daemon's settings
+(``IB_GATEWAY_HOST``/``IB_GATEWAY_PORT``/``TRADING_MODE``), cached under ``DATA_DIR``; nothing
+else connects to a broker. Flags are strict, as ``app.cli``'s: an unknown, abbreviated,
+repeated or misplaced flag, or a bad value, exits 2 naming it. Exit codes: 0 done, 2 bad input
+(the message names the flag, file and line), 1 the gateway could not serve the prices.
 """
 
 from __future__ import annotations
@@ -17,18 +22,23 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
-from broker_connector_base import AccountConfig, InvalidInputError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from broker_connector_base import BrokerError, InvalidInputError
 
-from app.config.files import load_accounts_file, load_replacement_sets
-
-if TYPE_CHECKING:
-    from rebalance_engine import ReplacementService
+from app.backtests.options import (
+    SCHEDULES,
+    BacktestPaths,
+    backtest_settings,
+    day,
+    half_spread_bps,
+    money,
+    percent,
+    positive_money,
+    strategy,
+)
+from app.cli_flags import flag, given, refuse_unknown
 
 __all__ = ["BACKTEST_FLAGS", "main"]
 
@@ -38,93 +48,79 @@ BACKTEST_FLAGS = frozenset({"-backtest", "--backtest", "-backtests", "--backtest
 """A command line naming one of these is a backtest command (``app.cli`` dispatches here)."""
 
 EXIT_OK = 0
+EXIT_BROKER = 1
 EXIT_BAD_INPUT = 2
-_SCHEDULES = ("ibkr_pro_fixed", "ibkr_pro_tiered", "ibkr_lite", "zero")
+
+GATEWAY = "gateway"
+"""``-prices gateway``: daily bars from the IB gateway instead of a file."""
 
 
-class BacktestPaths(BaseSettings):
-    """The daemon's file settings a backtest uses (environment and ``.env``, as the daemon)."""
-
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_ignore_empty=True)
-
-    data_dir: Path = Path("data")
-    accounts_file: Path = Path("accounts.yaml")
-    replacement_sets_file: Path = Path("replacement-sets.yaml")
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _decimal(value: str) -> Decimal:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not number.is_finite() or number < 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be a non-negative number")
-    return number
-
-
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, set[str]]:
+    """The parser, and every option string it knows (``-h`` included)."""
     parser = argparse.ArgumentParser(
         prog="rebalance",
         description="Backtests through the engine that trades.",
         allow_abbrev=False,
     )
+    known = {"-h", "--help"}
     command = parser.add_mutually_exclusive_group(required=True)
-    command.add_argument("-backtest", "--backtest", metavar="STRATEGY", help="run a backtest")
-    command.add_argument("-backtests", "--backtests", action="store_true", help="list them")
-    command.add_argument("-compare", "--compare", nargs="+", metavar="NAME", help="side by side")
-    parser.add_argument("-prices", "--prices", type=Path, metavar="FILE", help="price CSV")
-    parser.add_argument("-allocations", "--allocations", type=Path, metavar="DIR", help="history")
-    parser.add_argument("-from", "--from", dest="start", type=_day, metavar="YYYY-MM-DD")
-    parser.add_argument("-to", "--to", dest="end", type=_day, metavar="YYYY-MM-DD")
-    parser.add_argument("-account-config", "--account-config", dest="account", metavar="ACCOUNT")
-    parser.add_argument("-description", "--description", default="backtest", metavar="TEXT")
-    parser.add_argument("-replace", "--replace", action="store_true", help="overwrite that name")
-    parser.add_argument("-cash", "--cash", type=_decimal, default=Decimal(100_000))
-    parser.add_argument("-fill-at", "--fill-at", dest="fill_at", choices=("close", "next_open"))
-    parser.add_argument("-check", "--check", choices=("daily", "signals"), default="daily")
-    parser.add_argument("-half-spread-bps", "--half-spread-bps", dest="bps", type=_decimal)
-    parser.add_argument("-commission", "--commission", choices=_SCHEDULES, metavar="SCHEDULE")
-    parser.add_argument("-plot", "--plot", type=Path, metavar="FILE", help="equity curves PNG")
-    parser.add_argument("-env-file", "--env-file", dest="env_file", type=Path, default=Path(".env"))
-    return parser
+    known.update(flag(command, "backtest", type=strategy, metavar="STRATEGY", help="run one"))
+    known.update(flag(command, "backtests", nargs=0, help="list the stored backtests"))
+    known.update(flag(command, "compare", nargs="+", metavar="NAME", help="side by side"))
+    for name, options in _RUN_FLAGS:
+        known.update(flag(parser, name, **options))
+    known.update(flag(parser, "description", default="backtest", metavar="TEXT"))
+    known.update(flag(parser, "replace", nargs=0, help="overwrite a backtest of that name"))
+    known.update(flag(parser, "plot", type=Path, metavar="FILE", help="equity curves PNG"))
+    known.update(flag(parser, "env-file", dest="env_file", type=Path, default=Path(".env")))
+    return parser, known
 
+
+_RUN_FLAGS: list[tuple[str, dict[str, object]]] = [
+    ("prices", {"metavar": "FILE|gateway", "help": "price CSV, or 'gateway' for IB's bars"}),
+    ("allocations", {"type": Path, "metavar": "DIR|CSV", "help": "allocation history"}),
+    ("from", {"dest": "start", "type": day, "metavar": "YYYY-MM-DD"}),
+    ("to", {"dest": "end", "type": day, "metavar": "YYYY-MM-DD"}),
+    ("account-config", {"dest": "account", "metavar": "ACCOUNT", "help": "accounts.yaml entry"}),
+    ("cash", {"type": positive_money, "metavar": "DOLLARS", "help": "starting cash"}),
+    ("fill-at", {"dest": "fill_at", "choices": ("close", "next_open")}),
+    ("check", {"choices": ("daily", "signals")}),
+    ("half-spread-bps", {"dest": "bps", "type": half_spread_bps, "metavar": "BPS"}),
+    ("commission", {"choices": SCHEDULES, "metavar": "SCHEDULE", "help": ", ".join(SCHEDULES)}),
+    ("cash-reserve", {"dest": "cash_reserve", "type": percent, "metavar": "PERCENT"}),
+    ("drift-band", {"dest": "drift_band", "type": percent, "metavar": "PERCENT"}),
+    ("min-trade", {"dest": "min_trade", "type": money, "metavar": "DOLLARS"}),
+    ("replacement-set", {"dest": "replacement_set", "metavar": "NAME"}),
+]
 
 _RUN_ONLY = {
-    "prices": "-prices",
-    "allocations": "-allocations",
-    "start": "-from",
-    "end": "-to",
-    "account": "-account-config",
-    "fill_at": "-fill-at",
-    "bps": "-half-spread-bps",
-    "commission": "-commission",
-}
+    str(options.get("dest", name.replace("-", "_"))): f"-{name}" for name, options in _RUN_FLAGS
+} | {"description": "-description", "replace": "-replace"}
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse flags that do not belong together, naming them (``parser.error``: exit 2)."""
     if args.backtest is not None:
         for dest in ("prices", "allocations"):
             if getattr(args, dest) is None:
                 parser.error(f"-backtest needs -{dest}")
+        if args.start is not None and args.end is not None and args.start > args.end:
+            parser.error(f"-from {args.start} is after -to {args.end}")
         return
-    for dest, flag in _RUN_ONLY.items():
-        if getattr(args, dest) is not None:
-            parser.error(f"{flag} applies to -backtest only")
+    command = "-backtests" if args.backtests else "-compare"
+    for dest in given(args):
+        if dest in _RUN_ONLY:
+            parser.error(f"{_RUN_ONLY[dest]} applies to -backtest only, not to {command}")
     if args.backtests and args.plot is not None:
-        parser.error("-plot applies to -backtest and -compare")
+        parser.error("-plot applies to -backtest and -compare, not to -backtests")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for the backtest commands (``app.cli`` calls it)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    parser, known = _parser()
+    words = sys.argv[1:] if argv is None else argv
+    refuse_unknown(parser, words, known)
+    args = parser.parse_args(words)
     _check(parser, args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -133,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BROKER
 
 
 def _run(args: argparse.Namespace, paths: BacktestPaths) -> int:
@@ -156,14 +155,7 @@ def _run(args: argparse.Namespace, paths: BacktestPaths) -> int:
 
 
 def _backtest(args: argparse.Namespace, paths: BacktestPaths, store: object) -> str:
-    from rebalance_backtest import (
-        BacktestSettings,
-        BacktestStore,
-        backtest_name,
-        load_allocations,
-        load_prices,
-        run_backtest,
-    )
+    from rebalance_backtest import BacktestStore, backtest_name, load_allocations, run_backtest
 
     assert isinstance(store, BacktestStore)
     name = backtest_name(args.backtest, datetime.now(UTC).date(), args.description)
@@ -173,21 +165,16 @@ def _backtest(args: argparse.Namespace, paths: BacktestPaths, store: object) -> 
             "to overwrite it",
             str(store.path),
         )
-    account, replacements = _account(args, paths)
-    fill_at: Literal["close", "next_open"] = args.fill_at or "close"
-    settings = BacktestSettings(
-        strategy=args.backtest,
-        account=account,
-        start=args.start,
-        end=args.end,
-        initial_cash=args.cash,
-        fill_at=fill_at,
-        check=args.check,
-        half_spread_bps=args.bps if args.bps is not None else Decimal(0),
-        commission_schedule=args.commission,
-    )
-    prices = load_prices(args.prices)
+    settings, replacements = backtest_settings(args, paths)
     history = load_allocations(args.allocations, args.backtest)
+    if args.prices == GATEWAY:
+        from app.backtests.gateway import gateway_prices
+
+        prices = gateway_prices(paths, settings, history, replacements)
+    else:
+        from rebalance_backtest import load_prices
+
+        prices = load_prices(Path(args.prices))
     result = run_backtest(settings, prices, history, replacements=replacements)
     store.save(name, result, replace=args.replace)
     for warning in result.warnings[:20]:
@@ -197,24 +184,3 @@ def _backtest(args: argparse.Namespace, paths: BacktestPaths, store: object) -> 
         f"{store.path}"
     )
     return name
-
-
-def _account(
-    args: argparse.Namespace, paths: BacktestPaths
-) -> tuple[AccountConfig, ReplacementService | None]:
-    if args.account is None:
-        return AccountConfig(account_id="BACKTEST", type="paper", strategy_name=args.backtest), None
-    sets_file = paths.replacement_sets_file
-    replacements = load_replacement_sets(sets_file) if sets_file.exists() else None
-    loaded = load_accounts_file(paths.accounts_file, replacement_sets=replacements)
-    found = next((a for a in loaded.accounts if a.account_id == args.account), None)
-    if found is None:
-        bad = next((e for e in loaded.invalid if e.account_id == args.account), None)
-        if bad is not None:
-            raise bad.error()
-        known = ", ".join(a.account_id for a in loaded.accounts) or "none"
-        raise InvalidInputError(
-            f"-account-config {args.account}: no such account (known: {known})",
-            str(paths.accounts_file),
-        )
-    return found, replacements if found.replacement_set is not None else None

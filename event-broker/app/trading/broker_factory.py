@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
 
 from broker_connector_base import (
     AllocationItem,
     BaseRebalancer,
     BrokerClient,
+    DailyBarSource,
     InvalidInputError,
     Trade,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "check_broker_supported",
     "create_allocation_source",
     "create_broker_client",
+    "create_daily_bar_source",
     "create_rebalancer",
     "preload_connectors",
 ]
@@ -158,3 +161,31 @@ class _GivenAllocations:
             last_rebalance_on="",
             allocations=list(self.items),
         )
+
+
+def create_daily_bar_source(
+    *, trading_mode: str, host: str, port: int | None, client_id: int, data_dir: Path
+) -> DailyBarSource:
+    """A disconnected IB client that serves daily bars (backtests with ``-prices gateway``),
+    caching them under ``data_dir``.
+
+    Raises:
+        InvalidInputError: A setting the connector refuses (the message names it).
+    """
+    from ibkr_connector import IBKRClient, IBKRConnectionConfig
+    from pydantic import ValidationError
+
+    try:
+        config = IBKRConnectionConfig.model_validate(
+            {
+                "trading_mode": trading_mode,
+                "host": host,
+                "port": port,
+                "client_id": client_id,
+                "data_dir": data_dir,
+                "connect_retries": 1,  # a command line: say soon that the gateway is not there
+            }
+        )
+    except ValidationError as exc:
+        raise InvalidInputError(f"IB gateway settings: {exc}", source="environment") from None
+    return IBKRClient(config)

@@ -1,6 +1,6 @@
 """Broker-agnostic interface, models and exceptions for portfolio rebalancing connectors."""
 
-from broker_connector_base.bars import DailyBar
+from broker_connector_base.bars import DailyBar, DailyBarSource
 from broker_connector_base.base_client import BrokerClient
 from broker_connector_base.base_rebalancer import BaseRebalancer
 from broker_connector_base.exceptions import (
@@ -74,6 +74,7 @@ __all__ = [
     "CommissionScheduleName",
     "ContractPrice",
     "DailyBar",
+    "DailyBarSource",
     "DeltaAction",
     "InstrumentRef",
     "InvalidInputError",

@@ -8,12 +8,13 @@ this model, so backtests and reports never see a broker library's objects.
 from __future__ import annotations
 
 from datetime import date
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from broker_connector_base.types import Price, Symbol
 
-__all__ = ["DailyBar"]
+__all__ = ["DailyBar", "DailyBarSource"]
 
 
 class DailyBar(BaseModel):
@@ -41,3 +42,20 @@ class DailyBar(BaseModel):
                 f"{self.close} <= high {self.high} does not hold"
             )
         return self
+
+
+class DailyBarSource(Protocol):
+    """A connection that serves daily bars (``IBKRClient`` is one): what a backtest that reads
+    its prices from a broker needs, and nothing of the trading contract."""
+
+    async def connect(self) -> bool:
+        """Connect (bounded; raises ``BrokerConnectionError`` when it cannot)."""
+        ...
+
+    async def disconnect(self) -> None:
+        """Disconnect; safe when not connected."""
+        ...
+
+    async def get_daily_bars(self, symbol: str, start: date, end: date) -> list[DailyBar]:
+        """The bars of ``symbol`` from ``start`` to ``end``, both included, by date."""
+        ...

@@ -84,6 +84,13 @@ class BarSource:
             self._cache[key] = self._generate(symbol, spec, last_day)
         return [bar for bar in self._cache[key] if bar.date <= self._clock.latest_session_day()]
 
+    def set_history(self, symbol: str, bars: list[HistoryBar]) -> None:
+        """Serve ``bars`` for ``symbol`` from now on (IB rewrites adjusted history after a
+        dividend or a split)."""
+        spec = self._symbols[symbol]
+        self._symbols = {**self._symbols, symbol: spec.model_copy(update={"history": bars})}
+        self._cache = {key: bars for key, bars in self._cache.items() if key[0] != symbol}
+
     def select(self, symbol: str, end_day: dt.date, duration: Duration) -> list[HistoryBar]:
         """The bars of a request: up to ``end_day``, as far back as ``duration`` reaches.
 

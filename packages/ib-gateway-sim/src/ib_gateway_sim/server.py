@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from ib_gateway_sim import messages as m
+from ib_gateway_sim.bars import HistoryBar
 from ib_gateway_sim.clock import MarketClock
 from ib_gateway_sim.engine import Engine
 from ib_gateway_sim.fanout import Fanout
@@ -274,6 +275,10 @@ class GatewaySimulator:
             if symbol in account.positions:
                 self.engine.listener.account_changed(name, symbol)
         self.notify_changed()
+
+    def set_history(self, symbol: str, bars: Iterable[HistoryBar]) -> None:
+        """Replace ``symbol``'s daily bars (a dividend's adjustment of ``ADJUSTED_LAST``)."""
+        self.bars.set_history(symbol, list(bars))
 
     def set_clock(self, when: dt.datetime | None) -> None:
         """Freeze the market clock at ``when`` (aware datetime), or follow real time (None)."""

@@ -21,6 +21,7 @@ from broker_connector_base import (
     BrokerClient,
     BrokerConnectionError,
     ContractPrice,
+    DailyBar,
     InstrumentRef,
     InvalidInputError,
     OpenOrder,
@@ -37,8 +38,10 @@ from broker_connector_base.types import trading_day
 from ib_async import IB, Position
 
 from ibkr_connector import _account, _connection, _gateway, _market, _orders
+from ibkr_connector._bars import DailyBars, HistoryPacing
 from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
+from ibkr_connector.bar_cache import BarCache
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.order_types import SUPPORTED_ORDER_TYPES
 from ibkr_connector.price_cache import PriceCache
@@ -60,6 +63,7 @@ class IBKRClient(BrokerClient):
         client_id: The API client id (required without ``config``; must match it with one).
         logger: Logger for this client's messages.
         pacing: What to do on IB's pacing error 100 (default: slow down, back off, retry).
+        history_pacing: How historical requests keep IB's pacing (default: IB's limits).
     """
 
     supported_order_types: ClassVar[frozenset[OrderType]] = SUPPORTED_ORDER_TYPES
@@ -71,6 +75,7 @@ class IBKRClient(BrokerClient):
         client_id: int | None = None,
         logger: logging.Logger | None = None,
         pacing: Pacing | None = None,
+        history_pacing: HistoryPacing | None = None,
     ) -> None:
         if config is None:
             if client_id is None:
@@ -96,6 +101,8 @@ class IBKRClient(BrokerClient):
         self._quotes = SharedRequests(self._fetch_and_cache)
         self.ib.errorEvent += self._on_error
         self.pacing = pacing or Pacing()
+        self.history_pacing = history_pacing or HistoryPacing()
+        self._daily_bars: DailyBars | None = None
         self.market = _market.MarketData(self.ib, config, self.logger, self.pacing)
         self.orders = _orders.OrderBook(
             self.ib, config, self.logger, self.market.contract_for, self.pacing
@@ -314,6 +321,32 @@ class IBKRClient(BrokerClient):
         )
         self.price_cache.put(fresh.values(), dt.datetime.now(dt.UTC))
         return fresh
+
+    async def get_daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> list[DailyBar]:
+        """Daily bars of ``symbol`` from ``start`` to ``end`` (both included), by date.
+
+        Not part of ``BrokerClient`` (a rebalance never needs history): backtests use it.
+        IB's ``ADJUSTED_LAST`` bars (split- and dividend-adjusted), cached under ``data_dir``
+        (``daily_bars.sqlite3``; complete days only, checked once a New York day); requests
+        keep IB's historical pacing (``_bars`` says how).
+
+        Raises:
+            InvalidInputError: ``start`` after ``end``, or after today.
+            BrokerAPIError: An unknown symbol, or IB has no bars (IB error 162 names why).
+            BrokerConnectionError: Not connected, or no answer in time.
+        """
+        _gateway.require_connected(self.ib, f"daily bars of {symbol}")
+        if self._daily_bars is None:
+            path = self.config.data_dir / "daily_bars.sqlite3" if self.config.data_dir else None
+            self._daily_bars = DailyBars(
+                self.ib,
+                self.market.contract_for,
+                self.market.gateway_time,
+                BarCache(path),
+                self.history_pacing,
+                self.config.request_timeout_secs,
+            )
+        return await self._daily_bars.get(" ".join(symbol.split()).upper(), start, end)
 
     # ------------------------------------------------------------------------------------
     # orders (see _orders.OrderBook)

@@ -27,7 +27,7 @@ from functools import cached_property
 from pathlib import Path
 
 from broker_connector_base import AllocationItem, InvalidInputError
-from rebalance_engine import StrategyAllocations
+from rebalance_engine import ReplacementService, StrategyAllocations
 from rebalance_engine.allocation_service import SUM_TOLERANCE, parse_allocations
 
 __all__ = ["AllocationHistory", "DatedAllocations", "HistorySource", "load_allocations"]
@@ -64,6 +64,25 @@ class AllocationHistory:
     def symbols(self) -> frozenset[str]:
         """Every symbol any document targets."""
         return frozenset(i.symbol for d in self.documents for i in d.document.allocations)
+
+    def targets(
+        self, replacement_set: str | None, replacements: ReplacementService | None
+    ) -> dict[str, DatedAllocations]:
+        """Every symbol a document makes the engine buy (after the replacement set), with
+        the first document that does.
+
+        Raises:
+            InvalidInputError: ``replacement_set`` is not in ``replacements``.
+        """
+        first: dict[str, DatedAllocations] = {}
+        for dated in self.documents:
+            items = list(dated.document.allocations)
+            if replacement_set is not None and replacements is not None:
+                items = replacements.apply(items, replacement_set)
+            for item in items:
+                if item.allocation > 0:
+                    first.setdefault(item.symbol, dated)
+        return first
 
     def latest(self, day: date, *, inclusive: bool = True) -> DatedAllocations | None:
         """The document in effect on ``day`` (dated on or, unless ``inclusive``, before it)."""

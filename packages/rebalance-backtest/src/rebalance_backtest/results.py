@@ -57,7 +57,7 @@ class BacktestSettings(_Value):
     initial_cash: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Decimal(100_000)
     fill_at: FillAt = "close"
     check: Literal["daily", "signals"] = "daily"
-    half_spread_bps: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
+    half_spread_bps: Annotated[Decimal, Field(ge=0, lt=10_000, allow_inf_nan=False)] = Decimal(0)
     commission_schedule: CommissionScheduleName | None = None
 
 

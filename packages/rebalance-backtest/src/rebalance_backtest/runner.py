@@ -194,15 +194,15 @@ def _check_symbols(
     replacements: ReplacementService | None,
 ) -> None:
     """Every symbol a document can make the engine trade has prices, named with its file."""
-    priced = set(prices.closes)
-    for dated in history.documents:
-        items = list(dated.document.allocations)
-        if account.replacement_set is not None and replacements is not None:
-            items = replacements.apply(items, account.replacement_set)
-        missing = sorted({i.symbol for i in items if i.allocation > 0} - priced)
-        if missing:
-            raise InvalidInputError(
-                f"symbols {', '.join(missing)} (in effect from {dated.day}) have no prices in "
-                f"{prices.source}",
-                dated.source,
-            )
+    missing: dict[str, list[str]] = {}
+    for symbol, dated in history.targets(account.replacement_set, replacements).items():
+        if symbol not in prices.closes:
+            missing.setdefault(dated.source, []).append(symbol)
+    if missing:
+        source, symbols = next(iter(missing.items()))
+        day = next(d.day for d in history.documents if d.source == source)
+        raise InvalidInputError(
+            f"symbols {', '.join(sorted(symbols))} (in effect from {day}) have no prices in "
+            f"{prices.source}",
+            source,
+        )
