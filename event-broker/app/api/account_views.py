@@ -1,37 +1,64 @@
 """Accounts as the API shows them: configuration, last known value, drift, last run.
 
-Positions, targets and drift come from the account's newest **successful preview** in the
-journal (a ``print-rebalance`` run: a signal's, the CLI's or ``POST .../calculate``; not one
-with allocations given in the request); nothing here asks the broker. ``PreviewInfo`` says
-which run that was, when it ended, how old it is, and whether a rebalance succeeded after it
-(``stale``). The value and cash shown are those of the newest successful run of either kind.
+Positions, targets and drift come from whichever is newer of the account's newest
+**successful preview** in the journal (a ``print-rebalance`` run: a signal's, the CLI's or
+``POST .../calculate``; not one with allocations given in the request), which also lists the
+trades it proposed, and its latest **portfolio snapshot** (daily, after every executed
+rebalance, or on demand), whose positions are compared with the targets stored with it.
+``holdings_source`` says which; nothing here asks the broker. ``PreviewInfo`` says which run
+the preview was, when it ended, how old it is, and whether a rebalance succeeded after it
+(``stale``). The value and cash shown are those of the newest successful run of any kind.
 
 Built views are cached until the journal changes (``JournalReader.data_version``) or a run
 starts or ends in this daemon, so a dashboard polling every few seconds costs one cheap
-query per request.
+query per request. Everything here runs on the event loop's thread (the reader's
+connection of that thread).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from broker_connector_base import AccountConfig
+from broker_connector_base import AccountConfig, InvalidInputError
 
-from app.api.models import AccountDetail, AccountSummary, PreviewInfo
-from app.api.views import drift_of, holdings_of, parse_result, plan_source, run_summary
+from app.api.models import (
+    AccountDetail,
+    AccountSummary,
+    Holding,
+    HoldingsSource,
+    PreviewInfo,
+    SnapshotInfo,
+)
+from app.api.views import (
+    drift_of,
+    holdings_of,
+    parse_result,
+    plan_source,
+    run_summary,
+    snapshot_holdings,
+)
 from app.models import AccountExecutionResult
 from app.runtime import Runtime
-from app.store.queries import RunRow
+from app.snapshots.model import PortfolioSnapshot
+from app.store.queries import JournalReader, RunRow
 
 __all__ = ["AccountViews"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class _Built:
     detail: AccountDetail
     preview_finished: datetime | None
+    snapshot_taken: datetime | None
+
+
+def _age(since: datetime) -> float:
+    return round(max((datetime.now(UTC) - since).total_seconds(), 0.0), 1)
 
 
 class AccountViews:
@@ -63,18 +90,23 @@ class AccountViews:
         return next((a for a in self.runtime.config.accounts if a.account_id == account_id), None)
 
     def detail(self, account: AccountConfig) -> AccountDetail:
-        """The account with holdings, drift, preview age (now) and last run."""
+        """The account with holdings, drift, preview and snapshot ages (now) and last run."""
         self._valid_key()
         built = self._built.get(account.account_id)
         if built is None:
             built = self._build(account)
             self._built[account.account_id] = built
         detail = built.detail
+        update: dict[str, object] = {}
         if detail.preview is not None and built.preview_finished is not None:
-            age = (datetime.now(UTC) - built.preview_finished).total_seconds()
-            preview = detail.preview.model_copy(update={"age_secs": round(max(age, 0.0), 1)})
-            detail = detail.model_copy(update={"preview": preview})
-        return detail
+            update["preview"] = detail.preview.model_copy(
+                update={"age_secs": _age(built.preview_finished)}
+            )
+        if detail.snapshot is not None and built.snapshot_taken is not None:
+            update["snapshot"] = detail.snapshot.model_copy(
+                update={"age_secs": _age(built.snapshot_taken)}
+            )
+        return detail.model_copy(update=update) if update else detail
 
     def summary(self, account: AccountConfig) -> AccountSummary:
         """The account without its holdings."""
@@ -86,14 +118,17 @@ class AccountViews:
     def _build(self, account: AccountConfig) -> _Built:
         reader = self.runtime.reader
         account_id = account.account_id
-        preview_row = reader.latest_strategy_preview(account_id)
-        last_ok = reader.latest_run(account_id, status="succeeded")
-        last = reader.latest_run(account_id)
-        preview = None
-        if preview_row is not None:
-            preview = parse_result(reader.result_json(preview_row.run_id))
-        holdings = holdings_of(preview) if preview is not None else []
+        with reader.read_transaction():
+            preview_row = reader.latest_strategy_preview(account_id)
+            last_ok = reader.latest_run(account_id, status="succeeded")
+            last = reader.latest_run(account_id)
+            preview = None
+            if preview_row is not None:
+                preview = parse_result(reader.result_json(preview_row.run_id))
+            snapshot, unreadable = _latest_snapshot(reader, account_id)
+            snapshot_run = reader.snapshot_run_id(account_id)
         info, finished = self._preview_info(preview_row, last_ok, preview)
+        source, holdings = _holdings(preview, finished, snapshot)
         detail = AccountDetail(
             account_id=account_id,
             strategy_name=account.strategy_name,
@@ -104,14 +139,19 @@ class AccountViews:
             pdt_protection_enabled=account.pdt_protection_enabled,
             total_value=None if last_ok is None else _money(last_ok.total_value),
             cash_balance=None if last_ok is None else _money(last_ok.cash_balance),
-            drift=drift_of(holdings) if preview is not None else None,
+            drift=drift_of(holdings) if source is not None else None,
+            holdings_source=source,
             preview=info,
+            snapshot=_snapshot_info(snapshot, snapshot_run),
             last_run=None if last is None else run_summary(last),
             running_run_id=self.runtime.executor.running_accounts.get(account_id),
             holdings=holdings,
-            warnings=list(preview.warnings) if preview is not None else [],
+            warnings=[
+                *(preview.warnings if source == "preview" and preview else []),
+                *unreadable,
+            ],
         )
-        return _Built(detail, finished)
+        return _Built(detail, finished, None if snapshot is None else snapshot.taken_at)
 
     @staticmethod
     def _preview_info(
@@ -134,6 +174,45 @@ class AccountViews:
             plan_source=plan_source(result),
         )
         return info, finished
+
+
+def _holdings(
+    preview: AccountExecutionResult | None,
+    preview_finished: datetime | None,
+    snapshot: PortfolioSnapshot | None,
+) -> tuple[HoldingsSource | None, list[Holding]]:
+    """The newer of the preview and the snapshot: its name and its holdings."""
+    use_snapshot = snapshot is not None and (
+        preview is None or preview_finished is None or snapshot.taken_at > preview_finished
+    )
+    if snapshot is not None and use_snapshot:
+        return "snapshot", snapshot_holdings(snapshot)
+    if preview is not None:
+        return "preview", holdings_of(preview)
+    return None, []
+
+
+def _latest_snapshot(
+    reader: JournalReader, account_id: str
+) -> tuple[PortfolioSnapshot | None, list[str]]:
+    """The latest snapshot; one the journal holds unreadable values for is left out, said."""
+    try:
+        return reader.latest_snapshot(account_id), []
+    except InvalidInputError as exc:
+        logger.warning("Account %s: latest snapshot left out: %s", account_id, exc.message)
+        return None, [f"the latest snapshot is left out: {exc.message}"]
+
+
+def _snapshot_info(snapshot: PortfolioSnapshot | None, run_id: str | None) -> SnapshotInfo | None:
+    if snapshot is None or run_id is None:
+        return None
+    return SnapshotInfo(
+        run_id=run_id,
+        taken_at=snapshot.taken_at,
+        age_secs=0.0,
+        total_value=snapshot.total_value,
+        targets_known=snapshot.targets is not None,
+    )
 
 
 def _money(text: str | None) -> Decimal | None:

@@ -14,6 +14,7 @@ from app.api.context import ApiContext
 from app.api.errors import install_error_handlers
 from app.api.metrics import DaemonMetrics
 from app.api.metrics import router as metrics_router
+from app.api.reports import AccountReports
 from app.api.routes import accounts, connection, health, runs, stream
 from app.api.security import SecurityMiddleware
 from app.api.static import mount_static
@@ -56,6 +57,7 @@ def create_app(
     app.state.guard = guard
     app.state.metrics = metrics
     app.state.account_views = AccountViews(runtime)
+    app.state.account_reports = AccountReports(runtime.reader)
     install_error_handlers(app)
     for module in (health, accounts, runs, connection, stream):
         app.include_router(module.router)

@@ -125,7 +125,7 @@ class ApiContext:
         return statuses
 
 
-def api_context(request: Request) -> ApiContext:
+async def api_context(request: Request) -> ApiContext:
     """FastAPI dependency: the shared ``ApiContext``."""
     ctx: ApiContext = request.app.state.ctx
     return ctx

@@ -8,7 +8,9 @@ Prometheus sends the key as a bearer token::
         static_configs: [{targets: ["127.0.0.1:8000"]}]
 
 Counters count from the daemon's start (Prometheus handles the reset); the run counters see
-every run of this daemon, whatever started it (signal, API). Gauges are read at scrape time.
+every run of this daemon, whatever started it (signal, API). Gauges are read at scrape time;
+the newest snapshot of each account is read from the journal only when the journal changed
+since the last scrape (snapshots taken by the CLI in another process count too).
 """
 
 from __future__ import annotations
@@ -27,18 +29,37 @@ from prometheus_client.registry import Collector
 from app.api.auth import AuthGuard, require_api_key
 from app.models import AccountExecutionResult, RunMode
 from app.runtime import Runtime
-from app.store.queries import source_of_channel
+from app.store.queries import JournalReader, source_of_channel
 
 __all__ = ["DaemonMetrics", "router"]
 
 _DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900)
 
 
+class _LastSnapshots:
+    """Each account's newest snapshot time, read again only once the journal changed.
+
+    Called on the event loop's thread only (``data_version`` is per thread).
+    """
+
+    def __init__(self, reader: JournalReader) -> None:
+        self.reader = reader
+        self._version: int | None = None
+        self._times: dict[str, datetime] = {}
+
+    def times(self) -> dict[str, datetime]:
+        version = self.reader.data_version()
+        if version != self._version:
+            self._times = self.reader.last_snapshot_times()
+            self._version = version
+        return self._times
+
+
 class _ReadAtScrape(Collector):
     """Values read when Prometheus scrapes: snapshot ages, failed API authentications."""
 
     def __init__(self, runtime: Runtime, guard: AuthGuard) -> None:
-        self.runtime = runtime
+        self.snapshots = _LastSnapshots(runtime.reader)
         self.guard = guard
 
     def collect(self) -> Iterable[Metric]:
@@ -48,8 +69,8 @@ class _ReadAtScrape(Collector):
             labels=["account_id"],
         )
         now = time.time()
-        for account_id, taken_at in sorted(self.runtime.reader.latest_snapshot_times().items()):
-            ages.add_metric([account_id], now - datetime.fromisoformat(taken_at).timestamp())
+        for account_id, taken_at in sorted(self.snapshots.times().items()):
+            ages.add_metric([account_id], now - taken_at.timestamp())
         yield ages
         failures = CounterMetricFamily(
             "rebalancer_api_auth_failures",
@@ -137,7 +158,7 @@ class DaemonMetrics:
 router = APIRouter(tags=["metrics"], dependencies=[Depends(require_api_key)])
 
 
-def _metrics(request: Request) -> DaemonMetrics:
+async def _metrics(request: Request) -> DaemonMetrics:
     metrics: DaemonMetrics = request.app.state.metrics
     return metrics
 

@@ -32,9 +32,8 @@ __all__ = [
     "FieldError",
     "HealthResponse",
     "Holding",
+    "HoldingsSource",
     "OrderView",
-    "PerformancePoint",
-    "PerformanceResponse",
     "PreviewInfo",
     "ProposedTrade",
     "RealtimeStatus",
@@ -43,6 +42,8 @@ __all__ = [
     "RunSummary",
     "RunsResponse",
     "SignalView",
+    "SnapshotInfo",
+    "SnapshotRequest",
 ]
 
 Direction = Literal["BUY", "SELL", "HOLD"]
@@ -79,6 +80,10 @@ class CalculateRequest(_Body):
 
 class RebalanceRequest(_Body):
     """An execution with the strategy's own allocations; the body is an empty object."""
+
+
+class SnapshotRequest(_Body):
+    """A portfolio snapshot now (reads the account, places nothing); an empty object."""
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -243,15 +248,16 @@ class Holding(_Body):
     """One symbol held or targeted: where it is, where the plan wants it, the trade.
 
     Weights are fractions of the account's value; ``drift`` is ``current_weight -
-    target_weight`` (positive: overweight).
+    target_weight`` (positive: overweight). From a snapshot there is no trade (``HOLD``, 0),
+    and the targets are ``null`` when the snapshot could not read them.
     """
 
     symbol: str
     current_value: Decimal
     current_weight: Decimal
-    target_value: Decimal
-    target_weight: Decimal
-    drift: Decimal
+    target_value: Decimal | None
+    target_weight: Decimal | None
+    drift: Decimal | None
     trade_quantity: int
     trade_value: Decimal
     direction: Direction
@@ -284,8 +290,31 @@ class PreviewInfo(_Body):
     plan_source: Literal["plan", "trades"]
 
 
+class SnapshotInfo(_Body):
+    """The account's latest portfolio snapshot (daily, after each rebalance, or on demand).
+
+    ``targets_known`` is false when the snapshot could not read the strategy's targets (then
+    no drift is known from it).
+    """
+
+    run_id: str
+    taken_at: datetime
+    age_secs: float
+    total_value: Decimal
+    targets_known: bool
+
+
+HoldingsSource = Literal["preview", "snapshot"]
+
+
 class AccountSummary(_Body):
-    """An account as configured, with its last known value, drift and last run."""
+    """An account as configured, with its last known value, drift and last run.
+
+    ``holdings_source`` says where the drift (and the detail's holdings) come from: the
+    newest successful ``preview`` (with its proposed trades) or the latest ``snapshot``
+    (positions against the targets stored with it), whichever is newer; ``null`` with
+    neither.
+    """
 
     account_id: str
     strategy_name: str
@@ -297,7 +326,9 @@ class AccountSummary(_Body):
     total_value: Decimal | None
     cash_balance: Decimal | None
     drift: DriftSummary | None
+    holdings_source: HoldingsSource | None
     preview: PreviewInfo | None
+    snapshot: SnapshotInfo | None
     last_run: RunSummary | None
     running_run_id: str | None
 
@@ -310,28 +341,10 @@ class AccountsResponse(_Body):
 
 
 class AccountDetail(AccountSummary):
-    """An account with its holdings against the targets of the newest successful preview."""
+    """An account with its holdings against its targets (from ``holdings_source``)."""
 
     holdings: list[Holding]
     warnings: list[str]
-
-
-class PerformancePoint(_Body):
-    """The account's value at one time."""
-
-    at: datetime
-    total_value: Decimal
-    cash_balance: Decimal | None
-
-
-class PerformanceResponse(_Body):
-    """The equity curve from ``portfolio_snapshots`` (empty until snapshots are taken) and
-    the performance metrics of its daily values when there are enough."""
-
-    account_id: str
-    source: Literal["portfolio_snapshots"] | None
-    points: list[PerformancePoint]
-    metrics: dict[str, Any] | None
 
 
 ErrorBody.model_rebuild()

@@ -1,4 +1,5 @@
-"""Previews and rebalances asked for through the API: the same path as a signal's run.
+"""Previews, rebalances and snapshots asked for through the API: the same path as a
+signal's run.
 
 Each request is journalled as an event on channel ``api`` (so the run's source is known),
 then runs through ``StrategyExecutor.start_account`` -> ``TradingExecutor.execute_account``:
@@ -28,7 +29,7 @@ from app.api.context import ApiContext
 from app.api.errors import ApiError
 from app.api.models import AllocationInput, FieldError, RunDetail
 from app.api.views import run_detail
-from app.models import AccountExecutionResult, ExecMode
+from app.models import AccountExecutionResult, RunMode
 from app.runs.account import RunOptions
 from app.runs.strategy import ShuttingDownError
 
@@ -109,7 +110,7 @@ def _outcome(result: AccountExecutionResult) -> str:
 async def run_for_api(
     ctx: ApiContext,
     account_id: str,
-    mode: ExecMode,
+    mode: RunMode,
     *,
     allocations: tuple[AllocationItem, ...] | None = None,
     client: str,

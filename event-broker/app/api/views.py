@@ -17,6 +17,8 @@ from app.api.models import (
     RunSummary,
 )
 from app.models import AccountExecutionResult, RebalancePlan, RunMode
+from app.reporting.report import drift_of as snapshot_drift
+from app.snapshots.model import PortfolioSnapshot
 from app.store.journal import JournalOrder
 from app.store.queries import EventRow, RunRow, source_of_channel
 
@@ -28,6 +30,7 @@ __all__ = [
     "plan_source",
     "run_detail",
     "run_summary",
+    "snapshot_holdings",
 ]
 
 _WEIGHT = Decimal("0.000001")
@@ -159,14 +162,35 @@ def _plan_holding(line: RebalancePlan) -> Holding:
     )
 
 
+def snapshot_holdings(snapshot: PortfolioSnapshot) -> list[Holding]:
+    """Every symbol of ``snapshot`` held or targeted, against the targets stored with it."""
+    return [
+        Holding(
+            symbol=line.symbol,
+            current_value=line.value,
+            current_weight=line.weight,
+            target_value=line.target_value,
+            target_weight=line.target_weight,
+            drift=line.drift,
+            trade_quantity=0,
+            trade_value=Decimal(0),
+            direction="HOLD",
+        )
+        for line in snapshot_drift(snapshot).lines
+    ]
+
+
 def plan_source(result: AccountExecutionResult) -> Literal["plan", "trades"]:
     """``plan`` when the result lists every held or targeted symbol, else ``trades``."""
     return "plan" if result.plan else "trades"
 
 
-def drift_of(holdings: list[Holding]) -> DriftSummary:
-    """Largest single drift and half the sum of absolute drifts."""
-    drifts = [abs(h.drift) for h in holdings]
+def drift_of(holdings: list[Holding]) -> DriftSummary | None:
+    """Largest single drift and half the sum of absolute drifts; ``None`` when the targets
+    are not known (a snapshot that could not read them)."""
+    if any(h.drift is None for h in holdings):
+        return None
+    drifts = [abs(h.drift) for h in holdings if h.drift is not None]
     return DriftSummary(
         max_abs=max(drifts, default=Decimal(0)),
         total=(sum(drifts, Decimal(0)) / 2).quantize(_WEIGHT),

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Protocol
 
 from broker_connector_base import InvalidInputError
 from broker_connector_base.types import to_cents
@@ -31,10 +33,35 @@ from app.reporting.model import (
 )
 from app.snapshots.model import BENCHMARK_SYMBOL, PortfolioSnapshot
 from app.snapshots.schedule import NyseCalendar, TradingCalendar
-from app.store.journal import Journal
-from app.store.snapshots import CashFlow, SnapshotValue
+from app.store.snapshots import CashFlow, RunSummary, SnapshotValue
 
-__all__ = ["account_report", "drift_of"]
+__all__ = ["SnapshotJournal", "account_report", "drift_of"]
+
+
+class SnapshotJournal(Protocol):
+    """What the report reads: ``Journal`` (the CLI) or ``JournalReader`` (the HTTP API)."""
+
+    @property
+    def path(self) -> Path:
+        """The journal file (named in errors)."""
+        ...
+
+    def snapshot_values(self, account_id: str, *, since: date | None = None) -> list[SnapshotValue]:
+        """Every snapshot of ``account_id`` from New York day ``since`` on, oldest first."""
+        ...
+
+    def cash_flows(self, account_id: str, *, since: date | None = None) -> list[CashFlow]:
+        """Deposits and withdrawals found for ``account_id``, dated ``since`` or later."""
+        ...
+
+    def latest_snapshot(self, account_id: str) -> PortfolioSnapshot | None:
+        """The most recent snapshot of ``account_id``, with positions and targets."""
+        ...
+
+    def recent_runs(self, account_id: str, *, limit: int = 10) -> list[RunSummary]:
+        """The ``limit`` most recent runs of ``account_id``, newest first."""
+        ...
+
 
 _WEIGHT_STEP = Decimal("0.000001")
 """Weights are shown to 0.0001 % (a fraction to six places); money stays exact."""
@@ -88,7 +115,7 @@ def _benchmark_series(
 
 
 def _metrics(
-    journal: Journal,
+    journal: SnapshotJournal,
     account_id: str,
     daily: Sequence[SnapshotValue],
     flows: Sequence[CashFlow],
@@ -188,7 +215,7 @@ def _comparison(metrics: PerformanceMetrics) -> BenchmarkComparison | None:
 
 
 def account_report(
-    journal: Journal,
+    journal: SnapshotJournal,
     account_id: str,
     *,
     since: date | None = None,
@@ -199,8 +226,8 @@ def account_report(
     """The performance report of ``account_id`` from the journal's snapshots.
 
     Args:
-        journal: The daemon's journal (``Runtime.journal``, or ``Journal(DATA_DIR /
-            JOURNAL_FILE)``).
+        journal: The daemon's journal (``Runtime.journal``, ``Journal(DATA_DIR /
+            JOURNAL_FILE)``, or ``Runtime.reader``: read-only, any thread).
         account_id: The account; one without snapshots gets an empty report, not an error.
         since: First New York day of the performance period (``None``: all snapshots). The
             drift is always the latest snapshot's, the runs always the latest runs.

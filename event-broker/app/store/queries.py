@@ -1,40 +1,43 @@
 """Read-only queries on the journal for the HTTP API and the run feed.
 
-``JournalReader`` holds its own connection (``query_only``), apart from the ``Journal`` that
-writes, so ``data_version`` changes whenever anyone commits, this daemon included: the API
-caches what it built from the journal until then. Decimals stay decimal text until the API's
-models parse them; nothing here turns money into a float.
+``JournalReader`` holds its own read-only connections (``query_only``), apart from the
+``Journal`` that writes, so ``data_version`` changes whenever anyone commits, this daemon
+included: the API caches what it built from the journal until then. Each thread gets a
+connection of its own (made on its first query, closed once the thread has ended), so a
+report built in a worker thread never waits for, or makes wait, the event loop's queries.
+Decimals stay decimal text until the API's models parse them; nothing here turns money into
+a float.
 
-The journal may also hold a ``portfolio_snapshots`` table (an account's value over time,
-written by whatever takes snapshots); ``snapshots`` reads it when it exists and gives nothing
-otherwise, so the API's equity curve lights up once snapshots are taken.
+The snapshot reads (``snapshot_values``, ``latest_snapshot``, ``cash_flows``,
+``recent_runs``) are ``Journal``'s, on this reader's connection: ``account_report`` takes
+either; inside ``read_transaction`` they all see one state of the file.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from app.snapshots.model import PortfolioSnapshot
+from app.store import snapshots as stored
 from app.store.journal import JournalOrder
+from app.store.snapshots import CashFlow, RunSummary, SnapshotValue
 
 __all__ = [
-    "SNAPSHOTS_TABLE",
     "EventRow",
     "JournalReader",
     "RunRow",
     "RunSource",
-    "SnapshotRow",
     "source_of_channel",
 ]
 
 _BUSY_TIMEOUT_SECS = 5.0
-
-SNAPSHOTS_TABLE = "portfolio_snapshots"
-"""Expected columns: ``account_id TEXT``, ``taken_at TEXT`` (ISO-8601 with offset),
-``total_value TEXT`` (decimal), optionally ``cash_balance TEXT`` (decimal)."""
 
 RunSource = Literal["api", "cli", "signal", "unknown"]
 
@@ -91,15 +94,6 @@ class EventRow:
     outcome: str | None
 
 
-@dataclass(frozen=True)
-class SnapshotRow:
-    """One value of an account at one time (``portfolio_snapshots``)."""
-
-    taken_at: str
-    total_value: str
-    cash_balance: str | None
-
-
 class JournalReader:
     """Queries on the journal file; one per process, callable from any thread.
 
@@ -109,24 +103,56 @@ class JournalReader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._local = threading.local()
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            path, timeout=_BUSY_TIMEOUT_SECS, isolation_level=None, check_same_thread=False
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA query_only = ON")
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        self._closed = False
+        self._connection()  # the opening thread's: a missing file fails here, not later
 
     def __repr__(self) -> str:
         return f"JournalReader({str(self.path)!r})"
 
-    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
         with self._lock:
-            return list(self._conn.execute(sql, params))
+            if self._closed:
+                raise sqlite3.ProgrammingError(f"{self!r} is closed")
+            # Threads come and go (thread pools): their connections go with them.
+            for thread in [t for t in self._connections if not t.is_alive()]:
+                self._connections.pop(thread).close()
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_SECS, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only = ON")
+            self._connections[threading.current_thread()] = conn
+        self._local.conn = conn
+        return conn
+
+    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        return list(self._connection().execute(sql, params))
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """Every query of this thread inside the block reads one state of the journal."""
+        conn = self._connection()
+        if conn.in_transaction:  # nested: the outer block already holds the read snapshot
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
 
     def data_version(self) -> int:
-        """A number that changes whenever any connection commits to the journal."""
-        with self._lock:
-            (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        """A number that changes whenever any connection commits to the journal.
+
+        Compare only numbers read on one thread: each thread's connection counts its own.
+        """
+        (version,) = self._connection().execute("PRAGMA data_version").fetchone()
         return int(version)
 
     def runs(
@@ -222,41 +248,47 @@ class JournalReader:
         rows = self._rows("SELECT channel FROM events WHERE id = ?", (event_row,))
         return str(rows[0]["channel"]) if rows else None
 
-    def has_snapshots(self) -> bool:
-        """True when the journal has a ``portfolio_snapshots`` table."""
-        return bool(
-            self._rows(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SNAPSHOTS_TABLE,)
-            )
-        )
+    # -- snapshots (the same reads as ``Journal``'s, for ``account_report``) --------------------
 
-    def snapshots(self, account_id: str, *, limit: int = 5000) -> list[SnapshotRow]:
-        """The account's snapshots, oldest first (the newest ``limit``); none without the table."""
-        if not self.has_snapshots():
-            return []
-        columns = {row["name"] for row in self._rows(f"PRAGMA table_info({SNAPSHOTS_TABLE})")}
-        cash = "cash_balance" if "cash_balance" in columns else "NULL AS cash_balance"
-        rows = self._rows(
-            f"SELECT taken_at, total_value, {cash} FROM {SNAPSHOTS_TABLE}"
-            " WHERE account_id = ? ORDER BY taken_at DESC LIMIT ?",
-            (account_id, max(0, limit)),
-        )
-        return [SnapshotRow(**dict(row)) for row in reversed(rows)]
+    def snapshot_values(self, account_id: str, *, since: date | None = None) -> list[SnapshotValue]:
+        """Every snapshot of ``account_id`` from New York day ``since`` on, oldest first."""
+        return stored.snapshot_values(self._connection(), account_id, since)
 
-    def latest_snapshot_times(self) -> dict[str, str]:
-        """Each account's newest snapshot time; empty without the table."""
-        if not self.has_snapshots():
-            return {}
+    def latest_snapshot(self, account_id: str) -> PortfolioSnapshot | None:
+        """The most recent snapshot of ``account_id``, with positions and targets."""
+        return stored.latest_snapshot(self._connection(), account_id)
+
+    def snapshot_run_id(self, account_id: str) -> str | None:
+        """The run that took ``account_id``'s most recent snapshot (``latest_snapshot``'s)."""
         rows = self._rows(
-            f"SELECT account_id, MAX(taken_at) AS taken_at FROM {SNAPSHOTS_TABLE}"
-            " GROUP BY account_id"
+            "SELECT run_id FROM snapshots WHERE account_id = ?"
+            " ORDER BY taken_at DESC, id DESC LIMIT 1",
+            (account_id,),
         )
-        return {str(row["account_id"]): str(row["taken_at"]) for row in rows}
+        return str(rows[0]["run_id"]) if rows else None
+
+    def cash_flows(self, account_id: str, *, since: date | None = None) -> list[CashFlow]:
+        """Deposits and withdrawals found for ``account_id``, dated ``since`` or later."""
+        return stored.cash_flows(self._connection(), account_id, since)
+
+    def recent_runs(self, account_id: str, *, limit: int = 10) -> list[RunSummary]:
+        """The ``limit`` most recent runs of ``account_id``, newest first."""
+        return stored.recent_runs(self._connection(), account_id, limit)
+
+    def last_snapshot_times(self) -> dict[str, datetime]:
+        """When each account's newest snapshot was taken."""
+        rows = self._rows(
+            "SELECT account_id, MAX(taken_at) AS taken_at FROM snapshots GROUP BY account_id"
+        )
+        return {str(row["account_id"]): datetime.fromisoformat(row["taken_at"]) for row in rows}
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close every thread's connection (idempotent); no query may follow."""
         with self._lock:
-            self._conn.close()
+            self._closed = True
+            connections, self._connections = list(self._connections.values()), {}
+        for conn in connections:
+            conn.close()
 
 
 def _run_row(row: sqlite3.Row) -> RunRow:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sqlite3
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -174,34 +172,6 @@ async def test_unknown_run_is_404(api: Api) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "run_not_found"
-
-
-async def test_performance_is_empty_until_snapshots_exist_then_lists_them(api: Api) -> None:
-    before = (await api.client.get("/api/v1/accounts/DUM959247/performance")).json()
-    with sqlite3.connect(api.runtime.journal.path) as conn:
-        conn.execute(
-            "CREATE TABLE portfolio_snapshots (account_id TEXT, taken_at TEXT, total_value TEXT,"
-            " cash_balance TEXT)"
-        )
-        conn.executemany(
-            "INSERT INTO portfolio_snapshots VALUES (?, ?, ?, ?)",
-            [
-                ("DUM959247", "2026-11-03T21:00:00+00:00", "100000.10", "500.00"),
-                ("DUM959247", "2026-11-02T21:00:00+00:00", "99000.00", "1000.00"),
-                ("DU789012", "2026-11-02T21:00:00+00:00", "5.00", None),
-            ],
-        )
-    after = (await api.client.get("/api/v1/accounts/DUM959247/performance")).json()
-    metrics = (await api.client.get("/metrics")).text
-
-    assert before == {"account_id": "DUM959247", "source": None, "points": [], "metrics": None}
-    assert after["source"] == "portfolio_snapshots"
-    assert [(p["at"], p["total_value"]) for p in after["points"]] == [
-        ("2026-11-02T21:00:00Z", "99000.00"),
-        ("2026-11-03T21:00:00Z", "100000.10"),
-    ]
-    assert Decimal(after["points"][1]["cash_balance"]) == Decimal("500.00")
-    assert 'rebalancer_last_snapshot_age_seconds{account_id="DUM959247"}' in metrics
 
 
 async def test_openapi_document_needs_the_key_and_is_openapi_3_1(api: Api) -> None:
