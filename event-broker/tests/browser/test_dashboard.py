@@ -10,8 +10,9 @@ root) the tests are skipped, saying what is missing.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -126,26 +127,33 @@ def _key(api: Api) -> str:
     return str(api.client.headers["X-API-Key"])
 
 
-def _snapshots(api: Api, account: str, values: list[tuple[str, str]]) -> None:
-    with sqlite3.connect(api.runtime.journal.path) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS portfolio_snapshots"
-            " (account_id TEXT, taken_at TEXT, total_value TEXT, cash_balance TEXT)"
-        )
-        conn.executemany(
-            "INSERT INTO portfolio_snapshots VALUES (?, ?, ?, NULL)",
-            [(account, at, value) for at, value in values],
+def _snapshots(book: Any, account: str, prices: list[tuple[str, str]]) -> None:
+    """Daily snapshots of 100 SPY and 50 000 in cash at each day's SPY price, written as the
+    daemon's snapshot runs write them."""
+    for day, price in prices:
+        book.take(
+            account,
+            datetime.fromisoformat(f"{day}T21:10:00+00:00"),
+            total=str(50000 + 100 * Decimal(price)),
+            cash="50000",
+            positions={"SPY": ("100", price)},
+            targets={"SPY": "0.5"},
+            spy=price,
         )
 
 
-async def test_sign_in_preview_execute_and_see_the_orders_filled(api: Api, chrome: Any) -> None:
+async def test_sign_in_preview_execute_and_see_the_orders_filled(
+    api: Api, book: Any, chrome: Any
+) -> None:
     _snapshots(
-        api,
+        book,
         "DUM959247",
         [
-            ("2026-11-02T21:00:00+00:00", "97000"),
-            ("2026-11-03T21:00:00+00:00", "98250.50"),
-            ("2026-11-04T21:00:00+00:00", "98100"),
+            ("2026-11-02", "500"),
+            ("2026-11-03", "512.50"),
+            ("2026-11-04", "488"),
+            ("2026-11-05", "495"),
+            ("2026-11-06", "520"),
         ],
     )
 
@@ -164,20 +172,25 @@ async def test_sign_in_preview_execute_and_see_the_orders_filled(api: Api, chrom
             r.get_attribute("data-account") for r in page.all("#accounts-table tbody tr")
         ]
         page.find('#accounts-table tr[data-account="DUM959247"]').click()
-        page.until_text("#preview-info", "No preview yet")
+        page.until_text("#preview-info", "From the portfolio snapshot of")
         page.until_visible("#equity-chart .uplot canvas")
+        seen["charts"] = len(page.all("#equity-chart .uplot"))
+        seen["metrics"] = {dt.text: dt.get_attribute("title") for dt in page.all("#metrics dt")}
+        page.find("#metric-definitions summary").click()
+        seen["definitions"] = page.find("#metric-definitions").text
+        seen["performance"] = _shot(page.driver, "2-account-performance")
         page.find("#preview-btn").click()
         page.until_text("#action-status", "Preview succeeded")
         page.until_visible('#holdings-table tr[data-symbol="QQQ"]')
         seen["holdings"] = {
             r.get_attribute("data-symbol"): r.text for r in page.all("#holdings-table tbody tr")
         }
-        seen["preview"] = _shot(page.driver, "2-account-preview")
+        seen["preview"] = _shot(page.driver, "3-account-preview")
         # Execute: the plan first, then a confirmation, then live progress.
         page.find("#execute-btn").click()
         page.until_visible("#confirm-dialog")
         seen["plan"] = [r.text for r in page.all("#plan-table tbody tr")]
-        seen["dialog"] = _shot(page.driver, "3-confirm-plan")
+        seen["dialog"] = _shot(page.driver, "4-confirm-plan")
         page.find("#confirm-execute").click()
         page.until_text("#progress-log", "run finished: succeeded")
         page.until_visible("#orders-table tr[data-order]")
@@ -185,7 +198,7 @@ async def test_sign_in_preview_execute_and_see_the_orders_filled(api: Api, chrom
         seen["orders"] = {
             r.get_attribute("data-order"): r.text for r in page.all("#orders-table tbody tr")
         }
-        seen["executed"] = _shot(page.driver, "4-executed")
+        seen["executed"] = _shot(page.driver, "5-executed")
         # The wrong key's 401 is the only error the console may show.
         seen["errors"] = [e for e in page.console_errors() if "status of 401" not in e]
         return seen
@@ -193,6 +206,10 @@ async def test_sign_in_preview_execute_and_see_the_orders_filled(api: Api, chrom
     seen = await asyncio.to_thread(person)
 
     assert seen["accounts"] == ["DUM959247", "DU789012", "U1234567"]
+    assert seen["charts"] == 2  # the value and, under it, the drawdown
+    assert "deposits and withdrawals left out" in seen["metrics"]["Time-weighted return"]
+    assert "worst 5%" in seen["metrics"]["CVaR 95%"]
+    assert "Sharpe ratio: Mean daily return above the risk-free rate" in seen["definitions"]
     assert "BUY" in seen["holdings"]["QQQ"]
     placed = api.sim_orders("DUM959247")
     assert placed, "the execute placed no order at the simulator"
@@ -203,7 +220,7 @@ async def test_sign_in_preview_execute_and_see_the_orders_filled(api: Api, chrom
     assert "started (rebalance, by api)" in seen["progress"][0]
     assert sum("FILLED" in line for line in seen["progress"]) >= len(placed)
     assert seen["errors"] == []
-    for name in ("overview", "preview", "dialog", "executed"):
+    for name in ("overview", "performance", "preview", "dialog", "executed"):
         assert seen[name].stat().st_size > 10_000
 
 
@@ -213,7 +230,7 @@ async def test_cancelled_execute_places_nothing(api: Api, chrome: Any) -> None:
         page.sign_in(_key(api))
         page.until_visible('#accounts-table tr[data-account="DUM959247"]')
         page.driver.get(api.url + "/#/account/DUM959247")
-        page.until_text("#preview-info", "No preview yet")
+        page.until_text("#preview-info", "No preview or snapshot yet")
         page.find("#execute-btn").click()
         page.until_visible("#confirm-dialog")
         page.find("#confirm-cancel").click()
@@ -223,6 +240,34 @@ async def test_cancelled_execute_places_nothing(api: Api, chrome: Any) -> None:
     status = await asyncio.to_thread(person)
 
     assert status == "Execution cancelled."
+    assert api.sim_orders("DUM959247") == []
+
+
+async def test_snapshot_now_shows_the_snapshot_holdings_and_places_nothing(
+    api: Api, chrome: Any
+) -> None:
+    def person() -> dict[str, str]:
+        page = Page(chrome(), api.url)
+        page.sign_in(_key(api))
+        page.until_visible('#accounts-table tr[data-account="DUM959247"]')
+        page.driver.get(api.url + "/#/account/DUM959247")
+        page.until_text("#preview-info", "No preview or snapshot yet")
+        page.find("#snapshot-btn").click()
+        page.until_text("#action-status", "Snapshot succeeded")
+        page.until_text("#preview-info", "From the portfolio snapshot of")
+        page.until_visible('#holdings-table tr[data-symbol="QQQ"]')
+        page.until_text("#runs-table", "snapshot")
+        return {
+            "info": page.find("#preview-info").text,
+            "empty": page.find("#performance-empty").text,
+            "qqq": page.find('#holdings-table tr[data-symbol="QQQ"]').text,
+        }
+
+    seen = await asyncio.to_thread(person)
+
+    assert "against the targets stored with it" in seen["info"]
+    assert "One trading day" in seen["empty"] or "No portfolio snapshot" in seen["empty"]
+    assert seen["qqq"].startswith("QQQ 0.00%")  # targeted, not held yet
     assert api.sim_orders("DUM959247") == []
 
 

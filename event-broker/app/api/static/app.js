@@ -116,14 +116,15 @@ async function renderOverview() {
   const rows = data.accounts.map((a) => {
     const last = a.last_run;
     const lastText = a.running_run_id ? "running…" :
-      last ? `${last.mode === "rebalance" ? "rebalance" : "preview"} ${last.status}, ${when(last.finished_at || last.started_at)}` : "none";
+      last ? `${MODES[last.mode]} ${last.status}, ${when(last.finished_at || last.started_at)}` : "none";
     const tr = row([
       cell(a.account_id + (a.tradable ? "" : " (not traded)")),
       cell(a.strategy_name),
       cell(money(a.total_value), "num"),
       cell(money(a.cash_balance), "num"),
       cell(a.drift ? percent(a.drift.total) : "–", "num"),
-      cell(a.preview ? age(a.preview.age_secs) + (a.preview.stale ? " (stale)" : "") : "none"),
+      cell(a.holdings_source === "snapshot" ? `snapshot, ${age(a.snapshot.age_secs)}` :
+        a.preview ? `preview, ${age(a.preview.age_secs)}` + (a.preview.stale ? " (stale)" : "") : "none"),
       cell(lastText),
     ], { "data-account": a.account_id, class: "link" });
     tr.addEventListener("click", () => { location.hash = `#/account/${encodeURIComponent(a.account_id)}`; });
@@ -133,14 +134,27 @@ async function renderOverview() {
   await renderConnection();
 }
 
-function renderHoldings(detail) {
+const MODES = { "rebalance": "rebalance", "print-rebalance": "preview", "snapshot": "snapshot" };
+
+function holdingsText(detail) {
   const info = detail.preview;
-  $("#preview-info").textContent = info
-    ? `From the preview of ${when(info.finished_at)} (${age(info.age_secs)}, started by ${info.source})` +
-      (info.stale ? ". A rebalance ran since: press Preview to refresh." : ".")
-    : "No preview yet: press Preview.";
+  const snap = detail.snapshot;
+  if (detail.holdings_source === "snapshot") {
+    return `From the portfolio snapshot of ${when(snap.taken_at)} (${age(snap.age_secs)})` +
+      (snap.targets_known ? ", against the targets stored with it" : "; its targets could not be read, so no drift") +
+      (info ? `; newer than the last preview (${age(info.age_secs)}). Press Preview for proposed trades.` : ". Press Preview for proposed trades.");
+  }
+  if (detail.holdings_source === "preview") {
+    return `From the preview of ${when(info.finished_at)} (${age(info.age_secs)}, started by ${info.source})` +
+      (info.stale ? ". A rebalance ran since: press Preview to refresh." : ".");
+  }
+  return "No preview or snapshot yet: press Preview or Snapshot now.";
+}
+
+function renderHoldings(detail) {
+  $("#preview-info").textContent = holdingsText(detail);
   const rows = detail.holdings.map((h) => {
-    const drift = Number(h.drift);
+    const drift = h.drift == null ? 0 : Number(h.drift);
     const trade = h.trade_quantity === 0 ? "–" : `${h.direction} ${Math.abs(h.trade_quantity)}`;
     return row([
       cell(h.symbol), cell(percent(h.current_weight), "num"), cell(percent(h.target_weight), "num"),
@@ -151,35 +165,127 @@ function renderHoldings(detail) {
   $("#holdings-table tbody").replaceChildren(...rows);
 }
 
-let chart = null;
-async function renderPerformance(accountId) {
-  const perf = await api(`/api/v1/accounts/${encodeURIComponent(accountId)}/performance`);
-  const box = $("#equity-chart");
-  if (chart) { chart.destroy(); chart = null; }
-  box.replaceChildren();
-  if (perf.points.length < 2) {
-    $("#performance-empty").textContent = perf.source
-      ? "Not enough portfolio snapshots yet for a curve."
-      : "No portfolio snapshots are recorded yet; the equity curve appears once they are.";
-    $("#metrics").replaceChildren();
-    return;
-  }
-  $("#performance-empty").textContent = "";
-  const xs = perf.points.map((p) => new Date(p.at).getTime() / 1000);
-  const ys = perf.points.map((p) => Number(p.total_value));
-  const width = Math.max(280, Math.min(box.clientWidth || 600, 1060));
-  chart = new uPlot({
-    width, height: 220,
-    series: [{}, { label: "Value", stroke: "#0b5cad", width: 2,
-      value: (u, v) => v == null ? "–" : money(String(v)) }],
-    axes: [{}, { values: (u, vals) => vals.map((v) => `$${Math.round(v).toLocaleString()}`), size: 70 }],
-  }, [xs, ys], box);
-  const entries = Object.entries(perf.metrics || {}).filter(([, v]) => typeof v !== "object");
-  $("#metrics").replaceChildren(...entries.flatMap(([k, v]) => {
-    const dt = document.createElement("dt"); dt.textContent = k.replaceAll("_", " ");
-    const dd = document.createElement("dd"); dd.textContent = typeof v === "number" ? v.toFixed(4) : String(v);
-    return [dt, dd];
+// What each metric means (the formulas: packages/portfolio-analytics). Shown on hover and
+// in the footnote under the list, since a phone has no hover.
+const number = (digits) => (v) => v == null ? "–" : v.toFixed(digits);
+const ratio = (v) => v == null ? "–" : `${(v * 100).toFixed(2)}%`;
+const METRICS = [
+  ["total_return", "Time-weighted return", ratio,
+    "Growth of the account over the period with deposits and withdrawals left out: the daily returns compounded."],
+  ["annual_return", "Annual return (CAGR)", ratio,
+    "The time-weighted return as a yearly rate (252 trading days a year)."],
+  ["annual_volatility", "Volatility", ratio,
+    "Standard deviation of the daily returns, scaled to a year (× √252)."],
+  ["sharpe_ratio", "Sharpe ratio", number(2),
+    "Mean daily return above the risk-free rate divided by its standard deviation, scaled to a year. Higher is better."],
+  ["sortino_ratio", "Sortino ratio", number(2),
+    "Like Sharpe, but divided by the downside deviation only (days below the risk-free rate)."],
+  ["max_drawdown", "Max drawdown", (v) => v == null ? "–" : ratio(v.depth) +
+      (v.trough ? ` (${v.peak} → ${v.trough}${v.recovery ? ", recovered " + v.recovery : ", not recovered"})` : ""),
+    "The deepest fall of the time-weighted value below its previous peak, with the peak, trough and recovery days."],
+  ["calmar_ratio", "Calmar ratio", number(2),
+    "Annual return divided by the max drawdown; none without a drawdown."],
+  ["omega_ratio", "Omega ratio", number(2),
+    "Sum of the daily gains above the risk-free rate divided by the sum of the shortfalls below it."],
+  ["cvar_95", "CVaR 95%", ratio,
+    "Conditional value at risk: the mean of the worst 5% of daily returns (what a bad day costs on average)."],
+  ["cvar_95_amount", "CVaR 95% in $", money,
+    "CVaR 95% applied to the latest value: a bad day's loss in dollars."],
+  ["net_cash_flow", "Deposits − withdrawals", money,
+    "Cash that came in or went out between snapshots and was not trading (found by reconciling cash with the fills)."],
+];
+const BENCHMARK = [
+  ["benchmark_total_return", "Benchmark return", ratio, "Total return of the benchmark (SPY) over the same days."],
+  ["alpha", "Alpha", ratio, "Annualised return not explained by the benchmark (CAPM)."],
+  ["beta", "Beta", number(2), "How much the account moves with the benchmark (1: like it)."],
+];
+
+function metricEntries(report) {
+  const entries = [];
+  const add = (list, source) => {
+    for (const [key, label, format, definition] of list) {
+      if (source && key in source) entries.push([label, format(source[key]), definition]);
+    }
+  };
+  add(METRICS, report.metrics);
+  add(BENCHMARK, report.benchmark);
+  return entries;
+}
+
+function renderMetrics(report) {
+  const entries = metricEntries(report);
+  $("#metrics").replaceChildren(...entries.map(([label, text, definition]) => {
+    const div = document.createElement("div");
+    div.title = definition;
+    const dt = document.createElement("dt"); dt.textContent = label; dt.title = definition;
+    const dd = document.createElement("dd"); dd.textContent = text;
+    div.append(dt, dd);
+    return div;
   }));
+  $("#metric-definitions").hidden = entries.length === 0;
+  $("#metric-definitions ul").replaceChildren(...entries.map(([label, , definition]) => {
+    const li = document.createElement("li");
+    const b = document.createElement("b"); b.textContent = `${label}: `;
+    li.append(b, definition);
+    return li;
+  }));
+  const period = report.metrics
+    ? `${report.metrics.start_date} to ${report.metrics.end_date}, ${report.days} trading days` +
+      (report.cash_flows.length ? `, ${report.cash_flows.length} deposits/withdrawals left out of the returns` : "")
+    : "";
+  $("#performance-period").textContent = period;
+  $("#performance-notes").replaceChildren(...report.notes.map((note) => {
+    const li = document.createElement("li"); li.textContent = note; return li;
+  }));
+}
+
+// Days are New York trading days: plotted at UTC midnight and labelled in UTC, so no time
+// zone of the browser shifts a point to the day before.
+const dayStamp = (text) => { const [y, m, d] = text.split("-").map(Number); return Date.UTC(y, m - 1, d) / 1000; };
+const DAY_SECS = 86400;
+const dayAxis = { incrs: [1, 2, 7, 14, 30, 91, 182, 365].map((n) => n * DAY_SECS),
+  values: (u, ticks) => ticks.map((t) => new Date(t * 1000).toISOString().slice(0, 10)) };
+const daySeries = { value: (u, v) => v == null ? "–" : new Date(v * 1000).toISOString().slice(0, 10) };
+const PADDING = [12, 36, 0, 0];  // room for the last date label
+const utc = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
+let charts = [];
+function drawCurve(report) {
+  const box = $("#equity-chart");
+  for (const chart of charts) chart.destroy();
+  charts = [];
+  box.replaceChildren();
+  const curve = report.equity_curve;
+  if (curve.length < 2) return false;
+  const xs = curve.map((p) => dayStamp(p.date));
+  const values = curve.map((p) => Number(p.value));
+  const flows = curve.map((p) => Number(p.cash_flow) !== 0 ? Number(p.value) : null);
+  const drawdowns = curve.map((p) => -p.drawdown);
+  const width = Math.max(280, Math.min(box.clientWidth || 600, 1060));
+  const sync = { key: "equity" };
+  charts.push(new uPlot({
+    width, height: 220, cursor: { sync }, tzDate: utc, padding: PADDING,
+    series: [daySeries, { label: "Value", stroke: "#0b5cad", width: 2, value: (u, v) => v == null ? "–" : money(String(v)) },
+      { label: "Deposit/withdrawal", stroke: "#9a6700", fill: "#9a6700", paths: () => null,
+        points: { show: true, size: 8 }, value: (u, v, s, i) => v == null ? "–" : money(curve[i].cash_flow) }],
+    axes: [dayAxis, { values: (u, vals) => vals.map((v) => `$${Math.round(v).toLocaleString()}`), size: 84 }],
+  }, [xs, values, flows], box));
+  charts.push(new uPlot({
+    width, height: 110, cursor: { sync }, tzDate: utc, padding: PADDING,
+    scales: { y: { range: (u, min) => [Math.min(min * 1.1, -0.001), 0] } },
+    series: [daySeries, { label: "Drawdown", stroke: "#c62828", width: 1, fill: "rgba(198, 40, 40, 0.18)",
+      value: (u, v) => v == null ? "–" : `${(v * 100).toFixed(2)}%` }],
+    axes: [dayAxis, { values: (u, vals) => vals.map((v) => `${(v * 100).toFixed(1)}%`), size: 84 }],
+  }, [xs, drawdowns], box));
+  return true;
+}
+
+async function renderPerformance(accountId) {
+  const report = await api(`/api/v1/accounts/${encodeURIComponent(accountId)}/performance`);
+  const drawn = drawCurve(report);
+  $("#performance-empty").textContent = drawn ? "" : report.days === 1
+    ? "One trading day with a snapshot so far: the curve starts with the second."
+    : "No portfolio snapshot yet: they are taken daily after the close, after every rebalance, and by Snapshot now.";
+  renderMetrics(report);
 }
 
 async function showRun(runId) {
@@ -205,7 +311,7 @@ async function renderRuns(accountId) {
   const data = await api(`/api/v1/runs?account_id=${encodeURIComponent(accountId)}&limit=20`);
   const rows = data.runs.map((r) => {
     const tr = row([
-      cell(when(r.started_at)), cell(r.mode === "rebalance" ? "rebalance" : "preview"), cell(r.source),
+      cell(when(r.started_at)), cell(MODES[r.mode]), cell(r.source),
       statusCell(r.status), cell(String(r.order_count), "num"), cell(money(r.total_value), "num"),
     ], { "data-run": r.run_id, class: "link" });
     tr.addEventListener("click", () => showRun(r.run_id).catch(report));
@@ -221,7 +327,7 @@ async function renderAccount(accountId) {
     `${detail.type} account, ${detail.tradable ? "traded" : "not traded (disabled or other mode)"}; ` +
     `value ${money(detail.total_value)}, cash ${money(detail.cash_balance)}` +
     (detail.drift ? `, drift ${percent(detail.drift.total)} (largest ${percent(detail.drift.max_abs)})` : "");
-  for (const id of ["#preview-btn", "#execute-btn"]) $(id).disabled = busy || !detail.tradable;
+  for (const id of BUTTONS) $(id).disabled = busy || !detail.tradable;
   renderHoldings(detail);
   await Promise.all([renderRuns(accountId), renderPerformance(accountId)]);
 }
@@ -233,10 +339,11 @@ function report(error) {
   $("#action-status").className = "error";
 }
 
+const BUTTONS = ["#preview-btn", "#snapshot-btn", "#execute-btn"];
+
 function setBusy(state, message) {
   busy = state;
-  $("#preview-btn").disabled = state;
-  $("#execute-btn").disabled = state;
+  for (const id of BUTTONS) $(id).disabled = state;
   $("#action-status").textContent = message || "";
   $("#action-status").className = "";
 }
@@ -252,6 +359,18 @@ async function preview(accountId) {
     setBusy(false);
     report(error);
     throw error;
+  }
+}
+
+async function snapshotNow(accountId) {
+  setBusy(true, "Taking a snapshot…");
+  try {
+    const run = await api(`/api/v1/accounts/${encodeURIComponent(accountId)}/snapshot`, { method: "POST", body: {} });
+    setBusy(false, `Snapshot ${run.status}: value ${money(run.total_value)}.`);
+    await renderAccount(accountId);
+  } catch (error) {
+    setBusy(false);
+    report(error);
   }
 }
 
@@ -383,6 +502,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#logout").addEventListener("click", () => signOut());
   $("#preview-btn").addEventListener("click", () => preview(currentAccount()).catch(() => {}));
+  $("#snapshot-btn").addEventListener("click", () => snapshotNow(currentAccount()));
   $("#execute-btn").addEventListener("click", () => execute(currentAccount()));
   window.addEventListener("hashchange", route);
   route();
