@@ -8,8 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from broker_connector_base import InvalidInputError
+from broker_connector_base import AccountConfig, InvalidInputError
 from rebalance_backtest import load_allocations, load_prices
+from rebalance_backtest.results import BacktestSettings
+from rebalance_backtest.runner import run_backtest
 
 
 def _write(path: Path, *lines: str) -> Path:
@@ -134,3 +136,32 @@ def test_bad_allocation_csv_is_refused_naming_file_and_line(
         load_allocations(path, "growth")
     assert str(path) in str(caught.value)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("order_type", "fill_at", "message"),
+    [
+        ("adaptive", "close", "replays limit, market, moc orders only"),
+        ("midprice", "next_open", "replays limit, market, moc orders only"),
+        ("moc", "close", "after the market-on-close cut-off; use fill_at next_open"),
+    ],
+)
+def test_order_type_the_backtest_cannot_replay_is_refused_before_any_session(
+    tmp_path: Path, order_type: str, fill_at: str, message: str
+) -> None:
+    prices = tmp_path / "prices.csv"
+    prices.write_text("date,SPY\n2026-01-05,100\n2026-01-06,101\n")
+    allocations = tmp_path / "s.csv"
+    allocations.write_text("date,symbol,weight\n2026-01-05,SPY,1\n")
+    settings = BacktestSettings(
+        strategy="s",
+        account=AccountConfig(
+            account_id="BT1", type="paper", strategy_name="s", order_type=order_type
+        ),
+        fill_at=fill_at,
+    )
+
+    with pytest.raises(InvalidInputError, match=message) as caught:
+        run_backtest(settings, load_prices(prices), load_allocations(allocations, "s"))
+
+    assert caught.value.source == "backtest settings"

@@ -81,7 +81,7 @@ class _BuysWithTheSells(Rebalancer):
     """Places a round's buys together with its sells instead of after their fills."""
 
     async def _sell_then_buy(self, config: AccountConfig, goal: Any, plan: Any, run: Any) -> None:
-        await self._runner().place_and_wait(config.account_id, plan.trades, run)
+        await self._runner(config).place_and_wait(config.account_id, plan.trades, run)
 
 
 class _NoReserve(Rebalancer):

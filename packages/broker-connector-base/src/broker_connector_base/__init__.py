@@ -16,6 +16,7 @@ from broker_connector_base.exceptions import (
     RunRefusedError,
     TradingHaltedError,
 )
+from broker_connector_base.execution import ExecutionReport, OrderExecution
 from broker_connector_base.instruments import InstrumentRef
 from broker_connector_base.models import (
     AccountConfig,
@@ -37,6 +38,7 @@ from broker_connector_base.models import (
     Trade,
     TradingHoursStatus,
 )
+from broker_connector_base.order_policy import AccountOrderType, OrderOptions
 from broker_connector_base.order_spec import (
     ADAPTIVE_PRIORITIES,
     ORDER_TYPES,
@@ -59,6 +61,7 @@ __all__ = [
     "ADAPTIVE_PRIORITIES",
     "ORDER_TYPES",
     "AccountConfig",
+    "AccountOrderType",
     "AccountPosition",
     "AccountSnapshot",
     "AdaptivePriority",
@@ -76,12 +79,15 @@ __all__ = [
     "DailyBar",
     "DailyBarSource",
     "DeltaAction",
+    "ExecutionReport",
     "InstrumentRef",
     "InvalidInputError",
     "MarketClosedError",
     "OpenOrder",
+    "OrderExecution",
     "OrderExecutionError",
     "OrderFill",
+    "OrderOptions",
     "OrderRecord",
     "OrderResult",
     "OrderSpec",

@@ -9,8 +9,22 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
+from broker_connector_base.order_policy import (
+    ACCOUNT_ORDER_TYPES,
+    AccountOrderType,
+    OrderOptions,
+    applicable_options,
+)
+from broker_connector_base.order_spec import OrderType
 from broker_connector_base.plan import STRATEGY_NAME_PATTERN
 from broker_connector_base.risk_limits import RiskLimits
 from broker_connector_base.types import NonNegativeMoney, to_decimal
@@ -58,8 +72,11 @@ class AccountConfig(_Value):
     optional calculator thresholds, off (0) by default. ``commission_schedule`` is what the
     calculator prices each order with; ``None`` means the broker's default
     (``rebalance_calculator.default_commission_schedule``: ``ibkr_pro_fixed`` for ``ibkr``,
-    ``zero`` for ``alpaca``). ``risk_limits`` are the pre-trade limits every plan of the
-    account must keep (``RiskLimits``; defaults no normal rebalance reaches).
+    ``zero`` for ``alpaca``). ``order_type`` (``market``, ``limit``, ``midprice``, ``moc``,
+    ``adaptive``) and ``order_options`` say how its orders are sent
+    (``broker_connector_base.order_policy``); the broker must support the type, which the
+    daemon checks when it loads the accounts. ``risk_limits`` are the pre-trade limits every
+    plan of the account must keep (``RiskLimits``; defaults no normal rebalance reaches).
     """
 
     account_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -77,6 +94,8 @@ class AccountConfig(_Value):
     drift_band_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
     commission_schedule: CommissionScheduleName | None = None
     risk_limits: RiskLimits = RiskLimits()
+    order_type: AccountOrderType = "market"
+    order_options: OrderOptions = OrderOptions()
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +139,30 @@ class AccountConfig(_Value):
             terms = " + ".join(f"{s.name} {s.weight}" for s in value)
             raise ValueError(f"strategy weights must sum to exactly 1, got {total} ({terms})")
         return value
+
+    @field_serializer("order_options")
+    def _options_as_given(self, options: OrderOptions) -> dict[str, object]:
+        # Only what was set: a dump validates again (the worker's request) without defaults
+        # of other order types' options looking like misplaced settings.
+        return options.model_dump(exclude_unset=True)
+
+    @model_validator(mode="after")
+    def _options_of_the_order_type(self) -> AccountConfig:
+        misplaced = sorted(
+            self.order_options.model_fields_set - applicable_options(self.order_type)
+        )
+        if misplaced:
+            applies = ", ".join(sorted(applicable_options(self.order_type))) or "none"
+            raise ValueError(
+                f"order_options {', '.join(misplaced)} do not apply to order_type "
+                f"{self.order_type!r} (its options: {applies})"
+            )
+        return self
+
+    @property
+    def broker_order_type(self) -> OrderType:
+        """The contract's ``OrderType`` that ``order_type`` sends (``limit`` -> ``LIMIT``)."""
+        return ACCOUNT_ORDER_TYPES[self.order_type]
 
     @property
     def strategy_names(self) -> tuple[str, ...]:

@@ -64,9 +64,17 @@ class BrokerClient(ABC):
         Raises:
             InvalidInputError: ``order.type`` is not in ``supported_order_types``.
         """
-        if order.type not in self.supported_order_types:
+        self.check_order_type(order.type)
+
+    def check_order_type(self, order_type: OrderType) -> None:
+        """Refuse ``order_type`` unless this connector declares it.
+
+        Raises:
+            InvalidInputError: It is not in ``supported_order_types``.
+        """
+        if order_type not in self.supported_order_types:
             raise InvalidInputError(
-                f"{type(self).__name__} cannot place {order.type} orders (it supports "
+                f"{type(self).__name__} cannot place {order_type} orders (it supports "
                 f"{', '.join(sorted(self.supported_order_types))})",
                 source="order",
             )

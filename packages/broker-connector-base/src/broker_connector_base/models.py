@@ -8,7 +8,6 @@ are ``Decimal``; order quantities are whole shares (``int``). Position quantitie
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,7 +18,9 @@ from broker_connector_base.accounts import (
     CommissionScheduleName,
     StrategyWeight,
 )
+from broker_connector_base.execution import ExecutionReport
 from broker_connector_base.order_spec import OrderType
+from broker_connector_base.order_status import OrderStatus
 from broker_connector_base.plan import PositionDelta, RebalancePlan, StrategyAttribution
 from broker_connector_base.types import (
     Money,
@@ -62,29 +63,6 @@ class _Value(BaseModel):
 # --------------------------------------------------------------------------------------------
 # Orders
 # --------------------------------------------------------------------------------------------
-
-
-class OrderStatus(StrEnum):
-    """Normalised order statuses across brokers (a ``str``: ``OrderStatus.FILLED == "FILLED"``)."""
-
-    FILLED = "FILLED"
-    WORKING = "WORKING"
-    CANCELLED = "CANCELLED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    PENDING = "PENDING"
-    NOT_FOUND = "NOT_FOUND"
-    ERROR = "ERROR"
-
-    @property
-    def is_final(self) -> bool:
-        """True when the order can no longer fill (filled, cancelled, rejected, expired)."""
-        return self in _FINAL_STATUSES
-
-
-_FINAL_STATUSES = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
-)
 
 
 class Trade(_Value):
@@ -361,7 +339,8 @@ class RebalanceResult(_Value):
     at the start plus the run's fills (the post-trade reconciliation; empty when they agree
     or when the run filled nothing). ``refusal`` says why a guard stopped the run before an
     order (a risk limit, the kill switch); ``error`` then says the same and ``success`` is
-    false.
+    false. ``execution`` is the run's execution report: every order against the quotes it
+    met, slippage, commissions and the drift left (``None`` when no order was sent).
     """
 
     orders: list[Trade]
@@ -374,6 +353,7 @@ class RebalanceResult(_Value):
     final_snapshot: AccountSnapshot | None = None
     position_differences: list[PositionDifference] = Field(default_factory=list)
     refusal: str | None = None
+    execution: ExecutionReport | None = None
 
     @property
     def position_deltas(self) -> list[PositionDelta]:

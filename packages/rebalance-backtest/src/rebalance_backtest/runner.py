@@ -80,6 +80,7 @@ async def run_backtest_async(
             engine refuses. The message names the file or setting.
     """
     account = _account(settings)
+    _check_order_type(account, settings)
     sessions = _sessions(settings, prices, history)
     _check_symbols(history, prices, account, replacements)
     broker = BacktestBroker(
@@ -170,6 +171,25 @@ def _account(settings: BacktestSettings) -> AccountConfig:
     """The account following ``settings.strategy`` alone, every other setting as given."""
     fields = settings.account.model_dump(exclude={"strategies", "strategy_name"})
     return AccountConfig.model_validate({**fields, "strategy_name": settings.strategy})
+
+
+def _check_order_type(account: AccountConfig, settings: BacktestSettings) -> None:
+    """Refuse, before any session, an order type the backtest cannot replay."""
+    declared = BacktestBroker.supported_order_types
+    if account.broker_order_type not in declared:
+        names = ", ".join(sorted(t.lower() for t in declared))
+        raise InvalidInputError(
+            f"order_type {account.order_type!r}: the backtest broker replays {names} orders "
+            "only (a midpoint peg or a broker's algo needs a live market)",
+            source="backtest settings",
+        )
+    if account.order_type == "moc" and settings.fill_at == "close":
+        raise InvalidInputError(
+            "order_type 'moc' with fill_at 'close': the runs trade a minute before the close, "
+            "after the market-on-close cut-off; use fill_at next_open (orders placed at the "
+            "open fill in that day's closing auction)",
+            source="backtest settings",
+        )
 
 
 def _sessions(

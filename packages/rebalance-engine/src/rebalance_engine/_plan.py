@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from broker_connector_base import (
@@ -14,6 +15,7 @@ from broker_connector_base import (
 )
 
 from rebalance_engine.plans import plan_lines
+from rebalance_engine.quotes import TimedQuote, utc_now
 from rebalance_engine.targets import AccountTargets
 
 __all__ = ["Goal", "Plan"]
@@ -30,14 +32,19 @@ class Goal:
 
 @dataclass(frozen=True)
 class Plan:
-    """A snapshot, its quotes, the calculator's trades and warnings, and the symbols it may
-    not sell (bought today)."""
+    """A snapshot, its quotes (taken at ``quoted_at``), the calculator's trades and warnings,
+    and the symbols it may not sell (bought today)."""
 
     snapshot: AccountSnapshot
     prices: list[ContractPrice]
     trades: list[Trade]
     warnings: list[str]
     no_sell: frozenset[str]
+    quoted_at: datetime = field(default_factory=utc_now)
+
+    def quotes(self) -> dict[str, TimedQuote]:
+        """The plan's quotes by symbol: what its trades decided on."""
+        return {p.symbol: TimedQuote(p, self.quoted_at, "plan") for p in self.prices}
 
     def lines(self, goal: Goal) -> list[RebalancePlan]:
         """The plan vocabulary of this plan: one line per symbol held or targeted."""

@@ -21,7 +21,6 @@ carry, names the strategies it is for (``StrategyAttribution``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence, Set
@@ -30,27 +29,30 @@ from decimal import Decimal
 from broker_connector_base import (
     AccountConfig,
     AccountSnapshot,
-    AllocationItem,
     BaseRebalancer,
     BrokerClient,
     BrokerError,
     CalculateRebalanceResult,
-    ContractPrice,
     InvalidInputError,
     PositionDifference,
     RebalanceResult,
     RiskLimitError,
     RunRefusedError,
     Trade,
-    TradingHoursStatus,
 )
 from rebalance_calculator import TradeCalculator
 
-from rebalance_engine._execution import OrderRunner, RunRecord, affordable, incomplete
+from rebalance_engine._execution import OrderRunner, RunRecord
+from rebalance_engine._fills import affordable, incomplete
+from rebalance_engine._moc import moc_refusal, on_close
 from rebalance_engine._plan import Goal as _Goal
 from rebalance_engine._plan import Plan as _Plan
+from rebalance_engine._planner import Planner, settle
+from rebalance_engine._report import execution_report
+from rebalance_engine._styles import OrderStyle
 from rebalance_engine.halt import HaltSwitch
 from rebalance_engine.planning import calculator_targets
+from rebalance_engine.quotes import ArrivalQuotes
 from rebalance_engine.reconciliation import PositionReconciler
 from rebalance_engine.replacement_service import ReplacementService
 from rebalance_engine.risk import check_plan, usage
@@ -87,6 +89,12 @@ class Rebalancer(BaseRebalancer):
         orders_today: Orders placed in the account earlier this trading day, for the
             ``max_orders_per_day`` risk limit (the daemon counts them in its journal).
         halt: The kill switch, asked before every order (``None``: never halted).
+        arrival_quotes: Where the quotes orders meet when sent come from (the execution
+            report's arrival prices, limit prices); default the broker's (or the plan's own
+            when just taken).
+
+    Orders are sent as the account's ``order_type`` says (``OrderStyle``); ``moc`` runs one
+    market-on-close round instead of sell-wait-buy rounds (``_moc``).
     """
 
     def __init__(
@@ -104,6 +112,7 @@ class Rebalancer(BaseRebalancer):
         extra_rounds: int = 2,
         orders_today: int = 0,
         halt: HaltSwitch | None = None,
+        arrival_quotes: ArrivalQuotes | None = None,
     ) -> None:
         super().__init__(broker_client, logger or logging.getLogger(__name__))
         self.allocation_source = allocation_source
@@ -116,7 +125,9 @@ class Rebalancer(BaseRebalancer):
         self.extra_rounds = extra_rounds
         self.orders_today = orders_today
         self.halt = halt
+        self.arrival_quotes = arrival_quotes
         self.calculator = TradeCalculator()
+        self.planner = Planner(self.broker, self.calculator)
         self.reconciler = PositionReconciler()
 
     # ------------------------------------------------------------------------------------
@@ -140,57 +151,9 @@ class Rebalancer(BaseRebalancer):
         use_cache: bool,
         no_sell: Set[str] | None = None,
     ) -> _Plan:
-        """Snapshot, quotes and the calculator's trades.
+        return await self.planner.plan(config, goal, use_cache=use_cache, no_sell=no_sell)
 
-        Shares bought earlier this trading day are never planned for sale: that would be a day
-        trade, or a good-faith violation in a cash account. ``no_sell`` names them; ``None``
-        asks the broker. The preview applies the same rule, so a preview right after a run
-        shows what a second run would really do.
-        """
-        # The snapshot, the targets' quotes and today's buys are independent: ask for all at
-        # once, then for the quotes of held symbols that are not targets (cached when the
-        # snapshot just fetched them and ``use_cache`` allows).
-        wanted = sorted({t.symbol for t in goal.weights})
-        snapshot_result, quotes_result, bought_result = await asyncio.gather(
-            self.broker.get_account_snapshot(config.account_id, use_cached_prices=use_cache),
-            self._quotes(wanted, use_cache=use_cache),
-            self._bought_today(config.account_id, no_sell),
-            return_exceptions=True,
-        )
-        for outcome in (snapshot_result, quotes_result, bought_result):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(snapshot_result, AccountSnapshot)
-        assert isinstance(quotes_result, list)
-        assert isinstance(bought_result, frozenset)
-        snapshot = snapshot_result
-        extra = sorted({p.symbol for p in snapshot.positions} - set(wanted))
-        prices = [*quotes_result, *await self._quotes(extra, use_cache=use_cache)]
-        result = self.calculator.calculate_trades(
-            account_snapshot=snapshot,
-            target_allocations=goal.weights,
-            market_prices=prices,
-            account_config=config.model_copy(update={"cash_reserve_percent": goal.reserve_percent}),
-            no_sell_symbols=bought_result,
-        )
-        # Every trade says which strategies it is for (the journal records it per order).
-        trades = [
-            t.model_copy(update={"attribution": goal.targets.attribution_of(t.symbol)})
-            for t in result.trades
-        ]
-        return _Plan(snapshot, prices, trades, list(result.warnings), bought_result)
-
-    async def _bought_today(self, account_id: str, known: Set[str] | None) -> frozenset[str]:
-        if known is not None:
-            return frozenset(known)
-        return await self.broker.get_symbols_bought_today(account_id)
-
-    async def _quotes(self, symbols: list[str], *, use_cache: bool) -> list[ContractPrice]:
-        if not symbols:
-            return []
-        return await self.broker.get_multiple_market_prices(symbols, use_cache=use_cache)
-
-    def _runner(self) -> OrderRunner:
+    def _runner(self, config: AccountConfig) -> OrderRunner:
         return OrderRunner(
             broker=self.broker,
             logger=self.logger,
@@ -198,8 +161,9 @@ class Rebalancer(BaseRebalancer):
             on_order=self.on_order,
             fill_timeout_secs=self.fill_timeout_secs,
             cancel_timeout_secs=self.cancel_timeout_secs,
-            settle_timeout_secs=self.settle_timeout_secs,
             halt=self.halt,
+            style=OrderStyle.of(config),
+            arrival=self.arrival_quotes,
         )
 
     def _check(
@@ -301,6 +265,7 @@ class Rebalancer(BaseRebalancer):
             final_snapshot=final,
             position_differences=differences,
             refusal=refusal,
+            execution=execution_report(run, final),
         )
 
     async def _final_state(
@@ -327,8 +292,12 @@ class Rebalancer(BaseRebalancer):
         return final, self.reconciler.differences(expected, held)
 
     async def _execute(self, config: AccountConfig, run: RunRecord) -> str | None:
+        # The daemon refuses such an account when it loads its configuration; callers that
+        # build a config themselves (a backtest, a script) meet it here, before any request.
+        self.broker.check_order_type(config.broker_order_type)
         goal = await self._goal(config)
-        plan, hours = await self._plan_and_hours(config, goal)
+        run.goal = goal
+        plan, hours = await self.planner.plan_and_hours(config, goal)
         run.snapshot = plan.snapshot
         if not hours.is_open:
             opens = hours.next_open.isoformat() if hours.next_open else "unknown"
@@ -336,6 +305,8 @@ class Rebalancer(BaseRebalancer):
                 f"market closed for {', '.join(hours.closed_symbols)} at "
                 f"{hours.checked_at.isoformat()}; next open {opens}. Nothing was placed."
             )
+        if config.order_type == "moc" and (late := moc_refusal(hours)) is not None:
+            return late
         cancelled = await self.broker.cancel_all_orders(
             config.account_id, timeout_secs=self.cancel_timeout_secs
         )
@@ -349,6 +320,9 @@ class Rebalancer(BaseRebalancer):
         # Asked once: later in the run only this run's own buys can add to it (each request
         # saved counts against the broker's message rate).
         run.no_sell.update(plan.no_sell)
+        if config.order_type == "moc":
+            self._check(config, plan, goal, plan.trades, run)
+            return await on_close(self._runner(config), config.account_id, plan, goal, run)
         return await self._rounds(config, goal, plan, run)
 
     async def _rounds(
@@ -394,12 +368,12 @@ class Rebalancer(BaseRebalancer):
             len(buys),
         )
         if sells:
-            done = await self._runner().place_and_wait(account, sells, run)
+            done = await self._runner(config).place_and_wait(account, sells, run, plan.quotes())
             failed = incomplete(done)
             if failed:
                 return f"sells not completed: {failed}; no buys were placed"
             # Re-read the cash the sells really freed and recompute the buys from it.
-            await self._runner().settle(account, done)
+            await settle(self.broker, account, done, self.settle_timeout_secs, self.logger)
             plan = await self._plan(config, goal, use_cache=False, no_sell=run.no_sell)
             run.snapshot = plan.snapshot
             buys = [t for t in plan.trades if t.quantity > 0]
@@ -408,42 +382,14 @@ class Rebalancer(BaseRebalancer):
                 # The new plan's buys may count on sells that are not placed in this round:
                 # keep only the buys the cash already there pays for.
                 run.warnings.append(f"after the sells, {late_sells} would sell again; not placed")
-                buys = affordable(buys, plan.snapshot, goal.reserve_percent, run)
+                buys = affordable(buys, plan.snapshot, goal.reserve_percent, run.warnings)
             self._check(config, plan, goal, buys, run)  # the buys recomputed from the cash
         if not buys:
             return None
-        done = await self._runner().place_and_wait(account, buys, run)
+        done = await self._runner(config).place_and_wait(account, buys, run, plan.quotes())
         run.no_sell.update(t.symbol for t in done if t.filled_quantity)
         failed = incomplete(done)
         if failed:
             return f"buys not completed: {failed}"
-        await self._runner().settle(account, done)
+        await settle(self.broker, account, done, self.settle_timeout_secs, self.logger)
         return None
-
-    async def _plan_and_hours(
-        self, config: AccountConfig, goal: _Goal
-    ) -> tuple[_Plan, TradingHoursStatus]:
-        """A fresh plan and the liquid-hours status of every symbol it involves.
-
-        Both are asked for at once (each request saved counts against the broker's message
-        rate); the plan is only acted on once the hours check (and the cancels) passed.
-        """
-        target_symbols = sorted({t.symbol for t in goal.weights})
-        plan, hours = await asyncio.gather(
-            self._plan(config, goal, use_cache=False),
-            self.broker.get_trading_hours_status(target_symbols),
-            return_exceptions=True,
-        )
-        for outcome in (plan, hours):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(plan, _Plan)
-        assert isinstance(hours, TradingHoursStatus)
-        held_only = sorted(set(_symbols(goal.weights, plan.snapshot)) - set(target_symbols))
-        if hours.is_open and held_only:
-            hours = await self.broker.get_trading_hours_status(held_only)
-        return plan, hours
-
-
-def _symbols(targets: Sequence[AllocationItem], snapshot: AccountSnapshot) -> list[str]:
-    return sorted({t.symbol for t in targets} | {p.symbol for p in snapshot.positions})
