@@ -18,6 +18,7 @@ from broker_connector_base import (
     AllocationItem,
     CalculateRebalanceResult,
     ContractPrice,
+    ExecutionReport,
     OpenOrder,
     OrderResult,
     PositionDelta,
@@ -119,7 +120,9 @@ class AccountExecutionResult(BaseModel):
     ``print-rebalance``; ``plan`` the plan they came from (every symbol held or targeted,
     ``RebalancePlan.delta()`` in shares; empty when the run failed before planning).
     ``snapshot`` is the account as a ``rebalance`` left it or as a ``snapshot`` run read it
-    (``None`` for previews and runs that could not read it).
+    (``None`` for previews and runs that could not read it). ``execution`` is a
+    ``rebalance``'s execution report (``broker_connector_base.execution``; ``None`` when it
+    sent no order).
     ``success`` is true exactly when ``status`` is ``"succeeded"``; ``error`` carries the
     reason for every other status.
     """
@@ -138,6 +141,7 @@ class AccountExecutionResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     plan: list[RebalancePlan] = Field(default_factory=list)
     snapshot: PortfolioSnapshot | None = None
+    execution: ExecutionReport | None = None
     started_at: datetime
     finished_at: datetime
 

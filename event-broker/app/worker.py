@@ -28,6 +28,7 @@ from broker_connector_base import (
     BrokerClient,
     BrokerError,
     CalculateRebalanceResult,
+    ExecutionReport,
     InvalidInputError,
     OrderStatus,
     RebalancePlan,
@@ -78,6 +79,7 @@ def _result(
     plan: list[RebalancePlan] | None = None,
     snapshot: PortfolioSnapshot | None = None,
     refused: bool = False,
+    execution: ExecutionReport | None = None,
 ) -> AccountExecutionResult:
     return AccountExecutionResult(
         account_id=request.account.account_id,
@@ -92,6 +94,7 @@ def _result(
         warnings=warnings or [],
         plan=plan or [],
         snapshot=snapshot,
+        execution=execution,
         started_at=started_at,
         finished_at=datetime.now(UTC),
     )
@@ -162,6 +165,7 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
                     cash_balance=done.cash_balance,
                     warnings=[*done.warnings, *notes],
                     plan=done.plan,
+                    execution=done.execution,
                     snapshot=snapshot,
                     refused=done.refusal is not None,
                 )

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from broker_connector_base import AllocationItem
+from broker_connector_base import AllocationItem, ExecutionReport
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.store.queries import RunSource
@@ -208,11 +208,15 @@ class RunSummary(_Body):
 
 
 class RunDetail(RunSummary):
-    """A run with its orders (placed) or proposed trades (previews) and warnings."""
+    """A run with its orders (placed) or proposed trades (previews) and warnings, and the
+    execution report of a rebalance that placed orders (``null`` otherwise): every order
+    against the quote it met (slippage in bps of the arrival midpoint, positive a cost), the
+    run's notional-weighted slippage, commissions and the drift left."""
 
     orders: list[OrderView]
     proposed_trades: list[ProposedTrade]
     warnings: list[str]
+    execution: ExecutionReport | None = None
 
 
 class RunsResponse(_Body):

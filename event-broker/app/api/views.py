@@ -110,6 +110,7 @@ def run_detail(
         orders=[order_view(o) for o in orders],
         proposed_trades=_proposed(result),
         warnings=warnings,
+        execution=result.execution if result is not None else None,
     )
 
 

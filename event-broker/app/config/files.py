@@ -10,14 +10,14 @@ worker would refuse.
 **A bad entry in accounts.yaml.** The file as a whole must be usable: unreadable, not YAML,
 not ``{accounts: [...]}``, an unknown top-level key, or no valid entry at all refuse the
 start (exit 2). A bad *entry* (a wrong field or value, an id used twice, an unknown or broken
-replacement set) is not served: that account is never traded, and it is said loudly: a
-CRITICAL log line and a notification at start, a refused run journalled and notified for
-every signal of its strategy, an error for a CLI run of it, and ``--check`` lists it. The
-other accounts go on. An owner running real money loses less that way than by either
-alternative: refusing everything stops every account for one typo (missed rebalances
-everywhere, found late), and skipping the entry silently would leave one account untraded
-without anyone knowing. Invalid entries are never guessed at: none of their fields is used
-except to say which account and strategy they were meant to be.
+replacement set, an ``order_type`` its broker cannot send) is not served: that account is
+never traded, and it is said loudly: a CRITICAL log line and a notification at start, a
+refused run journalled and notified for every signal of its strategy, an error for a CLI run
+of it, and ``--check`` lists it. The other accounts go on. An owner running real money loses
+less that way than by either alternative: refusing everything stops every account for one
+typo (missed rebalances everywhere, found late), and skipping the entry silently would leave
+one account untraded without anyone knowing. Invalid entries are never guessed at: none of
+their fields is used except to say which account and strategy they were meant to be.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from broker_connector_base.documents import (
 from broker_connector_base.plan import STRATEGY_NAME_PATTERN
 from pydantic import ValidationError
 from rebalance_engine.replacement_service import ReplacementService
+
+from app.trading.order_types import order_type_problem
 
 __all__ = [
     "ACCOUNTS_DOCUMENT",
@@ -205,7 +207,7 @@ def load_accounts_file(path: Path, *, replacement_sets: ReplacementService | Non
         if isinstance(item, InvalidAccount):
             invalid.append(item)
             continue
-        problem = _set_problem(item, index, replacement_sets)
+        problem = _set_problem(item, index, replacement_sets) or order_type_problem(item, index)
         if ids.count(item.account_id.upper()) > 1:
             problem = f"accounts[{index}].account_id: {item.account_id!r} is used by another entry"
         if problem is None:

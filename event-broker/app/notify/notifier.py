@@ -26,6 +26,7 @@ from broker_connector_base import InvalidInputError
 from pydantic import SecretStr
 
 from app.models import AccountExecutionResult
+from app.notify.execution import execution_line, execution_summary
 
 __all__ = [
     "NotificationLevel",
@@ -156,6 +157,10 @@ def format_account_result(result: AccountExecutionResult) -> tuple[str, str, Not
             f"Account value {_money(result.total_value)}, cash {_money(result.cash_balance)}."
         )
     lines.extend(_trade_line(trade) for trade in result.trades)
+    if result.execution is not None:
+        summary = execution_summary(result.execution)
+        lines.append(summary[0].upper() + summary[1:] + ".")
+        lines.extend(execution_line(order) for order in result.execution.orders)
     lines.extend(f"Warning: {warning}" for warning in result.warnings)
     return title, "\n".join(lines), level
 

@@ -1,4 +1,5 @@
-"""Plain-text tables of account runs, for the CLI and the demo."""
+"""Plain-text tables of account runs, for the CLI and the demo: the trades, then (for runs
+that placed orders) the execution report of every order and each run's summary of it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from decimal import Decimal
 from broker_connector_base import OrderStatus, Trade
 
 from app.models import AccountExecutionResult
+from app.notify.execution import (
+    EXECUTION_HEADER,
+    EXECUTION_NUMERIC,
+    execution_rows,
+    execution_summary,
+)
 
 __all__ = ["format_results"]
 
@@ -77,23 +84,49 @@ def _summary(result: AccountExecutionResult) -> str:
     return f"{head}: {detail}; account value {value}, cash {cash}"
 
 
+def _table(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], numeric: frozenset[int] | set[int]
+) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return [*lines, ""]
+
+
+def _execution_table(results: list[AccountExecutionResult]) -> list[str]:
+    rows = [
+        (result.account_id, *row)
+        for result in results
+        if result.execution is not None
+        for row in execution_rows(result.execution)
+    ]
+    if not rows:
+        return []
+    # Shifted by the account column; slippage in bps of the arrival midpoint, + is a cost.
+    numeric = {i + 1 for i in EXECUTION_NUMERIC}
+    title = "EXECUTION (slippage against the arrival midpoint, + is a cost)"
+    return [title, *_table(("ACCOUNT", *EXECUTION_HEADER), rows, numeric)]
+
+
 def format_results(results: Iterable[AccountExecutionResult]) -> str:
-    """A trade table followed by one summary line (and warnings) per account run."""
+    """A trade table, the execution report of the orders placed, then one summary line (with
+    its execution summary and warnings) per account run."""
     results = list(results)
     with_fills = any(_placed(result) for result in results)
     header = _HEADER + _FILL_HEADER if with_fills else _HEADER
     rows = [row for result in results for row in _rows(result, with_fills)]
     lines: list[str] = []
     if rows:
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            cells = [
-                cell.rjust(widths[i]) if i in _NUMERIC else cell.ljust(widths[i])
-                for i, cell in enumerate(row)
-            ]
-            lines.append("  ".join(cells).rstrip())
-        lines.append("")
+        lines.extend(_table(header, rows, _NUMERIC))
+    lines.extend(_execution_table(results))
     for result in results:
         lines.append(_summary(result))
+        if result.execution is not None:
+            lines.append(f"  {execution_summary(result.execution)}")
         lines.extend(f"  warning: {w}" for w in result.warnings)
     return "\n".join(lines)

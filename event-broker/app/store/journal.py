@@ -33,6 +33,7 @@ from broker_connector_base.sqlite_files import connect_wal
 from app.models import AccountExecutionResult
 from app.snapshots.model import PortfolioSnapshot
 from app.store import snapshots as stored
+from app.store.executions import insert_execution
 from app.store.journal_schema import (
     SCHEMA_VERSION,
     backup_before_migration,
@@ -329,6 +330,8 @@ class Journal:
                     run_id,
                 ),
             )
+            if result.execution is not None:
+                insert_execution(conn, run_id, result.execution)
             if result.snapshot is None:
                 return None
             return stored.insert_snapshot(conn, run_id, result.snapshot)

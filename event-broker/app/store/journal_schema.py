@@ -3,7 +3,8 @@
 Versions: 1 events, runs, orders; 2 the Ably timestamp of each event (``published_ms``);
 3 the ``snapshot`` run mode and the portfolio snapshot tables (``snapshots``,
 ``snapshot_positions``, ``snapshot_targets``, ``cash_flows``); 4 each order's strategy
-attribution (``orders.attribution``, see ``app.store.orders``). New tables are created by
+attribution (``orders.attribution``, see ``app.store.orders``); 5 the execution report of each
+run (``executions``, ``order_executions``, see ``app.store.executions``). New tables are created by
 ``_TABLES`` (``IF NOT EXISTS``) in any file; changes to existing ones are ``_MIGRATIONS``
 steps. A file of an older version is copied aside (``journal.sqlite3.schema-vN.bak``) and
 migrated inside one write transaction by the first process (daemon, CLI or worker) that opens
@@ -20,16 +21,18 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from broker_connector_base import InvalidInputError, StrategyAttribution
+from broker_connector_base import ExecutionReport, InvalidInputError, StrategyAttribution
 
 from app.notify.attribution import shares_text, strategies_of
+from app.notify.execution import execution_summary
+from app.store.executions import EXECUTION_TABLES
 from app.store.orders import JournalOrder, orders_of
 
 __all__ = ["SCHEMA_VERSION", "backup_before_migration", "create_schema", "format_summary"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Raise it with a step in ``_MIGRATIONS`` whenever the tables change."""
 
 _RUNS = """
@@ -91,6 +94,9 @@ _MIGRATIONS: dict[int, tuple[Step, ...]] = {
         " WHERE json_valid(trade_json)"
         " AND json_type(trade_json, '$.attribution.shares') = 'object'",
     ),
+    # 5: the execution report tables: new tables only, which ``_TABLES`` creates; the version
+    # is raised so that an older daemon refuses the file instead of ignoring them.
+    5: (),
 }
 
 # Indexes on columns a migration adds, and on ``runs`` (rebuilt by version 3): created once
@@ -185,7 +191,7 @@ CREATE TABLE IF NOT EXISTS cash_flows (
     fills INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cash_flows_by_account ON cash_flows (account_id, flow_date);
-"""
+{EXECUTION_TABLES}"""
 
 
 def _version(conn: sqlite3.Connection) -> int | None:
@@ -318,6 +324,15 @@ def _attribution(value: object) -> StrategyAttribution | None:
     return StrategyAttribution.model_validate(value) if isinstance(value, dict) else None
 
 
+def _execution_lines(result_json: str | None) -> list[str]:
+    if not result_json:
+        return []
+    report = json.loads(result_json).get("execution")
+    if not report:
+        return []
+    return [execution_summary(ExecutionReport.model_validate(report))]
+
+
 def _run_lines(conn: sqlite3.Connection, run: sqlite3.Row) -> list[str]:
     status = run["status"] or "UNFINISHED"
     ended = run["finished_at"] or "never recorded an end"
@@ -332,6 +347,7 @@ def _run_lines(conn: sqlite3.Connection, run: sqlite3.Row) -> list[str]:
     attributed = len(strategies_of(o.attribution for o in orders)) > 1
     lines.extend(f"    {_order_line(order, attributed)}" for order in orders)
     lines.extend(f"    {line}" for line in _proposed_lines(run["result_json"]))
+    lines.extend(f"    {line}" for line in _execution_lines(run["result_json"]))
     lines.extend(f"    warning: {w}" for w in json.loads(run["warnings"] or "[]"))
     if run["error"]:
         lines.append(f"    error: {run['error']}")

@@ -115,6 +115,20 @@ async def test_rebalance_places_orders_at_simulator_and_run_lists_them(api: Api)
     assert all(o["status"] == "FILLED" for o in run["orders"])
     fetched = (await api.client.get(f"/api/v1/runs/{run['run_id']}")).json()
     assert [o["order_id"] for o in fetched["orders"]] == [o["order_id"] for o in run["orders"]]
+    # The execution report: each order against its arrival quote, decimals as text.
+    execution = fetched["execution"]
+    lines = {o["order_id"]: o for o in execution["orders"]}
+    assert set(lines) == {o["order_id"] for o in run["orders"]}
+    for order in run["orders"]:
+        line = lines[order["order_id"]]
+        assert Decimal(line["avg_fill_price"]) == Decimal(order["avg_fill_price"])
+        assert Decimal(line["arrival_bid"]) <= Decimal(line["arrival_mid"])
+        assert Decimal(line["commission"]) > 0  # IB's commission report, per order
+    assert Decimal(execution["commission"]) == sum(
+        (Decimal(o["commission"]) for o in execution["orders"]), Decimal(0)
+    )
+    assert isinstance(execution["slippage_bps"], str)
+    assert Decimal(execution["drift_after"]) < Decimal("0.01")
     detail = (await api.client.get("/api/v1/accounts/DUM959247")).json()
     assert detail["preview"]["stale"] is True  # the rebalance came after the preview
     assert detail["last_run"]["run_id"] == run["run_id"]

@@ -72,7 +72,10 @@ def test_v1_journal_when_opened_then_migrated_to_current_version_with_every_row_
         (SCHEMA_VERSION,),
     ]
     assert _content(v1_file) == before
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
+    # Version 5's execution report tables are there, empty (no run of v1 had a report).
+    assert _rows(v1_file, "SELECT COUNT(*) FROM executions") == [(0,)]
+    assert _rows(v1_file, "SELECT COUNT(*) FROM order_executions") == [(0,)]
     # The attribution column is what each order's trade document carried.
     for attribution, trade_json in _rows(v1_file, "SELECT attribution, trade_json FROM orders"):
         carried = json.loads(str(trade_json)).get("attribution")
