@@ -17,6 +17,7 @@ from app.config.settings import load_app_config
 from app.runtime import Runtime
 from app.snapshots.schedule import DailySchedule, NyseCalendar
 from app.store.files import JOURNAL_FILE
+from app.store.journal_schema import SCHEMA_VERSION
 from broker_connector_base.types import NEW_YORK
 
 pytestmark = pytest.mark.timeout(180)
@@ -201,7 +202,8 @@ async def test_previous_versions_data_dir_keeps_working(
         "print-rebalance",
     ]
     assert runs[2]["run_id"] == "20261203T082408Z-b714b751"  # the previous version's rebalance
-    assert [r[0] for r in _rows(stack, "SELECT version FROM schema_version")] == [1, 3]
+    versions = [r[0] for r in _rows(stack, "SELECT version FROM schema_version")]
+    assert versions == [1, SCHEMA_VERSION]
     assert (stack.data_dir / f"{JOURNAL_FILE}.schema-v1.bak").exists()
 
 
