@@ -4,19 +4,19 @@ Quotes are built around each bar's price ``p`` (the close, or the open): ``bid =
 ``ask = p + h``; market buys fill at the ask and sells at the bid, so every trade pays ``h`` per
 share. ``h`` is ``p * half_spread_bps / 10,000`` rounded up to a hundredth of a cent, or a fixed
 amount for a symbol in ``half_spreads`` (an ETF that trades a cent wide: 0.005). Commissions
-come from the calculator's schedules (``rebalance_calculator.commissions``): the same model the
-plans are priced with, charged on every fill.
+come from the calculator's schedules (``rebalance_calculator.commissions``): the model the
+account's plans are priced with, charged on every fill.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
-from typing import Any, Protocol, cast
+from typing import Protocol
 
-from broker_connector_base import AccountConfig, CommissionScheduleName, InvalidInputError
+from broker_connector_base import AccountConfig, InvalidInputError
+from rebalance_calculator.commissions import commission_model, resolve_commission_schedule
 
 __all__ = ["CommissionEstimator", "Costs", "commission_estimator"]
 
@@ -71,27 +71,15 @@ class Costs:
         return self.commission.estimate(quantity, price)
 
 
-def commission_estimator(
-    schedule: CommissionScheduleName | None, account: AccountConfig
-) -> CommissionEstimator | None:
-    """The calculator's model of ``schedule``, else the account's, else its broker's default.
+def commission_estimator(account: AccountConfig) -> CommissionEstimator | None:
+    """The calculator's model of the schedule ``account`` is planned with: its
+    ``commission_schedule``, else its broker's default (``resolve_commission_schedule``).
 
-    ``None`` for a free schedule. The models live in ``rebalance_calculator.commissions``;
-    an installation whose calculator predates them can only run free backtests.
+    Charging the schedule the plans are priced with is what makes a plan's
+    ``estimated_commission`` and its fills agree. ``None`` for a free schedule.
 
     Raises:
-        InvalidInputError: A charging schedule is asked for and the calculator has none.
+        InvalidInputError: The account names no schedule and its broker has no default.
     """
-    try:
-        commissions: Any = importlib.import_module("rebalance_calculator.commissions")
-    except ImportError:
-        wanted = schedule or account.commission_schedule
-        if wanted in (None, "zero"):
-            return None
-        raise InvalidInputError(
-            f"commission schedule {wanted!r} needs rebalance_calculator.commissions, which this "
-            "installation's calculator does not have; use -commission zero",
-            source="backtest costs",
-        ) from None
-    model = commissions.commission_model(commissions.resolve_commission_schedule(account, schedule))
-    return None if model.is_zero else cast(CommissionEstimator, model)
+    model = commission_model(resolve_commission_schedule(account))
+    return None if model.is_zero else model

@@ -29,7 +29,7 @@ _ROWS: list[tuple[str, Callable[[StoredBacktest], str]]] = [
     ("drift band", lambda b: f"{b.settings.account.drift_band_percent}%"),
     ("min trade", lambda b: f"{b.settings.account.min_trade_value}"),
     ("half spread", lambda b: f"{b.settings.half_spread_bps} bps"),
-    ("commissions", lambda b: str(b.settings.commission_schedule or "account default")),
+    ("commissions", lambda b: b.settings.charged_schedule),
     ("start equity", lambda b: f"{b.equity[0][1]:,.2f}"),
     ("final equity", lambda b: f"{b.final_equity:,.2f}"),
     ("total return", lambda b: _pct(b.metrics.total_return)),

@@ -12,6 +12,7 @@ from broker_connector_base import AccountConfig, CommissionScheduleName, Invalid
 from broker_connector_base.types import Money, NonNegativeMoney, Price, Shares, Symbol
 from portfolio_analytics import PerformanceMetrics
 from pydantic import BaseModel, ConfigDict, Field
+from rebalance_calculator.commissions import resolve_commission_schedule
 
 from rebalance_backtest.broker import FillAt
 
@@ -46,8 +47,9 @@ class BacktestSettings(_Value):
             trades when it proposes trades; ``signals``: the engine runs on the days a new
             document takes effect only.
         half_spread_bps: Half the bid/ask spread, in basis points of the price.
-        commission_schedule: The schedule charged (``None``: the account's, else its broker's
-            default; ``"zero"`` for none).
+        commission_schedule: The schedule the calculator plans with and the broker charges
+            on every fill (``None``: the account's, else its broker's default; ``"zero"`` for
+            none): ``charged_schedule``.
     """
 
     strategy: Annotated[str, Field(min_length=1)]
@@ -59,6 +61,16 @@ class BacktestSettings(_Value):
     check: Literal["daily", "signals"] = "daily"
     half_spread_bps: Annotated[Decimal, Field(ge=0, lt=10_000, allow_inf_nan=False)] = Decimal(0)
     commission_schedule: CommissionScheduleName | None = None
+
+    @property
+    def charged_schedule(self) -> CommissionScheduleName:
+        """The schedule the run plans with and charges (``commission_schedule``, else the
+        account's, else its broker's default).
+
+        Raises:
+            InvalidInputError: None is named and the account's broker has no default.
+        """
+        return resolve_commission_schedule(self.account, self.commission_schedule)
 
 
 class EquityPoint(_Value):

@@ -26,6 +26,7 @@ from datetime import date
 
 from broker_connector_base import AccountConfig, InvalidInputError
 from portfolio_analytics import performance_metrics
+from rebalance_calculator.commissions import resolve_commission_schedule
 from rebalance_engine import Rebalancer, ReplacementService
 
 from rebalance_backtest.broker import BacktestBroker
@@ -89,7 +90,7 @@ async def run_backtest_async(
         account_id=account.account_id,
         costs=Costs(
             half_spread_bps=settings.half_spread_bps,
-            commission=commission_estimator(settings.commission_schedule, account),
+            commission=commission_estimator(account),
         ),
         fill_at=settings.fill_at,
     )
@@ -168,9 +169,18 @@ def _result(settings: BacktestSettings, broker: BacktestBroker, record: _Record)
 
 
 def _account(settings: BacktestSettings) -> AccountConfig:
-    """The account following ``settings.strategy`` alone, every other setting as given."""
+    """The account following ``settings.strategy`` alone, every other setting as given, and
+    the commission schedule named: ``settings.commission_schedule``, else the account's, else
+    its broker's default. The calculator plans with it and the broker charges it.
+
+    Raises:
+        InvalidInputError: No schedule is named and the account's broker has no default.
+    """
     fields = settings.account.model_dump(exclude={"strategies", "strategy_name"})
-    return AccountConfig.model_validate({**fields, "strategy_name": settings.strategy})
+    schedule = resolve_commission_schedule(settings.account, settings.commission_schedule)
+    return AccountConfig.model_validate(
+        {**fields, "strategy_name": settings.strategy, "commission_schedule": schedule}
+    )
 
 
 def _check_order_type(account: AccountConfig, settings: BacktestSettings) -> None:
