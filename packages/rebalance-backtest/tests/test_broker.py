@@ -154,3 +154,23 @@ async def test_quote_of_a_symbol_without_a_price_that_day_names_symbol_and_day()
     broker.open_session(MON)
     with pytest.raises(BrokerAPIError, match=r"no price of NEW on 2024-01-08 in late\.csv"):
         await broker.get_multiple_market_prices(["NEW"])
+
+
+async def test_position_in_a_fund_no_longer_quoted_is_valued_at_its_last_close() -> None:
+    wed, thu, mon = date(2024, 1, 10), date(2024, 1, 11), date(2024, 1, 15)
+    prices = PriceHistory(
+        closes={
+            "AAA": {MON: Decimal("10.00"), TUE: Decimal("11.00")},
+            "BBB": {MON: Decimal("5.00"), TUE: Decimal("5.00"), wed: Decimal("5.00")},
+        },
+        source="test prices",
+    )
+    broker = BacktestBroker(prices, cash=Decimal(0), positions={"AAA": 3})
+    await broker.connect()
+    for day, equity in ((TUE, "33.00"), (wed, "33.00"), (thu, "33.00")):
+        broker.open_session(day)
+        assert broker.equity_at_close() == Decimal(equity), day
+        broker.close_session()
+    assert broker.close_price("AAA", mon) == Decimal("11.00")
+    with pytest.raises(BrokerAPIError, match="no close of AAA on or before 2024-01-05"):
+        broker.close_price("AAA", date(2024, 1, 5))

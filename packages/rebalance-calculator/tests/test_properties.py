@@ -8,6 +8,7 @@ model, whose figures ``test_commissions.py`` checks against IB's worked examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from rebalance_calculator import (
     commission_model,
     resolve_commission_schedule,
 )
+from rebalance_calculator.optimizer import search, solve
+from rebalance_calculator.problem import build_problem
 
 CENT = Decimal("0.01")
 PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -370,3 +373,27 @@ def test_no_order_costs_more_than_the_drift_it_removes(p: Portfolio) -> None:
         dropped = _drift(p, without, new_cash) + _spread_paid(p, without) + fees
         tolerance = p.snapshot.total_value * Decimal("1e-9") + Decimal("0.010001")
         assert dropped >= objective - tolerance, trade.symbol
+
+
+@given(portfolios(thresholds=True), st.booleans())
+@PROFILE
+def test_plan_where_no_line_may_trade_is_the_searchs_own_answer(
+    p: Portfolio, freeze_all: bool
+) -> None:
+    # ``solve`` answers "no trade" without searching when every line is bounded to [0, 0]
+    # (the drift band froze it, or it cannot trade): the search must give the same answer.
+    problem = build_problem(
+        account_snapshot=p.snapshot,
+        target_allocations=p.allocations,
+        market_prices=p.quotes,
+        account_config=p.config,
+    )
+    if freeze_all:
+        problem = dataclasses.replace(
+            problem, lines=tuple(dataclasses.replace(line, frozen=True) for line in problem.lines)
+        )
+    bounded = all(line.min_quantity == line.max_quantity == 0 for line in problem.lines)
+
+    assert solve(problem) == search(problem)
+    if bounded:
+        assert search(problem) == [0] * len(problem.lines)

@@ -47,6 +47,7 @@ from broker_connector_base import (
     TradingHoursStatus,
 )
 from broker_connector_base.order_spec import MARKET
+from broker_connector_base.trusted import trusted
 from broker_connector_base.types import trading_day
 
 from rebalance_backtest.book import Book, BookOrder, Fill, parse_order_id
@@ -190,10 +191,10 @@ class BacktestBroker(BrokerClient):
         price = closes.get(day)
         if price is not None:
             return price
-        earlier = [d for d in closes if d < day]
-        if not earlier:
+        earlier = self.prices.last_day(symbol, day)
+        if earlier is None:
             raise BrokerAPIError(f"no close of {symbol} on or before {day} in {self.prices.source}")
-        return closes[max(earlier)]
+        return closes[earlier]
 
     def equity_at_close(self) -> Decimal:
         """Cash plus every position at the current session's close."""
@@ -269,7 +270,8 @@ class BacktestBroker(BrokerClient):
             price = self._mark(symbol, day)
             # Built from checked values (exact Decimals, whole shares): no validation to redo.
             positions.append(
-                AccountPosition.model_construct(
+                trusted(
+                    AccountPosition,
                     symbol=symbol,
                     quantity=Decimal(shares),
                     market_price=price,
@@ -278,7 +280,8 @@ class BacktestBroker(BrokerClient):
                 )
             )
         cash = self.book.cash
-        snapshot = AccountSnapshot.model_construct(
+        snapshot = trusted(
+            AccountSnapshot,
             account_id=account_id,
             total_value=cash + sum((p.market_value for p in positions), Decimal(0)),
             cash_balance=cash,
@@ -472,8 +475,13 @@ class BacktestBroker(BrokerClient):
             price = self._price(symbol)
             half = self.book.costs.half_spread(symbol, price)
             # Checked values: the bar's positive price and a non-negative half spread.
-            quote = ContractPrice.model_construct(
-                symbol=symbol, bid=price - half, ask=price + half, last=price, close=price
+            quote = trusted(
+                ContractPrice,
+                symbol=symbol,
+                bid=price - half,
+                ask=price + half,
+                last=price,
+                close=price,
             )
             self._quotes[symbol] = quote
         return quote

@@ -16,6 +16,7 @@ day, and gaps: a session between a symbol's first and last price without one.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import gzip
 import io
@@ -52,6 +53,9 @@ class PriceHistory:
     opens: Mapping[str, Mapping[date, Decimal]] = field(default_factory=dict)
     source: str = "prices"
     lines: Mapping[tuple[str, date], int] = field(default_factory=dict, repr=False)
+    _days: dict[str, tuple[date, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -69,6 +73,14 @@ class PriceHistory:
     def dates(self) -> tuple[date, ...]:
         """Every day on which some symbol has a price, ascending."""
         return tuple(sorted({day for days in self.closes.values() for day in days}))
+
+    def last_day(self, symbol: str, day: date) -> date | None:
+        """The last day on or before ``day`` with a close of ``symbol`` (``None``: none)."""
+        days = self._days.get(symbol)
+        if days is None:
+            days = self._days[symbol] = tuple(sorted(self.closes.get(symbol, {})))
+        index = bisect.bisect_right(days, day)
+        return days[index - 1] if index else None
 
     def span(self, symbol: str) -> tuple[date, date] | None:
         """First and last day ``symbol`` has a price, ``None`` when it has none."""

@@ -47,7 +47,7 @@ from rebalance_calculator.moves import (
 )
 from rebalance_calculator.problem import RebalanceProblem
 
-__all__ = ["MICROS", "solve"]
+__all__ = ["MICROS", "search", "solve"]
 
 MICROS = 1_000_000
 """Cash is searched in integer micro-dollars."""
@@ -394,8 +394,19 @@ def _find_moves(down: list[list[Segment]], up: list[list[Segment]], slack: int) 
 
 def solve(problem: RebalanceProblem) -> list[int]:
     """Whole-share trades (negative sells), one per ``problem.lines`` entry."""
-    search = _Search(problem)
-    search.start_nearest()
-    search.fill()
-    search.improve()
-    return list(search.q)
+    if all(line.min_quantity == 0 and line.max_quantity == 0 for line in problem.lines):
+        # Every line is bounded to [0, 0] (frozen by the drift band, or unable to trade): the
+        # only feasible plan is no trade, which is what ``search`` returns too (its bounds are
+        # hard). Said at once: a daily check of an account inside its band costs no search.
+        return [0] * len(problem.lines)
+    return search(problem)
+
+
+def search(problem: RebalanceProblem) -> list[int]:
+    """The search of the module docstring, whatever the bounds (``solve`` skips it when no
+    line may trade)."""
+    state = _Search(problem)
+    state.start_nearest()
+    state.fill()
+    state.improve()
+    return list(state.q)

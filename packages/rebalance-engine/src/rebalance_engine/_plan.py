@@ -41,13 +41,27 @@ class Plan:
     warnings: list[str]
     no_sell: frozenset[str]
     quoted_at: datetime = field(default_factory=utc_now)
+    _lines: dict[int, tuple[Goal, list[RebalancePlan]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def quotes(self) -> dict[str, TimedQuote]:
         """The plan's quotes by symbol: what its trades decided on."""
         return {p.symbol: TimedQuote(p, self.quoted_at, "plan") for p in self.prices}
 
     def lines(self, goal: Goal) -> list[RebalancePlan]:
-        """The plan vocabulary of this plan: one line per symbol held or targeted."""
-        return plan_lines(
-            self.snapshot, goal.weights, goal.reserve_percent, self.trades, goal.targets.attribution
-        )
+        """The plan vocabulary of this plan: one line per symbol held or targeted.
+
+        Built once per goal (the risk check and the result both read them).
+        """
+        built = self._lines.get(id(goal))
+        if built is None:
+            lines = plan_lines(
+                self.snapshot,
+                goal.weights,
+                goal.reserve_percent,
+                self.trades,
+                goal.targets.attribution,
+            )
+            built = self._lines[id(goal)] = (goal, lines)  # the goal kept: its id stays its own
+        return list(built[1])

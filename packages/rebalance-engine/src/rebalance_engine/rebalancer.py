@@ -129,6 +129,10 @@ class Rebalancer(BaseRebalancer):
         self.calculator = TradeCalculator()
         self.planner = Planner(self.broker, self.calculator)
         self.reconciler = PositionReconciler()
+        self._calculator_targets: (
+            tuple[tuple[tuple[AllocationItem, ...], Decimal], tuple[list[AllocationItem], Decimal]]
+            | None
+        ) = None
 
     # ------------------------------------------------------------------------------------
     # planning
@@ -140,8 +144,14 @@ class Rebalancer(BaseRebalancer):
         if pins:
             # Before any quote: a ticker the broker lists twice is looked up by its pin.
             await self.broker.resolve_instruments(pins)
-        weights, reserve = calculator_targets(targets.allocations, config.cash_reserve_percent)
-        return _Goal(targets, weights, reserve)
+        key = (tuple(targets.allocations), config.cash_reserve_percent)
+        if self._calculator_targets is None or self._calculator_targets[0] != key:
+            # A pure function of the allocations and the reserve: the same targets (every
+            # check until a strategy's next document) give the same weights.
+            found = calculator_targets(targets.allocations, config.cash_reserve_percent)
+            self._calculator_targets = (key, found)
+        weights, reserve = self._calculator_targets[1]
+        return _Goal(targets, list(weights), reserve)
 
     async def _plan(
         self,

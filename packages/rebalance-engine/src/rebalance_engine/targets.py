@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from broker_connector_base import (
     AccountConfig,
@@ -118,8 +119,14 @@ def _one_strategy(
     items = list(document.allocations)
     if config.replacement_set is not None and replacements is not None:
         items = replacements.apply(items, config.replacement_set)
-    alone = StrategyAttribution(shares={config.strategies[0].name: Decimal(1)})
+    alone = _alone(config.strategies[0].name)
     return AccountTargets(items, {i.symbol: alone for i in items if i.allocation > 0}, (document,))
+
+
+@lru_cache(maxsize=256)
+def _alone(strategy: str) -> StrategyAttribution:
+    """All of a symbol for one strategy (a frozen value: one per name serves every preview)."""
+    return StrategyAttribution(shares={strategy: Decimal(1)})
 
 
 async def _fetch_all(
