@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from broker_connector_base import AllocationItem
-from rebalance_engine.planning import calculator_targets
+from rebalance_engine.planning import LastTargets, calculator_targets
 
 
 def _items(**weights: str) -> list[AllocationItem]:
@@ -48,3 +48,18 @@ def test_calculator_targets_thirds_sum_exactly_one() -> None:
 
 def test_calculator_targets_empty_means_all_cash() -> None:
     assert calculator_targets([], Decimal(1)) == ([], Decimal(1))
+
+
+def test_last_targets_answers_what_calculator_targets_does_and_follows_new_allocations() -> None:
+    last = LastTargets()
+    first = [AllocationItem(symbol="SPY", allocation=Decimal("0.6"))]
+    second = [AllocationItem(symbol="AGG", allocation=Decimal("0.5"))]
+
+    answers = [last(first, Decimal(1)), last(first, Decimal(1)), last(second, Decimal(1))]
+    answers.append(last(second, Decimal(2)))
+
+    assert answers[0] == answers[1] == calculator_targets(first, Decimal(1))
+    assert answers[2] == calculator_targets(second, Decimal(1))
+    assert answers[3] == calculator_targets(second, Decimal(2))
+    answers[3][0].clear()  # the caller's own list: the next answer is whole again
+    assert last(second, Decimal(2)) == calculator_targets(second, Decimal(2))

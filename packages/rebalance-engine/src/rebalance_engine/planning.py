@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from broker_connector_base import AllocationItem
 
-__all__ = ["calculator_targets"]
+__all__ = ["LastTargets", "calculator_targets"]
 
 _HUNDRED = Decimal(100)
 
@@ -53,3 +53,25 @@ def calculator_targets(
         AllocationItem(symbol=a.symbol, allocation=w) for a, w in zip(items, weights, strict=True)
     ]
     return normalised, reserve
+
+
+class LastTargets:
+    """``calculator_targets``, answered again without recomputing while the allocations and
+    the reserve stay those of the last call (a pure function: every check of an account until
+    a strategy's next document asks the same)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[tuple[AllocationItem, ...], Decimal], _Targets] | None = None
+
+    def __call__(
+        self, allocations: Sequence[AllocationItem], cash_reserve_percent: Decimal
+    ) -> tuple[list[AllocationItem], Decimal]:
+        """What ``calculator_targets(allocations, cash_reserve_percent)`` returns."""
+        key = (tuple(allocations), cash_reserve_percent)
+        if self._last is None or self._last[0] != key:
+            self._last = (key, calculator_targets(allocations, cash_reserve_percent))
+        weights, reserve = self._last[1]
+        return list(weights), reserve
+
+
+_Targets = tuple[list[AllocationItem], Decimal]

@@ -51,7 +51,7 @@ from rebalance_engine._planner import Planner, settle
 from rebalance_engine._report import execution_report
 from rebalance_engine._styles import OrderStyle
 from rebalance_engine.halt import HaltSwitch
-from rebalance_engine.planning import calculator_targets
+from rebalance_engine.planning import LastTargets
 from rebalance_engine.quotes import ArrivalQuotes
 from rebalance_engine.reconciliation import PositionReconciler
 from rebalance_engine.replacement_service import ReplacementService
@@ -129,10 +129,7 @@ class Rebalancer(BaseRebalancer):
         self.calculator = TradeCalculator()
         self.planner = Planner(self.broker, self.calculator)
         self.reconciler = PositionReconciler()
-        self._calculator_targets: (
-            tuple[tuple[tuple[AllocationItem, ...], Decimal], tuple[list[AllocationItem], Decimal]]
-            | None
-        ) = None
+        self._calculator_targets = LastTargets()
 
     # ------------------------------------------------------------------------------------
     # planning
@@ -144,14 +141,10 @@ class Rebalancer(BaseRebalancer):
         if pins:
             # Before any quote: a ticker the broker lists twice is looked up by its pin.
             await self.broker.resolve_instruments(pins)
-        key = (tuple(targets.allocations), config.cash_reserve_percent)
-        if self._calculator_targets is None or self._calculator_targets[0] != key:
-            # A pure function of the allocations and the reserve: the same targets (every
-            # check until a strategy's next document) give the same weights.
-            found = calculator_targets(targets.allocations, config.cash_reserve_percent)
-            self._calculator_targets = (key, found)
-        weights, reserve = self._calculator_targets[1]
-        return _Goal(targets, list(weights), reserve)
+        weights, reserve = self._calculator_targets(
+            targets.allocations, config.cash_reserve_percent
+        )
+        return _Goal(targets, weights, reserve)
 
     async def _plan(
         self,
