@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "demo" / "scenario.yaml"
 ALLOCATIONS = REPO / "demo" / "allocations"
 REBALANCE = REPO / "tools" / "rebalance.sh"
-DEMO_ACCOUNTS = ("DUM959247", "DU789012")
+DEMO_ACCOUNTS = ("DUM959247", "DU789012", "DU345678")
 
 
 def _read_ready_line(process: subprocess.Popen[str]) -> int:

@@ -9,7 +9,7 @@ import pytest
 from app.cli import main
 from app.models import AccountExecutionResult
 from app.notify.report import format_results
-from broker_connector_base import OrderStatus, Trade
+from broker_connector_base import OrderStatus, RebalancePlan, Trade
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -128,6 +128,99 @@ def test_format_results_when_only_previews_then_has_no_fill_columns() -> None:
 
 def test_format_results_says_when_no_trade_is_needed() -> None:
     assert "no trades needed" in format_results([_result()])
+
+
+def _line(
+    symbol: str, quantity: int, shares: dict[str, str] | None, **fields: str
+) -> RebalancePlan:
+    direction = "HOLD" if quantity == 0 else ("BUY" if quantity > 0 else "SELL")
+    return RebalancePlan.model_validate(
+        {
+            "symbol": symbol,
+            "current_weight": fields.get("current_weight", "0.1"),
+            "target_weight": fields.get("target_weight", "0.1"),
+            "current_value": fields.get("current_value", "1000"),
+            "target_value": fields.get("target_value", "1000"),
+            "trade_quantity": quantity,
+            "trade_amount": str(quantity * Decimal("10.50")),
+            "direction": direction,
+            "needs_rebalance": quantity != 0,
+            "attribution": None if shares is None else {"shares": shares},
+        }
+    )
+
+
+def test_format_results_preview_with_plan_lists_every_line_with_weights_and_strategies() -> None:
+    growth_income = {"growth": "0.6", "income": "0.4"}
+    preview = _result(
+        trades=[
+            _trade("SPY", 12, attribution={"shares": growth_income}),
+            _trade("VNQ", -3, attribution={"shares": {"income": "1"}}),
+        ],
+        plan=[
+            _line("SPY", 12, growth_income, current_weight="0.2", target_weight="0.3333"),
+            _line("TLT", 0, {"growth": "0.5", "income": "0.5"}),
+            _line("VNQ", -3, {"income": "1"}, target_value="500", target_weight="0.05"),
+        ],
+    )
+
+    lines = format_results([preview]).splitlines()
+
+    assert lines[0].split() == [
+        "ACCOUNT", "ACTION", "SYMBOL", "QUANTITY", "PRICE", "VALUE", "CURRENT", "WEIGHT",
+        "TARGET", "TARGET", "WEIGHT", "STRATEGIES",
+    ]  # fmt: skip
+    assert lines[1].split() == [
+        "DU1", "BUY", "SPY", "12", "10.50", "126.00", "1,000.00", "20.0%", "1,000.00", "33.3%",
+        "growth", "60%", "/", "income", "40%",
+    ]  # fmt: skip
+    assert lines[2].split() == [
+        "DU1", "HOLD", "TLT", "-", "-", "-", "1,000.00", "10.0%", "1,000.00", "10.0%",
+        "growth", "50%", "/", "income", "50%",
+    ]  # fmt: skip
+    assert lines[3].split() == [
+        "DU1", "SELL", "VNQ", "3", "10.50", "31.50", "1,000.00", "10.0%", "500.00", "5.0%",
+        "income", "100%",
+    ]  # fmt: skip
+    assert "DU1 preview (run r1) succeeded: 2 trades proposed" in lines[5]
+    assert lines[6] == (
+        "  by strategy (planned values): growth buys 75.60, sells 0.00; "
+        "income buys 50.40, sells 31.50"
+    )
+
+
+def test_format_results_of_one_strategy_has_no_strategies_column_or_parts() -> None:
+    preview = _result(
+        trades=[_trade("SPY", 12, attribution={"shares": {"growth": "1"}})],
+        plan=[_line("SPY", 12, {"growth": "1"})],
+    )
+    executed = _result(
+        run_id="r2",
+        mode="rebalance",
+        trades=[_trade("SPY", 1, order_id="7", attribution={"shares": {"growth": "1"}})],
+    )
+
+    text = format_results([preview, executed])
+
+    assert "STRATEGIES" not in text
+    assert "growth" not in text
+    assert "by strategy" not in text
+
+
+def test_format_results_orders_of_two_strategies_show_whom_each_is_for() -> None:
+    executed = _result(
+        mode="rebalance",
+        trades=[
+            _trade("SPY", 12, order_id="42", attribution={"shares": {"a": "0.25", "b": "0.75"}}),
+            _trade("QQQ", 2, order_id="43", attribution={"shares": {"a": "1"}}),
+        ],
+    )
+
+    lines = format_results([executed]).splitlines()
+
+    assert lines[0].split()[-1] == "STRATEGIES"
+    assert lines[1].endswith("  b 75% / a 25%")
+    assert lines[2].endswith("  a 100%")
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from app.api.models import (
     HoldingsSource,
     PreviewInfo,
     SnapshotInfo,
+    StrategyWeightView,
 )
 from app.api.views import (
     drift_of,
@@ -132,6 +133,9 @@ class AccountViews:
         detail = AccountDetail(
             account_id=account_id,
             strategy_name=account.strategy_name,
+            strategies=[
+                StrategyWeightView(name=s.name, weight=s.weight) for s in account.strategies
+            ],
             broker=account.broker,
             type=account.type,
             enabled=account.enabled,

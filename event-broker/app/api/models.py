@@ -44,9 +44,16 @@ __all__ = [
     "SignalView",
     "SnapshotInfo",
     "SnapshotRequest",
+    "StrategyShares",
+    "StrategyWeightView",
 ]
 
 Direction = Literal["BUY", "SELL", "HOLD"]
+
+StrategyShares = dict[str, Decimal]
+"""Which strategies of the account a line is for: strategy name -> its share (fractions
+summing to 1; ``{}``: no strategy targets the symbol, it is being sold). Lines of runs that
+were not attributed carry ``null`` instead."""
 
 
 class _Body(BaseModel):
@@ -163,7 +170,8 @@ class ConnectionStatus(_Body):
 
 
 class OrderView(_Body):
-    """An order a run placed, in its last journalled state (quantities unsigned)."""
+    """An order a run placed, in its last journalled state (quantities unsigned), and the
+    strategies it is for."""
 
     order_id: str | None
     symbol: str
@@ -175,10 +183,11 @@ class OrderView(_Body):
     avg_fill_price: Decimal | None
     recorded_at: datetime
     updated_at: datetime
+    strategies: StrategyShares | None = None
 
 
 class ProposedTrade(_Body):
-    """A trade a preview proposes (nothing placed)."""
+    """A trade a preview proposes (nothing placed), and the strategies it is for."""
 
     symbol: str
     side: Literal["BUY", "SELL"]
@@ -187,6 +196,7 @@ class ProposedTrade(_Body):
     current_value: Decimal
     target_value: Decimal
     estimated_value: Decimal
+    strategies: StrategyShares | None = None
 
 
 class RunSummary(_Body):
@@ -249,7 +259,8 @@ class EventsResponse(_Body):
 
 
 class Holding(_Body):
-    """One symbol held or targeted: where it is, where the plan wants it, the trade.
+    """One symbol held or targeted: where it is, where the plan wants it, the trade, and the
+    strategies of the account it is for.
 
     Weights are fractions of the account's value; ``drift`` is ``current_weight -
     target_weight`` (positive: overweight). From a snapshot there is no trade (``HOLD``, 0),
@@ -265,6 +276,7 @@ class Holding(_Body):
     trade_quantity: int
     trade_value: Decimal
     direction: Direction
+    strategies: StrategyShares | None = None
 
 
 class DriftSummary(_Body):
@@ -294,6 +306,13 @@ class PreviewInfo(_Body):
     plan_source: Literal["plan", "trades"]
 
 
+class StrategyWeightView(_Body):
+    """A strategy the account follows and the fraction of its investable value it gets."""
+
+    name: str
+    weight: Decimal
+
+
 class SnapshotInfo(_Body):
     """The account's latest portfolio snapshot (daily, after each rebalance, or on demand).
 
@@ -318,10 +337,15 @@ class AccountSummary(_Body):
     newest successful ``preview`` (with its proposed trades) or the latest ``snapshot``
     (positions against the targets stored with it), whichever is newer; ``null`` with
     neither.
+
+    ``strategies`` lists every strategy the account follows with its weight (one, weight 1,
+    for most accounts); ``strategy_name`` is the single strategy's name, or the names joined
+    by ``+`` for several.
     """
 
     account_id: str
     strategy_name: str
+    strategies: list[StrategyWeightView]
     broker: str
     type: Literal["paper", "live"]
     enabled: bool

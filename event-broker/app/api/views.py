@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, cast
 
+from broker_connector_base import StrategyAttribution
+
 from app.api.models import (
     DriftSummary,
     EventView,
@@ -15,6 +17,7 @@ from app.api.models import (
     ProposedTrade,
     RunDetail,
     RunSummary,
+    StrategyShares,
 )
 from app.models import AccountExecutionResult, RebalancePlan, RunMode
 from app.reporting.report import drift_of as snapshot_drift
@@ -38,6 +41,10 @@ _WEIGHT = Decimal("0.000001")
 
 def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
+
+
+def _shares(attribution: StrategyAttribution | None) -> StrategyShares | None:
+    return None if attribution is None else dict(sorted(attribution.shares.items()))
 
 
 def _duration(started: str, finished: str | None) -> float | None:
@@ -79,6 +86,7 @@ def order_view(order: JournalOrder) -> OrderView:
         avg_fill_price=_decimal(order.avg_fill_price),
         recorded_at=datetime.fromisoformat(order.recorded_at),
         updated_at=datetime.fromisoformat(order.updated_at),
+        strategies=_shares(order.attribution),
     )
 
 
@@ -94,6 +102,7 @@ def _proposed(result: AccountExecutionResult | None) -> list[ProposedTrade]:
             current_value=t.current_value,
             target_value=t.target_value,
             estimated_value=t.notional,
+            strategies=_shares(t.attribution),
         )
         for t in result.trades
     ]
@@ -142,6 +151,7 @@ def holdings_of(result: AccountExecutionResult) -> list[Holding]:
                 trade_quantity=trade.quantity,
                 trade_value=trade.quantity * trade.price,
                 direction=trade.action,
+                strategies=_shares(trade.attribution),
             )
         )
     return sorted(holdings, key=lambda h: h.symbol)
@@ -160,6 +170,7 @@ def _plan_holding(line: RebalancePlan) -> Holding:
         trade_quantity=line.trade_quantity,
         trade_value=line.trade_amount,
         direction=line.direction,
+        strategies=_shares(line.attribution),
     )
 
 

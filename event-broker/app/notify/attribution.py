@@ -12,11 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from broker_connector_base import StrategyAttribution
+from broker_connector_base import StrategyAttribution, Trade
 
 from app.models import AccountExecutionResult
 
-__all__ = ["NO_STRATEGY", "percent", "several_strategies", "shares_text", "strategies_of"]
+__all__ = [
+    "NO_STRATEGY",
+    "by_strategy",
+    "by_strategy_text",
+    "percent",
+    "several_strategies",
+    "shares_text",
+    "strategies_of",
+]
 
 NO_STRATEGY = "no strategy"
 """What a line held for none of the account's strategies (being sold) is attributed to."""
@@ -53,3 +61,36 @@ def several_strategies(result: AccountExecutionResult) -> bool:
     lines = [line.attribution for line in result.plan]
     trades = [trade.attribution for trade in result.trades]
     return len(strategies_of([*lines, *trades])) > 1
+
+
+def _money(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.01')):,.2f}"
+
+
+def by_strategy(trades: Iterable[Trade]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Each strategy's part of the trades' planned values: ``name -> (bought, sold)``.
+
+    A trade's value is divided by its attribution (``StrategyAttribution.split``); a sale
+    no strategy targets counts under ``no strategy``; trades without attribution are left out.
+    """
+    totals: dict[str, tuple[Decimal, Decimal]] = {}
+    for trade in trades:
+        if trade.attribution is None:
+            continue
+        parts = trade.attribution.split(trade.notional) or {NO_STRATEGY: trade.notional}
+        for name, value in parts.items():
+            bought, sold = totals.get(name, (Decimal(0), Decimal(0)))
+            totals[name] = (bought + value, sold) if trade.quantity > 0 else (bought, sold + value)
+    return dict(sorted(totals.items()))
+
+
+def by_strategy_text(result: AccountExecutionResult) -> str | None:
+    """``growth buys 1,234.50, sells 0.00; income buys ...`` for a run of several strategies
+    with trades; ``None`` otherwise."""
+    if not result.trades or not several_strategies(result):
+        return None
+    totals = by_strategy(result.trades)
+    return "; ".join(
+        f"{name} buys {_money(bought)}, sells {_money(sold)}"
+        for name, (bought, sold) in totals.items()
+    )

@@ -26,6 +26,7 @@ from broker_connector_base import InvalidInputError
 from pydantic import SecretStr
 
 from app.models import AccountExecutionResult
+from app.notify.attribution import by_strategy_text, several_strategies, shares_text
 from app.notify.execution import execution_line, execution_summary
 
 __all__ = [
@@ -156,7 +157,15 @@ def format_account_result(result: AccountExecutionResult) -> tuple[str, str, Not
         lines.append(
             f"Account value {_money(result.total_value)}, cash {_money(result.cash_balance)}."
         )
-    lines.extend(_trade_line(trade) for trade in result.trades)
+    attributed = several_strategies(result)
+    lines.extend(
+        _trade_line(trade)
+        + (f" for {shares_text(trade.attribution)}" if attributed and trade.attribution else "")
+        for trade in result.trades
+    )
+    parts = by_strategy_text(result)
+    if parts is not None:
+        lines.append(f"By strategy (planned values): {parts}.")
     if result.execution is not None:
         summary = execution_summary(result.execution)
         lines.append(summary[0].upper() + summary[1:] + ".")

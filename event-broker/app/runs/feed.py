@@ -57,6 +57,9 @@ def _order_data(order: JournalOrder) -> dict[str, Any]:
         "status": order.status,
         "filled_quantity": None if order.filled_quantity is None else abs(order.filled_quantity),
         "avg_fill_price": order.avg_fill_price,
+        "strategies": None
+        if order.attribution is None
+        else {name: str(share) for name, share in sorted(order.attribution.shares.items())},
     }
 
 

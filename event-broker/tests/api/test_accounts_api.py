@@ -52,8 +52,38 @@ async def test_accounts_lists_configured_accounts_with_tradability(api: Api) -> 
     assert listed == {
         "DUM959247": (True, None),
         "DU789012": (True, None),
+        "DU345678": (True, None),
         "U1234567": (False, None),
     }
+    strategies = {a["account_id"]: a["strategies"] for a in body["accounts"]}
+    assert strategies["DUM959247"] == [{"name": "etf-blend-301-20", "weight": "1"}]
+    assert strategies["DU345678"] == [
+        {"name": "etf-blend-301-20", "weight": "0.6"},
+        {"name": "income-core-20", "weight": "0.4"},
+    ]
+
+
+async def test_two_strategy_account_preview_holdings_and_orders_say_whom_each_line_is_for(
+    api: Api,
+) -> None:
+    growth, income = "etf-blend-301-20", "income-core-20"
+    preview = (await api.client.post("/api/v1/accounts/DU345678/calculate", json={})).json()
+    detail = (await api.client.get("/api/v1/accounts/DU345678")).json()
+    run = (await api.client.post("/api/v1/accounts/DU345678/rebalance", json={})).json()
+
+    assert detail["strategy_name"] == f"{growth}+{income}"
+    proposed = {t["symbol"]: t["strategies"] for t in preview["proposed_trades"]}
+    assert proposed["QQQ"] == {growth: "1"}
+    assert proposed["IEF"] == {income: "1"}
+    holdings = {h["symbol"]: h["strategies"] for h in detail["holdings"]}
+    # TLT: 0.6 x 20 % for growth and 0.4 x 30 % for income, the same part of the account.
+    assert holdings["TLT"] == {growth: "0.5", income: "0.5"}
+    assert set(holdings) == {"DBC", "GLD", "IEF", "QQQ", "SPY", "TLT", "VNQ"}
+    assert sum(Decimal(v) for v in holdings["GLD"].values()) == 1
+    placed = {o["symbol"]: o["strategies"] for o in run["orders"]}
+    assert run["status"] == "succeeded"
+    assert placed == {symbol: proposed[symbol] for symbol in placed}
+    assert set(placed) == {o.symbol for o in api.sim_orders("DU345678")}
 
 
 async def test_calculate_previews_through_run_path_journals_source_api_places_nothing(

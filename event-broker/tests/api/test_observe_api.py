@@ -127,7 +127,8 @@ async def test_connection_status_probes_gateway_and_shows_link_and_last_signal(
     assert ibkr["reachable"] is True
     assert status["realtime"] == {
         "state": "connected",
-        "channels": ["etf-blend-100-20", "etf-blend-301-20"],
+        # DU345678 follows etf-blend-100-20 and income-core-20: each is a channel.
+        "channels": ["etf-blend-100-20", "etf-blend-301-20", "income-core-20"],
     }
     assert status["last_signal"]["event_id"] == "sig-1:0"
     assert status["last_signal"]["channel"] == "etf-blend-301-20"

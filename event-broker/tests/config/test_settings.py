@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import re
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -688,7 +689,17 @@ def test_repository_example_files_load(tmp_path: Path) -> None:
     config = load_app_config(env_file=None, environ=environ)
 
     assert isinstance(config.settings, Settings)
-    assert [a.account_id for a in config.tradable_accounts()] == ["DUM959247", "DU789012"]
+    assert [a.account_id for a in config.tradable_accounts()] == [
+        "DUM959247",
+        "DU789012",
+        "DU345678",
+    ]
+    assert config.account("DU345678").strategy_names == ("etf-blend-100-20", "income-core-20")
+    assert [s.weight for s in config.account("DU345678").strategies] == [
+        Decimal("0.6"),
+        Decimal("0.4"),
+    ]
+    assert config.channel_names() == ["etf-blend-100-20", "etf-blend-301-20", "income-core-20"]
     assert connection_for(config.settings, config.account("DUM959247")).client_id == 959247
     assert config.account("DU789012").replacement_set == "ira"
     assert config.account("DU789012").pdt_protection_enabled is True

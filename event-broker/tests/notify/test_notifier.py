@@ -186,3 +186,54 @@ def test_notification_service_repr_hides_urls() -> None:
     service = NotificationService([SecretStr(f"json://127.0.0.1:1/{TOKEN}")])
 
     assert TOKEN not in repr(service)
+
+
+def _attributed(symbol: str, quantity: int, shares: dict[str, str], order_id: str) -> Trade:
+    return Trade.model_validate(
+        {
+            "symbol": symbol,
+            "quantity": quantity,
+            "current_shares": max(-quantity, 0),
+            "target_value": "1000",
+            "current_value": "0",
+            "price": "100.00",
+            "order_id": order_id,
+            "status": "FILLED",
+            "filled_quantity": quantity,
+            "avg_fill_price": "100.00",
+            "attribution": {"shares": shares},
+        }
+    )
+
+
+async def test_notify_account_result_of_two_strategies_attributes_each_order_and_sums_per_strategy(
+    receiver: Receiver,
+) -> None:
+    service = NotificationService([receiver.url()])
+    trades = [
+        _attributed("SPY", 12, {"growth": "0.6", "income": "0.4"}, "17"),
+        _attributed("TLT", -5, {"income": "1"}, "18"),
+        _attributed("GLD", -1, {}, "19"),
+    ]
+
+    assert await service.notify_account_result(result(trades=trades))
+
+    (body,) = receiver.bodies
+    lines = body["message"].splitlines()
+    assert "BUY 12 SPY @ 100.00 -> FILLED 12 @ 100.00 for growth 60% / income 40%" in lines
+    assert "SELL 5 TLT @ 100.00 -> FILLED 5 @ 100.00 for income 100%" in lines
+    assert "SELL 1 GLD @ 100.00 -> FILLED 1 @ 100.00 for no strategy" in lines
+    # SPY's 1,200.00 split 720/480; TLT's 500.00 sale is income's; GLD's is no strategy's.
+    assert (
+        "By strategy (planned values): growth buys 720.00, sells 0.00; income buys 480.00, "
+        "sells 500.00; no strategy buys 0.00, sells 100.00."
+    ) in lines
+
+
+def test_format_account_result_of_one_strategy_leaves_attribution_out() -> None:
+    trades = [_attributed("SPY", 12, {"growth": "1"}, "17")]
+
+    _, body, _ = format_account_result(result(trades=trades))
+
+    assert "BUY 12 SPY @ 100.00 -> FILLED 12 @ 100.00" in body.splitlines()
+    assert "growth" not in body

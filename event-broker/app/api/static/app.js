@@ -39,6 +39,13 @@ async function api(path, options = {}) {
 const money = (text) => text == null ? "–" :
   Number(text).toLocaleString(undefined, { style: "currency", currency: "USD" });
 const percent = (text, digits = 2) => text == null ? "–" : `${(Number(text) * 100).toFixed(digits)}%`;
+// "growth 60% / income 40%": whom a line is for (strategy -> share); "" when not attributed.
+const shares = (byName) => byName == null ? "" : Object.keys(byName).length === 0 ? "no strategy" :
+  Object.entries(byName).sort((a, b) => Number(b[1]) - Number(a[1]))
+    .map(([name, share]) => `${name} ${percent(share, 0)}`).join(" / ");
+const strategiesOf = (account) => account.strategies.length > 1
+  ? account.strategies.map((s) => `${s.name} ${percent(s.weight, 0)}`).join(" + ")
+  : account.strategy_name;
 const when = (iso) => iso == null ? "–" : new Date(iso).toLocaleString();
 function age(secs) {
   if (secs == null) return "–";
@@ -119,7 +126,7 @@ async function renderOverview() {
       last ? `${MODES[last.mode]} ${last.status}, ${when(last.finished_at || last.started_at)}` : "none";
     const tr = row([
       cell(a.account_id + (a.tradable ? "" : " (not traded)")),
-      cell(a.strategy_name),
+      cell(strategiesOf(a)),
       cell(money(a.total_value), "num"),
       cell(money(a.cash_balance), "num"),
       cell(a.drift ? percent(a.drift.total) : "–", "num"),
@@ -160,6 +167,7 @@ function renderHoldings(detail) {
       cell(h.symbol), cell(percent(h.current_weight), "num"), cell(percent(h.target_weight), "num"),
       cell(percent(h.drift), "num " + (Math.abs(drift) > 0.01 ? "warn" : "")),
       cell(money(h.current_value), "num"), cell(money(h.target_value), "num"), cell(trade, "num"),
+      cell(detail.strategies.length > 1 ? shares(h.strategies) : ""),
     ], { "data-symbol": h.symbol });
   });
   $("#holdings-table tbody").replaceChildren(...rows);
@@ -322,7 +330,7 @@ async function renderRuns(accountId) {
 
 async function renderAccount(accountId) {
   const detail = await api(`/api/v1/accounts/${encodeURIComponent(accountId)}`);
-  $("#account-title").textContent = `${detail.account_id} · ${detail.strategy_name}`;
+  $("#account-title").textContent = `${detail.account_id} · ${strategiesOf(detail)}`;
   $("#account-summary").textContent =
     `${detail.type} account, ${detail.tradable ? "traded" : "not traded (disabled or other mode)"}; ` +
     `value ${money(detail.total_value)}, cash ${money(detail.cash_balance)}` +
