@@ -58,7 +58,7 @@ async def test_accounts_lists_configured_accounts_with_tradability(api: Api) -> 
     strategies = {a["account_id"]: a["strategies"] for a in body["accounts"]}
     assert strategies["DUM959247"] == [{"name": "etf-blend-301-20", "weight": "1"}]
     assert strategies["DU345678"] == [
-        {"name": "etf-blend-301-20", "weight": "0.6"},
+        {"name": "etf-blend-100-20", "weight": "0.6"},
         {"name": "income-core-20", "weight": "0.4"},
     ]
 
@@ -66,20 +66,23 @@ async def test_accounts_lists_configured_accounts_with_tradability(api: Api) -> 
 async def test_two_strategy_account_preview_holdings_and_orders_say_whom_each_line_is_for(
     api: Api,
 ) -> None:
-    growth, income = "etf-blend-301-20", "income-core-20"
+    growth, income = "etf-blend-100-20", "income-core-20"
     preview = (await api.client.post("/api/v1/accounts/DU345678/calculate", json={})).json()
     detail = (await api.client.get("/api/v1/accounts/DU345678")).json()
     run = (await api.client.post("/api/v1/accounts/DU345678/rebalance", json={})).json()
 
     assert detail["strategy_name"] == f"{growth}+{income}"
     proposed = {t["symbol"]: t["strategies"] for t in preview["proposed_trades"]}
-    assert proposed["QQQ"] == {growth: "1"}
+    assert proposed["DBC"] == {growth: "1"}
     assert proposed["IEF"] == {income: "1"}
-    holdings = {h["symbol"]: h["strategies"] for h in detail["holdings"]}
-    # TLT: 0.6 x 20 % for growth and 0.4 x 30 % for income, the same part of the account.
-    assert holdings["TLT"] == {growth: "0.5", income: "0.5"}
-    assert set(holdings) == {"DBC", "GLD", "IEF", "QQQ", "SPY", "TLT", "VNQ"}
-    assert sum(Decimal(v) for v in holdings["GLD"].values()) == 1
+    holdings = {
+        h["symbol"]: {name: Decimal(share) for name, share in h["strategies"].items()}
+        for h in detail["holdings"]
+    }
+    # TLT: 0.6 x 30 % for etf-blend-100-20 and 0.4 x 30 % for income-core-20.
+    assert holdings["TLT"] == {growth: Decimal("0.6"), income: Decimal("0.4")}
+    assert holdings["VNQ"] == {income: 1}
+    assert set(holdings) == {"DBC", "GLD", "IEF", "SPY", "TLT", "VNQ"}
     placed = {o["symbol"]: o["strategies"] for o in run["orders"]}
     assert run["status"] == "succeeded"
     assert placed == {symbol: proposed[symbol] for symbol in placed}
