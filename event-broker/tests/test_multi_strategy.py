@@ -87,3 +87,20 @@ async def test_signal_on_either_strategy_channel_rebalances_the_two_strategy_acc
         GROWTH: Decimal("0.666667"),
         BLEND: Decimal("0.333333"),
     }
+
+
+async def test_pdt_account_of_two_strategies_gets_one_rebalance_a_day_whichever_signals(
+    stack: Stack, daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    running = await daemon(accounts_file=str(_two_strategy_accounts(tmp_path, pdt=True)))
+
+    runs = await _both_signals(stack, running)
+
+    (first_id, first_status, _, _, _), (_, second_status, second_error, _, second_json) = runs
+    assert (first_status, second_status) == ("succeeded", "refused")
+    # PDT protection counts executed rebalances of the account, not of each strategy.
+    assert second_error.startswith(
+        "PDT Protection: Account DUM959247 was already rebalanced earlier today"
+    )
+    assert json.loads(second_json)["trades"] == []
+    assert {o.order_ref for o in stack.sim.orders()} == {first_id}
