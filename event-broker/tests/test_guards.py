@@ -231,3 +231,61 @@ async def _check(stack: Stack) -> Any:
     )
     out, err = await process.communicate()
     return SimpleNamespace(returncode=process.returncode, stdout=out.decode() + err.decode())
+
+
+async def test_daemon_with_one_bad_accounts_entry_serves_the_others_and_says_so_loudly(
+    stack: Stack, daemon: Any, tmp_path: Path, receiver: Receiver
+) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(
+        "accounts:\n"
+        "  - {account_id: DUM959247, type: paper, strategy_name: etf-blend-301-20}\n"
+        "  - {account_id: DU789012, type: paper, strategy_name: etf-blend-100-20,"
+        " cash_reserve_percent: '2'}\n",
+        encoding="utf-8",
+    )
+    running = await daemon(
+        accounts_file=str(accounts), notification_urls=receiver.url().get_secret_value()
+    )
+    critical = await running.wait_for_log("accounts[1] (account DU789012) is not served")
+    check = await _check_live(stack, running.env)
+
+    await stack.ably.publish("etf-blend-100-20", {"exec": "rebalance"}, id="broken:0")
+    await running.wait_for_log("refused for 1 not served (fix accounts.yaml)")
+    await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="served:0")
+    await running.wait_for_log("Event served:0 on etf-blend-301-20 done")
+
+    assert "CRITICAL" in critical
+    assert "cash_reserve_percent: '2' is text, not a number" in "\n".join(running.log)
+    assert check.returncode == 0
+    assert "NOT SERVED (fix accounts.yaml): accounts[1] (account DU789012)" in check.stdout
+    assert {o.account for o in stack.sim.orders()} == {"DUM959247"}
+    runs = dict(stack.journal_rows("SELECT account_id, status FROM runs"))
+    assert runs == {"DU789012": "refused", "DUM959247": "succeeded"}
+    titles = [b["title"] for b in receiver.bodies]
+    assert "1 account(s) in accounts.yaml not served until fixed" in titles
+    assert "Rebalance skipped: DU789012" in titles
+
+
+async def _check_live(stack: Stack, env: dict[str, str]) -> Any:
+    """``--check`` against the running daemon's own status file."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.main",
+        "--check",
+        env=env,
+        cwd=stack.workdir,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return SimpleNamespace(returncode=process.returncode, stdout=out.decode() + err.decode())
+
+
+async def test_rebalance_sh_without_arguments_exits_2_with_usage_on_stderr(stack: Stack) -> None:
+    out = await stack.cli()
+
+    assert out.code == 2
+    assert out.stdout == ""
+    assert "tools/rebalance.sh -account DUM959247" in out.stderr

@@ -94,11 +94,15 @@ class EventProcessor:
         for entry in broken:
             await self.strategies.executor.refuse_not_served(entry, event.exec, event_row=row)
         if not accounts:
+            refused = (
+                f"; refused for {len(broken)} not served (fix accounts.yaml)" if broken else ""
+            )
             self._ignore(
                 event_id,
                 row,
                 f"no tradable account for strategy {strategy!r}"
-                + (f" and account {event.account_id}" if event.account_id else ""),
+                + (f" and account {event.account_id}" if event.account_id else "")
+                + refused,
             )
             return None
         logger.info(
