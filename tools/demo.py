@@ -5,7 +5,10 @@ replacement set), serves target allocations from ``demo/allocations`` (``file://
 through ``tools/rebalance.sh`` (the operator's path): preview every account, execute (each
 run records the account as it left it), preview again (no trades needed), take a snapshot of
 every account, print the journal summary and each account's performance report
-(``-report``). Then it starts the daemon on the same
+(``-report``). Before the execution, a garbage allocations document (100 % in one symbol)
+is refused whole by DUM959247's risk limits; after the reports, the kill switch: ``-halt``,
+a refused rebalance, ``-resume``.
+Then it starts the daemon on the same
 state with its HTTP API and dashboard on 127.0.0.1 (port 8000, or a free one when 8000 is
 taken) and a fresh API key, prints both, and keeps it up for a minute or until Enter
 (``--serve-secs``, 0 skips it); then it stops everything it started. The repo's
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -119,11 +123,43 @@ def _demo_env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-def _step(title: str, args: list[str], env: dict[str, str], cwd: Path) -> None:
-    print(f"\n=== {title}\n$ tools/rebalance.sh {' '.join(args)}", flush=True)
+def _step(title: str, args: list[str], env: dict[str, str], cwd: Path, *, expect: int = 0) -> None:
+    shown = " ".join(f'"{a}"' if " " in a else a for a in args)
+    print(f"\n=== {title}\n$ tools/rebalance.sh {shown}", flush=True)
     done = subprocess.run([str(REBALANCE), *args], env=env, cwd=cwd, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"demo: '{' '.join(args)}' failed with exit code {done.returncode}")
+    if done.returncode != expect:
+        raise SystemExit(f"demo: '{shown}' exited with code {done.returncode}, expected {expect}")
+
+
+def _garbage_refused(env: dict[str, str], work: Path) -> None:
+    """A garbage allocations document, stopped by the account's risk limits before any order."""
+    garbage = work / "garbage-allocations"
+    shutil.copytree(ALLOCATIONS, garbage)
+    document = garbage / "etf-blend-301-20" / "allocations.json"
+    content = json.loads(document.read_text(encoding="utf-8"))
+    content["data"]["allocations"] = [{"symbol": "QQQ", "allocation": 1.0}]
+    document.write_text(json.dumps(content), encoding="utf-8")
+    _step(
+        "A garbage allocations document (100 % QQQ) meets DUM959247's risk limits "
+        "(accounts.yaml): refused whole, nothing placed",
+        ["-account", "DUM959247", "-exec", "rebalance"],
+        {**env, "ALLOCATIONS_API_URL": garbage.as_uri()},
+        work,
+        expect=1,
+    )
+
+
+def _kill_switch(env: dict[str, str], work: Path) -> None:
+    """The kill switch on, a rebalance refused while it is, and off again."""
+    _step("Kill switch: halt all trading", ["-halt", "demo: owner stops trading"], env, work)
+    _step(
+        "While halted every rebalance is refused",
+        ["-all", "-exec", "rebalance"],
+        env,
+        work,
+        expect=1,
+    )
+    _step("Resume trading", ["-resume"], env, work)
 
 
 def _journal_summary(data_dir: Path) -> str:
@@ -229,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Demo: IB Gateway simulator on 127.0.0.1:{port}, scenario {SCENARIO.name}")
             print(f"      allocations from {ALLOCATIONS}, state in {data_dir}")
             _step("Preview every account", ["-all"], env, work)
+            _garbage_refused(env, work)
             _step("Execute the rebalance", ["-all", "-exec", "rebalance"], env, work)
             _step("Preview again: the portfolios are on target", ["-all"], env, work)
             _step("Snapshot every account (places nothing)", ["-snapshot", "-all"], env, work)
@@ -236,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             print(_journal_summary(data_dir))
             for account in DEMO_ACCOUNTS:
                 _step(f"Report of {account}", ["-report", "-account", account], env, work)
+            _kill_switch(env, work)
             if args.serve_secs > 0:
                 _serve_dashboard(env, work, args.serve_secs)
     print("\nDemo finished; the simulator is stopped and the temp state removed.")

@@ -241,7 +241,11 @@ class Rebalancer(BaseRebalancer):
             error = refusal = str(exc)
         if error:
             self.logger.error(
-                "Rebalance of %s (run %s) failed: %s", account_config.account_id, self.run_id, error
+                "Rebalance of %s (run %s) %s: %s",
+                account_config.account_id,
+                self.run_id,
+                "refused" if refusal else "failed",
+                error,
             )
         final = run.snapshot
         differences: list[PositionDifference] = []
