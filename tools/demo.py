@@ -132,7 +132,16 @@ def _step(title: str, args: list[str], env: dict[str, str], cwd: Path, *, expect
 
 
 def _garbage_refused(env: dict[str, str], work: Path) -> None:
-    """A garbage allocations document, stopped by the account's risk limits before any order."""
+    """A garbage allocations document, stopped by the account's risk limits before any order.
+
+    The repo's ``accounts.yaml`` with limits on DUM959247 (its example in the file's comments):
+    no symbol above 60 % of the account, never a leveraged ETF.
+    """
+    accounts = work / "accounts-with-limits.yaml"
+    marker = "    strategy_name: etf-blend-301-20\n"
+    limits = "    risk_limits: {max_symbol_weight_percent: 60, denied_symbols: [TQQQ, SQQQ]}\n"
+    text = (REPO / "accounts.yaml").read_text(encoding="utf-8")
+    accounts.write_text(text.replace(marker, marker + limits, 1), encoding="utf-8")
     garbage = work / "garbage-allocations"
     shutil.copytree(ALLOCATIONS, garbage)
     document = garbage / "etf-blend-301-20" / "allocations.json"
@@ -141,9 +150,9 @@ def _garbage_refused(env: dict[str, str], work: Path) -> None:
     document.write_text(json.dumps(content), encoding="utf-8")
     _step(
         "A garbage allocations document (100 % QQQ) meets DUM959247's risk limits "
-        "(accounts.yaml): refused whole, nothing placed",
+        "(max_symbol_weight_percent: 60): refused whole, nothing placed",
         ["-account", "DUM959247", "-exec", "rebalance"],
-        {**env, "ALLOCATIONS_API_URL": garbage.as_uri()},
+        {**env, "ALLOCATIONS_API_URL": garbage.as_uri(), "ACCOUNTS_FILE": str(accounts)},
         work,
         expect=1,
     )
