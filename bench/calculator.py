@@ -72,10 +72,11 @@ SEED = 20_240_601
 MILP_STATUS: Counter[str] = Counter()  # HiGHS model status of every MILP solved
 MILP_LOWER_BOUND = [Decimal(0)]  # sum of the proven lower bounds (relative objective)
 CENT = Decimal("0.01")
-# HiGHS accepts a row violated within its feasibility tolerance (about 1e-7, on scaled rows);
-# a hundredth of a cent kept aside in the cash row keeps its plans affordable when checked
-# in exact arithmetic, and moves the optimum by no more than that.
-_MARGIN = 1e-4
+# HiGHS accepts a share count within 1e-6 of a whole number and a row violated within about
+# 1e-7 (on scaled rows); rounded to whole shares at prices up to USD 3,000, a plan can end a
+# fraction of a cent short. A cent kept aside in the cash row keeps its plans affordable when
+# checked in exact arithmetic, and moves the optimum by no more than that.
+_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
