@@ -51,11 +51,13 @@ __all__ = ["AccountViews"]
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Built:
     detail: AccountDetail
     preview_finished: datetime | None
     snapshot_taken: datetime | None
+    json: tuple[tuple[float | None, float | None], bytes] | None = None
+    """The detail's JSON and the ages (0.1 s steps) it was rendered with."""
 
 
 def _age(since: datetime) -> float:
@@ -90,24 +92,26 @@ class AccountViews:
         """The configured account ``account_id``, or ``None``."""
         return next((a for a in self.runtime.config.accounts if a.account_id == account_id), None)
 
-    def detail(self, account: AccountConfig) -> AccountDetail:
-        """The account with holdings, drift, preview and snapshot ages (now) and last run."""
+    def _current(self, account: AccountConfig) -> _Built:
         self._valid_key()
         built = self._built.get(account.account_id)
         if built is None:
             built = self._build(account)
             self._built[account.account_id] = built
-        detail = built.detail
-        update: dict[str, object] = {}
-        if detail.preview is not None and built.preview_finished is not None:
-            update["preview"] = detail.preview.model_copy(
-                update={"age_secs": _age(built.preview_finished)}
-            )
-        if detail.snapshot is not None and built.snapshot_taken is not None:
-            update["snapshot"] = detail.snapshot.model_copy(
-                update={"age_secs": _age(built.snapshot_taken)}
-            )
-        return detail.model_copy(update=update) if update else detail
+        return built
+
+    def detail(self, account: AccountConfig) -> AccountDetail:
+        """The account with holdings, drift, preview and snapshot ages (now) and last run."""
+        built = self._current(account)
+        return _with_ages(built, *_ages(built))
+
+    def detail_json(self, account: AccountConfig) -> bytes:
+        """``detail`` as JSON; rendered again only when the journal or an age changed."""
+        built = self._current(account)
+        ages = _ages(built)
+        if built.json is None or built.json[0] != ages:
+            built.json = (ages, _with_ages(built, *ages).model_dump_json().encode())
+        return built.json[1]
 
     def summary(self, account: AccountConfig) -> AccountSummary:
         """The account without its holdings."""
@@ -178,6 +182,25 @@ class AccountViews:
             plan_source=plan_source(result),
         )
         return info, finished
+
+
+def _ages(built: _Built) -> tuple[float | None, float | None]:
+    """The preview's and the snapshot's age now (0.1 s steps), ``None`` without one."""
+    preview = None if built.preview_finished is None else _age(built.preview_finished)
+    snapshot = None if built.snapshot_taken is None else _age(built.snapshot_taken)
+    return preview, snapshot
+
+
+def _with_ages(
+    built: _Built, preview_age: float | None, snapshot_age: float | None
+) -> AccountDetail:
+    detail = built.detail
+    update: dict[str, object] = {}
+    if detail.preview is not None and preview_age is not None:
+        update["preview"] = detail.preview.model_copy(update={"age_secs": preview_age})
+    if detail.snapshot is not None and snapshot_age is not None:
+        update["snapshot"] = detail.snapshot.model_copy(update={"age_secs": snapshot_age})
+    return detail.model_copy(update=update) if update else detail
 
 
 def _holdings(

@@ -159,4 +159,7 @@ async def require_api_key(
     """FastAPI dependency: the request carries the daemon's API key."""
     guard: AuthGuard = request.app.state.guard
     presented = key if key is not None else (bearer.credentials if bearer is not None else None)
-    guard.check(client_address(request), presented, what=f"{request.method} {request.url.path}")
+    # The path from the scope: ``request.url`` would build a URL object on every request.
+    guard.check(
+        client_address(request), presented, what=f"{request.method} {request.scope['path']}"
+    )

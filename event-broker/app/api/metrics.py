@@ -8,7 +8,8 @@ Prometheus sends the key as a bearer token::
         static_configs: [{targets: ["127.0.0.1:8000"]}]
 
 Counters count from the daemon's start (Prometheus handles the reset); the run counters see
-every run of this daemon, whatever started it (signal, API). Gauges are read at scrape time;
+every run of this daemon, whatever started it (signal, API), and change only when a run ends:
+their exposition text is rendered then, not at every scrape. Gauges are read at scrape time;
 the newest snapshot of each account is read from the journal only when the journal changed
 since the last scrape (snapshots taken by the CLI in another process count too).
 """
@@ -81,7 +82,10 @@ class _ReadAtScrape(Collector):
 
 
 class DaemonMetrics:
-    """The daemon's metrics, in a registry of their own; a ``RunListener``.
+    """The daemon's metrics, in registries of their own; a ``RunListener``.
+
+    ``registry`` holds what changes when a run ends (rendered once per change), ``live``
+    what is read at every scrape.
 
     Args:
         runtime: The daemon's runtime (journal reader, strategies).
@@ -94,6 +98,8 @@ class DaemonMetrics:
     ) -> None:
         self.runtime = runtime
         self.registry = CollectorRegistry()
+        self.live = CollectorRegistry()
+        self._rendered: bytes | None = None
         self._sources: dict[str, str] = {}
         self.runs = Counter(
             "rebalancer_runs",
@@ -123,12 +129,12 @@ class DaemonMetrics:
         realtime = Gauge(
             "rebalancer_realtime_connected",
             "1 while the realtime (Ably) link is connected",
-            registry=self.registry,
+            registry=self.live,
         )
         realtime.set_function(lambda: 1.0 if realtime_state() == "connected" else 0.0)
-        active = Gauge("rebalancer_active_runs", "Account runs in progress", registry=self.registry)
+        active = Gauge("rebalancer_active_runs", "Account runs in progress", registry=self.live)
         active.set_function(lambda: float(runtime.strategies.active_runs))
-        self.registry.register(_ReadAtScrape(runtime, guard))
+        self.live.register(_ReadAtScrape(runtime, guard))
 
     def run_started(
         self, *, run_id: str, account_id: str, mode: RunMode, event_row: int | None
@@ -140,6 +146,7 @@ class DaemonMetrics:
 
     def run_finished(self, result: AccountExecutionResult) -> None:
         """Count the run, its orders, its duration."""
+        self._rendered = None
         source = self._sources.pop(result.run_id, "unknown")
         self.runs.labels(result.mode, result.status, source).inc()
         if not result.success:
@@ -152,7 +159,9 @@ class DaemonMetrics:
 
     def render(self) -> bytes:
         """The exposition text."""
-        return generate_latest(self.registry)
+        if self._rendered is None:
+            self._rendered = generate_latest(self.registry)
+        return self._rendered + generate_latest(self.live)
 
 
 router = APIRouter(tags=["metrics"], dependencies=[Depends(require_api_key)])

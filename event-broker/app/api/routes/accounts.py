@@ -85,9 +85,9 @@ async def get_account(account_id: AccountId, views: Views) -> Response:
     account = views.find(account_id)
     if account is None:
         raise ApiError(404, "account_not_found", f"account {account_id!r} is not configured")
-    # Serialised straight from the (validated, cached) model: a dashboard polls this, and
-    # FastAPI's re-validation of the answer would cost more than building it.
-    return Response(views.detail(account).model_dump_json(), media_type="application/json")
+    # JSON cached with the view (until the journal or an age changes): a dashboard polls
+    # this, and FastAPI's re-validation of the answer would cost more than building it.
+    return Response(views.detail_json(account), media_type="application/json")
 
 
 @router.post("/{account_id}/calculate", summary="Preview a rebalance (places nothing)")
