@@ -192,3 +192,11 @@ async def test_openapi_document_needs_the_key_and_is_openapi_3_1(api: Api) -> No
     }
     money = document["components"]["schemas"]["RunSummary"]["properties"]["total_value"]
     assert {"type": "string"} in money["anyOf"] or money.get("type") == "string"
+    performance = document["paths"]["/api/v1/accounts/{account_id}/performance"]["get"]
+    answer = performance["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/AccountReport"}
+    assert [p["name"] for p in performance["parameters"]] == ["account_id", "since"]
+    schemas = document["components"]["schemas"]
+    curve_value = schemas["EquityPoint"]["properties"]["value"]
+    assert curve_value.get("type") == "string" or {"type": "string"} in curve_value["anyOf"]
+    assert "/api/v1/accounts/{account_id}/snapshot" in document["paths"]
