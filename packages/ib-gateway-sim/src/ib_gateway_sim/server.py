@@ -72,6 +72,8 @@ class GatewaySimulator:
         )
         self.bars = BarSource(scenario.symbols, self.clock, scenario.history_seed)
         self.pacer = MessagePacer()
+        self.paced_out = 0
+        """Messages answered with pacing error 100 (and dropped) since the start."""
         self.history_pacer = HistoryPacer()
         self._server: asyncio.Server | None = None
         self._control: Any = None

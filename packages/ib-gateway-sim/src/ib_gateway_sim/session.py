@@ -133,6 +133,7 @@ class Session(RequestsMixin, asyncio.Protocol):
         pacer = self.sim.pacer if faults.pacing_scope == "gateway" else self.pacer
         if pacer.admit(limit):
             return False
+        self.sim.paced_out += 1
         req_id = -1
         if msg_id in _REQ_ID_AT_2 and len(fields) > 2:
             req_id = integer(fields[2], -1)

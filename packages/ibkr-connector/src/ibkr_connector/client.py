@@ -41,8 +41,10 @@ from ibkr_connector import _account, _connection, _gateway, _market, _orders
 from ibkr_connector._bars import DailyBars, HistoryPacing
 from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
+from ibkr_connector._shared_pacing import PacedSender, SharedPacing
 from ibkr_connector.bar_cache import BarCache
 from ibkr_connector.config import IBKRConnectionConfig
+from ibkr_connector.gateway_pacing import GatewayRateLimiter
 from ibkr_connector.order_types import SUPPORTED_ORDER_TYPES
 from ibkr_connector.price_cache import PriceCache
 from ibkr_connector.translation import usable_price
@@ -62,7 +64,8 @@ class IBKRClient(BrokerClient):
             ``client_id``.
         client_id: The API client id (required without ``config``; must match it with one).
         logger: Logger for this client's messages.
-        pacing: What to do on IB's pacing error 100 (default: slow down, back off, retry).
+        pacing: What to do on IB's pacing error 100 (default: slow down, back off, retry;
+            with ``config.pacing_file``, the gateway-wide rate is lowered for every process).
         history_pacing: How historical requests keep IB's pacing (default: IB's limits).
     """
 
@@ -100,7 +103,11 @@ class IBKRClient(BrokerClient):
         self._positions_streaming = False
         self._quotes = SharedRequests(self._fetch_and_cache)
         self.ib.errorEvent += self._on_error
-        self.pacing = pacing or Pacing()
+        self.limiter: GatewayRateLimiter | None = None
+        if config.pacing_file is not None:
+            self.limiter = GatewayRateLimiter(config.pacing_file, config.gateway_messages_per_sec)
+            PacedSender(self.ib, self.limiter)
+        self.pacing = pacing or SharedPacing(limiter=self.limiter)
         self.history_pacing = history_pacing or HistoryPacing()
         self._daily_bars: DailyBars | None = None
         self.market = _market.MarketData(self.ib, config, self.logger, self.pacing)

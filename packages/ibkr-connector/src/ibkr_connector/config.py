@@ -28,6 +28,9 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     fetched.
     ``commission_report_timeout_secs`` is how long ``wait_for_order`` waits, once an order is
     final, for the commission reports IB sends after each execution.
+    ``pacing_file`` shares one message window among every client of the same gateway session,
+    in any process (``gateway_pacing``): at most ``gateway_messages_per_sec`` messages per
+    second from all of them together; ``None`` leaves each client to ib_async's own throttle.
     ``market_data_type`` 3 asks for live quotes where subscribed and delayed ones otherwise
     (IB sends live data whenever it can).
     """
@@ -47,6 +50,8 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60.0
     contract_cache_ttl_secs: Annotated[float, Field(ge=0)] = 86_400.0
     market_data_type: Literal[1, 2, 3, 4] = 3
+    pacing_file: Path | None = None
+    gateway_messages_per_sec: Annotated[int, Field(ge=1, le=50)] = 40
 
     @property
     def effective_port(self) -> int:
