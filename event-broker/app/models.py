@@ -122,7 +122,8 @@ class AccountExecutionResult(BaseModel):
     ``snapshot`` is the account as a ``rebalance`` left it or as a ``snapshot`` run read it
     (``None`` for previews and runs that could not read it). ``execution`` is a
     ``rebalance``'s execution report (``broker_connector_base.execution``; ``None`` when it
-    sent no order).
+    sent no order). ``broker_unreachable`` says the run failed because the worker could not
+    connect to the broker at all (what the gateway breaker counts).
     ``success`` is true exactly when ``status`` is ``"succeeded"``; ``error`` carries the
     reason for every other status.
     """
@@ -142,6 +143,7 @@ class AccountExecutionResult(BaseModel):
     plan: list[RebalancePlan] = Field(default_factory=list)
     snapshot: PortfolioSnapshot | None = None
     execution: ExecutionReport | None = None
+    broker_unreachable: bool = False
     started_at: datetime
     finished_at: datetime
 

@@ -25,6 +25,7 @@ from app.intake.history import HistoryReader
 from app.intake.subscriber import AblyService
 from app.notify.notifier import NotificationService
 from app.runs.account import TradingExecutor
+from app.runs.breaker import GatewayBreaker
 from app.runs.feed import RunFeed
 from app.runs.pdt import PDTProtectionService
 from app.runs.recovery import report_unfinished_runs
@@ -90,6 +91,13 @@ class Runtime:
         # 0.6 s of CPU per account) for about 60 MB of idle fork server.
         launcher = ForkServerLauncher() if fork_server else None
         self.workers: WorkerPool = workers or WorkerProcesses(launcher=launcher)
+        self.breaker = GatewayBreaker(
+            failures=settings.gateway_breaker_failures,
+            cooldown_secs=settings.gateway_breaker_cooldown_secs,
+            notify=lambda title, body: self.notifier.notify(
+                title=title, body=body, level="failure"
+            ),
+        )
         self.executor = TradingExecutor(
             config,
             journal=self.journal,
@@ -98,6 +106,7 @@ class Runtime:
             workers=self.workers,
             lock_wait_secs=lock_wait_secs,
             listeners=(self.feed,),
+            breaker=self.breaker,
         )
         self.strategies = StrategyExecutor(
             self.executor, max_parallel=settings.max_parallel_accounts
@@ -180,6 +189,7 @@ class Runtime:
         await self.events.wait_idle(grace_secs)
         await self.workers.terminate_all()
         await self.feed.close()
+        await self.breaker.close()
 
     def close(self) -> None:
         """Close the journal and its reader (after ``stop``)."""

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from broker_connector_base import (
     BrokerClient,
+    BrokerConnectionError,
     BrokerError,
     CalculateRebalanceResult,
     ExecutionReport,
@@ -53,11 +54,26 @@ __all__ = ["execute_request", "main"]
 logger = logging.getLogger("app.worker.run")  # not "__main__" under -m
 
 
+class _Unreachable(Exception):
+    """The broker could not be reached at all (the gateway breaker counts these)."""
+
+    def __init__(self, cause: BrokerConnectionError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 @asynccontextmanager
 async def _connected(client: BrokerClient) -> AsyncIterator[BrokerClient]:
-    """Connect ``client`` and always disconnect it, whatever happens inside."""
+    """Connect ``client`` and always disconnect it, whatever happens inside.
+
+    Raises:
+        _Unreachable: ``connect`` failed (told apart from a connection lost mid-run).
+    """
     try:
-        await client.connect()
+        try:
+            await client.connect()
+        except BrokerConnectionError as exc:
+            raise _Unreachable(exc) from exc
         yield client
     finally:
         try:
@@ -80,6 +96,7 @@ def _result(
     snapshot: PortfolioSnapshot | None = None,
     refused: bool = False,
     execution: ExecutionReport | None = None,
+    unreachable: bool = False,
 ) -> AccountExecutionResult:
     return AccountExecutionResult(
         account_id=request.account.account_id,
@@ -95,6 +112,7 @@ def _result(
         plan=plan or [],
         snapshot=snapshot,
         execution=execution,
+        broker_unreachable=unreachable,
         started_at=started_at,
         finished_at=datetime.now(UTC),
     )
@@ -182,6 +200,11 @@ async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
                 plan=preview.plan,
                 refused=preview.refusal is not None,
             )
+    except _Unreachable as exc:
+        logger.error("Run failed: %s", exc)
+        return _result(
+            request, started_at, success=False, trades=[], error=str(exc), unreachable=True
+        )
     except (InvalidInputError, BrokerError) as exc:
         logger.error("Run failed: %s", exc)
         return _result(request, started_at, success=False, trades=[], error=str(exc))

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     event_max_age_secs: _Seconds = 300
     fill_timeout_secs: _Seconds = 120
     price_cache_ttl_secs: Annotated[float, Field(ge=0, le=_DAY_SECS, allow_inf_nan=False)] = 60
+    ib_gateway_messages_per_sec: Annotated[int, Field(ge=1, le=50)] = 40
+    gateway_breaker_failures: Annotated[int, Field(ge=1, le=100)] = 3
+    gateway_breaker_cooldown_secs: _Seconds = 300
     api_enabled: bool = True
     api_host: str = Field(default="127.0.0.1", min_length=1)
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000

@@ -18,6 +18,7 @@ from broker_connector_base import AccountConfig, AllocationItem, InvalidInputErr
 from app.config.settings import AppConfig, InvalidAccount
 from app.models import AccountExecutionResult, RunMode, RunStatus
 from app.notify.notifier import NotificationService
+from app.runs.breaker import GatewayBreaker
 from app.runs.locks import AccountBusyError, account_lock
 from app.runs.pdt import PDTProtectionService, pdt_refusal_message
 from app.runs.requests import build_worker_request
@@ -95,6 +96,8 @@ class TradingExecutor:
         lock_wait_secs: How long a run waits for the account lock held by another run;
             default one run timeout plus a margin, so the first run ends (or is killed) first.
         listeners: Told when each run starts and ends.
+        breaker: The gateway circuit breaker (``app.runs.breaker``): a run on a gateway it
+            holds open is refused before any worker starts; every run's outcome is counted.
     """
 
     def __init__(
@@ -107,8 +110,11 @@ class TradingExecutor:
         workers: WorkerPool | None = None,
         lock_wait_secs: float | None = None,
         listeners: Sequence[RunListener] = (),
+        breaker: GatewayBreaker | None = None,
     ) -> None:
         self.config = config
+        self.breaker = breaker
+        self._breaker_refused: set[str] = set()
         self.listeners: list[RunListener] = list(listeners)
         self._running: dict[str, str] = {}
         self.journal = journal
@@ -171,7 +177,11 @@ class TradingExecutor:
                 del self._running[account.account_id]
         for listener in self.listeners:
             listener.run_finished(result)
-        if result.mode != "snapshot" or not result.success:
+        # The gateway breaker told the owner once when it opened: its refusals are not
+        # notified one by one (ten accounts, a signal each).
+        quiet = run_id in self._breaker_refused
+        self._breaker_refused.discard(run_id)
+        if (result.mode != "snapshot" or not result.success) and not quiet:
             await self.notifier.notify_account_result(result)
         return result
 
@@ -212,12 +222,23 @@ class TradingExecutor:
             self.journal.finish_run(run_id=run_id, result=result)
             self._log_result(result)
             return result
+        gateway = request.connection.gateway_address()
+        blocked = self.breaker.refusal(gateway) if self.breaker and gateway else None
+        if blocked is not None:
+            self._start_run(request, event_row)
+            result = failed_result(request, status="refused", error=blocked, started_at=started_at)
+            self.journal.finish_run(run_id=run_id, result=result)
+            self._breaker_refused.add(run_id)
+            self._log_result(result)
+            return result
         wait_secs = options.lock_wait_secs
         if wait_secs is None:
             wait_secs = self.lock_wait_secs
         try:
             async with account_lock(settings.data_dir, account.account_id, wait_secs=wait_secs):
                 result = await self._run_locked(request, event_row)
+            if self.breaker is not None and gateway is not None:
+                await self.breaker.record(gateway, result)
         except AccountBusyError as exc:
             logger.warning("Account %s run %s refused: %s", account.account_id, run_id, exc)
             self._start_run(request, event_row)

@@ -12,6 +12,8 @@
 ``trading-halted.json``                the kill switch: present while trading is halted
                                        (``app.store.halt``, ``tools/rebalance.sh -halt``)
 ``locks/<account>.lock``               one run per account at a time (``app.runs.locks``)
+``ib-pacing-<host>-<port>``            the message window every process shares for one IB
+                                       gateway (``ibkr_connector.gateway_pacing``)
 ``ably-seen-messages.sqlite3``         the previous version's seen message ids; imported into
                                        the journal at start and renamed
                                        ``ably-seen-messages.imported.sqlite3``
@@ -23,9 +25,23 @@ The broker connectors keep their own caches there too (the IB price and contract
 
 from __future__ import annotations
 
-__all__ = ["JOURNAL_FILE", "LEGACY_SEEN_FILE", "LEGACY_SEEN_IMPORTED_FILE", "PDT_STATE_FILE"]
+from pathlib import Path
+
+__all__ = [
+    "JOURNAL_FILE",
+    "LEGACY_SEEN_FILE",
+    "LEGACY_SEEN_IMPORTED_FILE",
+    "PDT_STATE_FILE",
+    "ib_pacing_file",
+]
 
 JOURNAL_FILE = "journal.sqlite3"
 PDT_STATE_FILE = "pdt-state.sqlite3"
 LEGACY_SEEN_FILE = "ably-seen-messages.sqlite3"
 LEGACY_SEEN_IMPORTED_FILE = "ably-seen-messages.imported.sqlite3"
+
+
+def ib_pacing_file(data_dir: Path, host: str, port: int) -> Path:
+    """The shared message window of the IB gateway at ``host``:``port``."""
+    safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
+    return data_dir / f"ib-pacing-{safe}-{port}"

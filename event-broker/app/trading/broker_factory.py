@@ -70,6 +70,8 @@ def create_broker_client(request: WorkerRequest) -> BrokerClient:
                 port=connection.port,
                 data_dir=connection.data_dir,
                 price_cache_ttl_secs=connection.price_cache_ttl_secs,
+                pacing_file=connection.pacing_file,
+                gateway_messages_per_sec=connection.messages_per_sec,
             )
         )
     assert_never(connection)  # mypy: every member of BrokerConnection needs a branch here

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from broker_connector_base import AccountConfig, InvalidInputError
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.store.files import ib_pacing_file
 from app.trading.client_ids import assign_client_ids, client_id_for
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class IBKRWorkerConnection(BaseModel):
         port: Gateway API port.
         data_dir: Where the connector keeps its price and contract caches.
         price_cache_ttl_secs: How long a cached preview price is used.
+        pacing_file: The message window shared by every process on this gateway.
+        messages_per_sec: The gateway-wide rate (``IB_GATEWAY_MESSAGES_PER_SEC``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,6 +57,8 @@ class IBKRWorkerConnection(BaseModel):
     port: Annotated[int, Field(ge=1, le=65535)]
     data_dir: Path
     price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60.0
+    pacing_file: Path | None = None
+    messages_per_sec: Annotated[int, Field(ge=1, le=50)] = 40
 
     def api_client_id(self) -> int:
         """The client id the journal records for the run."""
@@ -81,6 +86,10 @@ def _ibkr(settings: Settings, account: AccountConfig) -> IBKRWorkerConnection:
         port=settings.gateway_port,
         data_dir=settings.data_dir,
         price_cache_ttl_secs=settings.price_cache_ttl_secs,
+        pacing_file=ib_pacing_file(
+            settings.data_dir, settings.ib_gateway_host, settings.gateway_port
+        ),
+        messages_per_sec=settings.ib_gateway_messages_per_sec,
     )
 
 

@@ -355,6 +355,12 @@ class GatewaySimulator:
         self.drop_connections(refuse)
         logger.info("simulated gateway restart (refusing connections for %s s)", refuse)
 
+    async def accept_connections(self) -> None:
+        """End a refusal (``drop_connections``/``restart`` with ``refuse_secs``) now."""
+        self._timers.cancel("reopen")
+        if self._server is None:
+            await self._reopen()
+
     async def _reopen(self) -> None:
         await self._listen()
         logger.info("simulator accepting connections again on port %s", self.port)
