@@ -74,8 +74,7 @@ def test_processes_sharing_the_file_never_exceed_the_rate_together(tmp_path: Pat
 
     times = [float(line) for out in outputs for line in out.split()]
     assert _most_in_any_window(times) <= 20
-    assert len(times) >= 20  # they did send, at the shared rate (about 20 per second)
-    assert all(out.strip() for out in outputs)  # every process got its share
+    assert len(times) >= 20  # they did send, at the shared rate
 
 
 def test_slow_down_by_one_process_halves_the_rate_for_all(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ run, several at once, all logged in through the same gateway, and ib_async's own
 (``Client.MaxRequests``) only knows its own connection. So the limit is kept per gateway: a
 sliding window of the last send times in a small file (``path``, under the daemon's
 DATA_DIR), shared by every process through ``fcntl.flock``. A message goes out once fewer
-than ``rate`` messages went out, from any process, in the last ``window_secs``.
+than ``rate`` messages went out, from any process, in the last ``window_secs`` (a second and
+a quarter: see ``WINDOW_SECS``).
 
 Why a file and not the daemon handing out budgets: a fixed share per worker (rate / workers)
 would hold a lone run to a fraction of the rate, and asking the daemon for each message would
@@ -34,9 +35,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["GatewayRateLimiter"]
+__all__ = ["WINDOW_SECS", "GatewayRateLimiter"]
 
 logger = logging.getLogger(__name__)
+
+WINDOW_SECS = 1.25
+"""IB counts messages per second as they arrive; they are counted here as they leave, over a
+quarter second more, so that messages held up on their way (a busy process, the network) do
+not land in one of IB's seconds together with later ones."""
 
 _MAGIC = b"IBPW"
 # magic, capacity, next slot, slowed-down rate, slowed until (monotonic seconds)
@@ -50,7 +56,7 @@ class GatewayRateLimiter:
     Args:
         path: The shared file (created with its directory; one per gateway session).
         rate: Messages per window (IB documents 50 per second; keep below).
-        window_secs: The window.
+        window_secs: The window (``WINDOW_SECS``: a second and a margin).
         cooldown_secs: How long a ``slow_down`` halves the rate.
         min_rate: ``slow_down`` never goes below it.
     """
@@ -60,7 +66,7 @@ class GatewayRateLimiter:
         path: Path,
         rate: int,
         *,
-        window_secs: float = 1.0,
+        window_secs: float = WINDOW_SECS,
         cooldown_secs: float = 60.0,
         min_rate: int = 5,
     ) -> None:
