@@ -34,6 +34,8 @@ def test_request_carries_the_ib_settings_in_its_ibkr_connection_only(
         "port": 4010,
         "data_dir": str(request.connection.data_dir),
         "price_cache_ttl_secs": 15.0,
+        "pacing_file": str(request.connection.data_dir / "ib-pacing-gw.internal-4010"),
+        "messages_per_sec": 40,
     }
     assert {"client_id", "gateway_host", "gateway_port", "data_dir"}.isdisjoint(payload)
     assert decode_request(encode_request(request)) == request
