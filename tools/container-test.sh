@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Container checks (make container-test; CI runs it after make test). With podman, for real:
 #   1. lint both Dockerfiles (hadolint) and validate docker-compose.yaml (docker-compose config)
-#   2. build both images from a base made without a registry (tools/container-base.sh), or from
-#      BASE_IMAGE when set (for example BASE_IMAGE=python:3.12-slim where a registry is reachable)
+#   2. build the three images from a base made without a registry (tools/container-base.sh), or
+#      from BASE_IMAGE when set (for example BASE_IMAGE=python:3.12-slim where a registry is
+#      reachable)
 #   3. inside the daemon image: package versions, pip check, pinned versions, user, time zone,
 #      health command
-#   4. the compose `sim` profile: simulator + daemon containers, a preview and an execute through
-#      tools/rebalance.sh, the simulator's orders checked, then a stop that must take < 5 s
+#   4. the compose `sim` profile: IB simulator + Alpaca stand-in + daemon containers, a preview and
+#      an execute through tools/rebalance.sh, the simulator's orders checked, a preview of the
+#      Alpaca demo account (no order at the stand-in), then a stop that must take < 5 s
 #   5. the production `event-broker` service from a deployment directory (.env, accounts, ./data)
-#      against the simulator standing in for ib-gateway and our fake Ably server for the realtime
+#      against the simulator standing in for ib-gateway, the Alpaca stand-in for Alpaca (the
+#      example accounts.yaml has an Alpaca account) and our fake Ably server for the realtime
 #      service: healthy (realtime connected), IB login not in its environment, state written to
 #      ./data, the HTTP API answering on the project network (health without a key, accounts
 #      with it, 401 without) and published on the host's loopback only, a preview, a signal on
@@ -30,7 +33,12 @@ DEPLOY_PROJECT="$PROJECT-deploy"
 export IMAGE_TAG="${IMAGE_TAG:-ci}"
 EB_IMAGE="localhost/ibkr-rebalancer/event-broker:$IMAGE_TAG"
 SIM_IMAGE="localhost/ibkr-rebalancer/ib-gateway-sim:$IMAGE_TAG"
+ALPACA_IMAGE="localhost/ibkr-rebalancer/alpaca-api-sim:$IMAGE_TAG"
 DEMO_ACCOUNT="${CT_DEMO_ACCOUNT:-DUM959247}"
+DEMO_ALPACA_ACCOUNT="${CT_DEMO_ALPACA_ACCOUNT:-PA3DEMO00001}"
+# The Alpaca stand-in's own demo key pair (demo/alpaca-scenario.yaml; also in the compose file).
+ALPACA_DEMO_KEY_ID=PKDEMOSTANDIN0000001
+ALPACA_DEMO_SECRET=demo-stand-in-secret-not-an-alpaca-key-01
 STOP_LIMIT_SECS=5
 started=$SECONDS
 
@@ -47,7 +55,8 @@ compose=("$VENV/bin/podman-compose" --in-pod false -p "$PROJECT" -f "$repo/docke
 
 # --- 1. static checks ------------------------------------------------------------------------
 step "hadolint"
-"$VENV/bin/hadolint" --no-color event-broker/Dockerfile packages/ib-gateway-sim/Dockerfile
+"$VENV/bin/hadolint" --no-color event-broker/Dockerfile packages/ib-gateway-sim/Dockerfile \
+    packages/alpaca-api-sim/Dockerfile
 ct_log "hadolint: no findings"
 
 step "docker-compose config -q"
@@ -85,6 +94,7 @@ build() {
 step "podman build"
 build event-broker/Dockerfile "$EB_IMAGE"
 build packages/ib-gateway-sim/Dockerfile "$SIM_IMAGE"
+build packages/alpaca-api-sim/Dockerfile "$ALPACA_IMAGE"
 # Images a previous run built and this one replaced (untagged now), and only ours.
 podman image prune -f --filter label=io.github.ibkr-rebalancer.component >/dev/null 2>&1 || true
 grep -A4 -E '^STEP .*pip list --format=freeze' "$WORK/build-event-broker.log" | grep -E '==|No broken' >&2 || true
@@ -93,15 +103,16 @@ grep -A4 -E '^STEP .*pip list --format=freeze' "$WORK/build-event-broker.log" | 
 step "inside the event-broker image"
 run_eb() { podman run --rm --no-healthcheck "$EB_IMAGE" "$@"; }
 run_eb python -c '
-import broker_connector_base, ibkr_connector, portfolio_analytics, rebalance_backtest, rebalance_calculator, rebalance_engine
+import alpaca_connector, broker_connector_base, ibkr_connector, portfolio_analytics, rebalance_backtest, rebalance_calculator, rebalance_engine
 print(f"broker-connector-base: v{broker_connector_base.__version__}")
 print(f"portfolio-analytics: v{portfolio_analytics.__version__}")
 print(f"rebalance-calculator: v{rebalance_calculator.__version__}")
 print(f"rebalance-engine: v{rebalance_engine.__version__}")
 print(f"rebalance-backtest: v{rebalance_backtest.__version__}")
 print(f"ibkr-connector: v{ibkr_connector.__version__}")
+print(f"alpaca-connector: v{alpaca_connector.__version__}")
 '
-run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|portfolio-analytics|rebalance-calculator|rebalance-engine|rebalance-backtest|ibkr-connector) "'
+run_eb sh -c 'pip list 2>/dev/null | grep -E "^(broker-connector-base|portfolio-analytics|rebalance-calculator|rebalance-engine|rebalance-backtest|ibkr-connector|alpaca-connector) "'
 run_eb pip check
 # Backtests run in the image as they do through `docker compose exec` (rebalance.sh): a two-day
 # backtest on files made in the container, stored in its own DATA_DIR.
@@ -135,7 +146,7 @@ for line in open(sys.argv[2], encoding="utf-8"):
         pins[norm(name)] = version.strip()
 skip = {
     "broker-connector-base", "portfolio-analytics", "rebalance-calculator", "rebalance-engine",
-    "rebalance-backtest", "ibkr-connector", "pip", "setuptools", "wheel",
+    "rebalance-backtest", "ibkr-connector", "alpaca-connector", "pip", "setuptools", "wheel",
 }
 installed = [line.strip().split("==", 1) for line in open(sys.argv[1], encoding="utf-8") if "==" in line]
 checked = [(name, version) for name, version in installed if norm(name) not in skip]
@@ -179,8 +190,9 @@ container_of() {
 teardown() {
     local rc=$?
     if [ "$rc" -ne 0 ]; then
-        for c in "$(container_of ib-gateway-sim)" "$(container_of event-broker-sim)" \
-            "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-realtime" "$DEPLOY_PROJECT-notify" \
+        for c in "$(container_of ib-gateway-sim)" "$(container_of alpaca-api-sim)" \
+            "$(container_of event-broker-sim)" "$DEPLOY_PROJECT-gateway" \
+            "$DEPLOY_PROJECT-alpaca" "$DEPLOY_PROJECT-realtime" "$DEPLOY_PROJECT-notify" \
             "$(container_of event-broker "$DEPLOY_PROJECT")"; do
             if [ -z "$c" ] || ! podman container exists "$c"; then
                 continue
@@ -197,8 +209,8 @@ cleanup_deploy() {
     local c
     c="$(container_of event-broker "$DEPLOY_PROJECT" 2>/dev/null || true)"
     [ -z "$c" ] || podman rm -f "$c" >/dev/null 2>&1 || true
-    podman rm -f "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-realtime" "$DEPLOY_PROJECT-notify" \
-        >/dev/null 2>&1 || true
+    podman rm -f "$DEPLOY_PROJECT-gateway" "$DEPLOY_PROJECT-alpaca" "$DEPLOY_PROJECT-realtime" \
+        "$DEPLOY_PROJECT-notify" >/dev/null 2>&1 || true
     podman network rm "${DEPLOY_PROJECT}_default" >/dev/null 2>&1 || true
 }
 trap teardown EXIT
@@ -242,15 +254,29 @@ json.dump(orders, sys.stdout, indent=1, default=str)
 '
 }
 
-step "compose --profile sim: simulator"
+alpaca_orders() {
+    # The stand-in's control routes ask for one of its key pairs; no proxy for this loopback call.
+    podman exec "$1" python -c '
+import json, sys, urllib.request as u
+request = u.Request("http://127.0.0.1:8765/sim/orders",
+                    headers={"APCA-API-KEY-ID": sys.argv[1], "APCA-API-SECRET-KEY": sys.argv[2]})
+with u.build_opener(u.ProxyHandler({})).open(request, timeout=10) as response:
+    json.dump(json.load(response), sys.stdout, indent=1)
+' "$ALPACA_DEMO_KEY_ID" "$ALPACA_DEMO_SECRET"
+}
+
+step "compose --profile sim: simulators"
 "${compose[@]}" --profile sim down -v >/dev/null 2>&1 || true
 # podman-compose cannot wait on `condition: service_healthy` with this podman: start the
-# simulator, wait for its healthcheck, then start the daemon without its dependencies.
-"${compose[@]}" --profile sim up -d --no-build ib-gateway-sim >"$WORK/compose-up.log" 2>&1 ||
-    { cat "$WORK/compose-up.log" >&2; ct_die "podman-compose up ib-gateway-sim failed"; }
+# stand-ins, wait for their healthchecks, then start the daemon without its dependencies.
+"${compose[@]}" --profile sim up -d --no-build ib-gateway-sim alpaca-api-sim >"$WORK/compose-up.log" 2>&1 ||
+    { cat "$WORK/compose-up.log" >&2; ct_die "podman-compose up ib-gateway-sim alpaca-api-sim failed"; }
 sim="$(container_of ib-gateway-sim)"
 [ -n "$sim" ] || ct_die "no ib-gateway-sim container"
 wait_healthy "$sim" 60
+alpaca="$(container_of alpaca-api-sim)"
+[ -n "$alpaca" ] || ct_die "no alpaca-api-sim container"
+wait_healthy "$alpaca" 60
 
 step "compose --profile sim: event-broker"
 "${compose[@]}" --profile sim up -d --no-build --no-deps event-broker-sim >>"$WORK/compose-up.log" 2>&1 ||
@@ -301,6 +327,14 @@ if unfilled:
 print(f"{len(ours)} orders for {account}, all filled", file=sys.stderr)
 EOF
 
+step "preview of the Alpaca demo account through tools/rebalance.sh"
+bash tools/rebalance.sh -account "$DEMO_ALPACA_ACCOUNT" | tee "$WORK/alpaca-preview.log"
+grep -qE "^$DEMO_ALPACA_ACCOUNT preview \(run [^)]+\) succeeded: [0-9]+ trades proposed" \
+    "$WORK/alpaca-preview.log" || ct_die "no successful preview of $DEMO_ALPACA_ACCOUNT at the Alpaca stand-in"
+[ "$(alpaca_orders "$alpaca" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 0 ] ||
+    ct_die "the Alpaca preview placed orders: $(alpaca_orders "$alpaca")"
+ct_log "Alpaca stand-in orders after the preview: none"
+
 step "stop the event-broker (limit ${STOP_LIMIT_SECS} s)"
 stop_within_limit "$eb"
 
@@ -333,6 +367,11 @@ podman run -d --name "$DEPLOY_PROJECT-gateway" --network "$network" --network-al
     -v "$repo/demo:/app/demo:ro" "$SIM_IMAGE" python -m ib_gateway_sim --host 0.0.0.0 \
     --port 4004 --scenario /app/demo/scenario.yaml --control-port 8080 >/dev/null
 wait_healthy "$DEPLOY_PROJECT-gateway" 60
+# The example accounts.yaml trades an Alpaca paper account too: the stand-in answers for Alpaca.
+podman run -d --name "$DEPLOY_PROJECT-alpaca" --network "$network" --network-alias alpaca-api \
+    -v "$repo/demo:/app/demo:ro" "$ALPACA_IMAGE" python -m alpaca_api_sim --host 0.0.0.0 \
+    --port 8765 --scenario /app/demo/alpaca-scenario.yaml >/dev/null
+wait_healthy "$DEPLOY_PROJECT-alpaca" 60
 realtime="$DEPLOY_PROJECT-realtime"
 podman run -d --no-healthcheck --name "$realtime" --network "$network" --network-alias realtime \
     -v "$repo/packages/fake-ably-server/src:/opt/fake-ably-server:ro" \
@@ -372,7 +411,10 @@ REALTIME_API_KEY=ciapp.cikey:$realtime_secret
 ABLY_ENDPOINT=$realtime_ip:8765
 ABLY_TLS=false
 NOTIFICATION_URLS=json://$notify_ip:8090/hook/$notify_token
-NO_PROXY=$realtime_ip,$notify_ip,ib-gateway
+ALPACA_API_KEY_ID=$ALPACA_DEMO_KEY_ID
+ALPACA_API_SECRET_KEY=$ALPACA_DEMO_SECRET
+ALPACA_BASE_URL=http://alpaca-api:8765
+NO_PROXY=$realtime_ip,$notify_ip,ib-gateway,alpaca-api
 API_KEY=$api_key
 API_PORT=$api_port
 EOF
@@ -477,12 +519,12 @@ for note in json.loads(sys.argv[1]):
         lines = str(note.get("message", "")).splitlines()
         print(f"notification ({note.get('type')}): {note['title']} / {' / '.join(lines[:3])}", file=sys.stderr)
 EOF
-for secret in "$realtime_secret" "$notify_token" "$api_key"; do
+for secret in "$realtime_secret" "$notify_token" "$api_key" "$ALPACA_DEMO_SECRET"; do
     if podman logs "$prod" 2>&1 | grep -qF "$secret"; then
         ct_die "a secret from .env (${secret%%-[0-9]*}-...) appears in the daemon's log"
     fi
 done
-ct_log "neither the realtime secret nor the notification token is in the daemon's log"
+ct_log "no secret from .env (realtime, notification token, API key, Alpaca) is in the daemon's log"
 # Seed task 4.3's first criterion: no errors in the logs.
 errors="$(podman logs "$prod" 2>&1 | grep -E ' (ERROR|CRITICAL) |Traceback' || true)"
 [ -z "$errors" ] || ct_die "errors in the daemon's log:

@@ -1,13 +1,15 @@
-"""``make demo``: the whole flow on the built-in IB Gateway simulator, no network.
+"""``make demo``: the whole flow on the built-in IB Gateway and Alpaca stand-ins, no network.
 
-Starts the simulator with ``demo/scenario.yaml`` (two paper accounts, one with the IRA
-replacement set), serves target allocations from ``demo/allocations`` (``file://``), then
-through ``tools/rebalance.sh`` (the operator's path): preview every account, execute (each
-run records the account as it left it), preview again (no trades needed), take a snapshot of
-every account, print the journal summary and each account's performance report
-(``-report``). Before the execution, a garbage allocations document (100 % in one symbol)
-is refused whole by DUM959247's risk limits; after the reports, the kill switch: ``-halt``,
-a refused rebalance, ``-resume``.
+Starts the IB Gateway simulator with ``demo/scenario.yaml`` (paper accounts, one with the IRA
+replacement set, one following two strategies) and the Alpaca API stand-in with
+``demo/alpaca-scenario.yaml`` (one paper account, its key pair handed to the daemon as
+``ALPACA_API_KEY_ID``/``ALPACA_API_SECRET_KEY``), serves target allocations from
+``demo/allocations`` (``file://``), then through ``tools/rebalance.sh`` (the operator's path):
+preview every account, execute (each run records the account as it left it), preview again
+(no trades needed), take a snapshot of every account, print the journal summary and each
+account's performance report (``-report``). Before the execution, a garbage allocations
+document (100 % in one symbol) is refused whole by DUM959247's risk limits; after the
+reports, the kill switch: ``-halt``, a refused rebalance, ``-resume``.
 Then it starts the daemon on the same
 state with its HTTP API and dashboard on 127.0.0.1 (port 8000, or a free one when 8000 is
 taken) and a fresh API key, prints both, and keeps it up for a minute or until Enter
@@ -36,44 +38,48 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "demo" / "scenario.yaml"
+ALPACA_SCENARIO = REPO / "demo" / "alpaca-scenario.yaml"
+ALPACA_ACCOUNT = "PA3DEMO00001"
 ALLOCATIONS = REPO / "demo" / "allocations"
 REBALANCE = REPO / "tools" / "rebalance.sh"
-DEMO_ACCOUNTS = ("DUM959247", "DU789012", "DU345678")
+DEMO_ACCOUNTS = ("DUM959247", "DU789012", "DU345678", ALPACA_ACCOUNT)
 
 
-def _read_ready_line(process: subprocess.Popen[str]) -> int:
-    """The simulator prints ``ib_gateway_sim listening on HOST:PORT`` once it accepts clients."""
+def _read_ready_line(process: subprocess.Popen[str], module: str) -> int:
+    """Both stand-ins print ``<module> listening on [http://]HOST:PORT`` once they accept
+    clients."""
     assert process.stdout is not None
     line = process.stdout.readline()
-    match = re.search(r"listening on [^:]+:(\d+)", line)
+    match = re.search(r"listening on (?:http://)?[^:/]+:(\d+)", line)
     if match is None:
         process.wait(timeout=10)
-        raise SystemExit(f"demo: the simulator did not start (exit code {process.returncode})")
+        raise SystemExit(f"demo: {module} did not start (exit code {process.returncode})")
     return int(match.group(1))
 
 
 @contextlib.contextmanager
-def simulator(log_path: Path) -> Iterator[int]:
-    """Run ``python -m ib_gateway_sim`` on a free port until the block ends; yield the port."""
+def simulator(module: str, scenario: Path, log_path: Path) -> Iterator[int]:
+    """Run ``python -m MODULE`` (a stand-in) on a free loopback port until the block ends;
+    yield the port."""
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "ib_gateway_sim",
+                module,
                 "--host",
                 "127.0.0.1",
                 "--port",
                 "0",
                 "--scenario",
-                str(SCENARIO),
+                str(scenario),
             ],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
         )
         try:
-            yield _read_ready_line(process)
+            yield _read_ready_line(process, module)
         finally:
             process.terminate()
             try:
@@ -85,12 +91,20 @@ def simulator(log_path: Path) -> Iterator[int]:
                 process.stdout.close()
 
 
-def _demo_env(data_dir: Path, port: int) -> dict[str, str]:
+def _alpaca_keys() -> tuple[str, str]:
+    """The demo account's key pair: the stand-in's own, from its scenario file."""
+    from alpaca_api_sim import Scenario
+
+    account = Scenario.from_yaml(ALPACA_SCENARIO).accounts[ALPACA_ACCOUNT]
+    return account.key_id, account.secret_key
+
+
+def _demo_env(data_dir: Path, port: int, alpaca_port: int) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
         # Nothing from the operator's own setup may reach the demo (a real key, a real
-        # notification URL, a real gateway).
+        # notification URL, a real gateway, real Alpaca keys).
         if key
         not in {
             "REALTIME_API_KEY",
@@ -104,12 +118,17 @@ def _demo_env(data_dir: Path, port: int) -> dict[str, str]:
             "API_ENABLED",
             "API_CORS_ORIGINS",
         }
+        and not key.upper().startswith("ALPACA_")
     }
+    key_id, secret = _alpaca_keys()
     env.update(
         {
             "TRADING_MODE": "paper",
             "IB_GATEWAY_HOST": "127.0.0.1",
             "IB_GATEWAY_PORT": str(port),
+            "ALPACA_API_KEY_ID": key_id,
+            "ALPACA_API_SECRET_KEY": secret,
+            "ALPACA_BASE_URL": f"http://127.0.0.1:{alpaca_port}",
             "ALLOCATIONS_API_URL": ALLOCATIONS.as_uri(),
             "DATA_DIR": str(data_dir),
             "ACCOUNTS_FILE": str(REPO / "accounts.yaml"),
@@ -258,7 +277,7 @@ def _serve_dashboard(env: dict[str, str], work: Path, secs: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; non-zero exit when any step fails."""
-    parser = argparse.ArgumentParser(description="The rebalancer end to end on the simulator.")
+    parser = argparse.ArgumentParser(description="The rebalancer end to end on the stand-ins.")
     parser.add_argument(
         "--serve-secs",
         type=float,
@@ -269,9 +288,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rebalancer-demo-") as tmp:
         work = Path(tmp)
         data_dir = work / "data"
-        with simulator(work / "simulator.log") as port:
-            env = _demo_env(data_dir, port)
+        with (
+            simulator("ib_gateway_sim", SCENARIO, work / "simulator.log") as port,
+            simulator("alpaca_api_sim", ALPACA_SCENARIO, work / "alpaca.log") as alpaca_port,
+        ):
+            env = _demo_env(data_dir, port, alpaca_port)
             print(f"Demo: IB Gateway simulator on 127.0.0.1:{port}, scenario {SCENARIO.name}")
+            print(
+                f"      Alpaca API stand-in on 127.0.0.1:{alpaca_port}, scenario "
+                f"{ALPACA_SCENARIO.name}"
+            )
             print(f"      allocations from {ALLOCATIONS}, state in {data_dir}")
             _step("Preview every account", ["-all"], env, work)
             _garbage_refused(env, work)
@@ -285,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             _kill_switch(env, work)
             if args.serve_secs > 0:
                 _serve_dashboard(env, work, args.serve_secs)
-    print("\nDemo finished; the simulator is stopped and the temp state removed.")
+    print("\nDemo finished; the stand-ins are stopped and the temp state removed.")
     return 0
 
 

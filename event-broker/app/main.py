@@ -43,7 +43,13 @@ STATUS_INTERVAL_SECS = 5.0
 STATUS_MAX_AGE_SECS = 30.0
 """``--check`` fails when the status file is older than this (six missed writes)."""
 
-LOCAL_PACKAGES = ("broker-connector-base", "rebalance-calculator", "ibkr-connector")
+LOCAL_PACKAGES = (
+    "broker-connector-base",
+    "rebalance-calculator",
+    "rebalance-engine",
+    "ibkr-connector",
+    "alpaca-connector",
+)
 
 EXIT_OK = 0
 EXIT_REALTIME_FAILED = 1

@@ -37,6 +37,7 @@ from app.store.halt import halt_banner
 from app.store.journal import Journal
 from app.store.legacy import import_legacy_seen_ids
 from app.store.queries import JournalReader
+from app.trading.connections import SUPPORTED_BROKERS
 from app.workers.fork_launcher import ForkServerLauncher
 from app.workers.pool import WorkerPool, WorkerProcesses
 
@@ -88,8 +89,10 @@ class Runtime:
             settings.notification_urls, banner=lambda: halt_banner(settings.data_dir)
         )
         # Forked workers skip the interpreter start and the broker library imports (about
-        # 0.6 s of CPU per account) for about 60 MB of idle fork server.
-        launcher = ForkServerLauncher() if fork_server else None
+        # 0.6 s of CPU per account) for about 60 MB of idle fork server per broker in use.
+        # (An account of an unsupported broker is refused at its run, without a worker.)
+        brokers = {a.broker for a in config.tradable_accounts()} & SUPPORTED_BROKERS
+        launcher = ForkServerLauncher(brokers=brokers) if fork_server else None
         self.workers: WorkerPool = workers or WorkerProcesses(launcher=launcher)
         self.breaker = GatewayBreaker(
             failures=settings.gateway_breaker_failures,

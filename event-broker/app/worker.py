@@ -5,14 +5,16 @@ library or a leaked socket cannot affect the daemon or another account; the daem
 process group on timeout or shutdown. Protocol (see ``app.workers.protocol``): one JSON line
 on stdin (the request), after which stdin stays open as a lifeline (EOF means the daemon died:
 the worker stops at once); log lines on stderr; one JSON ``AccountExecutionResult`` on stdout.
-The worker imports the connectors before reading its request, so a pre-started (spare)
-worker starts trading as soon as the request arrives. The daemon normally runs ``main`` in
-a process forked from the fork server (``app.workers.fork_server``), which did those imports once;
-the protocol is the same.
+``--broker NAME`` makes it a worker of that broker's accounts: it imports that broker's
+connector (only that one) before reading its request, so a pre-started worker starts trading
+as soon as the request arrives, and it refuses a request for another broker's account. The
+daemon normally runs ``main`` in a process forked from that broker's fork server
+(``app.workers.fork_server``), which did those imports once; the protocol is the same.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -45,7 +47,7 @@ from app.trading.broker_factory import (
     create_allocation_source,
     create_broker_client,
     create_rebalancer,
-    preload_connectors,
+    preload_connector,
 )
 from app.workers.protocol import WorkerRequest, decode_request
 
@@ -263,14 +265,38 @@ def _watch_lifeline() -> None:
     os._exit(EXIT_ORPHANED)
 
 
-def main() -> int:
-    """Entry point: read the request line from stdin, write the result to stdout."""
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m app.worker")
+    parser.add_argument(
+        "--broker",
+        help="serve accounts of this broker only, its connector imported ahead of the request",
+    )
+    return parser.parse_args(argv)
+
+
+def _refused(request: WorkerRequest, broker: str) -> AccountExecutionResult:
+    """A request for another broker's account than this worker's (``--broker``)."""
+    error = (
+        f"this worker serves {broker} accounts only; account {request.account.account_id} is "
+        f"at {request.account.broker}"
+    )
+    logger.error("Run refused: %s", error)
+    return _result(request, datetime.now(UTC), success=False, trades=[], error=error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: read the request line from stdin, write the result to stdout.
+
+    Args:
+        argv: ``[--broker NAME]`` (default: the process's arguments).
+    """
+    args = _parse_args(argv)
     # Keep the real stdout for the result only; anything a library prints goes to stderr.
     result_fd = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    # Import the connectors before the request arrives: a pre-started (spare) worker then
-    # starts trading at once when the daemon hands it a run.
-    preload_connectors()
+    # Import the connector before the request arrives: a pre-started worker then starts
+    # trading at once when the daemon hands it a run.
+    preload_connector(args.broker)
     line = sys.stdin.buffer.readline()
     if not line:
         return 0  # a spare the daemon no longer needs (EOF before any request)
@@ -281,7 +307,11 @@ def main() -> int:
         secrets=request.secrets(),
     )
     threading.Thread(target=_watch_lifeline, name="lifeline", daemon=True).start()
-    result = asyncio.run(execute_request(request))
+    if args.broker is not None and request.account.broker != args.broker:
+        # Another broker's library would be imported into this one's process.
+        result = _refused(request, args.broker)
+    else:
+        result = asyncio.run(execute_request(request))
     with os.fdopen(result_fd, "w", encoding="utf-8") as out:
         out.write(result.model_dump_json())
     return 0

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from alpaca_api_sim import AlpacaApiSimulator
+from alpaca_api_sim import Scenario as AlpacaScenario
 from app.api.app import create_app
 from app.api.server import ApiServer
 from app.config.settings import AppConfig, load_app_config, load_settings
@@ -216,11 +218,13 @@ def make_executor(make_runtime: RuntimeFactory) -> ExecutorFactory:
 
 
 # --------------------------------------------------------------------------------------------
-# The real stack: simulator (in-process), fake Ably (in-process), daemon and CLI as processes.
+# The real stack: both stand-ins and fake Ably (in-process), daemon and CLI as processes.
 # --------------------------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SCENARIO = REPO / "demo" / "scenario.yaml"
+DEMO_ALPACA_SCENARIO = REPO / "demo" / "alpaca-scenario.yaml"
+DEMO_ALPACA_ACCOUNT = "PA3DEMO00001"
 DEMO_ALLOCATIONS = REPO / "demo" / "allocations"
 REBALANCE_SH = REPO / "tools" / "rebalance.sh"
 ABLY_TEST_KEY = "fakeapp.fakekey:not-a-real-secret"
@@ -237,9 +241,11 @@ class ProcessOutput:
 
 @dataclass
 class Stack:
-    """A running simulator and fake Ably server, and the environment pointing at them."""
+    """The running IB Gateway simulator, Alpaca stand-in and fake Ably server, and the
+    environment pointing at them (the repo's accounts.yaml trades both brokers)."""
 
     sim: GatewaySimulator
+    alpaca: AlpacaApiSimulator
     ably: FakeAblyServer
     env: dict[str, str]
     workdir: Path
@@ -271,24 +277,30 @@ class Stack:
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """Simulator with the demo scenario, fake Ably, and the repo's accounts files."""
+    """Both stand-ins with the demo scenarios, fake Ably, and the repo's accounts files."""
     ensure_loopback_bypasses_proxy()
     workdir = tmp_path / "work"
     workdir.mkdir()
     async with (
         GatewaySimulator(Scenario.from_yaml(DEMO_SCENARIO)) as sim,
+        AlpacaApiSimulator(AlpacaScenario.from_yaml(DEMO_ALPACA_SCENARIO)) as alpaca,
         FakeAblyServer(api_key=ABLY_TEST_KEY) as ably,
     ):
         env = {
             key: value
             for key, value in os.environ.items()
             if key not in {"REALTIME_API_KEY", "NOTIFICATION_URLS", "REBALANCE_EXEC"}
+            and not key.upper().startswith("ALPACA_")
         }
+        key_id, secret = alpaca.credentials(DEMO_ALPACA_ACCOUNT)
         env.update(
             {
                 "TRADING_MODE": "paper",
                 "IB_GATEWAY_HOST": "127.0.0.1",
                 "IB_GATEWAY_PORT": str(sim.port),
+                "ALPACA_API_KEY_ID": key_id,
+                "ALPACA_API_SECRET_KEY": secret,
+                "ALPACA_BASE_URL": alpaca.base_url,
                 "ALLOCATIONS_API_URL": DEMO_ALLOCATIONS.as_uri(),
                 "DATA_DIR": str(tmp_path / "data"),
                 "ACCOUNTS_FILE": str(REPO / "accounts.yaml"),
@@ -306,7 +318,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 "API_PORT": "0",
             }
         )
-        yield Stack(sim=sim, ably=ably, env=env, workdir=workdir)
+        yield Stack(sim=sim, alpaca=alpaca, ably=ably, env=env, workdir=workdir)
 
 
 class Daemon:

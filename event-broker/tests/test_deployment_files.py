@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = (
     REPO / "event-broker" / "Dockerfile",
     REPO / "packages" / "ib-gateway-sim" / "Dockerfile",
+    REPO / "packages" / "alpaca-api-sim" / "Dockerfile",
 )
 LOCAL_PACKAGES_IN_ORDER = (
     "broker-connector-base",
@@ -29,6 +30,7 @@ LOCAL_PACKAGES_IN_ORDER = (
     "rebalance-engine",
     "rebalance-backtest",
     "ibkr-connector",
+    "alpaca-connector",
 )
 
 
@@ -295,11 +297,17 @@ def test_compose_when_read_then_real_services_run_by_default_and_sim_ones_only_i
     compose: dict[str, Any],
 ) -> None:
     services = compose["services"]
-    assert set(services) == {"ib-gateway", "event-broker", "ib-gateway-sim", "event-broker-sim"}
+    assert set(services) == {
+        "ib-gateway",
+        "event-broker",
+        "ib-gateway-sim",
+        "alpaca-api-sim",
+        "event-broker-sim",
+    }
     assert "profiles" not in services["ib-gateway"]
     assert "profiles" not in services["event-broker"]
-    assert services["ib-gateway-sim"]["profiles"] == ["sim"]
-    assert services["event-broker-sim"]["profiles"] == ["sim"]
+    for name in ("ib-gateway-sim", "alpaca-api-sim", "event-broker-sim"):
+        assert services[name]["profiles"] == ["sim"]
 
 
 def test_compose_when_read_then_gateway_image_is_pinned_and_api_port_is_not_published(
@@ -356,13 +364,40 @@ def test_compose_when_read_then_sim_stack_uses_simulator_and_no_env_file(
     broker = compose["services"]["event-broker-sim"]
     assert sim["build"]["dockerfile"] == "packages/ib-gateway-sim/Dockerfile"
     assert sim["command"][:3] == ["python", "-m", "ib_gateway_sim"]
-    assert broker["depends_on"] == {"ib-gateway-sim": {"condition": "service_healthy"}}
+    assert broker["depends_on"] == {
+        "ib-gateway-sim": {"condition": "service_healthy"},
+        "alpaca-api-sim": {"condition": "service_healthy"},
+    }
     assert "env_file" not in broker
     assert broker["environment"]["IB_GATEWAY_HOST"] == "ib-gateway-sim"
     assert broker["environment"]["TRADING_MODE"] == "paper"
     assert broker["environment"]["ALLOCATIONS_API_URL"] == "file:///app/demo/allocations"
     for mount in ("./demo:/app/demo:ro", "sim-data:/app/data"):
         assert mount in broker["volumes"]
+
+
+def test_compose_when_read_then_sim_stack_trades_the_alpaca_stand_in_with_its_demo_keys(
+    compose: dict[str, Any],
+) -> None:
+    alpaca = compose["services"]["alpaca-api-sim"]
+    environment = compose["services"]["event-broker-sim"]["environment"]
+    assert alpaca["build"]["dockerfile"] == "packages/alpaca-api-sim/Dockerfile"
+    command = alpaca["command"]
+    assert command[:3] == ["python", "-m", "alpaca_api_sim"]
+    assert command[command.index("--scenario") + 1] == "/app/demo/alpaca-scenario.yaml"
+    assert "./demo:/app/demo:ro" in alpaca["volumes"]
+    assert "ports" not in alpaca
+    port = command[command.index("--port") + 1]
+    assert environment["ALPACA_BASE_URL"] == f"http://alpaca-api-sim:{port}"
+    # The stand-in's own pair for the demo account that accounts.yaml trades at Alpaca.
+    scenario = yaml.safe_load((REPO / "demo" / "alpaca-scenario.yaml").read_text("utf-8"))
+    accounts = yaml.safe_load((REPO / "accounts.yaml").read_text("utf-8"))["accounts"]
+    (number,) = [a["account_id"] for a in accounts if a.get("broker") == "alpaca"]
+    demo = scenario["accounts"][number]
+    assert (environment["ALPACA_API_KEY_ID"], environment["ALPACA_API_SECRET_KEY"]) == (
+        demo["key_id"],
+        demo["secret_key"],
+    )
 
 
 # --- .env.example -------------------------------------------------------------------------------
@@ -401,7 +436,14 @@ def test_env_example_when_loaded_by_the_daemon_then_settings_are_valid() -> None
 
 def test_env_example_when_read_then_holds_no_secret_values() -> None:
     entries = _env_example()
-    for name in ("TWS_PASSWORD", "REALTIME_API_KEY", "ALLOCATIONS_API_KEY", "VNC_SERVER_PASSWORD"):
+    for name in (
+        "TWS_PASSWORD",
+        "REALTIME_API_KEY",
+        "ALLOCATIONS_API_KEY",
+        "VNC_SERVER_PASSWORD",
+        "ALPACA_API_KEY_ID",
+        "ALPACA_API_SECRET_KEY",
+    ):
         assert entries[name][1] == "", f"{name} has a value in .env.example"
     # Optional settings stay commented out: an empty value would be a value, not "unset".
     set_names = {name for name, (is_set, _) in entries.items() if is_set}

@@ -31,11 +31,19 @@ _DAEMON_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def secrets_of(config: AppConfig) -> list[SecretStr | None]:
     """Every secret in the settings, for ``configure_logging(secrets=...)``."""
     settings = config.settings
+    alpaca = [
+        secret
+        for pair in settings.alpaca_account_keys.values()
+        for secret in (pair.key_id, pair.secret_key)
+    ]
     return [
         settings.realtime_api_key,
         settings.allocations_api_key,
         settings.api_key,
         *settings.notification_urls,
+        settings.alpaca_api_key_id,
+        settings.alpaca_api_secret_key,
+        *alpaca,
     ]
 
 

@@ -16,11 +16,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from broker_connector_base import AccountConfig, InvalidInputError
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -29,6 +37,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from app.config.alpaca_keys import AlpacaKeyPair, environment_variables, read_account_keys
 from app.config.dotenv import check_env_file
 from app.config.files import (
     InvalidAccount,
@@ -58,6 +67,9 @@ _SECRET_FIELDS = frozenset(
         "allocations_api_url",
         "notification_urls",
         "api_key",
+        "alpaca_api_key_id",
+        "alpaca_api_secret_key",
+        "alpaca_base_url",
     }
 )
 _API_KEY_MIN_LEN = 16
@@ -122,6 +134,12 @@ class Settings(BaseSettings):
     ib_gateway_messages_per_sec: Annotated[int, Field(ge=1, le=50)] = 40
     gateway_breaker_failures: Annotated[int, Field(ge=1, le=100)] = 3
     gateway_breaker_cooldown_secs: _Seconds = 300
+    alpaca_api_key_id: SecretStr | None = None
+    alpaca_api_secret_key: Annotated[SecretStr | None, Field(validate_default=True)] = None
+    alpaca_base_url: str | None = None
+    # Not one variable but one pair per account, whose names embed the account id:
+    # ``load_settings`` collects them (``app.config.alpaca_keys``).
+    _alpaca_account_keys: dict[str, AlpacaKeyPair] = PrivateAttr(default_factory=dict)
     api_enabled: bool = True
     api_host: str = Field(default="127.0.0.1", min_length=1)
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
@@ -233,6 +251,43 @@ class Settings(BaseSettings):
             raise ValueError(f"{value.isoformat()} has a UTC offset; it is New York time, HH:MM")
         return value
 
+    @field_validator("alpaca_api_secret_key")
+    @classmethod
+    def _whole_alpaca_pair(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        key_id = info.data.get("alpaca_api_key_id")
+        if (value is None) != (key_id is None) and "alpaca_api_key_id" in info.data:
+            present, missing = "ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY"
+            if key_id is None:
+                present, missing = missing, present
+            raise ValueError(
+                f"{missing} is required when {present} is set (an Alpaca key pair is a key "
+                "id and its secret)"
+            )
+        return value
+
+    @field_validator("alpaca_base_url")
+    @classmethod
+    def _check_alpaca_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"must be an http(s) URL such as http://127.0.0.1:8765 (got scheme "
+                f"{parts.scheme!r})"
+            )
+        if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
+            raise ValueError(
+                "must be a bare origin such as http://127.0.0.1:8765 (no path, "
+                "query or credentials)"
+            )
+        # The key pair travels in the headers of every request.
+        if info.data.get("trading_mode") == "live" and parts.scheme != "https":
+            raise ValueError(
+                "must be https:// when TRADING_MODE is live (live keys never travel in clear text)"
+            )
+        return value.strip().rstrip("/")
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -240,6 +295,13 @@ class Settings(BaseSettings):
         if level not in _LOG_LEVELS:
             raise ValueError(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
         return level
+
+    @property
+    def alpaca_account_keys(self) -> Mapping[str, AlpacaKeyPair]:
+        """Per-account Alpaca key pairs (``ALPACA_<ACCOUNT>_API_KEY_ID`` and
+        ``..._API_SECRET_KEY``), by the account part of the names (``load_settings`` reads
+        them)."""
+        return MappingProxyType(self._alpaca_account_keys)
 
     @property
     def gateway_port(self) -> int:
@@ -367,9 +429,13 @@ def load_settings(
         env_file, required=env_file_required, known=known
     ):
         env_file = None
+    variables = environment_variables(os.environ if environ is None else environ, env_file)
+    account_keys = read_account_keys(variables)
     token = _ENVIRON.set(environ)
     try:
-        return Settings(_env_file=env_file)
+        settings = Settings(_env_file=env_file)
+        settings._alpaca_account_keys = account_keys
+        return settings
     except ValidationError as exc:
         lines = describe_errors(
             exc, field_label=str.upper, model=Settings, secret_fields=_SECRET_FIELDS
@@ -388,8 +454,9 @@ def load_app_config(
     """Settings, replacement sets and accounts, all validated before anything trades.
 
     A missing replacement sets file means no sets are defined (accounts naming one are not
-    served). Broker-specific checks (IB client ids that would collide) and the notification
-    URLs (each must be one Apprise knows) are checked here too, so a mistake in them stops
+    served). Broker-specific checks (IB client ids that would collide, an Alpaca account
+    without its key pair) and the notification URLs (each must be one Apprise knows) are
+    checked here too, so a mistake in them stops
     the start instead of surfacing after a trade.
 
     Raises:
@@ -406,7 +473,7 @@ def load_app_config(
     sets_file = settings.replacement_sets_file
     sets = load_replacement_sets(sets_file) if os.path.exists(sets_file) else None
     loaded = load_accounts_file(settings.accounts_file, replacement_sets=sets)
-    check_accounts(loaded.accounts)
+    check_accounts(loaded.accounts, settings)
     set_names = sets.set_names() if sets is not None else frozenset()
     config = AppConfig(
         settings=settings,

@@ -1,9 +1,10 @@
 """Chooses the broker connector for an account (``AccountConfig.broker``).
 
 This is the only module of the daemon that names a concrete connector; what a worker needs to
-reach each broker is in ``app.trading.connections``. Connectors are imported
-inside the functions so the daemon process itself never loads them (``ib_async`` costs memory
-and start-up time); only the per-account worker process does.
+reach each broker is in ``app.trading.connections``. Connectors are imported inside the
+functions, one broker's at a time, so the daemon process itself never loads them (``ib_async``
+and alpaca-py cost memory and start-up time), and a worker loads only its own broker's: an
+Alpaca worker never imports ``ib_async``, an IB worker never imports alpaca-py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from broker_connector_base import (
 from app.store.halt import FileHaltSwitch
 from app.trading.connections import (
     SUPPORTED_BROKERS,
+    AlpacaWorkerConnection,
     IBKRWorkerConnection,
     check_broker_supported,
 )
@@ -40,15 +42,29 @@ __all__ = [
     "create_broker_client",
     "create_daily_bar_source",
     "create_rebalancer",
-    "preload_connectors",
+    "preload_connector",
 ]
 
 
-def preload_connectors() -> None:
-    """Import the engine and every connector now (a worker does this before its request
-    arrives)."""
-    import ibkr_connector  # noqa: F401
+def preload_connector(broker: str | None) -> None:
+    """Import the engine and ``broker``'s connector now (before a worker's request arrives).
+
+    Only that broker's library is loaded, never another's; ``None`` loads the engine only
+    (a worker that learns its broker from its request).
+
+    Raises:
+        InvalidInputError: ``broker`` has no connector.
+    """
     import rebalance_engine  # noqa: F401
+
+    if broker == "ibkr":
+        import ibkr_connector  # noqa: F401
+    elif broker == "alpaca":
+        import alpaca_connector  # noqa: F401
+    elif broker is not None:
+        raise InvalidInputError(
+            f"no connector for broker {broker!r}; supported: {', '.join(sorted(SUPPORTED_BROKERS))}"
+        )
 
 
 def create_broker_client(request: WorkerRequest) -> BrokerClient:
@@ -72,6 +88,17 @@ def create_broker_client(request: WorkerRequest) -> BrokerClient:
                 price_cache_ttl_secs=connection.price_cache_ttl_secs,
                 pacing_file=connection.pacing_file,
                 gateway_messages_per_sec=connection.messages_per_sec,
+            )
+        )
+    if isinstance(connection, AlpacaWorkerConnection):
+        from alpaca_connector import AlpacaClient, AlpacaConnectionConfig
+
+        return AlpacaClient(
+            AlpacaConnectionConfig(
+                trading_mode=request.trading_mode,
+                key_id=connection.key_id,
+                secret_key=connection.secret_key,
+                base_url=connection.base_url,
             )
         )
     assert_never(connection)  # mypy: every member of BrokerConnection needs a branch here

@@ -4,10 +4,10 @@ A worker request (``app.workers.protocol.WorkerRequest``) is the run's common fi
 of these models, told apart by ``broker`` (a pydantic discriminated union): IB client ids, and
 any broker secrets, live here with the broker's factory code instead of in the generic request.
 
-Adding a broker (Alpaca, say) takes one connection model here (its secrets as ``SecretStr``
-fields: ``encode_request`` writes every ``SecretStr`` of a request into the worker's stdin pipe
-only, and the worker redacts them all from its log), joined to ``BrokerConnection``, one
-builder in ``_BUILDERS`` that reads the settings, and one branch in ``broker_factory``.
+Adding a broker takes one connection model here (its secrets as ``SecretStr`` fields:
+``encode_request`` writes every ``SecretStr`` of a request into the worker's stdin pipe only,
+and the worker redacts them all from its log), joined to ``BrokerConnection``, one builder in
+``_BUILDERS`` that reads the settings, and one branch in ``broker_factory``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from broker_connector_base import AccountConfig, InvalidInputError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from app.config.alpaca_keys import (
+    ALPACA_KEY_VARIABLES,
+    AlpacaKeyPair,
+    account_key_variables,
+    account_variable_part,
+)
 from app.store.files import ib_pacing_file
 from app.trading.client_ids import assign_client_ids, client_id_for
 
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SUPPORTED_BROKERS",
+    "AlpacaWorkerConnection",
     "BrokerConnection",
     "IBKRWorkerConnection",
     "check_accounts",
@@ -73,9 +80,38 @@ class IBKRWorkerConnection(BaseModel):
         return self.host, self.port
 
 
-# One member today; with a second broker this becomes
-# ``Annotated[IBKRWorkerConnection | AlpacaWorkerConnection, Field(discriminator="broker")]``.
-BrokerConnection = Annotated[IBKRWorkerConnection, Field(discriminator="broker")]
+class AlpacaWorkerConnection(BaseModel):
+    """How a worker reaches Alpaca for one account: the account's key pair.
+
+    Paper or live Alpaca follows the request's ``trading_mode`` (live only when the account's
+    ``type`` says live too); ``base_url`` replaces Alpaca's Trading and Market Data URLs (a
+    stand-in such as ``alpaca_api_sim``), https only for live.
+
+    Attributes:
+        key_id: The account's API key id.
+        secret_key: Its secret.
+        base_url: ``ALPACA_BASE_URL``; ``None`` is Alpaca itself.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: Literal["alpaca"] = "alpaca"
+    key_id: SecretStr
+    secret_key: SecretStr
+    base_url: str | None = None
+
+    def api_client_id(self) -> int:
+        """The journal's client id column: Alpaca has no API client ids, so 0."""
+        return 0
+
+    def describe(self) -> str:
+        """How log lines name this connection (never the keys)."""
+        return f"Alpaca API at {self.base_url}" if self.base_url else "Alpaca API"
+
+
+BrokerConnection = Annotated[
+    IBKRWorkerConnection | AlpacaWorkerConnection, Field(discriminator="broker")
+]
 """The connection part of a worker request, chosen by its ``broker`` field."""
 
 
@@ -93,7 +129,31 @@ def _ibkr(settings: Settings, account: AccountConfig) -> IBKRWorkerConnection:
     )
 
 
-_BUILDERS: dict[str, Callable[[Settings, AccountConfig], BrokerConnection]] = {"ibkr": _ibkr}
+def alpaca_keys_for(settings: Settings, account_id: str) -> AlpacaKeyPair | None:
+    """``account_id``'s own key pair, else the daemon's (``ALPACA_API_KEY_ID``), else None."""
+    own = settings.alpaca_account_keys.get(account_variable_part(account_id))
+    if own is not None:
+        return own
+    if settings.alpaca_api_key_id is None or settings.alpaca_api_secret_key is None:
+        return None
+    return AlpacaKeyPair(
+        key_id=settings.alpaca_api_key_id, secret_key=settings.alpaca_api_secret_key
+    )
+
+
+def _alpaca(settings: Settings, account: AccountConfig) -> AlpacaWorkerConnection:
+    keys = alpaca_keys_for(settings, account.account_id)
+    if keys is None:
+        raise InvalidInputError(_missing_keys(account.account_id))
+    return AlpacaWorkerConnection(
+        key_id=keys.key_id, secret_key=keys.secret_key, base_url=settings.alpaca_base_url
+    )
+
+
+_BUILDERS: dict[str, Callable[[Settings, AccountConfig], BrokerConnection]] = {
+    "ibkr": _ibkr,
+    "alpaca": _alpaca,
+}
 
 SUPPORTED_BROKERS: frozenset[str] = frozenset(_BUILDERS)
 """Brokers an account may name in ``accounts.yaml`` (``AccountConfig.broker``)."""
@@ -124,10 +184,60 @@ def connection_for(settings: Settings, account: AccountConfig) -> BrokerConnecti
     return _BUILDERS[account.broker](settings, account)
 
 
-def check_accounts(accounts: Iterable[AccountConfig]) -> None:
+def check_accounts(accounts: Iterable[AccountConfig], settings: Settings) -> None:
     """Broker-specific checks of the configured accounts, run once when the config loads.
 
     Raises:
-        InvalidInputError: Two IB accounts of the same type would share a client id.
+        InvalidInputError: Two IB accounts of the same type would share a client id; a
+            tradable Alpaca account has no key pair, or shares one with another.
     """
+    accounts = tuple(accounts)
     assign_client_ids(a for a in accounts if a.broker == "ibkr")
+    tradable = [
+        a
+        for a in accounts
+        if a.broker == "alpaca" and a.enabled and a.type == settings.trading_mode
+    ]
+    problems = [
+        _missing_keys(a.account_id)
+        for a in tradable
+        if alpaca_keys_for(settings, a.account_id) is None
+    ]
+    problems.extend(_shared_keys(settings, tradable))
+    if problems:
+        raise InvalidInputError("invalid settings:\n" + "\n".join(problems))
+
+
+def _missing_keys(account_id: str) -> str:
+    own_id, own_secret = account_key_variables(account_id)
+    key_id, secret = ALPACA_KEY_VARIABLES
+    return (
+        f"Alpaca account {account_id} has no API keys: set {own_id} and {own_secret} (this "
+        f"account's own pair) or {key_id} and {secret} (the daemon's one Alpaca account)"
+    )
+
+
+def _shared_keys(settings: Settings, tradable: list[AccountConfig]) -> list[str]:
+    """One key pair is one Alpaca account: two accounts on one pair is a configuration error."""
+    problems = []
+    on_default = [
+        a.account_id
+        for a in tradable
+        if account_variable_part(a.account_id) not in settings.alpaca_account_keys
+        and settings.alpaca_api_key_id is not None
+    ]
+    if len(on_default) > 1:
+        problems.append(
+            f"Alpaca accounts {', '.join(on_default)} would all use {ALPACA_KEY_VARIABLES[0]}, "
+            "but a key pair belongs to one account: give each its own pair "
+            f"({account_key_variables(on_default[0])[0]}, ...)"
+        )
+    parts: dict[str, str] = {}
+    for account in tradable:
+        earlier = parts.setdefault(account_variable_part(account.account_id), account.account_id)
+        if earlier != account.account_id:
+            problems.append(
+                f"Alpaca accounts {earlier} and {account.account_id} both read "
+                f"{account_key_variables(earlier)[0]}; rename one in the accounts file"
+            )
+    return problems

@@ -1,10 +1,14 @@
-"""Fork server: ``python -m app.workers.fork_server`` forks a ready-made worker per account run.
+"""Fork server: ``python -m app.workers.fork_server --broker NAME`` forks a ready-made worker
+per account run of that broker.
 
 Starting a worker as a new interpreter costs about 0.6 s of CPU (interpreter, pydantic, the
 broker library, numpy); ten accounts on two cores pay it ten times before the first order.
-This process pays it once: it imports everything a worker needs, then waits on a Unix socket
-(its stdin, given by the daemon) and forks a fresh worker for each request. A forked worker
-then behaves as ``python -m app.worker`` would (``app.worker.main``), with the same protocol.
+This process pays it once: it imports everything a worker of its broker needs (that broker's
+connector only: a worker forked from the IB server has no alpaca-py in memory and the other
+way round), then waits on a Unix socket (its stdin, given by the daemon) and forks a fresh
+worker for each request. A forked worker then behaves as ``python -m app.worker --broker
+NAME`` would (``app.worker.main``), with the same protocol. The daemon runs one fork server
+per broker its accounts use (``app.workers.fork_launcher``).
 
 Protocol (one ``SOCK_SEQPACKET`` message each, ASCII):
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -190,18 +195,19 @@ class ForkServer:
             self._send(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
 
 
-def _real_worker() -> Callable[[], int]:
+def _real_worker(broker: str) -> Callable[[], int]:
     from app import worker
-    from app.trading.broker_factory import preload_connectors
+    from app.trading.broker_factory import preload_connector
 
-    preload_connectors()
-    return worker.main
+    preload_connector(broker)
+    return functools.partial(worker.main, ["--broker", broker])
 
 
-def _script(path: Path) -> Callable[[], int]:
-    """A stand-in worker (tests), run as ``python PATH`` would run it."""
+def _script(path: Path, broker: str) -> Callable[[], int]:
+    """A stand-in worker (tests), run as ``python PATH --broker BROKER`` would run it."""
 
     def run_script() -> int:
+        sys.argv = [str(path), "--broker", broker]
         runpy.run_path(str(path), run_name="__main__")
         return 0
 
@@ -211,13 +217,16 @@ def _script(path: Path) -> Callable[[], int]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m app.workers.fork_server`` (stdin is the daemon's socket)."""
     parser = argparse.ArgumentParser(prog="python -m app.workers.fork_server")
+    parser.add_argument(
+        "--broker", required=True, help="the broker whose accounts the forked workers run"
+    )
     parser.add_argument("--worker-script", type=Path, help="run this file instead of app.worker")
     args = parser.parse_args(argv)
     # The real worker's imports are done in every case, so a stand-in pays what the real
     # one does and the thread check sees the same libraries.
-    entry = _real_worker()
+    entry = _real_worker(args.broker)
     if args.worker_script is not None:
-        entry = _script(args.worker_script)
+        entry = _script(args.worker_script, args.broker)
     threads = thread_count()
     if threads != 1:
         print(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 import app
+from app.config.alpaca_keys import is_alpaca_key_variable
 from app.config.logs import parse_worker_line
 
 __all__ = [
@@ -40,12 +41,18 @@ KILL_WAIT_SECS = 5.0
 """How long a worker gets to exit after SIGTERM (or SIGKILL) before the daemon gives up."""
 
 _SECRET_VARIABLES = frozenset({"REALTIME_API_KEY", "ALLOCATIONS_API_KEY", "NOTIFICATION_URLS"})
-"""Never passed to a worker: it gets the allocations key in its request, and nothing else."""
+"""Never passed to a worker: it gets the allocations key and its account's broker keys in its
+request, and nothing else. Alpaca key pairs (``ALPACA_API_KEY_ID``, ``ALPACA_<ACCOUNT>_...``)
+are kept out too (``is_alpaca_key_variable``)."""
+
+
+def _secret(name: str) -> bool:
+    return name.upper() in _SECRET_VARIABLES or is_alpaca_key_variable(name)
 
 
 def worker_env() -> dict[str, str]:
     """The daemon's environment without secrets, with the ``app`` package importable."""
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _SECRET_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if not _secret(k)}
     app_root = str(Path(app.__file__).resolve().parent.parent)
     current = env.get("PYTHONPATH")
     env["PYTHONPATH"] = app_root if not current else f"{app_root}{os.pathsep}{current}"
@@ -167,8 +174,12 @@ class WorkerLauncher(Protocol):
     async def prepare(self) -> None:
         """Start the helper processes ahead of the first run; never raises."""
 
-    async def launch(self) -> Worker:
-        """A fresh worker, waiting for its request line on stdin."""
+    async def launch(self, broker: str) -> Worker:
+        """A fresh worker for an account at ``broker``, waiting for its request line on stdin.
+
+        The worker has that broker's connector loaded, or none yet (it then imports the
+        request's), never another broker's.
+        """
         ...
 
     def released(self) -> None:
@@ -179,11 +190,12 @@ class WorkerLauncher(Protocol):
 
 
 class ExecLauncher:
-    """Starts each worker as a new interpreter: ``python -m app.worker``.
+    """Starts each worker as a new interpreter: ``python -m app.worker --broker NAME``.
 
-    With ``spares`` > 0, that many are started ahead of time and wait, libraries imported,
-    for a request: a signal then does not pay the interpreter start and the broker library
-    import (about 0.6 s) before trading. A spare is replaced when a run that used one ends.
+    With ``spares`` > 0, that many are started ahead of time and wait for a request, the
+    interpreter started and the daemon's code imported; they serve any broker, so they import
+    the request's connector only once it arrives. A spare is replaced when a run that used one
+    ends.
 
     Args:
         command: The worker's argv; the default is this interpreter running ``app.worker``.
@@ -209,9 +221,10 @@ class ExecLauncher:
             while not self._closed and len(self.idle_pids) < self._spare_target:
                 self._spares.append(await self._spawn())
 
-    async def _spawn(self) -> Worker:
+    async def _spawn(self, *arguments: str) -> Worker:
         process = await asyncio.create_subprocess_exec(
             *self._command,
+            *arguments,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -220,14 +233,14 @@ class ExecLauncher:
         )
         return Worker(process)
 
-    async def launch(self) -> Worker:
-        """An idle spare if there is one, else a new process."""
+    async def launch(self, broker: str) -> Worker:
+        """An idle spare if there is one, else a new process for ``broker``'s accounts."""
         while self._spares:
             spare = self._spares.pop(0)
             if spare.handle.returncode is None:
                 return spare
             await spare.reap()
-        return await self._spawn()
+        return await self._spawn("--broker", broker)
 
     def released(self) -> None:
         """Start a replacement spare (in the background) if one is missing."""

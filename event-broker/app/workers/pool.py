@@ -150,7 +150,7 @@ class WorkerProcesses:
         stopped is unknown: orders may have been placed (the journal has them).
         """
         started_at = datetime.now(UTC)
-        worker = await self._launcher.launch()
+        worker = await self._launcher.launch(request.account.broker)
         process = worker.handle
         self._running[request.run_id] = worker
         logger.info(

@@ -16,11 +16,17 @@ from app.config.settings import (
     load_app_config,
     load_settings,
 )
-from app.trading.connections import connection_for
-from broker_connector_base import InvalidInputError
+from app.trading.connections import IBKRWorkerConnection, connection_for
+from broker_connector_base import AccountConfig, InvalidInputError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BASE_ENV = {"ALLOCATIONS_API_URL": "file:///srv/allocations"}
+
+
+def ib_client_id(settings: Settings, account: AccountConfig) -> int:
+    connection = connection_for(settings, account)
+    assert isinstance(connection, IBKRWorkerConnection)
+    return connection.client_id
 
 
 def write(path: Path, text: str) -> Path:
@@ -571,9 +577,7 @@ def test_app_config_groups_only_enabled_accounts_of_trading_mode_by_strategy(
         "a": ["DU1001", "DU1003"],
         "b": ["DU1002"],
     }
-    assert {
-        a.account_id: connection_for(config.settings, a).client_id for a in config.accounts
-    } == {
+    assert {a.account_id: ib_client_id(config.settings, a) for a in config.accounts} == {
         "DU1001": 1001,
         "DU1002": 1002,
         "DU1003": 1003,
@@ -684,6 +688,8 @@ def test_repository_example_files_load(tmp_path: Path) -> None:
         **BASE_ENV,
         "ACCOUNTS_FILE": str(REPO_ROOT / "accounts.yaml"),
         "REPLACEMENT_SETS_FILE": str(REPO_ROOT / "replacement-sets.yaml"),
+        "ALPACA_API_KEY_ID": "example-key",
+        "ALPACA_API_SECRET_KEY": "example-secret",
     }
 
     config = load_app_config(env_file=None, environ=environ)
@@ -693,6 +699,7 @@ def test_repository_example_files_load(tmp_path: Path) -> None:
         "DUM959247",
         "DU789012",
         "DU345678",
+        "PA3DEMO00001",
     ]
     assert config.account("DU345678").strategy_names == ("etf-blend-100-20", "income-core-20")
     assert [s.weight for s in config.account("DU345678").strategies] == [
@@ -700,7 +707,8 @@ def test_repository_example_files_load(tmp_path: Path) -> None:
         Decimal("0.4"),
     ]
     assert config.channel_names() == ["etf-blend-100-20", "etf-blend-301-20", "income-core-20"]
-    assert connection_for(config.settings, config.account("DUM959247")).client_id == 959247
+    assert config.account("PA3DEMO00001").broker == "alpaca"
+    assert ib_client_id(config.settings, config.account("DUM959247")) == 959247
     assert config.account("DU789012").replacement_set == "ira"
     assert config.account("DU789012").pdt_protection_enabled is True
 

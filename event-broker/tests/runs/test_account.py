@@ -119,7 +119,7 @@ async def test_account_of_unsupported_broker_is_refused_without_a_worker_and_oth
 
     refused, ran = outcome.results
     assert (refused.account_id, refused.status) == ("DU100010", "refused")
-    assert "unsupported broker 'schwab'; supported: ibkr" in (refused.error or "")
+    assert "unsupported broker 'schwab'; supported: alpaca, ibkr" in (refused.error or "")
     assert (ran.account_id, ran.status) == ("DU100011", "succeeded")
     assert counter.read_text().splitlines() == ["rebalance"]
     assert {(r["account_id"], r["status"], r["client_id"]) for r in _runs(config)} == {

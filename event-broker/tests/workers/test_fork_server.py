@@ -49,7 +49,9 @@ def _held_until(pid_file: Path, release: Path, *, then: str) -> str:
 
 
 def _launcher(script: tuple[str, ...]) -> ForkServerLauncher:
-    return ForkServerLauncher((*FORK_SERVER_COMMAND, "--worker-script", script[1]))
+    return ForkServerLauncher(
+        (*FORK_SERVER_COMMAND, "--worker-script", script[1]), brokers=["ibkr"]
+    )
 
 
 @pytest.fixture
@@ -122,6 +124,8 @@ async def test_forked_worker_environment_holds_no_daemon_secret(
 ) -> None:
     monkeypatch.setenv("REALTIME_API_KEY", "app.key:realtime-secret")
     monkeypatch.setenv("notification_urls", "json://secret-host/")
+    monkeypatch.setenv("ALPACA_API_KEY_ID", "alpaca-daemon-key")
+    monkeypatch.setenv("alpaca_pa1111_api_secret_key", "alpaca-account-secret")
     monkeypatch.setenv("ALLOCATIONS_API_KEY", "allocations-secret")
     dump = tmp_path / "env.txt"
     script = worker_script(
@@ -136,7 +140,13 @@ async def test_forked_worker_environment_holds_no_daemon_secret(
 
     assert result.success
     environment = dump.read_text()
-    for secret in ("realtime-secret", "secret-host", "allocations-secret"):
+    for secret in (
+        "realtime-secret",
+        "secret-host",
+        "allocations-secret",
+        "alpaca-daemon-key",
+        "alpaca-account-secret",
+    ):
         assert secret not in environment
     assert "'OPENBLAS_NUM_THREADS': '1'" in environment
     assert "PYTHONPATH" in environment
@@ -215,7 +225,9 @@ async def test_fork_server_that_cannot_start_leaves_runs_to_new_interpreters(
     worker_script: WorkerScript, make_request: RequestFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = (sys.executable, "-c", "import sys; print('no luck', file=sys.stderr); sys.exit(3)")
-    launcher = ForkServerLauncher(broken, fallback=ExecLauncher(worker_script("print(result())")))
+    launcher = ForkServerLauncher(
+        broken, brokers=["ibkr"], fallback=ExecLauncher(worker_script("print(result())"))
+    )
     pool = WorkerProcesses(launcher=launcher)
 
     try:
@@ -264,7 +276,7 @@ from app.workers.protocol import decode_request
 
 async def start_pool() -> WorkerProcesses:
     command = (*FORK_SERVER_COMMAND, "--worker-script", sys.argv[1])
-    pool = WorkerProcesses(launcher=ForkServerLauncher(command))
+    pool = WorkerProcesses(launcher=ForkServerLauncher(command, brokers=["ibkr"]))
     await pool.start_spares()
     print(pool.spare_pids[0], flush=True)
     return pool

@@ -37,7 +37,7 @@ async def pool_of(
             pool = WorkerProcesses(script)
         else:
             command = (*FORK_SERVER_COMMAND, "--worker-script", script[1])
-            pool = WorkerProcesses(launcher=ForkServerLauncher(command))
+            pool = WorkerProcesses(launcher=ForkServerLauncher(command, brokers=["ibkr"]))
         pools.append(pool)
         return pool
 
@@ -244,6 +244,8 @@ async def test_worker_environment_holds_no_daemon_secret(
 ) -> None:
     monkeypatch.setenv("REALTIME_API_KEY", "app.key:realtime-secret")
     monkeypatch.setenv("notification_urls", "json://secret-host/")
+    monkeypatch.setenv("ALPACA_API_KEY_ID", "alpaca-daemon-key")
+    monkeypatch.setenv("alpaca_pa1111_api_secret_key", "alpaca-account-secret")
     dump = tmp_path / "env.txt"
     command = worker_script(
         f"open({str(dump)!r}, 'w').write(repr(dict(os.environ))); print(result())"
@@ -255,4 +257,6 @@ async def test_worker_environment_holds_no_daemon_secret(
     environment = dump.read_text()
     assert "realtime-secret" not in environment
     assert "secret-host" not in environment
+    assert "alpaca-daemon-key" not in environment
+    assert "alpaca-account-secret" not in environment
     assert "PYTHONPATH" in environment

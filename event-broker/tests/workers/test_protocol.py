@@ -32,7 +32,7 @@ def test_request_carries_the_ib_settings_in_its_ibkr_connection_only(
         "client_id": 959247,
         "host": "gw.internal",
         "port": 4010,
-        "data_dir": str(request.connection.data_dir),
+        "data_dir": str(request.journal_path.parent),
         "price_cache_ttl_secs": 15.0,
         "pacing_file": str(request.connection.data_dir / "ib-pacing-gw.internal-4010"),
         "messages_per_sec": 40,
@@ -95,3 +95,30 @@ def test_request_with_given_allocations_is_refused_for_a_rebalance(make_request:
 
     with pytest.raises(ValueError, match="allocations given with the request are for previews"):
         WorkerRequest.model_validate(rebalance)
+
+
+def test_alpaca_request_carries_its_key_pair_in_clear_only_in_the_pipe(
+    make_request: RequestFactory,
+) -> None:
+    account = AccountConfig(account_id="PA1111", type="paper", strategy_name="s1", broker="alpaca")
+    request = make_request(
+        account=account,
+        alpaca_api_key_id="alpaca-key-id",
+        alpaca_api_secret_key="alpaca-s3cret",
+        alpaca_base_url="http://127.0.0.1:8765",
+    )
+
+    raw = encode_request(request)
+
+    assert json.loads(raw)["connection"] == {
+        "broker": "alpaca",
+        "key_id": "alpaca-key-id",
+        "secret_key": "alpaca-s3cret",
+        "base_url": "http://127.0.0.1:8765",
+    }
+    assert {s.get_secret_value() for s in request.secrets()} == {"alpaca-key-id", "alpaca-s3cret"}
+    for secret in ("alpaca-key-id", "alpaca-s3cret"):
+        assert secret not in repr(request)
+        assert secret not in request.model_dump_json()
+        assert secret not in request.connection.describe()
+    assert decode_request(raw) == request
