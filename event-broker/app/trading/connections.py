@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
 
 from broker_connector_base import AccountConfig, InvalidInputError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -107,6 +108,20 @@ class AlpacaWorkerConnection(BaseModel):
     def describe(self) -> str:
         """How log lines name this connection (never the keys)."""
         return f"Alpaca API at {self.base_url}" if self.base_url else "Alpaca API"
+
+    def gateway_address(self) -> tuple[str, int] | None:
+        """Where the daemon checks that the broker is reachable (the API's status page).
+
+        The stand-in's address when ``ALPACA_BASE_URL`` is set; ``None`` for Alpaca itself,
+        whose API is reached over https, possibly through a proxy the environment names, so a
+        plain TCP connection from the daemon would say little about it.
+        """
+        if self.base_url is None:
+            return None
+        parts = urlsplit(self.base_url)
+        if parts.hostname is None:
+            return None
+        return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 BrokerConnection = Annotated[

@@ -53,6 +53,7 @@ async def test_accounts_lists_configured_accounts_with_tradability(api: Api) -> 
         "DUM959247": (True, None),
         "DU789012": (True, None),
         "DU345678": (True, None),
+        "PA3DEMO00001": (True, None),
         "U1234567": (False, None),
     }
     strategies = {a["account_id"]: a["strategies"] for a in body["accounts"]}

@@ -121,10 +121,14 @@ async def test_connection_status_probes_gateway_and_shows_link_and_last_signal(
 
     status = (await api.client.get("/api/v1/connection/status")).json()
 
-    (ibkr,) = status["brokers"]
+    alpaca, ibkr = status["brokers"]
     assert ibkr["broker"] == "ibkr"
     assert ibkr["address"] == f"127.0.0.1:{api.stack.sim.port}"
     assert ibkr["reachable"] is True
+    # The demo's Alpaca account trades at the stand-in (ALPACA_BASE_URL): it is probed too.
+    assert alpaca["broker"] == "alpaca"
+    assert alpaca["address"] == f"127.0.0.1:{api.stack.alpaca.port}"
+    assert alpaca["reachable"] is True
     assert status["realtime"] == {
         "state": "connected",
         # DU345678 follows etf-blend-100-20 and income-core-20: each is a channel.
@@ -140,8 +144,9 @@ async def test_connection_status_says_unreachable_gateway(make_api: ApiFactory) 
         port = closed.getsockname()[1]
     api = await make_api(ib_gateway_port=str(port))
 
-    (ibkr,) = (await api.client.get("/api/v1/connection/status")).json()["brokers"]
+    brokers = (await api.client.get("/api/v1/connection/status")).json()["brokers"]
 
+    ibkr = next(b for b in brokers if b["broker"] == "ibkr")
     assert ibkr["reachable"] is False
     assert ibkr["error"]
 
@@ -200,3 +205,14 @@ async def test_openapi_document_needs_the_key_and_is_openapi_3_1(api: Api) -> No
     curve_value = schemas["EquityPoint"]["properties"]["value"]
     assert curve_value.get("type") == "string" or {"type": "string"} in curve_value["anyOf"]
     assert "/api/v1/accounts/{account_id}/snapshot" in document["paths"]
+
+
+async def test_connection_status_of_alpaca_itself_has_no_address_to_probe(
+    make_api: ApiFactory,
+) -> None:
+    api = await make_api(alpaca_base_url="")  # "" drops it: Alpaca's own API
+
+    brokers = (await api.client.get("/api/v1/connection/status")).json()["brokers"]
+
+    alpaca = next(b for b in brokers if b["broker"] == "alpaca")
+    assert (alpaca["address"], alpaca["reachable"]) == (None, None)

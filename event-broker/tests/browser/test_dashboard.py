@@ -205,7 +205,7 @@ async def test_sign_in_preview_execute_and_see_the_orders_filled(
 
     seen = await asyncio.to_thread(person)
 
-    assert seen["accounts"] == ["DUM959247", "DU789012", "DU345678", "U1234567"]
+    assert seen["accounts"] == ["DUM959247", "DU789012", "DU345678", "PA3DEMO00001", "U1234567"]
     assert seen["charts"] == 2  # the value and, under it, the drawdown
     assert "deposits and withdrawals left out" in seen["metrics"]["Time-weighted return"]
     assert "worst 5%" in seen["metrics"]["CVaR 95%"]
