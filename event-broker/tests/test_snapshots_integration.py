@@ -266,9 +266,12 @@ async def test_daily_schedule_snapshots_every_account_through_workers_on_trading
         ("DU789012", "succeeded"),
         ("DUM959247", "succeeded"),
         ("DUM959247", "succeeded"),
+        ("PA3DEMO00001", "succeeded"),  # the demo's Alpaca account, at the stand-in
+        ("PA3DEMO00001", "succeeded"),
     ]
     assert len(_rows(stack, "SELECT * FROM snapshots")) == 6
     assert stack.sim.orders() == []
+    assert stack.alpaca.orders() == []
 
 
 async def test_daemon_schedules_the_next_daily_snapshot_unless_disabled(
