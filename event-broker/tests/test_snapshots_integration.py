@@ -257,7 +257,7 @@ async def test_daily_schedule_snapshots_every_account_through_workers_on_trading
     ]
     events = _rows(stack, "SELECT payload, outcome FROM events WHERE channel = 'schedule'")
     assert [json.loads(e["payload"])["due"] for e in events] == [d.isoformat() for d in ran]
-    assert {e["outcome"] for e in events} == {"snapshot of 3 accounts: succeeded"}
+    assert {e["outcome"] for e in events} == {"snapshot of 4 accounts: succeeded"}
     runs = _rows(stack, "SELECT account_id, status FROM runs WHERE mode = 'snapshot'")
     assert sorted((r["account_id"], r["status"]) for r in runs) == [
         ("DU345678", "succeeded"),
@@ -269,7 +269,7 @@ async def test_daily_schedule_snapshots_every_account_through_workers_on_trading
         ("PA3DEMO00001", "succeeded"),  # the demo's Alpaca account, at the stand-in
         ("PA3DEMO00001", "succeeded"),
     ]
-    assert len(_rows(stack, "SELECT * FROM snapshots")) == 6
+    assert len(_rows(stack, "SELECT * FROM snapshots")) == 8
     assert stack.sim.orders() == []
     assert stack.alpaca.orders() == []
 
