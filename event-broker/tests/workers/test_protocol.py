@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from app.trading.connections import IBKRWorkerConnection
 from app.workers.protocol import WorkerRequest, decode_request, encode_request
 from broker_connector_base import AccountConfig, AllocationItem
 from pydantic import SecretStr, ValidationError
@@ -27,6 +28,7 @@ def test_request_carries_the_ib_settings_in_its_ibkr_connection_only(
 
     payload = json.loads(encode_request(request))
 
+    assert isinstance(request.connection, IBKRWorkerConnection)
     assert payload["connection"] == {
         "broker": "ibkr",
         "client_id": 959247,
