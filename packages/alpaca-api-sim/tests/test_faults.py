@@ -96,3 +96,44 @@ async def test_lost_order_answer_places_the_order_but_the_client_sees_a_dropped_
     found = await in_thread(trading.get_order_by_client_id, "l-1")
     assert isinstance(found, Order)
     assert str(found.id) == order.id
+
+
+def _buy(symbol: str, client_order_id: str) -> MarketOrderRequest:
+    return MarketOrderRequest(
+        symbol=symbol,
+        qty=1,
+        side=OrderSide.BUY,
+        time_in_force=TimeInForce.DAY,
+        client_order_id=client_order_id,
+    )
+
+
+async def test_drop_after_orders_answers_the_nth_order_then_refuses_until_the_fault_clears(
+    alpaca_sim: AlpacaApiSimulator, trading: TradingClient
+) -> None:
+    alpaca_sim.set_faults(drop_connections_after_orders=2)
+    await in_thread(trading.submit_order, _buy("SPY", "d-1"))
+    assert isinstance(await in_thread(trading.get_account), TradeAccount), "still up"
+
+    second = await in_thread(trading.submit_order, _buy("QQQ", "d-2"))
+
+    assert isinstance(second, Order)
+    assert second.client_order_id == "d-2"
+    assert alpaca_sim.accepting is False
+    with pytest.raises(requests.ConnectionError):
+        await in_thread(trading.get_account)
+    alpaca_sim.set_faults(drop_connections_after_orders=None)
+    await alpaca_sim.wait_for(lambda: alpaca_sim.accepting)
+    assert [o.client_order_id for o in alpaca_sim.orders()] == ["d-1", "d-2"]
+    assert isinstance(await in_thread(trading.get_account), TradeAccount)
+
+
+async def test_accept_connections_ends_a_refusal_at_once(
+    alpaca_sim: AlpacaApiSimulator, trading: TradingClient
+) -> None:
+    alpaca_sim.drop_connections(refuse_secs=600)
+
+    await alpaca_sim.accept_connections()
+
+    assert alpaca_sim.accepting is True
+    assert isinstance(await in_thread(trading.get_account), TradeAccount)

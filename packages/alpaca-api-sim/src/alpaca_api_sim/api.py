@@ -157,7 +157,14 @@ async def _create_order(request: web.Request) -> web.Response:
             update={"lose_order_answers": faults.lose_order_answers - 1}
         )
         request.transport.close()  # placed, but the answer never arrives
-    return json_response(_order_json(sim, order))
+    response = json_response(_order_json(sim, order))
+    drop_after = sim.engine.faults.drop_connections_after_orders
+    if drop_after is not None and len(sim.engine.orders) >= drop_after and sim.accepting:
+        # Answered first (written out before the connections close), then gone.
+        await response.prepare(request)
+        await response.write_eof()
+        sim.drop_connections(refuse_secs=None)
+    return response
 
 
 def _query_time(request: web.Request, name: str) -> dt.datetime | None:

@@ -140,6 +140,10 @@ class FaultSpec(_Model):
         response_delay_secs: every API answer waits this long (a stalled API).
         lose_order_answers: the next N orders are placed, but the connection closes instead
             of answering (the client cannot tell whether its order went through).
+        drop_connections_after_orders: N: once the N-th order (of any account) is placed
+            and answered, every connection closes and new ones are refused until this fault
+            is cleared (set to null) or the simulator is reset: the broker went away right
+            after an order reached it.
     """
 
     partial_fill_parts: Annotated[int, Field(ge=1)] = 1
@@ -152,6 +156,7 @@ class FaultSpec(_Model):
     server_error_requests: Annotated[int, Field(ge=0)] = 0
     response_delay_secs: Annotated[float, Field(ge=0)] = 0.0
     lose_order_answers: Annotated[int, Field(ge=0)] = 0
+    drop_connections_after_orders: Annotated[int, Field(ge=1)] | None = None
 
 
 class Scenario(_Model):

@@ -67,6 +67,7 @@ class AlpacaApiSimulator:
         self._site: web.TCPSite | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._reopen: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     def _fresh_accounts(self) -> dict[str, AccountState]:
         now = self.clock.now()
@@ -112,6 +113,9 @@ class AlpacaApiSimulator:
         if self._reopen is not None:
             self._reopen.cancel()
             self._reopen = None
+        if self._closing is not None:
+            await self._closing
+            self._closing = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -315,10 +319,25 @@ class AlpacaApiSimulator:
         return auctioned
 
     def set_faults(self, **changes: Any) -> FaultSpec:
-        """Change faults at run time (names as in the scenario's ``faults:``); returns them."""
+        """Change faults at run time (names as in the scenario's ``faults:``); returns them.
+
+        Clearing ``drop_connections_after_orders`` while it refuses connections accepts them
+        again.
+        """
         self.engine.faults = FaultSpec.model_validate(self.engine.faults.model_dump() | changes)
+        self._accept_unless_dropping()
         self.notify_changed()
         return self.engine.faults
+
+    def _accept_unless_dropping(self) -> None:
+        """Listen again after a drop that lasts until its fault is cleared."""
+        refusing_until_cleared = self._runner is not None and self._site is None
+        if (
+            refusing_until_cleared
+            and self._reopen is None
+            and self.engine.faults.drop_connections_after_orders is None
+        ):
+            self._spawn(self._relisten())
 
     def set_account(
         self,
@@ -340,24 +359,36 @@ class AlpacaApiSimulator:
             account.trading_blocked = bool(trading_blocked)
         self.notify_changed()
 
-    def drop_connections(self, refuse_secs: float = 0.0) -> None:
-        """Close every open connection; with ``refuse_secs`` also refuse new ones that long."""
+    def drop_connections(self, refuse_secs: float | None = 0.0) -> None:
+        """Close every open connection; with ``refuse_secs`` also refuse new ones that long
+        (``None``: until the ``drop_connections_after_orders`` fault is cleared)."""
         if self._runner is None:
             return
         self._release_stalled()
         server = self._runner.server
         for handler in list(server.connections if server is not None else []):
             handler.force_close()
-        if refuse_secs > 0 and self._site is not None:
+        if (refuse_secs is None or refuse_secs > 0) and self._site is not None:
             site, self._site = self._site, None
-            self._spawn(site.stop())
-            self._reopen = asyncio.get_running_loop().call_later(
-                refuse_secs, lambda: self._spawn(self._relisten())
-            )
+            self._closing = asyncio.get_running_loop().create_task(site.stop())
+            if refuse_secs is not None:
+                self._reopen = asyncio.get_running_loop().call_later(
+                    refuse_secs, lambda: self._spawn(self._relisten())
+                )
         self.notify_changed()
+
+    async def accept_connections(self) -> None:
+        """End a refusal (``drop_connections`` with ``refuse_secs``, or after
+        ``drop_connections_after_orders``) now; return once the port accepts again."""
+        if self._reopen is not None:
+            self._reopen.cancel()
+        await self._relisten()
 
     async def _relisten(self) -> None:
         self._reopen = None
+        if self._closing is not None:
+            # The old listener must have let go of the port before a new one binds it.
+            await asyncio.shield(self._closing)
         if self._runner is not None and self._site is None:
             await self._listen()
             logger.info("simulator accepting connections again on %s", self.base_url)
@@ -379,4 +410,5 @@ class AlpacaApiSimulator:
         self.engine.orders.clear()
         self.engine.faults = self.scenario.faults
         self.engine.sync_market()
+        self._accept_unless_dropping()
         self.notify_changed()
