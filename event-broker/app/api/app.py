@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from app import __version__
 from app.api.account_views import AccountViews
 from app.api.auth import API_KEY_HEADER, AuthGuard
 from app.api.context import ApiContext
 from app.api.errors import install_error_handlers
+from app.api.hot_reads import HotReads
 from app.api.metrics import DaemonMetrics
 from app.api.metrics import router as metrics_router
 from app.api.reports import AccountReports
@@ -20,7 +22,7 @@ from app.api.security import SecurityMiddleware
 from app.api.static import mount_static
 from app.runtime import Runtime
 
-__all__ = ["create_app"]
+__all__ = ["DaemonApp", "create_app"]
 
 _DESCRIPTION = f"""
 Preview and rebalance the daemon's accounts, read its journal (runs, orders, events), follow
@@ -32,9 +34,20 @@ header (or `Authorization: Bearer`). Requests that change something need a JSON 
 """
 
 
+class DaemonApp(FastAPI):
+    """The daemon's FastAPI app: the polled reads answered by ``hot_reads`` when it can."""
+
+    hot_reads: HotReads | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot_reads is not None and await self.hot_reads.answer(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     runtime: Runtime, *, realtime_state: Callable[[], str] = lambda: "disabled"
-) -> FastAPI:
+) -> DaemonApp:
     """The API and dashboard over ``runtime``.
 
     Args:
@@ -42,7 +55,7 @@ def create_app(
         realtime_state: The realtime link's state, read on each status request.
     """
     settings = runtime.config.settings
-    app = FastAPI(
+    app = DaemonApp(
         title="Portfolio rebalancer daemon",
         version=__version__,
         description=_DESCRIPTION,
@@ -56,7 +69,7 @@ def create_app(
     app.state.ctx = ApiContext(runtime, realtime_state, __version__)
     app.state.guard = guard
     app.state.metrics = metrics
-    app.state.account_views = AccountViews(runtime)
+    app.state.account_views = views = AccountViews(runtime)
     app.state.account_reports = AccountReports(runtime.reader)
     install_error_handlers(app)
     for module in (health, accounts, runs, connection, stream):
@@ -71,4 +84,5 @@ def create_app(
             allow_headers=[API_KEY_HEADER, "Authorization", "Content-Type"],
         )
     app.add_middleware(SecurityMiddleware, allowed_origins=settings.api_cors_origins)
+    app.hot_reads = HotReads(guard, views, metrics)
     return app

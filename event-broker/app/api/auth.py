@@ -105,6 +105,17 @@ class AuthGuard:
             self._failures.popitem(last=False)
         return len(times)
 
+    def accepts(self, client: str, presented: str) -> bool:
+        """True when ``presented`` is the key and ``client`` is not blocked; counts nothing.
+
+        For a caller that passes every other case on to ``check``.
+        """
+        return (
+            self._digest is not None
+            and hmac.compare_digest(_digest(presented), self._digest)
+            and self.retry_after(client) == 0
+        )
+
     def check(self, client: str, presented: str | None, *, what: str) -> None:
         """Accept ``presented`` from ``client`` or raise.
 

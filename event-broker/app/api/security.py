@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityMiddleware"]
+__all__ = ["SecurityMiddleware", "response_headers"]
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CSP = (
@@ -37,6 +37,13 @@ _HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+_STATIC_HEADERS = tuple(_HEADERS.items())
+_NO_STORE_HEADERS = (*_STATIC_HEADERS, ("Cache-Control", "no-store"))
+
+
+def response_headers(path: str) -> tuple[tuple[str, str], ...]:
+    """What ``SecurityMiddleware`` adds to an answer for ``path`` that sets none of these."""
+    return _STATIC_HEADERS if path.startswith("/static/") else _NO_STORE_HEADERS
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
