@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from broker_connector_base import InvalidInputError
 
+from app.cli_flags import Once
 from app.config.logs import configure_logging, secrets_of
 from app.config.settings import AppConfig, load_app_config, load_settings
 from app.intake.subscriber import AblyConnectionFailed, AblyService
@@ -245,13 +246,21 @@ class Daemon:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    # Flags spelled out (allow_abbrev=False: every flag here is a long one) and given at most
+    # once: with argparse's last-wins, `--env-file a --env-file b` would quietly drop `a`.
     parser = argparse.ArgumentParser(
         prog="python -m app.main", description=__doc__, allow_abbrev=False
     )
     parser.add_argument(
-        "--check", action="store_true", help="health check: exit 0 only when the daemon is up"
+        "--check",
+        action=Once,
+        nargs=0,
+        default=False,
+        help="health check: exit 0 only when the daemon is up",
     )
-    parser.add_argument("--env-file", type=Path, default=None, help="dotenv file (default .env)")
+    parser.add_argument(
+        "--env-file", action=Once, type=Path, default=None, help="dotenv file (default .env)"
+    )
     return parser.parse_args(argv)
 
 

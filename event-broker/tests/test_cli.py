@@ -236,6 +236,8 @@ def test_format_results_orders_of_two_strategies_show_whom_each_is_for() -> None
         (["-account", "DU1", "-dryrun"], "unrecognized arguments: -dryrun"),
         (["-all", "-exe", "rebalance"], "unrecognized arguments: -exe"),
         (["-acc", "DU1"], "unrecognized arguments: -acc (flags are never abbreviated)"),
+        (["--acc", "DU1"], "unrecognized arguments: --acc (flags are never abbreviated)"),
+        (["-all", "--exe", "rebalance"], "unrecognized arguments: --exe (flags are never"),
         (["-account", "DU1", "extra"], "unrecognized arguments: extra"),
         # Every flag given twice, even with the same value.
         (

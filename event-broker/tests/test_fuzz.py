@@ -36,7 +36,7 @@ from app.store.journal import Journal
 from app.worker import execute_request
 from broker_connector_base import AccountConfig, InvalidInputError
 from broker_connector_base.documents import validate_document
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ib_gateway_sim import GatewaySimulator, Scenario
 
@@ -273,18 +273,30 @@ VALID_DOCUMENT = json.loads(
 )
 
 
-def _reformatted(indent: int | None, sort: bool) -> str:
-    """The valid document, only written differently (same meaning)."""
-    return json.dumps(VALID_DOCUMENT, indent=indent, sort_keys=sort)
+def _reformatted(indent: int | None, sort: bool) -> tuple[str, bool]:
+    """The valid document, only written differently (same meaning): it must trade as it."""
+    return json.dumps(VALID_DOCUMENT, indent=indent, sort_keys=sort), True
 
 
-def _wrong_value(path: tuple[str | int, ...], value: Any) -> str:
+def _wrong_value(path: tuple[str | int, ...], value: Any) -> tuple[str, bool]:
+    """The valid document with one value replaced by a wrong one: it must place nothing."""
     document = json.loads(json.dumps(VALID_DOCUMENT))
     target = document
     for part in path[:-1]:
         target = target[part]
     target[path[-1]] = value
-    return json.dumps(document)
+    return json.dumps(document), False
+
+
+def _broken(text: str) -> tuple[str, bool]:
+    return text, False
+
+
+def _weights(**weights: Any) -> tuple[str, bool]:
+    """The valid document with these allocations instead (each one a garbage variant)."""
+    return _wrong_value(
+        ("data", "allocations"), [{"symbol": s, "allocation": w} for s, w in weights.items()]
+    )
 
 
 broken_values = st.one_of(
@@ -295,6 +307,7 @@ broken_values = st.one_of(
     st.floats(min_value=1.5, allow_infinity=False),
     st.floats(max_value=-0.1, allow_infinity=False),
 )
+VALID_TEXT = json.dumps(VALID_DOCUMENT)
 run_documents = st.one_of(
     st.builds(_reformatted, st.sampled_from([None, 0, 2]), st.booleans()),
     st.builds(
@@ -312,13 +325,13 @@ run_documents = st.one_of(
         broken_values,
     ),
     st.builds(
-        lambda key: json.dumps({**VALID_DOCUMENT, key: 1}),
+        lambda key: _broken(json.dumps({**VALID_DOCUMENT, key: 1})),
         st.text(min_size=1, max_size=8).filter(lambda k: k not in VALID_DOCUMENT),
     ),
-    st.integers(1, 200).map(lambda cut: json.dumps(VALID_DOCUMENT)[:-cut]),
-    st.just(json.dumps(VALID_DOCUMENT).replace('"allocation": 0.4', '"allocation": "0.4"')),
-    st.just(json.dumps(VALID_DOCUMENT).replace('"etf-blend-301-20"', '"etf-blend-100-20"')),
-    st.just(json.dumps(VALID_DOCUMENT).replace('"SPY"', '"SP\udcff"', 1)),
+    st.integers(1, 200).map(lambda cut: _broken(VALID_TEXT[:-cut])),
+    st.just(_broken(VALID_TEXT.replace('"allocation": 0.4', '"allocation": "0.4"'))),
+    st.just(_broken(VALID_TEXT.replace('"etf-blend-301-20"', '"etf-blend-100-20"'))),
+    st.just(_broken(VALID_TEXT.replace('"SPY"', '"SP\udcff"', 1))),
 )
 
 
@@ -362,7 +375,7 @@ async def _run(work: Path) -> Counter[tuple[str, str, int]]:
 
 @pytest.fixture(scope="module")
 def valid_orders(tmp_path_factory: pytest.TempPathFactory) -> Counter[tuple[str, str, int]]:
-    orders = _orders_placed(json.dumps(VALID_DOCUMENT), tmp_path_factory.mktemp("valid"))
+    orders = _orders_placed(VALID_TEXT, tmp_path_factory.mktemp("valid"))
     assert orders  # the valid document trades: the comparison below means something
     return orders
 
@@ -375,12 +388,25 @@ def valid_orders(tmp_path_factory: pytest.TempPathFactory) -> Counter[tuple[str,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(run_documents)
+# Garbage a broken allocations API has served, always run besides the drawn examples: each one
+# would trade differently if a guard of the parser let it through.
+@example(_weights(SPY=1.5, QQQ=0.2, TLT=0.2, GLD=0.1, DBC=0.1))  # above 1
+@example(_weights(SPY=-0.1, QQQ=0.5, TLT=0.4, GLD=0.1, DBC=0.1))  # negative, sums to 1
+@example(_weights(SPY=0.6, QQQ=0.2, TLT=0.2, GLD=0.1, DBC=0.1))  # sums to 1.2
+@example(_weights(SPY=0.4, QQQ=0.2, TLT=0.2, GLD=0.1, DBC=0.1, spy=0.0))  # SPY twice
+@example(_broken(VALID_TEXT.replace('"allocation": 0.2', '"allocation": "0.2"')))
+@example(_broken(VALID_TEXT.replace('"etf-blend-301-20"', '"etf-blend-100-20"')))
+@example(_weights(**{"SPY": 0.9999, **{f"S{i}": 0.00000001 for i in range(10_000)}}))
 @pytest.mark.timeout(300)
 def test_no_fuzzed_allocations_document_places_an_order_the_valid_one_would_not(
     tmp_path_factory: pytest.TempPathFactory,
     valid_orders: Counter[tuple[str, str, int]],
-    document: str,
+    case: tuple[str, bool],
 ) -> None:
+    document, same_meaning = case
+
     placed = _orders_placed(document, tmp_path_factory.mktemp("fuzz"))
 
     assert not placed - valid_orders, f"orders the valid document would not place: {placed}"
+    # A document written differently trades as the valid one; a broken one is refused whole.
+    assert placed == (valid_orders if same_meaning else Counter()), placed

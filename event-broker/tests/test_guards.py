@@ -178,6 +178,40 @@ async def test_halt_during_a_run_cancels_its_working_orders_nothing_fills(
     assert stack.journal_rows("SELECT status FROM runs") == [("refused",)]
 
 
+async def test_halt_outlives_a_daemon_restart_and_refuses_every_signal_until_resumed(
+    stack: Stack, daemon: Any
+) -> None:
+    halted = await stack.cli("-halt", "allocations API served garbage")
+    assert halted.code == 0, halted.stderr
+    first = await daemon()
+    await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="halted:0")
+    await first.wait_for_log("Event halted:0 on etf-blend-301-20 done")
+    assert await first.stop() == 0
+
+    second = await daemon()  # a new process: only the file in DATA_DIR remembers the halt
+    await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="halted:1")
+    await second.wait_for_log("Event halted:1 on etf-blend-301-20 done")
+    check = await _check_live(stack, second.env)
+
+    assert stack.sim.orders() == []
+    refused = stack.journal_rows("SELECT account_id, status, error FROM runs")
+    assert [(account, status) for account, status, _ in refused] == [
+        ("DUM959247", "refused"),
+        ("DUM959247", "refused"),
+    ]
+    assert all("TRADING HALTED since" in str(error) for _, _, error in refused)
+    assert ": allocations API served garbage" in check.stdout
+
+    resumed = await stack.cli("-resume")
+    await stack.ably.publish("etf-blend-301-20", {"exec": "rebalance"}, id="resumed:0")
+    await second.wait_for_log("Event resumed:0 on etf-blend-301-20 done")
+
+    assert resumed.code == 0
+    assert {o.account for o in stack.sim.orders()} == {"DUM959247"}
+    last = stack.journal_rows("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1")
+    assert last == [("succeeded",)]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

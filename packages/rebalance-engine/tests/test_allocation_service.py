@@ -370,7 +370,20 @@ async def test_get_allocations_body_over_size_limit_raises_naming_url(
     allocations_api.documents["s"] = b" " * 5000
     with pytest.raises(InvalidInputError) as caught:
         await _service(allocations_api, max_bytes=1000).get_allocations("s")
-    assert "more than the limit of 1000" in str(caught.value)
+    # Refused on the declared length, before the body is read.
+    assert "is 5000 bytes (Content-Length), more than the limit of 1000" in str(caught.value)
+    assert caught.value.source == f"{allocations_api.base_url}/s/allocations"
+
+
+async def test_get_allocations_endless_body_is_refused_once_past_the_limit_not_read_to_the_end(
+    allocations_api: AllocationsAPI,
+) -> None:
+    # Chunked, no Content-Length, never ending: only counting while reading can stop it.
+    allocations_api.endless = True
+    service = _service(allocations_api, max_bytes=100_000, retries=0, timeout_secs=10)
+    with pytest.raises(InvalidInputError) as caught:
+        await service.get_allocations("s")
+    assert "allocations document is more than the limit of 100000 bytes" in str(caught.value)
     assert caught.value.source == f"{allocations_api.base_url}/s/allocations"
 
 

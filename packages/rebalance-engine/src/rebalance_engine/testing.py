@@ -17,6 +17,7 @@ from broker_connector_base import AccountConfig
 __all__ = [
     "ACCOUNT",
     "API_KEY",
+    "ENDLESS_CAP_BYTES",
     "AllocationsAPI",
     "account_config",
     "allocation_document",
@@ -26,6 +27,8 @@ __all__ = [
 ACCOUNT = "DUM959247"
 """The account id ``account_config`` uses (the IB simulator's example account)."""
 API_KEY = "sk-test-0123456789abcdef"
+ENDLESS_CAP_BYTES = 64 * 1_048_576
+"""Where an ``endless`` answer stops after all (a client that reads it whole is broken)."""
 
 
 @dataclass
@@ -43,6 +46,9 @@ class AllocationsAPI:
     """What the answers say they are (``Content-Type``, charset included when given)."""
     headers: dict[str, str] = field(default_factory=dict)
     """Extra headers on every answer (a redirect's ``Location``)."""
+    endless: bool = False
+    """Answer 200 with a chunked body (no ``Content-Length``) that never ends: spaces until the
+    client hangs up (at most ``ENDLESS_CAP_BYTES``)."""
 
     def set_allocations(self, strategy: str, weights: dict[str, str]) -> None:
         self.documents[strategy] = allocation_document(strategy, weights)
