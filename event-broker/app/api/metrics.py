@@ -11,7 +11,9 @@ Counters count from the daemon's start (Prometheus handles the reset); the run c
 every run of this daemon, whatever started it (signal, API), and change only when a run ends:
 their exposition text is rendered then, not at every scrape. Gauges are read at scrape time;
 the newest snapshot of each account is read from the journal only when the journal changed
-since the last scrape (snapshots taken by the CLI in another process count too).
+since the last scrape (snapshots taken by the CLI in another process count too). Their text
+is rendered again when one of them changed or a new second began (the snapshot ages count
+in seconds): many scrapers at once cost one rendering a second.
 """
 
 from __future__ import annotations
@@ -97,9 +99,14 @@ class DaemonMetrics:
         self, runtime: Runtime, realtime_state: Callable[[], str], guard: AuthGuard
     ) -> None:
         self.runtime = runtime
+        self.realtime_state = realtime_state
+        self.guard = guard
         self.registry = CollectorRegistry()
         self.live = CollectorRegistry()
         self._rendered: bytes | None = None
+        self._live_rendered: tuple[tuple[object, ...], bytes] | None = None
+        self.clock: Callable[[], float] = time.time
+        """Seconds since the epoch; the live gauges are rendered at most once in each."""
         self._sources: dict[str, str] = {}
         self.runs = Counter(
             "rebalancer_runs",
@@ -161,7 +168,20 @@ class DaemonMetrics:
         """The exposition text."""
         if self._rendered is None:
             self._rendered = generate_latest(self.registry)
-        return self._rendered + generate_latest(self.live)
+        return self._rendered + self._render_live()
+
+    def _render_live(self) -> bytes:
+        # Everything the live gauges are made of, and the second they are rendered in.
+        key = (
+            self.realtime_state(),
+            self.runtime.strategies.active_runs,
+            self.runtime.reader.data_version(),
+            self.guard.failures_total,
+            int(self.clock()),
+        )
+        if self._live_rendered is None or self._live_rendered[0] != key:
+            self._live_rendered = (key, generate_latest(self.live))
+        return self._live_rendered[1]
 
 
 router = APIRouter(tags=["metrics"], dependencies=[Depends(require_api_key)])

@@ -111,6 +111,25 @@ async def test_metrics_realtime_gauge_follows_the_link_state(api: Api) -> None:
     assert "rebalancer_realtime_connected 0.0" in down
 
 
+async def test_metrics_live_gauges_change_within_the_second_they_were_rendered_in(
+    api: Api,
+) -> None:
+    api.server.app.state.metrics.clock = lambda: 1_800_000_000.5  # one second throughout
+    api.realtime["state"] = "connected"
+    first = (await api.client.get("/metrics")).text
+    async with api.anonymous() as client:
+        refused = await client.get("/metrics", headers={"X-API-Key": "wrong"})
+    second = (await api.client.get("/metrics")).text
+    api.realtime["state"] = "disconnected"
+    third = (await api.client.get("/metrics")).text
+
+    assert refused.status_code == 401
+    assert "rebalancer_api_auth_failures_total 0.0" in first
+    assert "rebalancer_api_auth_failures_total 1.0" in second
+    assert "rebalancer_realtime_connected 1.0" in second
+    assert "rebalancer_realtime_connected 0.0" in third
+
+
 async def test_connection_status_probes_gateway_and_shows_link_and_last_signal(
     api: Api,
 ) -> None:
