@@ -36,6 +36,7 @@ from app.store.journal import Journal
 from app.worker import execute_request
 from broker_connector_base import AccountConfig, InvalidInputError
 from broker_connector_base.documents import validate_document
+from dotenv.parser import parse_stream
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ib_gateway_sim import GatewaySimulator, Scenario
@@ -224,10 +225,17 @@ env_lines = st.lists(
 @given(env_lines)
 def test_fuzzed_env_file_gives_settings_or_names_the_file(tmp_path: Path, lines: list[str]) -> None:
     path = tmp_path / ".env"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    text = "\n".join(lines)
+    path.write_text(text, encoding="utf-8")
     refusal = _refused(load_settings, env_file=path, environ={}, env_file_required=True)
     if refusal is not None:
         assert refusal.source in {str(path), None}  # the file, or a variable (settings)
+    # python-dotenv skips a line it cannot parse, with a warning naming no file: here such a
+    # line must refuse the file, never be dropped silently.
+    if any(binding.error for binding in parse_stream(io.StringIO(text))):
+        assert refusal is not None
+        assert refusal.source == str(path)
+        assert f"{path}: env file: line " in str(refusal)
 
 
 # --------------------------------------------------------------------------------------------
