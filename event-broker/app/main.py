@@ -28,6 +28,7 @@ from app.cli_flags import Once
 from app.config.logs import configure_logging, secrets_of
 from app.config.settings import AppConfig, load_app_config, load_settings
 from app.intake.subscriber import AblyConnectionFailed, AblyService
+from app.quotes.supervisor import QuoteRecorderSupervisor
 from app.runtime import Runtime
 from app.snapshots.schedule import SnapshotScheduler
 from app.store.halt import read_halt
@@ -81,6 +82,8 @@ class Daemon:
         self._ably_task: asyncio.Task[None] | None = None
         self._snapshots: SnapshotScheduler | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
+        self._quotes: QuoteRecorderSupervisor | None = None
+        self._quotes_task: asyncio.Task[None] | None = None
         self.api: ApiServer | None = None
         # Until the subscription is up the health check must fail, unless there is none to wait
         # for (no key: manual triggers only).
@@ -107,6 +110,7 @@ class Daemon:
             if await self._start_api():
                 await self.runtime.start()
                 self._start_snapshots()
+                self._start_quote_recorder()
                 exit_code = await self._serve()
             else:
                 exit_code = EXIT_CONFIG
@@ -194,6 +198,11 @@ class Daemon:
             return
         self._snapshot_task = asyncio.create_task(scheduler.run(), name="daily-snapshots")
 
+    def _start_quote_recorder(self) -> None:
+        recorder = self._quotes = self.runtime.quote_recorder()
+        if recorder is not None:
+            self._quotes_task = asyncio.create_task(recorder.run(), name="quote-recorder")
+
     async def _shutdown(self) -> None:
         logger.info(
             "Shutting down: no new events; %d account runs active",
@@ -203,6 +212,9 @@ class Daemon:
             # A snapshot under way goes on: its runs get the grace below, like any other run.
             self._snapshot_task.cancel()
             await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        if self._quotes is not None and self._quotes_task is not None:
+            await self._quotes.stop()  # its buffered ticks are written first
+            await asyncio.gather(self._quotes_task, return_exceptions=True)
         if self._ably_task is not None and not self._ably_task.done():
             self._ably_task.cancel()
             await asyncio.gather(self._ably_task, return_exceptions=True)

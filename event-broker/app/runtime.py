@@ -5,9 +5,10 @@ previous version's seen message ids are imported into it first) and its reader, 
 state, the notifier, the run feed (live progress for the HTTP API), the worker pool and its
 launcher, the trading executor, the strategy executor and the event processor;
 ``subscriber()`` adds the realtime subscriber on top, ``snapshot_scheduler()`` the daily
-snapshots. ``start()``, ``stop()`` and ``close()`` own what happens around them. The daemon
-(``app.main``, which also serves the HTTP API over this graph), the CLI (``app.cli``, which
-``make demo`` runs) and the tests use this graph, so none wires its own.
+snapshots, ``quote_recorder()`` the quote recorder's supervisor. ``start()``, ``stop()`` and
+``close()`` own what happens around them. The daemon (``app.main``, which also serves the
+HTTP API over this graph), the CLI (``app.cli``, which ``make demo`` runs) and the tests use
+this graph, so none wires its own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from app.intake.events import EventProcessor
 from app.intake.history import HistoryReader
 from app.intake.subscriber import AblyService
 from app.notify.notifier import NotificationService
+from app.quotes.request import build_recorder_request
+from app.quotes.supervisor import QuoteRecorderSupervisor, RegularHours
 from app.runs.account import TradingExecutor
 from app.runs.breaker import GatewayBreaker
 from app.runs.feed import RunFeed
@@ -162,6 +165,14 @@ class Runtime:
         schedule = DailySchedule(settings.snapshot_time, NyseCalendar())
         job = DailySnapshots(self.config, self.strategies, self.journal)
         return SnapshotScheduler(schedule, job, clock=clock, sleep=sleep)
+
+    def quote_recorder(self) -> QuoteRecorderSupervisor | None:
+        """The quote recorder's supervisor, or ``None`` when ``QUOTE_RECORDER_ENABLED`` is
+        false or no tradable account trades at IB."""
+        request = build_recorder_request(self.config)
+        if request is None:
+            return None
+        return QuoteRecorderSupervisor(request, RegularHours(NyseCalendar()))
 
     async def start(self, *, report_unfinished: bool = True) -> None:
         """Report runs a previous process left unfinished and accounts not served, then start

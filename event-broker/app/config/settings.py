@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     # Not one variable but one pair per account, whose names embed the account id:
     # ``load_settings`` collects them (``app.config.alpaca_keys``).
     _alpaca_account_keys: dict[str, AlpacaKeyPair] = PrivateAttr(default_factory=dict)
+    quote_recorder_enabled: bool = False
+    quote_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
     api_enabled: bool = True
     api_host: str = Field(default="127.0.0.1", min_length=1)
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000

@@ -10,7 +10,7 @@ from broker_connector_base import AccountConfig, AllocationItem
 
 from app.config.settings import AppConfig
 from app.models import RunMode
-from app.store.files import JOURNAL_FILE
+from app.store.files import JOURNAL_FILE, QUOTES_FILE
 from app.store.halt import HALT_FILE
 from app.trading.connections import connection_for
 from app.workers.protocol import WorkerRequest
@@ -36,6 +36,8 @@ def build_worker_request(
     """
     settings = config.settings
     replacements = settings.replacement_sets_file
+    # The recorder streams from the IB gateway only.
+    recording = settings.quote_recorder_enabled and account.broker == "ibkr"
     return WorkerRequest(
         account=account,
         mode=mode,
@@ -50,4 +52,5 @@ def build_worker_request(
         fill_timeout_secs=settings.fill_timeout_secs,
         log_level=settings.log_level,
         allocations=allocations,
+        quotes_file=settings.data_dir / QUOTES_FILE if recording else None,
     )

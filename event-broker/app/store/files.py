@@ -14,6 +14,9 @@
 ``locks/<account>.lock``               one run per account at a time (``app.runs.locks``)
 ``ib-pacing-<host>-<port>``            the message window every process shares for one IB
                                        gateway (``ibkr_connector.gateway_pacing``)
+``quotes.sqlite3``                     streamed bid/ask of the strategies' symbols, written by
+                                       the quote recorder (``app.quotes``), read for arrival
+                                       prices and spreads
 ``ably-seen-messages.sqlite3``         the previous version's seen message ids; imported into
                                        the journal at start and renamed
                                        ``ably-seen-messages.imported.sqlite3``
@@ -32,11 +35,13 @@ __all__ = [
     "LEGACY_SEEN_FILE",
     "LEGACY_SEEN_IMPORTED_FILE",
     "PDT_STATE_FILE",
+    "QUOTES_FILE",
     "ib_pacing_file",
 ]
 
 JOURNAL_FILE = "journal.sqlite3"
 PDT_STATE_FILE = "pdt-state.sqlite3"
+QUOTES_FILE = "quotes.sqlite3"
 LEGACY_SEEN_FILE = "ably-seen-messages.sqlite3"
 LEGACY_SEEN_IMPORTED_FILE = "ably-seen-messages.imported.sqlite3"
 

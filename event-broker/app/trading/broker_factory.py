@@ -131,6 +131,12 @@ def create_rebalancer(
     from rebalance_engine import Rebalancer
 
     allocations, replacements = create_allocation_source(request)
+    arrival = None
+    if request.quotes_file is not None:
+        from app.quotes.arrival import RecordedArrivalQuotes
+        from app.quotes.store import QuoteReader
+
+        arrival = RecordedArrivalQuotes(broker_client, QuoteReader(request.quotes_file))
     return Rebalancer(
         broker_client,
         logger,
@@ -141,6 +147,7 @@ def create_rebalancer(
         fill_timeout_secs=request.fill_timeout_secs,
         orders_today=orders_today,
         halt=FileHaltSwitch(request.halt_file.parent),
+        arrival_quotes=arrival,
     )
 
 

@@ -47,6 +47,8 @@ class WorkerRequest(BaseModel):
     log_level: str = "INFO"
     allocations: tuple[AllocationItem, ...] | None = None
     """Target allocations to use instead of the strategy's (previews through the API)."""
+    quotes_file: Path | None = None
+    """The quote recorder's file, for arrival quotes (``None``: the recorder is off)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkerRequest:

@@ -53,6 +53,7 @@ from broker_connector_base.plan import (
     StrategyAttribution,
     TradeDirection,
 )
+from broker_connector_base.quote_tick import QuoteTick
 from broker_connector_base.risk_limits import RiskLimits
 
 __version__ = "1.0.0"
@@ -95,6 +96,7 @@ __all__ = [
     "OrderType",
     "PositionDelta",
     "PositionDifference",
+    "QuoteTick",
     "RateLimitError",
     "RebalancePlan",
     "RebalanceResult",

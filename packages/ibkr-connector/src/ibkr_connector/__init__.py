@@ -9,6 +9,7 @@ from ibkr_connector.allocation_service import AllocationService, AllocationServi
 from ibkr_connector.client import IBKRClient
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.models import CachedPrice, StrategyAllocations
+from ibkr_connector.quote_stream import stream_quotes
 from ibkr_connector.rebalancer import IBKRRebalancer
 from ibkr_connector.replacement_service import Replacement, ReplacementService
 
@@ -25,4 +26,5 @@ __all__ = [
     "ReplacementService",
     "StrategyAllocations",
     "__version__",
+    "stream_quotes",
 ]

@@ -1,0 +1,209 @@
+"""The quote recorder's SQLite file: ticks written in batches, read for arrival prices.
+
+One table, ``quotes`` (time, symbol, bid, ask and sizes; prices as decimal text), indexed by
+symbol and time. The recorder writes it through ``QuoteWriter``: ticks wait in a bounded
+buffer (the oldest are dropped, and counted, when the writer falls that far behind, so memory
+never grows with the feed) and a thread of its own writes them in batches, one transaction
+each, in WAL mode with ``synchronous=NORMAL`` (a tick lost in a power cut costs nothing: it is
+a statistic, not a record of money). ``prune`` deletes what is older than the retention.
+Workers read it through ``QuoteReader`` (``latest``, ``spread_bps``) on their own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from broker_connector_base import QuoteTick
+from broker_connector_base.sqlite_files import connect_wal
+
+__all__ = ["QuoteReader", "QuoteWriter", "RecordedQuote"]
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS quotes (at REAL NOT NULL, symbol TEXT NOT NULL, bid TEXT,"
+    " ask TEXT, bid_size INTEGER, ask_size INTEGER)",
+    "CREATE INDEX IF NOT EXISTS quotes_by_symbol ON quotes (symbol, at)",
+)
+_INSERT = "INSERT INTO quotes (at, symbol, bid, ask, bid_size, ask_size) VALUES (?, ?, ?, ?, ?, ?)"
+_BUSY_TIMEOUT_SECS = 10.0
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _row(tick: QuoteTick) -> tuple[object, ...]:
+    return (tick.at, tick.symbol, _text(tick.bid), _text(tick.ask), tick.bid_size, tick.ask_size)
+
+
+class QuoteWriter:
+    """Batches ticks into ``path`` from a thread of its own.
+
+    Args:
+        path: The SQLite file (created with its directory).
+        batch_size: Most ticks per transaction.
+        max_buffered: Most ticks held in memory; beyond it the oldest are dropped (counted in
+            ``dropped``).
+        flush_secs: Longest a tick waits in the buffer.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        batch_size: int = 5000,
+        max_buffered: int = 200_000,
+        flush_secs: float = 0.5,
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.batch_size = batch_size
+        self.flush_secs = flush_secs
+        self.written = 0
+        self.dropped = 0
+        self._buffer: deque[QuoteTick] = deque(maxlen=max_buffered)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._conn = connect_wal(path, timeout_secs=_BUSY_TIMEOUT_SECS, check_same_thread=False)
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        with self._conn:
+            for statement in _SCHEMA:
+                self._conn.execute(statement)
+        self._thread = threading.Thread(target=self._run, name="quote-writer", daemon=True)
+        self._thread.start()
+
+    def add(self, ticks: Sequence[QuoteTick]) -> None:
+        """Hand ticks to the writer (never blocks; the oldest go when the buffer is full)."""
+        room = (self._buffer.maxlen or 0) - len(self._buffer)
+        if len(ticks) > room:
+            self.dropped += len(ticks) - max(room, 0)
+        self._buffer.extend(ticks)
+        if len(self._buffer) >= self.batch_size:
+            self._wake.set()
+
+    @property
+    def buffered(self) -> int:
+        """Ticks waiting to be written."""
+        return len(self._buffer)
+
+    def _take(self) -> list[tuple[object, ...]]:
+        rows = []
+        with contextlib.suppress(IndexError):
+            for _ in range(self.batch_size):
+                rows.append(_row(self._buffer.popleft()))
+        return rows
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.flush_secs)
+            self._wake.clear()
+            while rows := self._take():
+                self._write(rows)
+            if self._stopping:
+                return
+
+    def _write(self, rows: list[tuple[object, ...]]) -> None:
+        try:
+            with self._conn:
+                self._conn.executemany(_INSERT, rows)
+            self.written += len(rows)
+        except sqlite3.Error as exc:
+            self.dropped += len(rows)
+            logger.error("Quote store %s: %d ticks not written: %s", self.path, len(rows), exc)
+
+    def prune(self, older_than_secs: float) -> int:
+        """Delete ticks older than ``older_than_secs``; returns how many."""
+        cutoff = time.time() - older_than_secs
+        with sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECS) as conn:
+            deleted = conn.execute("DELETE FROM quotes WHERE at < ?", (cutoff,)).rowcount
+        conn.close()
+        return deleted
+
+    def close(self) -> None:
+        """Write what is buffered, then stop the thread and close the file."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        self._conn.close()
+
+
+@dataclass(frozen=True)
+class RecordedQuote:
+    """The newest recorded tick of a symbol."""
+
+    at: float
+    bid: Decimal | None
+    ask: Decimal | None
+
+
+class QuoteReader:
+    """Reads the recorder's file (a missing or unreadable file reads as no quotes: the
+    recorder is optional, and its absence must never stop a run)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _rows(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        if not self.path.exists():
+            return []
+        try:
+            conn = sqlite3.connect(self.path, timeout=2.0)
+        except sqlite3.Error as exc:
+            logger.warning("Quote store %s not readable: %s", self.path, exc)
+            return []
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            return list(conn.execute(sql, tuple(params)))
+        except sqlite3.Error as exc:
+            logger.warning("Quote store %s not readable: %s", self.path, exc)
+            return []
+        finally:
+            conn.close()
+
+    def latest(self, symbols: Iterable[str]) -> dict[str, RecordedQuote]:
+        """The newest tick of each symbol that has one."""
+        wanted = list(dict.fromkeys(symbols))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        rows = self._rows(
+            "SELECT symbol, at, bid, ask FROM quotes AS q WHERE symbol IN"
+            f" ({marks}) AND at = (SELECT MAX(at) FROM quotes WHERE symbol = q.symbol)",
+            wanted,
+        )
+        out: dict[str, RecordedQuote] = {}
+        for symbol, at, bid, ask in rows:
+            out[str(symbol)] = RecordedQuote(
+                float(str(at)),
+                None if bid is None else Decimal(str(bid)),
+                None if ask is None else Decimal(str(ask)),
+            )
+        return out
+
+    def spread_bps(self, symbol: str, since: float) -> Decimal | None:
+        """The median bid/ask spread of ``symbol``'s ticks since ``since``, in basis points of
+        their midpoint (``None`` without a two-sided tick)."""
+        rows = self._rows(
+            "SELECT bid, ask FROM quotes WHERE symbol = ? AND at >= ? AND bid IS NOT NULL"
+            " AND ask IS NOT NULL",
+            (symbol, since),
+        )
+        spreads = []
+        for bid_text, ask_text in rows:
+            bid, ask = Decimal(str(bid_text)), Decimal(str(ask_text))
+            if bid > 0 and ask >= bid:
+                spreads.append((ask - bid) / ((ask + bid) / 2) * 10_000)
+        if not spreads:
+            return None
+        return Decimal(statistics.median(spreads)).quantize(Decimal("0.01"))
