@@ -44,10 +44,10 @@ class RecordedArrivalQuotes:
         out = {
             s: q for s in symbols if (q := decided.get(s)) and q.age_secs(now) <= self.max_age_secs
         }
-        for symbol, tick in self.reader.latest(s for s in symbols if s not in out).items():
+        since = now.timestamp() - self.max_age_secs
+        for symbol, tick in self.reader.latest((s for s in symbols if s not in out), since).items():
             taken = datetime.fromtimestamp(tick.at, UTC)
-            fresh = (now - taken).total_seconds() <= self.max_age_secs
-            if fresh and tick.bid and tick.ask and tick.ask >= tick.bid:
+            if tick.bid and tick.ask and tick.ask >= tick.bid:
                 price = ContractPrice(symbol=symbol, bid=tick.bid, ask=tick.ask)
                 out[symbol] = TimedQuote(price, taken, "recorder")
         missing = [s for s in dict.fromkeys(symbols) if s not in out]

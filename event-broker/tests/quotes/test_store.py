@@ -64,21 +64,24 @@ def test_prune_deletes_only_ticks_older_than_the_retention(tmp_path: Path) -> No
     assert [r[0] for r in _rows(path, "SELECT at FROM quotes")] == [now - 60]
 
 
-def test_reader_gives_each_symbols_newest_tick_and_nothing_without_a_file(
+def test_reader_gives_each_symbols_newest_tick_since_a_time_and_nothing_without_a_file(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "quotes.sqlite3"
-    assert QuoteReader(path).latest(["SPY"]) == {}
+    assert QuoteReader(path).latest(["SPY"], since=0) == {}
     writer = QuoteWriter(path)
     writer.add([_tick(10.0, bid="1.00"), _tick(30.0, bid="3.00"), _tick(20.0, bid="2.00")])
     writer.add([QuoteTick(15.0, "QQQ", Decimal("505.2"), None, 1, None)])
     writer.close()
 
-    latest = QuoteReader(path).latest(["SPY", "QQQ", "TLT"])
+    reader = QuoteReader(path)
 
-    assert latest == {
+    assert reader.latest(["SPY", "QQQ", "TLT"], since=0) == {
         "SPY": RecordedQuote(30.0, Decimal("3.00"), Decimal("589.14")),
         "QQQ": RecordedQuote(15.0, Decimal("505.2"), None),
+    }
+    assert reader.latest(["SPY", "QQQ"], since=16.0) == {
+        "SPY": RecordedQuote(30.0, Decimal("3.00"), Decimal("589.14"))
     }
 
 
