@@ -4,6 +4,7 @@
 * ``-snapshot -account ID`` or ``-snapshot -all``: record portfolio snapshots;
 * ``-report -account ID [-since YYYY-MM-DD] [-format text|json] [-plot FILE]``: the
   account's performance, drift and last runs from the journal;
+* ``-spreads [-since YYYY-MM-DD]``: the quote recorder's spreads per symbol (``app.quotes``);
 * ``-halt "reason"`` / ``-resume``: stop all trading at once, and end that (``app.control``).
 
 Runs go through the same path as a realtime signal (account lock, PDT guard, journal,
@@ -41,9 +42,10 @@ from app.control import halt_trading, resume_trading
 from app.intake.events import KNOWN_EXECS
 from app.models import AccountExecutionResult, RunMode
 from app.notify.report import format_results
+from app.quotes.report import format_spreads, spreads_since
 from app.runs.strategy import StrategyExecutor
 from app.runtime import Runtime
-from app.store.files import JOURNAL_FILE
+from app.store.files import JOURNAL_FILE, QUOTES_FILE
 from app.store.journal import Journal
 
 __all__ = ["main", "run_manual"]
@@ -89,7 +91,10 @@ def _parser() -> tuple[argparse.ArgumentParser, frozenset[str]]:
     )
     known.update(_flag(parser, "snapshot", nargs=0, help="record snapshots; places nothing"))
     known.update(_flag(parser, "report", nargs=0, help="performance, drift and last runs"))
-    known.update(_flag(parser, "since", type=_day, metavar="YYYY-MM-DD", help="-report: from"))
+    known.update(_flag(parser, "spreads", nargs=0, help="spreads of the recorded quotes"))
+    known.update(
+        _flag(parser, "since", type=_day, metavar="YYYY-MM-DD", help="-report, -spreads: from")
+    )
     known.update(_flag(parser, "format", choices=("text", "json"), help="-report: text or json"))
     known.update(_flag(parser, "plot", type=Path, metavar="FILE", help="-report: PNG curve too"))
     known.update(_flag(parser, "halt", metavar="REASON", help="stop all trading now; say why"))
@@ -98,7 +103,11 @@ def _parser() -> tuple[argparse.ArgumentParser, frozenset[str]]:
     return parser, frozenset(known)
 
 
-_REPORT_ONLY = (("since", "-since"), ("format", "-format"), ("plot", "-plot"))
+_REPORT_ONLY = (
+    ("since", "-since", "-report and -spreads"),
+    ("format", "-format", "-report"),
+    ("plot", "-plot", "-report"),
+)
 
 
 def _check_control(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
@@ -120,9 +129,23 @@ def _check_control(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return True
 
 
+def _check_spreads(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Whether this is ``-spreads``, which takes ``-since`` only (else exit 2 naming why)."""
+    if not args.spreads:
+        return False
+    others = [
+        f"-{dest.removesuffix('_mode').replace('_', '-')}"
+        for dest in _given(args)
+        if dest not in {"spreads", "since", "env_file"}
+    ]
+    if others:
+        parser.error(f"-spreads takes -since only; not {', '.join(others)}")
+    return True
+
+
 def _check_combination(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse flags that do not belong together, naming them (``parser.error``: exit 2)."""
-    if _check_control(parser, args):
+    if _check_control(parser, args) or _check_spreads(parser, args):
         return
     if args.report and args.snapshot:
         parser.error("-report and -snapshot are separate commands; give one")
@@ -132,9 +155,9 @@ def _check_combination(parser: argparse.ArgumentParser, args: argparse.Namespace
         if args.exec_mode is not None:
             parser.error("-exec does not apply to -report")
         return
-    for dest, flag in _REPORT_ONLY:
+    for dest, flag, commands in _REPORT_ONLY:
         if getattr(args, dest) is not None:
-            parser.error(f"{flag} applies to -report only")
+            parser.error(f"{flag} applies to {commands} only")
     if args.snapshot and args.exec_mode is not None:
         parser.error("-exec does not apply to -snapshot (a snapshot places nothing)")
     if bool(args.all) == (args.account is not None):
@@ -288,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(config.settings.log_level, secrets=secrets_of(config))
         if args.report:
             return _report(args, config)
+        if args.spreads:
+            since = spreads_since(args.since, datetime.now(UTC))
+            print(format_spreads(config.settings.data_dir / QUOTES_FILE, since))
+            return EXIT_OK
         accounts = _accounts(args, config)
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -287,7 +287,9 @@ def test_format_results_orders_of_two_strategies_show_whom_each_is_for() -> None
         ),
         (["-account"], "argument -account/--account: expected one argument"),
         # Flags that do not belong together.
-        (["-all", "-since", "2026-01-02"], "-since applies to -report only"),
+        (["-all", "-since", "2026-01-02"], "-since applies to -report and -spreads only"),
+        (["-spreads", "-account", "DU1"], "-spreads takes -since only; not -account"),
+        (["-spreads", "-report"], "-spreads takes -since only; not -report"),
         (["-account", "DU1", "-format", "json"], "-format applies to -report only"),
         (["-snapshot", "-all", "-plot", "x.png"], "-plot applies to -report only"),
         (["-snapshot", "-all", "-exec", "rebalance"], "-exec does not apply to -snapshot"),

@@ -6,13 +6,14 @@ buffer (the oldest are dropped, and counted, when the writer falls that far behi
 never grows with the feed) and a thread of its own writes them in batches, one transaction
 each, in WAL mode with ``synchronous=NORMAL`` (a tick lost in a power cut costs nothing: it is
 a statistic, not a record of money). ``prune`` deletes what is older than the retention.
-Workers read it through ``QuoteReader`` (``latest``, ``spread_bps``: recent windows) on their
+Workers read it through ``QuoteReader`` (``latest``, ``spreads``: recent windows) on their
 own connection.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import statistics
 import threading
@@ -24,9 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from broker_connector_base import QuoteTick
+from broker_connector_base.execution import BPS
 from broker_connector_base.sqlite_files import connect_wal
 
-__all__ = ["QuoteReader", "QuoteWriter", "RecordedQuote"]
+__all__ = ["QuoteReader", "QuoteWriter", "RecordedQuote", "SpreadStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,19 +196,48 @@ class QuoteReader:
             for symbol, at, bid, ask in rows
         }
 
-    def spread_bps(self, symbol: str, since: float) -> Decimal | None:
-        """The median bid/ask spread of ``symbol``'s ticks since ``since``, in basis points of
-        their midpoint (``None`` without a two-sided tick)."""
+    def spreads(self, since: float) -> list[SpreadStats]:
+        """Each recorded symbol's spread statistics over its ticks since ``since``, by symbol.
+
+        Spreads are in basis points of the midpoint, over two-sided ticks with a positive bid
+        and an ask at or above it (others are counted as ticks, not as spreads).
+        """
         rows = self._rows(
-            "SELECT bid, ask FROM quotes WHERE symbol = ? AND at >= ? AND bid IS NOT NULL"
-            " AND ask IS NOT NULL",
-            (symbol, since),
+            "SELECT symbol, at, bid, ask FROM quotes WHERE at >= ? ORDER BY at", [since]
         )
-        spreads = []
-        for bid_text, ask_text in rows:
-            bid, ask = Decimal(str(bid_text)), Decimal(str(ask_text))
-            if bid > 0 and ask >= bid:
-                spreads.append((ask - bid) / ((ask + bid) / 2) * 10_000)
-        if not spreads:
-            return None
-        return Decimal(statistics.median(spreads)).quantize(Decimal("0.01"))
+        spreads: dict[str, list[Decimal]] = {}
+        ticks: dict[str, int] = {}
+        last: dict[str, RecordedQuote] = {}
+        for symbol_value, at, bid_text, ask_text in rows:
+            symbol = str(symbol_value)
+            bid = None if bid_text is None else Decimal(str(bid_text))
+            ask = None if ask_text is None else Decimal(str(ask_text))
+            ticks[symbol] = ticks.get(symbol, 0) + 1
+            last[symbol] = RecordedQuote(float(str(at)), bid, ask)
+            values = spreads.setdefault(symbol, [])
+            if bid is not None and ask is not None and bid > 0 and ask >= bid:
+                values.append((ask - bid) / ((ask + bid) / 2) * 10_000)
+        return [
+            SpreadStats(symbol, ticks[symbol], *_median_p90(spreads[symbol]), last[symbol])
+            for symbol in sorted(ticks)
+        ]
+
+
+@dataclass(frozen=True)
+class SpreadStats:
+    """A symbol's recorded spreads: ticks, median and 90th percentile (bps; ``None`` without
+    a two-sided tick), and its newest tick."""
+
+    symbol: str
+    ticks: int
+    median_bps: Decimal | None
+    p90_bps: Decimal | None
+    last: RecordedQuote
+
+
+def _median_p90(values: list[Decimal]) -> tuple[Decimal | None, Decimal | None]:
+    if not values:
+        return None, None
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+    return Decimal(statistics.median(ordered)).quantize(BPS), p90.quantize(BPS)

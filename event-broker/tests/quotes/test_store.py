@@ -83,24 +83,3 @@ def test_reader_gives_each_symbols_newest_tick_since_a_time_and_nothing_without_
     assert reader.latest(["SPY", "QQQ"], since=16.0) == {
         "SPY": RecordedQuote(30.0, Decimal("3.00"), Decimal("589.14"))
     }
-
-
-def test_spread_is_the_median_of_two_sided_ticks_since_a_time_in_bps_of_the_mid(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "quotes.sqlite3"
-    writer = QuoteWriter(path)
-    writer.add(
-        [
-            _tick(1.0, bid="99", ask="101"),  # before `since`: not counted
-            _tick(10.0, bid="99.99", ask="100.01"),  # 2 bps
-            _tick(11.0, bid="99.98", ask="100.02"),  # 4 bps
-            _tick(12.0, bid="99.97", ask="100.03"),  # 6 bps
-            QuoteTick(13.0, "SPY", None, Decimal("100"), None, 1),  # one-sided: not counted
-        ]
-    )
-    writer.close()
-    reader = QuoteReader(path)
-
-    assert reader.spread_bps("SPY", since=5.0) == Decimal("4.00")
-    assert reader.spread_bps("SPY", since=20.0) is None
