@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from decimal import Decimal
 
 from broker_connector_base import BrokerConnectionError
@@ -54,7 +54,7 @@ def _ticks(tickers: Iterable[Ticker], wanted: dict[int, str]) -> list[QuoteTick]
 
 async def stream_quotes(
     client: IBKRClient, symbols: Sequence[str]
-) -> AsyncIterator[list[QuoteTick]]:
+) -> AsyncGenerator[list[QuoteTick], None]:
     """Batches of bid/ask updates of ``symbols`` until the caller stops iterating.
 
     Raises:
