@@ -4,10 +4,12 @@ The demo strategy ("top3-momentum") holds, from each month's first session, the 
 MTUM, QUAL, SIZE, USMV and VLUE that rose most over the previous 126 sessions, a third each
 (computed from closes before that session: no look-ahead). Its allocation history is written
 as the allocations API's dated documents; the prices are the file the analytics tests ship
-(skfolio's factor ETF closes 2014-2022, BSD-3). The backtest runs through ``tools/rebalance.sh``'s
-own CLI (``python -m app.cli -backtest ...``) with the account's default commissions and a 2 bps
-half spread, and prints its metrics and its name. Results go to a temporary ``DATA_DIR``
-(``--data-dir`` keeps them).
+(skfolio's factor ETF closes 2014-2022, BSD-3). The backtests run through ``tools/rebalance.sh``'s
+own CLI (``python -m app.cli -backtest ...``) with what the repository's ``accounts.yaml`` account
+trades with: IBKR Pro fixed commissions (an ``ibkr`` account's default, named here), a 0.5 %
+drift band checked every session; and a 2 bps half spread. A second backtest rebalances on the
+documents' days only (``-check signals``), and the two are compared side by side. Results go to
+a temporary ``DATA_DIR`` (``--data-dir`` keeps them).
 """
 
 from __future__ import annotations
@@ -79,12 +81,17 @@ def main() -> int:
         from app.cli import main as cli
 
         common = ["-prices", str(PRICES), "-allocations", str(documents), "-replace"]
-        # The account's broker default commissions (IBKR Pro fixed once the calculator has
-        # its schedules) and a 2 bps half spread, checked every session.
-        if cli(["-backtest", STRATEGY, *common, "-half-spread-bps", "2", "-description", "demo"]):
+        costs = ["-commission", "ibkr_pro_fixed", "-half-spread-bps", "2"]
+        daily = ["-drift-band", "0.5", "-check", "daily", "-description", "demo"]
+        monthly = ["-check", "signals", "-description", "demo signals only"]
+        for options in (daily, monthly):
+            if cli(["-backtest", STRATEGY, *common, *costs, *options]):
+                return 1
+            print()
+        names = _names(data_dir)
+        if cli(["-compare", *names]):
             return 1
         print()
-        names = _names(data_dir)
         print(f"stored as: {', '.join(names)} in {data_dir / 'backtests.sqlite3'}")
     return 0
 
