@@ -31,6 +31,7 @@ from rebalance_calculator import (
     commission_model,
     resolve_commission_schedule,
 )
+from rebalance_calculator.objective import plan_cash, plan_value
 from rebalance_calculator.optimizer import search, solve
 from rebalance_calculator.problem import build_problem
 
@@ -390,10 +391,31 @@ def test_plan_where_no_line_may_trade_is_the_searchs_own_answer(
     )
     if freeze_all:
         problem = dataclasses.replace(
-            problem, lines=tuple(dataclasses.replace(line, frozen=True) for line in problem.lines)
+            problem, lines=tuple(line._replace(frozen=True) for line in problem.lines)
         )
     bounded = all(line.min_quantity == line.max_quantity == 0 for line in problem.lines)
 
     assert solve(problem) == search(problem)
     if bounded:
         assert search(problem) == [0] * len(problem.lines)
+
+
+@given(portfolios(thresholds=True))
+@PROFILE
+def test_the_cash_the_calculator_checks_plans_with_is_the_plans_exact_value(p: Portfolio) -> None:
+    # The calculator checks its plan with ``plan_cash`` (no drift); the benchmark scores plans
+    # with ``plan_value``: both must agree on the cash and the commissions.
+    problem = build_problem(
+        account_snapshot=p.snapshot,
+        target_allocations=p.allocations,
+        market_prices=p.quotes,
+        account_config=p.config,
+    )
+    quantities = search(problem)
+    cash, value = plan_cash(problem, quantities), plan_value(problem, quantities)
+
+    assert cash.cash_before_commissions == value.cash_before_commissions
+    assert cash.commissions == value.commissions == sum(value.order_commissions, Decimal(0))
+    assert cash.order_commissions == value.order_commissions
+    assert cash.buys == value.buys == any(q > 0 for q in quantities)
+    assert cash.cash_after == value.cash_after

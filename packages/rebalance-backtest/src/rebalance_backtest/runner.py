@@ -6,10 +6,12 @@ broker's clock stands at the run's moment (the close, or the open), and the daem
 
 * on the session a new document takes effect (its date, or with ``fill_at="next_open"`` the
   first session after it), ``rebalance_account`` runs, as a signal would make the daemon run;
-* on the other sessions, with ``check="daily"``, the engine previews (``calculate_rebalance``)
-  and executes only when the preview proposes trades. A run's first plan is that same preview
-  (the same snapshot, quotes and no-sell list at the same simulated moment), so a run after an
-  empty preview would place nothing: the preview is the run's own decision, paid once.
+* on the other sessions, with ``check="daily"``, the engine previews (``proposed_trades``: the
+  trades ``calculate_rebalance`` would propose, without its report) and executes only when the
+  preview proposes trades. A run's first plan is that same preview (the same snapshot, quotes
+  and no-sell list at the same simulated moment, so the engine's planner answers it from the
+  preview's calculation), so a run after an empty preview would place nothing: the preview is
+  the run's own decision, paid once.
 
 Then the session closes: working orders expire and the account is valued at the closes. The
 broker fills within the simulated session and nothing waits on the wall clock, so a run is
@@ -146,9 +148,9 @@ async def _session(
     if not new_document:
         if settings.check == "signals":
             return
-        preview = await rebalancer.calculate_rebalance(account)
+        proposed = await rebalancer.proposed_trades(account)
         record.checks += 1
-        if not preview.proposed_trades:
+        if not proposed:
             return
     result = await rebalancer.rebalance_account(account)
     record.runs += 1

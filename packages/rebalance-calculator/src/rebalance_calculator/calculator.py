@@ -46,7 +46,7 @@ from broker_connector_base import (
 )
 
 from rebalance_calculator.models import TradeCalculationResult
-from rebalance_calculator.objective import PlanValue, plan_value, trade_price
+from rebalance_calculator.objective import PlanCash, plan_cash, trade_price
 from rebalance_calculator.optimizer import solve
 from rebalance_calculator.problem import ProblemLine, RebalanceProblem, build_problem
 
@@ -115,7 +115,7 @@ class TradeCalculator:
                     f"skipped {len(skipped)} trade(s) below min_trade_value "
                     f"{account_config.min_trade_value}: {', '.join(skipped)}"
                 )
-            value = plan_value(problem, quantities)
+            value = plan_cash(problem, quantities)
             warnings.extend(_reserve_warning(problem, value))
             _check_affordable(problem, quantities, value)
             return TradeCalculationResult(
@@ -169,20 +169,10 @@ def _solve_with_minimum(problem: RebalanceProblem, minimum: Decimal) -> tuple[li
 
 
 def _frozen(line: ProblemLine) -> ProblemLine:
-    return ProblemLine(
-        symbol=line.symbol,
-        held=line.held,
-        value_price=line.value_price,
-        target_value=line.target_value,
-        bid=line.bid,
-        buy_price=line.buy_price,
-        max_sell=line.max_sell,
-        frozen=True,
-        no_sell=line.no_sell,
-    )
+    return line._replace(frozen=True)
 
 
-def _reserve_warning(problem: RebalanceProblem, value: PlanValue) -> list[str]:
+def _reserve_warning(problem: RebalanceProblem, value: PlanCash) -> list[str]:
     if (
         not value.buys
         and value.cash_after < problem.reserve
@@ -196,7 +186,7 @@ def _reserve_warning(problem: RebalanceProblem, value: PlanValue) -> list[str]:
 
 
 def _check_affordable(
-    problem: RebalanceProblem, quantities: Sequence[int], value: PlanValue
+    problem: RebalanceProblem, quantities: Sequence[int], value: PlanCash
 ) -> None:
     """Exact re-check of the plan: a failure here is a bug, never a trade to place."""
     if value.buys and value.cash_after < problem.reserve:

@@ -167,12 +167,29 @@ class CommissionModel:
     sec_rate: Decimal = _ZERO
     taf_per_share: Decimal = _ZERO
     taf_maximum: Decimal = _ZERO
+    _parts: _FixedParts = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # What every bound of this schedule shares whatever the price, computed once: the
+        # search asks for two bounds per line of every plan.
+        scale = 1 + self.pass_through_rate
+        rates = (self.per_share, self.minimum, self.per_share_fees, self.exchange_per_share)
+        is_zero = not any(rates) and not self.sec_rate and not self.taf_per_share
+        parts = _FixedParts(
+            is_zero=is_zero,
+            scale=scale,
+            per_share=_ceil_micros(self.per_share * scale),
+            minimum=_ceil_micros(self.minimum * scale),
+            taf_per_share=_ceil_micros(self.taf_per_share),
+            taf_maximum=_ceil_micros(self.taf_maximum),
+            rounding=0 if is_zero else _CENT_MICROS,
+        )
+        object.__setattr__(self, "_parts", parts)
 
     @property
     def is_zero(self) -> bool:
         """True when every order is free (no commission, no fee)."""
-        rates = (self.per_share, self.minimum, self.per_share_fees, self.exchange_per_share)
-        return not any(rates) and not self.sec_rate and not self.taf_per_share
+        return self._parts.is_zero
 
     def commission(self, shares: int, price: Decimal) -> Decimal:
         """The broker's commission alone (no fee, not rounded), as IB's examples show it."""
@@ -206,20 +223,34 @@ class CommissionModel:
 
     def bound(self, price: Decimal, *, sell: bool) -> OrderCostBound:
         """The integer upper bound of :meth:`estimate` for orders at ``price`` on one side."""
-        scale = 1 + self.pass_through_rate
+        parts = self._parts
         fees = _ceil_micros(self._per_share_fee(price))
         if sell:
             fees += _ceil_micros(self.sec_rate * price)
-        cap = None if self.maximum_rate is None else _ceil_micros(self.maximum_rate * price * scale)
+        rate = self.maximum_rate
+        cap = None if rate is None else _ceil_micros(rate * price * parts.scale)
         return OrderCostBound(
-            per_share=_ceil_micros(self.per_share * scale),
-            minimum=_ceil_micros(self.minimum * scale),
+            per_share=parts.per_share,
+            minimum=parts.minimum,
             maximum_per_share=cap,
             fees_per_share=fees,
-            capped_per_share=_ceil_micros(self.taf_per_share) if sell else 0,
-            capped_maximum=_ceil_micros(self.taf_maximum) if sell else 0,
-            rounding=0 if self.is_zero else _CENT_MICROS,
+            capped_per_share=parts.taf_per_share if sell else 0,
+            capped_maximum=parts.taf_maximum if sell else 0,
+            rounding=parts.rounding,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _FixedParts:
+    """The parts of a schedule's bounds that do not depend on the price (micro-dollars)."""
+
+    is_zero: bool
+    scale: Decimal
+    per_share: int
+    minimum: int
+    taf_per_share: int
+    taf_maximum: int
+    rounding: int
 
 
 # Regulatory fees IB passes through on its US stock schedules (its page's "Regulatory Fees"):

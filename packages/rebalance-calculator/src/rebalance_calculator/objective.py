@@ -13,8 +13,10 @@ from decimal import Decimal
 from rebalance_calculator.problem import ProblemLine, RebalanceProblem
 
 __all__ = [
+    "PlanCash",
     "PlanValue",
     "order_commission",
+    "plan_cash",
     "plan_value",
     "planned_drift",
     "planned_objective",
@@ -37,6 +39,45 @@ def order_commission(problem: RebalanceProblem, line: ProblemLine, quantity: int
     if quantity == 0:
         return _ZERO
     return problem.commissions.estimate(quantity, trade_price(line, quantity))
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCash:
+    """What a plan leaves in cash and costs in commissions (``PlanValue`` without the drift).
+
+    Attributes:
+        cash_before_commissions: ``C'``: cash plus sell proceeds minus buy cost.
+        commissions: Sum of the orders' estimated commissions.
+        buys: True when the plan buys anything.
+        order_commissions: Each line's estimated commission (0 without an order).
+    """
+
+    cash_before_commissions: Decimal
+    commissions: Decimal
+    buys: bool
+    order_commissions: tuple[Decimal, ...]
+
+    @property
+    def cash_after(self) -> Decimal:
+        """Cash once the trades are done and the commissions paid."""
+        return self.cash_before_commissions - self.commissions
+
+
+def plan_cash(problem: RebalanceProblem, quantities: Sequence[int]) -> PlanCash:
+    """The exact :class:`PlanCash` of ``quantities`` (one per ``problem.lines`` entry): what
+    the calculator checks a plan with (the drift is the search's business)."""
+    cash = problem.cash
+    orders = []
+    for line, q in zip(problem.lines, quantities, strict=True):
+        orders.append(order_commission(problem, line, q))
+        if q:
+            cash -= q * trade_price(line, q)
+    return PlanCash(
+        cash_before_commissions=cash,
+        commissions=sum(orders, _ZERO),
+        buys=any(q > 0 for q in quantities),
+        order_commissions=tuple(orders),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +113,20 @@ class PlanValue:
 
 def plan_value(problem: RebalanceProblem, quantities: Sequence[int]) -> PlanValue:
     """The exact :class:`PlanValue` of ``quantities`` (one per ``problem.lines`` entry)."""
-    cash = problem.cash
+    cash = plan_cash(problem, quantities)
     spread = drift = _ZERO
-    orders = []
     for line, q in zip(problem.lines, quantities, strict=True):
         drift += abs((line.held + q) * line.value_price - line.target_value)
-        orders.append(order_commission(problem, line, q))
         if q:
-            price = trade_price(line, q)
-            cash -= q * price
-            spread += q * (price - line.value_price)  # both signs: what the trade gives up
+            # Both signs: what the trade gives up against the valuation price.
+            spread += q * (trade_price(line, q) - line.value_price)
     return PlanValue(
-        cash_before_commissions=cash,
-        commissions=sum(orders, _ZERO),
+        cash_before_commissions=cash.cash_before_commissions,
+        commissions=cash.commissions,
         spread=spread,
-        drift=drift + abs(cash - problem.reserve),
-        buys=any(q > 0 for q in quantities),
-        order_commissions=tuple(orders),
+        drift=drift + abs(cash.cash_before_commissions - problem.reserve),
+        buys=cash.buys,
+        order_commissions=cash.order_commissions,
     )
 
 

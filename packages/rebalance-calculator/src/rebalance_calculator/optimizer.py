@@ -92,10 +92,19 @@ class _Search:
         ]
         model = problem.commissions
         self.has_fees = not model.is_zero
+        # A side's bound is read only for trades on that side (a buy's q > 0 needs hi > 0, a
+        # sell's q < 0 needs lo < 0), and only when orders cost anything: a line the band
+        # freezes, or a free schedule, needs none.
         self.buy_fee = [
-            model.bound(line.buy_price, sell=False) if line.buy_price else _FREE for line in lines
+            model.bound(line.buy_price, sell=False)
+            if self.has_fees and line.buy_price and hi > 0
+            else _FREE
+            for line, hi in zip(lines, self.hi, strict=True)
         ]
-        self.sell_fee = [model.bound(line.bid, sell=True) if line.bid else _FREE for line in lines]
+        self.sell_fee = [
+            model.bound(line.bid, sell=True) if self.has_fees and line.bid and lo < 0 else _FREE
+            for line, lo in zip(lines, self.lo, strict=True)
+        ]
         self.budget = _micros(problem.cash, ROUND_FLOOR) - _micros(problem.reserve, ROUND_CEILING)
         self.eps = float(problem.total_value) * 1e-12
         self.q = [0] * self.n

@@ -16,7 +16,7 @@ from broker_connector_base import (
     Trade,
     TradingHoursStatus,
 )
-from rebalance_calculator import TradeCalculator
+from rebalance_calculator import TradeCalculationResult, TradeCalculator
 
 from rebalance_engine._plan import Goal as _Goal
 from rebalance_engine._plan import Plan as _Plan
@@ -31,6 +31,34 @@ class Planner:
     def __init__(self, broker: BrokerClient, calculator: TradeCalculator) -> None:
         self.broker = broker
         self.calculator = calculator
+        self._last: tuple[tuple[object, ...], TradeCalculationResult] | None = None
+
+    def _calculate(
+        self,
+        config: AccountConfig,
+        goal: _Goal,
+        snapshot: AccountSnapshot,
+        prices: list[ContractPrice],
+        no_sell: frozenset[str],
+    ) -> TradeCalculationResult:
+        """The calculator's answer, or its last one when every input equals the last call's.
+
+        The calculator is a pure function, and a run that follows a preview of the same
+        moment asks it the same question again (a backtest's run after its daily check: the
+        same snapshot, quotes and day). Equal inputs are compared, identical ones at once.
+        """
+        key = (snapshot, tuple(prices), tuple(goal.weights), goal.reserve_percent, config, no_sell)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        result = self.calculator.calculate_trades(
+            account_snapshot=snapshot,
+            target_allocations=goal.weights,
+            market_prices=prices,
+            account_config=config.model_copy(update={"cash_reserve_percent": goal.reserve_percent}),
+            no_sell_symbols=no_sell,
+        )
+        self._last = (key, result)
+        return result
 
     async def plan(
         self,
@@ -67,13 +95,7 @@ class Planner:
         snapshot = snapshot_result
         extra = sorted({p.symbol for p in snapshot.positions} - set(wanted))
         prices = [*quotes_result, *await self._quotes(extra, use_cache=use_cache)]
-        result = self.calculator.calculate_trades(
-            account_snapshot=snapshot,
-            target_allocations=goal.weights,
-            market_prices=prices,
-            account_config=config.model_copy(update={"cash_reserve_percent": goal.reserve_percent}),
-            no_sell_symbols=bought_result,
-        )
+        result = self._calculate(config, goal, snapshot, prices, bought_result)
         # Every trade says which strategies it is for (the journal records it per order).
         trades = [
             t.model_copy(update={"attribution": goal.targets.attribution_of(t.symbol)})

@@ -220,6 +220,18 @@ class Rebalancer(BaseRebalancer):
             refusal=refusal,
         )
 
+    async def proposed_trades(self, account_config: AccountConfig) -> list[Trade]:
+        """The trades ``calculate_rebalance`` would propose now (the same plan), without its
+        plan lines, risk check or report: for a caller that only asks whether a rebalance
+        would trade (a backtest's daily check), at a fraction of the cost.
+
+        Raises:
+            InvalidInputError: Bad allocations, replacement set or account.
+            BrokerError: The broker or the allocations API failed.
+        """
+        goal = await self._goal(account_config)
+        return (await self._plan(account_config, goal, use_cache=True)).trades
+
     # ------------------------------------------------------------------------------------
     # execution
     # ------------------------------------------------------------------------------------
