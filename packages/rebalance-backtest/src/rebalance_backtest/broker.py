@@ -296,7 +296,9 @@ class BacktestBroker(BrokerClient):
     ) -> list[ContractPrice]:
         """The session's quotes (price ± half spread), in the order asked."""
         self._enter()
-        return [self._quote(normalise_symbol(s)) for s in symbols]
+        quotes = self._quotes
+        # A symbol quoted already this session is its own normalised name (the cache's key).
+        return [quotes.get(s) or self._quote(normalise_symbol(s)) for s in symbols]
 
     async def get_symbols_bought_today(self, account_id: str) -> frozenset[str]:
         """Symbols with a buy fill on the simulated clock's New York day."""
