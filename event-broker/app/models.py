@@ -22,6 +22,7 @@ from broker_connector_base import (
     OpenOrder,
     OrderResult,
     PositionDelta,
+    PositionDifference,
     RebalancePlan,
     RebalanceResult,
     Trade,
@@ -58,9 +59,12 @@ __all__ = [
 ExecMode = Literal["rebalance", "print-rebalance"]
 """``rebalance`` places orders; ``print-rebalance`` only previews them."""
 
-RunMode = Literal["rebalance", "print-rebalance", "snapshot"]
-"""What an account run does: an ``ExecMode``, or ``snapshot`` (reads the account and its
-targets, places nothing; taken on a schedule or on demand, never by a strategy event)."""
+RunMode = Literal["rebalance", "print-rebalance", "snapshot", "reconcile"]
+"""What an account run does: an ``ExecMode``, ``snapshot`` (reads the account and its
+targets, places nothing; taken on a schedule or on demand, never by a strategy event) or
+``reconcile`` (resolves the journal's unfinished orders against the broker and checks the
+positions; reads and places nothing; started by the daemon at start-up, after a run that died
+and on the position-check schedule, never by a strategy event; never journalled as a run)."""
 
 RunStatus = Literal["succeeded", "failed", "refused", "timed_out"]
 """How one account run ended. ``refused``: a guard (PDT, lock, market hours) stopped it."""
@@ -125,7 +129,10 @@ class AccountExecutionResult(BaseModel):
     sent no order). ``broker_unreachable`` says the run failed because the worker could not
     connect to the broker at all (what the gateway breaker counts).
     ``success`` is true exactly when ``status`` is ``"succeeded"``; ``error`` carries the
-    reason for every other status.
+    reason for every other status. ``notes`` are what the owner should know beyond the trades
+    (a completion run under PDT protection, orders of earlier runs reconciled with the broker);
+    ``position_differences`` the symbols whose shares at the broker differ from what the
+    journal's fills explain (after a run, or at a position check).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -144,6 +151,8 @@ class AccountExecutionResult(BaseModel):
     snapshot: PortfolioSnapshot | None = None
     execution: ExecutionReport | None = None
     broker_unreachable: bool = False
+    notes: list[str] = Field(default_factory=list)
+    position_differences: list[PositionDifference] = Field(default_factory=list)
     started_at: datetime
     finished_at: datetime
 
@@ -210,13 +219,16 @@ class PDTCheckResult(BaseModel):
     """Whether a ``rebalance`` may run now under PDT protection.
 
     ``next_allowed_time`` is ISO-8601 with a UTC offset (New York time), set only when
-    ``allowed`` is false.
+    ``allowed`` is false; ``detail`` then says which runs used the day. ``completion_of`` names
+    the incomplete run an allowed run completes (``None``: the day's first rebalance).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     allowed: bool
     next_allowed_time: str | None = None
+    completion_of: str | None = None
+    detail: str | None = None
 
     @field_validator("next_allowed_time")
     @classmethod

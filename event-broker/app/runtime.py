@@ -13,6 +13,7 @@ this graph, so none wires its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -24,6 +25,7 @@ from app.intake.catch_up import CatchUp
 from app.intake.events import EventProcessor
 from app.intake.history import HistoryReader
 from app.intake.subscriber import AblyService
+from app.models import AccountExecutionResult
 from app.notify.notifier import NotificationService
 from app.quotes.request import build_recorder_request
 from app.quotes.supervisor import QuoteRecorderSupervisor, RegularHours
@@ -35,10 +37,10 @@ from app.runs.recovery import report_unfinished_runs
 from app.runs.snapshots import DailySnapshots
 from app.runs.strategy import StrategyExecutor
 from app.snapshots.schedule import DailySchedule, NyseCalendar, SnapshotScheduler
-from app.store.files import JOURNAL_FILE, PDT_STATE_FILE
+from app.store.files import JOURNAL_FILE
 from app.store.halt import halt_banner
 from app.store.journal import Journal
-from app.store.legacy import import_legacy_seen_ids
+from app.store.legacy import import_legacy_pdt_state, import_legacy_seen_ids
 from app.store.queries import JournalReader
 from app.trading.connections import SUPPORTED_BROKERS
 from app.workers.fork_launcher import ForkServerLauncher
@@ -82,12 +84,13 @@ class Runtime:
         self.journal = Journal(settings.data_dir / JOURNAL_FILE)
         try:
             import_legacy_seen_ids(self.journal, settings.data_dir)
-            self.pdt = PDTProtectionService(settings.data_dir / PDT_STATE_FILE)
+            import_legacy_pdt_state(self.journal, settings.data_dir)
             self.reader = JournalReader(self.journal.path)
         except BaseException:
             self.journal.close()
             raise
         self.feed = RunFeed(self.reader)
+        self.pdt = PDTProtectionService(self.journal)
         self.notifier = notifier or NotificationService(
             settings.notification_urls, banner=lambda: halt_banner(settings.data_dir)
         )
@@ -114,6 +117,8 @@ class Runtime:
             listeners=(self.feed,),
             breaker=self.breaker,
         )
+        self._stopping = asyncio.Event()
+        self._background: asyncio.Task[None] | None = None
         self.strategies = StrategyExecutor(
             self.executor, max_parallel=settings.max_parallel_accounts
         )
@@ -175,12 +180,34 @@ class Runtime:
         return QuoteRecorderSupervisor(request, RegularHours(NyseCalendar()))
 
     async def start(self, *, report_unfinished: bool = True) -> None:
-        """Report runs a previous process left unfinished and accounts not served, then start
-        the worker helpers."""
-        if report_unfinished:
-            await report_unfinished_runs(self.journal, self.notifier, self.config.settings.data_dir)
-            await self._report_not_served()
+        """Start the worker helpers; then (the daemon, ``report_unfinished``) reconcile and
+        report runs a previous process left unfinished, report accounts not served, and start
+        the background reconciliation: other accounts with unresolved orders, then the
+        position checks (``app.runs.reconciler``)."""
         await self.workers.start_spares()
+        if report_unfinished:
+            await report_unfinished_runs(
+                self.journal,
+                self.notifier,
+                self.config.settings.data_dir,
+                reconcile=self._reconcile_account,
+            )
+            await self._report_not_served()
+            self._background = asyncio.create_task(self._reconcile_in_background())
+
+    async def _reconcile_account(self, account_id: str) -> AccountExecutionResult | None:
+        account = next(
+            (a for a in self.config.tradable_accounts() if a.account_id == account_id), None
+        )
+        if account is None:
+            logger.error("Account %s is not tradable now: its orders stay unresolved", account_id)
+            return None
+        return await self.executor.reconciler.reconcile_locked(account)
+
+    async def _reconcile_in_background(self) -> None:
+        reconciler = self.executor.reconciler
+        await reconciler.reconcile_all(reconciler.accounts_with_unresolved_orders(), "start-up")
+        await reconciler.run_schedule(self._stopping)
 
     async def _report_not_served(self) -> None:
         """One notification listing the ``accounts.yaml`` entries that are not served."""
@@ -199,6 +226,10 @@ class Runtime:
 
         The worker helpers (the fork server) are stopped too; the journal stays open.
         """
+        self._stopping.set()
+        if self._background is not None:
+            self._background.cancel()
+            await asyncio.gather(self._background, return_exceptions=True)
         await self.strategies.shutdown(grace_secs)
         await self.events.wait_idle(grace_secs)
         await self.workers.terminate_all()

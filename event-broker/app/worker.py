@@ -26,225 +26,56 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from broker_connector_base import (
-    BrokerClient,
-    BrokerConnectionError,
-    BrokerError,
-    CalculateRebalanceResult,
-    ExecutionReport,
-    InvalidInputError,
-    OrderStatus,
-    RebalancePlan,
-    Trade,
-)
-from broker_connector_base.types import NEW_YORK
+from broker_connector_base import BrokerClient, BrokerError, InvalidInputError
 
 from app.config.logs import configure_logging
-from app.models import AccountExecutionResult, PortfolioSnapshot
-from app.snapshots.take import snapshot_after_run, take_snapshot
+from app.models import AccountExecutionResult
 from app.store.journal import Journal
-from app.trading.broker_factory import (
-    create_allocation_source,
-    create_broker_client,
-    create_rebalancer,
-    preload_connector,
-)
+from app.trading.broker_factory import create_broker_client, preload_connector
+from app.workers import modes
+from app.workers.order_journal import order_journal
 from app.workers.protocol import WorkerRequest, decode_request
+from app.workers.results import failed_result_of
 
 __all__ = ["execute_request", "main"]
 
 logger = logging.getLogger("app.worker.run")  # not "__main__" under -m
 
 
-class _Unreachable(Exception):
-    """The broker could not be reached at all (the gateway breaker counts these)."""
-
-    def __init__(self, cause: BrokerConnectionError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-@asynccontextmanager
-async def _connected(client: BrokerClient) -> AsyncIterator[BrokerClient]:
-    """Connect ``client`` and always disconnect it, whatever happens inside.
-
-    Raises:
-        _Unreachable: ``connect`` failed (told apart from a connection lost mid-run).
-    """
-    try:
-        try:
-            await client.connect()
-        except BrokerConnectionError as exc:
-            raise _Unreachable(exc) from exc
-        yield client
-    finally:
-        try:
-            await client.disconnect()
-        except BrokerError as exc:
-            logger.warning("Disconnect failed: %s", exc)
-
-
-def _result(
-    request: WorkerRequest,
-    started_at: datetime,
-    *,
-    success: bool,
-    trades: list[Trade],
-    error: str | None = None,
-    total_value: Decimal | None = None,
-    cash_balance: Decimal | None = None,
-    warnings: list[str] | None = None,
-    plan: list[RebalancePlan] | None = None,
-    snapshot: PortfolioSnapshot | None = None,
-    refused: bool = False,
-    execution: ExecutionReport | None = None,
-    unreachable: bool = False,
-) -> AccountExecutionResult:
-    return AccountExecutionResult(
-        account_id=request.account.account_id,
-        run_id=request.run_id,
-        mode=request.mode,
-        status="succeeded" if success else "refused" if refused else "failed",
-        success=success,
-        error=error,
-        trades=trades,
-        total_value=total_value,
-        cash_balance=cash_balance,
-        warnings=warnings or [],
-        plan=plan or [],
-        snapshot=snapshot,
-        execution=execution,
-        broker_unreachable=unreachable,
-        started_at=started_at,
-        finished_at=datetime.now(UTC),
-    )
-
-
-def _orders_today(journal: Journal, request: WorkerRequest) -> int:
-    """Orders the account placed since New York midnight, from the journal (every run of
-    this daemon and its CLI; orders placed by hand elsewhere are not in it)."""
-    now = datetime.now(NEW_YORK)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return journal.orders_since(request.account.account_id, midnight)
-
-
-def _preview_error(refusal: str | None, preview: CalculateRebalanceResult) -> str:
-    return refusal or "; ".join(preview.warnings) or "preview failed"
-
-
 async def execute_request(request: WorkerRequest) -> AccountExecutionResult:
-    """Run the preview, rebalance or snapshot of ``request``; failures come back as a failed
-    result."""
+    """Run ``request`` in its mode (``app.workers.modes``); failures come back as a failed
+    result, never as an exception."""
     started_at = datetime.now(UTC)
     journal = Journal(request.journal_path)
-    logged_status: dict[str | None, OrderStatus | None] = {}
-
-    def on_order(trade: Trade) -> None:
-        # Journalled as it happens, so a crash mid-run still leaves every placed order on disk.
-        # A journal failure must not raise into the rebalancer between two orders (that would
-        # leave a half-done rebalance); it is logged loudly and the result still lists the order.
-        try:
-            journal.record_order(run_id=request.run_id, trade=trade)
-        except (InvalidInputError, sqlite3.Error) as exc:
-            logger.error("Could not journal order %s (%s): %s", trade.order_id, trade.symbol, exc)
-        # Called at placement and again when the wait ends: log a status once, not twice.
-        if logged_status.get(trade.order_id) == trade.status:
-            return
-        logged_status[trade.order_id] = trade.status
-        logger.info(
-            "Order %s %s %s x%d status %s",
-            trade.order_id,
-            trade.action,
-            trade.symbol,
-            abs(trade.quantity),
-            trade.status,
-        )
-
+    on_order = order_journal(journal, request.run_id)
+    client: BrokerClient | None = None
     try:
         client = create_broker_client(request)
-        async with _connected(client):
-            if request.mode == "snapshot":
-                return await _snapshot(request, client, started_at)
-            rebalancer = create_rebalancer(
-                request,
-                client,
-                on_order=on_order,
-                logger=logger,
-                orders_today=_orders_today(journal, request),
-            )
-            if request.mode == "rebalance":
-                done = await rebalancer.rebalance_account(request.account)
-                snapshot, notes = await snapshot_after_run(client, done)
-                return _result(
-                    request,
-                    started_at,
-                    success=done.success,
-                    trades=done.orders,
-                    error=done.error,
-                    total_value=done.total_value,
-                    cash_balance=done.cash_balance,
-                    warnings=[*done.warnings, *notes],
-                    plan=done.plan,
-                    execution=done.execution,
-                    snapshot=snapshot,
-                    refused=done.refusal is not None,
-                )
-            preview = await rebalancer.calculate_rebalance(request.account)
-            return _result(
-                request,
-                started_at,
-                success=preview.success,
-                trades=preview.proposed_trades,
-                error=None if preview.success else _preview_error(preview.refusal, preview),
-                total_value=preview.current_value,
-                cash_balance=preview.cash_balance,
-                warnings=preview.warnings,
-                plan=preview.plan,
-                refused=preview.refusal is not None,
-            )
-    except _Unreachable as exc:
+        if request.mode == "rebalance":
+            return await modes.rebalance(request, client, journal, on_order, started_at)
+        if request.mode == "reconcile":
+            return await modes.reconcile(request, client, journal, started_at)
+        if request.mode == "snapshot":
+            return await modes.snapshot(request, client, started_at)
+        return await modes.preview(request, client, journal, on_order, started_at)
+    except modes.BrokerUnreachable as exc:
         logger.error("Run failed: %s", exc)
-        return _result(
-            request, started_at, success=False, trades=[], error=str(exc), unreachable=True
-        )
+        return failed_result_of(request, started_at, str(exc), unreachable=True)
     except (InvalidInputError, BrokerError) as exc:
         logger.error("Run failed: %s", exc)
-        return _result(request, started_at, success=False, trades=[], error=str(exc))
+        return failed_result_of(request, started_at, str(exc))
     except Exception as exc:
         # The process boundary: anything unexpected becomes a failed result with its type,
         # and the traceback goes to the log, instead of a worker that dies without a word.
         logger.exception("Run failed unexpectedly")
-        return _result(
-            request, started_at, success=False, trades=[], error=f"{type(exc).__name__}: {exc}"
-        )
+        return failed_result_of(request, started_at, f"{type(exc).__name__}: {exc}")
     finally:
+        if client is not None:
+            try:
+                await client.disconnect()
+            except BrokerError as exc:
+                logger.warning("Disconnect failed: %s", exc)
         journal.close()
-
-
-async def _snapshot(
-    request: WorkerRequest, client: BrokerClient, started_at: datetime
-) -> AccountExecutionResult:
-    source, replacements = create_allocation_source(request)
-    snapshot, warnings = await take_snapshot(
-        client, request.account, source=source, replacements=replacements
-    )
-    logger.info(
-        "Snapshot: value %s, cash %s, %d positions%s",
-        snapshot.total_value,
-        snapshot.cash,
-        len(snapshot.positions),
-        "".join(f"; {w}" for w in warnings),
-    )
-    return _result(
-        request,
-        started_at,
-        success=True,
-        trades=[],
-        total_value=snapshot.total_value,
-        cash_balance=snapshot.cash,
-        warnings=warnings,
-        snapshot=snapshot,
-    )
 
 
 EXIT_ORPHANED = 70
@@ -281,7 +112,7 @@ def _refused(request: WorkerRequest, broker: str) -> AccountExecutionResult:
         f"at {request.account.broker}"
     )
     logger.error("Run refused: %s", error)
-    return _result(request, datetime.now(UTC), success=False, trades=[], error=error)
+    return failed_result_of(request, datetime.now(UTC), error)
 
 
 def main(argv: list[str] | None = None) -> int:

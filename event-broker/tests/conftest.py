@@ -53,6 +53,18 @@ def result(status="succeeded", error=None):
         "mode": request["mode"], "status": status, "success": status == "succeeded",
         "error": error, "trades": [], "started_at": now, "finished_at": now,
     })
+def journal_order(symbol="SPY", quantity=-1):
+    # What a real worker does before it sends an order (and what records the PDT day).
+    sys.path.insert(0, EVENT_BROKER)
+    from app.store.journal import Journal
+    from broker_connector_base import Trade
+    trade = Trade.model_validate({"symbol": symbol, "quantity": quantity,
+        "current_shares": 10, "target_value": "0", "current_value": "100", "price": "100"})
+    with Journal(__import__("pathlib").Path(request["journal_path"])) as journal:
+        journal.record_order(run_id=request["run_id"], trade=trade)
+if request["mode"] == "reconcile":  # a stand-in has nothing at a broker to reconcile
+    print(result())
+    sys.exit(0)
 """
 
 
@@ -97,7 +109,8 @@ def worker_script(tmp_path: Path) -> WorkerScript:
 
     def make(body: str) -> tuple[str, ...]:
         path = tmp_path / f"worker_{next(counter)}.py"
-        path.write_text(_RESULT_TEMPLATE + textwrap.dedent(body), encoding="utf-8")
+        header = f"EVENT_BROKER = {str(REPO / 'event-broker')!r}\n"
+        path.write_text(header + _RESULT_TEMPLATE + textwrap.dedent(body), encoding="utf-8")
         return (sys.executable, str(path))
 
     return make
@@ -118,6 +131,8 @@ def make_config(tmp_path: Path) -> ConfigFactory:
             "ACCOUNTS_FILE": str(tmp_path / "accounts.yaml"),
             "REPLACEMENT_SETS_FILE": str(tmp_path / "no-sets.yaml"),
             "ACCOUNT_RUN_TIMEOUT_SECS": "30",
+            # A worker's kill timeout is the run timeout plus this wait for its broker.
+            "GATEWAY_RETRY_SECS": "0",
             **{key.upper(): value for key, value in environ.items()},
         }
         settings = load_settings(env_file=None, environ=env)
@@ -310,6 +325,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 "PYTHONPATH": str(REPO / "event-broker"),
                 "FILL_TIMEOUT_SECS": "10",
                 "ACCOUNT_RUN_TIMEOUT_SECS": "60",
+                "GATEWAY_RETRY_SECS": "0",
                 "SHUTDOWN_GRACE_SECS": "5",
                 # A daemon started after 16:10 New York on a trading day would take the day's
                 # snapshot at once: runs no test asked for. The snapshot tests turn it on.

@@ -142,6 +142,15 @@ class Settings(BaseSettings):
     _alpaca_account_keys: dict[str, AlpacaKeyPair] = PrivateAttr(default_factory=dict)
     quote_recorder_enabled: bool = False
     quote_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # How long a run that cannot reach the broker waits for it (never past the regular
+    # close), then runs once; 0 gives up at the first failed connect.
+    gateway_retry_secs: Annotated[float, Field(ge=0, le=_DAY_SECS, allow_inf_nan=False)] = 600
+    # The position check (reads and places nothing): every so often in regular trading hours
+    # (Mon-Fri 09:30-16:00 New York), or at any time with POSITION_CHECK_ANY_TIME; 0 is off.
+    position_check_interval_secs: Annotated[
+        float, Field(ge=0, le=_DAY_SECS, allow_inf_nan=False)
+    ] = 1800
+    position_check_any_time: bool = False
     api_enabled: bool = True
     api_host: str = Field(default="127.0.0.1", min_length=1)
     api_port: Annotated[int, Field(ge=0, le=65535)] = 8000

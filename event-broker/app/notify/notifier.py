@@ -34,6 +34,7 @@ __all__ = [
     "NotificationService",
     "check_notification_urls",
     "format_account_result",
+    "format_reconciliation",
 ]
 
 logger = logging.getLogger(__name__)
@@ -170,8 +171,31 @@ def format_account_result(result: AccountExecutionResult) -> tuple[str, str, Not
         summary = execution_summary(result.execution)
         lines.append(summary[0].upper() + summary[1:] + ".")
         lines.extend(execution_line(order) for order in result.execution.orders)
+    lines.extend(f"Note: {note}" for note in result.notes)
+    lines.extend(
+        f"Position differs from the fills: {d.describe()}" for d in result.position_differences
+    )
     lines.extend(f"Warning: {warning}" for warning in result.warnings)
     return title, "\n".join(lines), level
+
+
+def format_reconciliation(
+    result: AccountExecutionResult, why: str
+) -> tuple[str, str, NotificationLevel]:
+    """Title, body and level of the message for what a reconciliation found."""
+    changed = bool(result.position_differences)
+    title = (
+        f"Positions changed outside the daemon: {result.account_id}"
+        if changed
+        else f"Orders reconciled with the broker: {result.account_id}"
+    )
+    lines = [f"Account {result.account_id}, {why}:"]
+    lines.extend(f"Order: {note}" for note in result.notes)
+    lines.extend(
+        f"Position: {d.describe()} (from the journal's fills); nothing was traded"
+        for d in result.position_differences
+    )
+    return title, "\n".join(lines), "warning"
 
 
 class NotificationService:
@@ -236,6 +260,11 @@ class NotificationService:
     async def notify_account_result(self, result: AccountExecutionResult) -> bool:
         """Send the message for one account run (finished, previewed, refused or failed)."""
         title, body, level = format_account_result(result)
+        return await self.notify(title=title, body=body, level=level)
+
+    async def notify_reconciliation(self, result: AccountExecutionResult, why: str) -> bool:
+        """Send what a reconciliation (``why``: start-up, position check, ...) found."""
+        title, body, level = format_reconciliation(result, why)
         return await self.notify(title=title, body=body, level=level)
 
     def _send(self, title: str, body: str, notify_type: Any) -> bool:

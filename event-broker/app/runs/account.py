@@ -20,7 +20,8 @@ from app.models import AccountExecutionResult, RunMode, RunStatus
 from app.notify.notifier import NotificationService
 from app.runs.breaker import GatewayBreaker
 from app.runs.locks import AccountBusyError, account_lock
-from app.runs.pdt import PDTProtectionService, pdt_refusal_message
+from app.runs.pdt import PDTProtectionService, completion_note, pdt_refusal_message
+from app.runs.reconciler import Reconciler
 from app.runs.requests import build_worker_request
 from app.store.halt import read_halt
 from app.store.journal import Journal
@@ -121,11 +122,21 @@ class TradingExecutor:
         self.pdt = pdt
         self.notifier = notifier
         self.workers: WorkerPool = workers or WorkerProcesses()
+        self.reconciler = Reconciler(
+            config, journal=journal, notifier=notifier, workers=self.workers
+        )
         self.lock_wait_secs = (
             lock_wait_secs
             if lock_wait_secs is not None
-            else config.settings.account_run_timeout_secs + _LOCK_MARGIN_SECS
+            else self.run_timeout_secs + _LOCK_MARGIN_SECS
         )
+
+    @property
+    def run_timeout_secs(self) -> float:
+        """How long a worker may take before it is killed: the run itself
+        (``ACCOUNT_RUN_TIMEOUT_SECS``) plus waiting for its broker (``GATEWAY_RETRY_SECS``)."""
+        settings = self.config.settings
+        return settings.account_run_timeout_secs + settings.gateway_retry_secs
 
     def add_listener(self, listener: RunListener) -> None:
         """Tell ``listener`` about every run from now on."""
@@ -249,14 +260,17 @@ class TradingExecutor:
 
     def _start_run(self, request: WorkerRequest, event_row: int | None) -> None:
         account_id = request.account.account_id
+        mode = request.mode
+        # Runs are rebalances and previews; a reconciliation is not journalled as a run.
+        assert mode != "reconcile", "reconcile workers are started by the Reconciler"
         self.journal.start_run(
             run_id=request.run_id,
             account_id=account_id,
-            mode=request.mode,
+            mode=mode,
             client_id=request.connection.api_client_id(),
             event_row=event_row,
         )
-        self._tell_started(request.run_id, account_id, request.mode, event_row)
+        self._tell_started(request.run_id, account_id, mode, event_row)
 
     def _tell_started(
         self, run_id: str, account_id: str, mode: RunMode, event_row: int | None
@@ -271,26 +285,31 @@ class TradingExecutor:
     ) -> AccountExecutionResult:
         account = request.account
         self._start_run(request, event_row)
-        guarded = request.mode == "rebalance" and account.pdt_protection_enabled
-        if guarded:
+        notes: list[str] = []
+        if request.mode == "rebalance" and account.pdt_protection_enabled:
             check = self.pdt.is_execution_allowed(account.account_id)
             if not check.allowed:
-                message = pdt_refusal_message(account.account_id, check.next_allowed_time)
+                message = pdt_refusal_message(
+                    account.account_id, check.next_allowed_time, detail=check.detail
+                )
                 result = failed_result(
                     request, status="refused", error=message, started_at=datetime.now(UTC)
                 )
                 self.journal.finish_run(run_id=request.run_id, result=result)
                 return result
-        outcome = await self.workers.run_reporting(
-            request, timeout_secs=self.config.settings.account_run_timeout_secs
-        )
+            if check.completion_of is not None:
+                notes.append(completion_note(check.completion_of))
+        outcome = await self.workers.run_reporting(request, timeout_secs=self.run_timeout_secs)
         result = outcome.result
-        # A rebalance that placed orders has traded today even if it then failed, and one
-        # that timed out or crashed may have: a second one could close those positions the
-        # same day, which is the day trade PDT protection exists to prevent.
-        traded = any(t.order_id for t in result.trades) or not outcome.reported_by_worker
-        if guarded and (result.success or traded):
-            self.pdt.record_execution(account.account_id)
+        if not outcome.reported_by_worker and request.mode == "rebalance":
+            # The worker died (killed, timed out, crashed): what its orders did is known only
+            # at the broker. Ask it before the run's end is journalled and told.
+            found = await self.reconciler.reconcile_locked(account)
+            notes.extend(found.notes if found.success else [f"reconciliation: {found.error}"])
+            differences = [*result.position_differences, *found.position_differences]
+            result = result.model_copy(update={"position_differences": differences})
+        if notes:
+            result = result.model_copy(update={"notes": [*notes, *result.notes]})
         flow = self.journal.finish_run(run_id=request.run_id, result=result)
         if flow is not None:
             logger.info(

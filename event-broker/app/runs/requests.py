@@ -50,6 +50,7 @@ def build_worker_request(
         allocations_api_key=settings.allocations_api_key,
         replacement_sets_file=replacements if replacements.exists() else None,
         fill_timeout_secs=settings.fill_timeout_secs,
+        gateway_retry_secs=settings.gateway_retry_secs,
         log_level=settings.log_level,
         allocations=allocations,
         quotes_file=settings.data_dir / QUOTES_FILE if recording else None,

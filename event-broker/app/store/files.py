@@ -2,12 +2,14 @@
 
 =====================================  ==========================================================
 ``journal.sqlite3``                    events (each message id once: the de-duplication store),
-                                       runs, orders, portfolio snapshots and cash flows
+                                       runs, orders, portfolio snapshots and cash flows, PDT
+                                       trading days and position checks
                                        (``app.store.journal``); daemon, CLI and workers write it
 ``journal.sqlite3.schema-vN.bak``      the journal as version N left it, copied before it was
                                        migrated (``app.store.journal_schema``)
-``pdt-state.sqlite3``                  PDT protection: the last rebalance per account
-                                       (``app.runs.pdt``)
+``pdt-state.sqlite3``                  the previous version's PDT state; imported into the
+                                       journal at start and renamed
+                                       ``pdt-state.imported.sqlite3`` (``app.store.legacy``)
 ``daemon-status.json``                 what ``--check`` reads (``app.store.status``)
 ``trading-halted.json``                the kill switch: present while trading is halted
                                        (``app.store.halt``, ``tools/rebalance.sh -halt``)
@@ -35,6 +37,7 @@ __all__ = [
     "LEGACY_SEEN_FILE",
     "LEGACY_SEEN_IMPORTED_FILE",
     "PDT_STATE_FILE",
+    "PDT_STATE_IMPORTED_FILE",
     "QUOTES_FILE",
     "ib_pacing_file",
 ]
@@ -42,6 +45,7 @@ __all__ = [
 JOURNAL_FILE = "journal.sqlite3"
 PDT_STATE_FILE = "pdt-state.sqlite3"
 QUOTES_FILE = "quotes.sqlite3"
+PDT_STATE_IMPORTED_FILE = "pdt-state.imported.sqlite3"
 LEGACY_SEEN_FILE = "ably-seen-messages.sqlite3"
 LEGACY_SEEN_IMPORTED_FILE = "ably-seen-messages.imported.sqlite3"
 

@@ -40,7 +40,7 @@ from app.store.journal_schema import (
     create_schema,
     format_summary,
 )
-from app.store.orders import JournalOrder, columns, orders_of, upsert_order
+from app.store.orders import JournalOrder, columns, orders_of, record_trading_day, upsert_order
 from app.store.snapshots import CashFlow, RunSummary, SnapshotValue
 
 __all__ = ["Journal", "JournalOrder", "UnfinishedRun"]
@@ -149,6 +149,17 @@ class Journal:
         with self._lock:
             return list(self._conn.execute(sql, params))
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, for the store's other modules (``app.store.reconciliation``,
+        ``app.runs.pdt``): committed when the block ends, rolled back on any error."""
+        with self._write() as conn:
+            yield conn
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        """The rows of one read statement (rows index by column name)."""
+        return self._read(sql, params)
+
     # -- events --------------------------------------------------------------------------------
 
     def record_event(
@@ -253,18 +264,20 @@ class Journal:
             raise InvalidInputError(f"cannot start run {run_id}: {exc}") from None
 
     def record_order(self, *, run_id: str, trade: Trade) -> None:
-        """Insert or update an order of a run.
+        """Insert or update an order of a run (see ``app.store.orders``).
 
-        Keyed by ``(run_id, order_id)``. A trade recorded before it had an order id (the
-        intent, written before placing so a crash cannot lose it) is keyed by symbol and gets
-        its order id filled in by the next record of that symbol.
+        Called first with the intent (no order id, no status) before the order is sent, so
+        a crash cannot lose it. The first order a ``rebalance`` run records also records the
+        New York trading day for PDT protection, in the same transaction.
 
         Raises:
             InvalidInputError: The run is unknown or already finished.
         """
         with self._write() as conn:
-            self._require_open_run(conn, run_id)
+            run = self._require_open_run(conn, run_id)
             upsert_order(conn, run_id, trade)
+            if run["mode"] == "rebalance":
+                record_trading_day(conn, run["account_id"], run_id, datetime.now(UTC))
 
     def orders_since(self, account_id: str, since: datetime) -> int:
         """Orders the account's runs recorded since ``since`` (for ``max_orders_per_day``).
@@ -278,6 +291,10 @@ class Journal:
             (account_id, _iso(since)),
         )
         return int(rows[0][0])
+            run = self._require_open_run(conn, run_id)
+            upsert_order(conn, run_id, trade)
+            if run["mode"] == "rebalance":
+                record_trading_day(conn, run["account_id"], run_id, datetime.now(UTC))
 
     @staticmethod
     def _require_open_run(conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:
@@ -355,6 +372,11 @@ class Journal:
                 )
                 for run in runs
             ]
+
+    def run_orders(self, run_id: str) -> tuple[JournalOrder, ...]:
+        """The orders of ``run_id`` as last recorded, in the order they were journalled."""
+        with self._lock:
+            return orders_of(self._conn, run_id)
 
     def mark_run_abandoned(self, run_id: str, *, reason: str) -> None:
         """End an unfinished run as ``abandoned`` (its process died), keeping its orders."""

@@ -4,7 +4,11 @@ Versions: 1 events, runs, orders; 2 the Ably timestamp of each event (``publishe
 3 the ``snapshot`` run mode and the portfolio snapshot tables (``snapshots``,
 ``snapshot_positions``, ``snapshot_targets``, ``cash_flows``); 4 each order's strategy
 attribution (``orders.attribution``, see ``app.store.orders``); 5 the execution report of each
-run (``executions``, ``order_executions``, see ``app.store.executions``). New tables are created by
+run (``executions``, ``order_executions``, see ``app.store.executions``); 6 each order's
+permanent id and how reconciliation resolved it (``perm_id``, ``reconciled_at``,
+``reconciliation``: orders keyed by perm id, since IB may reuse order ids after a gateway
+restart), the PDT trading days (``pdt_days``, formerly ``pdt-state.sqlite3``) and the position
+checks (``position_checks``), see ``app.store.orders``. New tables are created by
 ``_TABLES`` (``IF NOT EXISTS``) in any file; changes to existing ones are ``_MIGRATIONS``
 steps. A file of an older version is copied aside (``journal.sqlite3.schema-vN.bak``) and
 migrated inside one write transaction by the first process (daemon, CLI or worker) that opens
@@ -26,13 +30,13 @@ from broker_connector_base import ExecutionReport, InvalidInputError, StrategyAt
 from app.notify.attribution import shares_text, strategies_of
 from app.notify.execution import execution_summary
 from app.store.executions import EXECUTION_TABLES
-from app.store.orders import JournalOrder, orders_of
+from app.store.orders import RECONCILIATION_TABLES, JournalOrder, orders_of
 
 __all__ = ["SCHEMA_VERSION", "backup_before_migration", "create_schema", "format_summary"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Raise it with a step in ``_MIGRATIONS`` whenever the tables change."""
 
 _RUNS = """
@@ -97,6 +101,18 @@ _MIGRATIONS: dict[int, tuple[Step, ...]] = {
     # 5: the execution report tables: new tables only, which ``_TABLES`` creates; the version
     # is raised so that an older daemon refuses the file instead of ignoring them.
     5: (),
+    # 6: an order's permanent id and its reconciliation. Order ids stop being a unique key (a
+    # gateway restart may reuse one within a run); an order about to be sent is one without
+    # id and without status (a refused one without id no longer blocks the next). The PDT
+    # days and position checks are new tables (``_TABLES``); ``app.store.legacy`` imports the
+    # previous version's ``pdt-state.sqlite3``.
+    6: (
+        _add_column("orders", "perm_id", "TEXT"),
+        _add_column("orders", "reconciled_at", "TEXT"),
+        _add_column("orders", "reconciliation", "TEXT"),
+        "DROP INDEX IF EXISTS orders_by_order_id",
+        "DROP INDEX IF EXISTS orders_planned",
+    ),
 }
 
 # Indexes on columns a migration adds, and on ``runs`` (rebuilt by version 3): created once
@@ -106,6 +122,12 @@ _LATE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at)",
     "CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (run_id) WHERE finished_at IS NULL",
     "CREATE INDEX IF NOT EXISTS runs_by_account ON runs (account_id, started_at)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS orders_by_perm_id ON orders (run_id, perm_id)"
+    " WHERE perm_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS orders_by_run_order_id ON orders (run_id, order_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS orders_about_to_be_sent ON orders (run_id, symbol)"
+    " WHERE order_id IS NULL AND status IS NULL",
+    "CREATE INDEX IF NOT EXISTS orders_unresolved ON orders (run_id) WHERE reconciled_at IS NULL",
 )
 
 # Money and quantities are decimal text; times UTC ISO-8601 with microseconds (text order is
@@ -140,12 +162,11 @@ CREATE TABLE IF NOT EXISTS orders (
     trade_json TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    attribution TEXT
+    attribution TEXT,
+    perm_id TEXT,
+    reconciled_at TEXT,
+    reconciliation TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS orders_by_order_id
-    ON orders (run_id, order_id) WHERE order_id IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS orders_planned
-    ON orders (run_id, symbol) WHERE order_id IS NULL;
 
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY,
@@ -191,7 +212,8 @@ CREATE TABLE IF NOT EXISTS cash_flows (
     fills INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cash_flows_by_account ON cash_flows (account_id, flow_date);
-{EXECUTION_TABLES}"""
+{EXECUTION_TABLES}
+{RECONCILIATION_TABLES}"""
 
 
 def _version(conn: sqlite3.Connection) -> int | None:
@@ -294,6 +316,8 @@ def _order_line(order: JournalOrder, attributed: bool) -> str:
     line = f"{order.side} {abs(order.quantity)} {order.symbol} @ {order.price}"
     if order.order_id is not None:
         line += f" (order {order.order_id})"
+    elif order.status is None:
+        line += " (about to be sent)"
     if order.status is not None:
         line += f" -> {order.status}"
         if order.filled_quantity:
@@ -302,6 +326,8 @@ def _order_line(order: JournalOrder, attributed: bool) -> str:
                 line += f" @ {order.avg_fill_price}"
     if attributed and order.attribution is not None:
         line += f" for {shares_text(order.attribution)}"
+    if order.reconciliation:
+        line += f" [reconciled: {order.reconciliation}]"
     return line
 
 

@@ -44,6 +44,8 @@ class WorkerRequest(BaseModel):
     allocations_api_key: SecretStr | None = None
     replacement_sets_file: Path | None = None
     fill_timeout_secs: Annotated[float, Field(gt=0)] = 60.0
+    gateway_retry_secs: Annotated[float, Field(ge=0)] = 0.0
+    """How long the run may wait, in all, for a broker it cannot reach (never past the close)."""
     log_level: str = "INFO"
     allocations: tuple[AllocationItem, ...] | None = None
     """Target allocations to use instead of the strategy's (previews through the API)."""

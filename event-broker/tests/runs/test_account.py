@@ -37,6 +37,8 @@ def _counting_worker(worker_script: WorkerScript, counter: Path) -> tuple[str, .
         f"""
         with open({str(counter)!r}, "a") as f:
             f.write(request["mode"] + "\\n")
+        if request["mode"] == "rebalance":
+            journal_order()
         print(result())
         """
     )
@@ -236,7 +238,9 @@ async def test_every_run_sends_one_notification_and_a_dead_target_never_fails_it
             [SecretStr(f"json://127.0.0.1:{port}/hook"), SecretStr("json://127.0.0.1:1/dead")],
             timeout_secs=5,
         )
-        executor = make_executor(config, worker_script("print(result())"), notifier=notifier)
+        executor = make_executor(
+            config, worker_script("journal_order()\nprint(result())"), notifier=notifier
+        )
 
         done = await executor.execute_account(config.accounts[0], "rebalance")
         refused = await executor.execute_account(config.accounts[0], "rebalance")
@@ -250,23 +254,41 @@ async def test_every_run_sends_one_notification_and_a_dead_target_never_fails_it
     assert "PDT Protection" in str(received[1]["message"])
 
 
-async def test_timed_out_rebalance_counts_for_pdt_because_orders_may_have_been_placed(
+async def test_timed_out_rebalance_that_placed_orders_allows_one_completion_run(
     worker_script: WorkerScript,
     make_config: ConfigFactory,
     make_executor: ExecutorFactory,
     account: AccountFactory,
+    tmp_path: Path,
 ) -> None:
     config = make_config(
         account("DU100009", pdt_protection_enabled=True), account_run_timeout_secs="1"
     )
-    executor = make_executor(config, worker_script("time.sleep(600)"))
+    attempts = tmp_path / "attempts.txt"
+    executor = make_executor(
+        config,
+        worker_script(
+            f"""
+            with open({str(attempts)!r}, "a") as f:
+                f.write("run\\n")
+            journal_order()
+            if len(open({str(attempts)!r}).read().split()) == 1:
+                time.sleep(600)  # the first run hangs after its first order: timed out
+            print(result())
+            """
+        ),
+    )
 
     first = await executor.execute_account(config.accounts[0], "rebalance")
-    second = await executor.execute_account(config.accounts[0], "rebalance")
+    completion = await executor.execute_account(config.accounts[0], "rebalance")
+    third = await executor.execute_account(config.accounts[0], "rebalance")
 
     assert first.status == "timed_out"
-    assert second.status == "refused"
-    assert "PDT Protection" in (second.error or "")
+    assert completion.success
+    assert any(f"completion run after run {first.run_id}" in n for n in completion.notes)
+    assert third.status == "refused"
+    assert f"run {first.run_id}, then completion run {completion.run_id}" in (third.error or "")
+    assert attempts.read_text().split() == ["run", "run"]
 
 
 async def test_startup_report_abandons_dead_runs_but_not_runs_of_locked_accounts(

@@ -1,0 +1,108 @@
+"""Reconciliation with the broker, run in a worker (the only processes that talk to brokers).
+
+``reconcile_orders``: every unresolved order of the account's earlier runs is looked up at the
+broker by its run id (``BrokerClient.get_orders_by_ref``) and its journal row updated to what
+really happened (``rebalance_engine.resolve_orders``). ``check_positions``: the broker's
+positions against the last ones seen plus the fills journalled since; a difference means the
+account changed outside the daemon. Both only read the broker and write the journal; the
+lines they return are what the owner is told.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from broker_connector_base import BrokerClient, PositionDifference
+from rebalance_engine import PositionReconciler, resolve_orders
+
+from app.store import reconciliation as records
+from app.store.journal import Journal
+
+__all__ = ["check_positions", "reconcile_orders"]
+
+logger = logging.getLogger(__name__)
+
+
+async def reconcile_orders(
+    client: BrokerClient,
+    journal: Journal,
+    account_id: str,
+    *,
+    exclude_run: str | None = None,
+    only_run: str | None = None,
+) -> list[str]:
+    """Resolve the account's unresolved journalled orders against the broker.
+
+    Args:
+        client: A connected client.
+        journal: The journal.
+        account_id: The account.
+        exclude_run: The run in progress (its orders are its own business).
+        only_run: Only this run's orders (a run that lost its connection, before it sends
+            anything again).
+
+    Returns:
+        One line per order resolved (and per order the broker has that the journal does not).
+
+    Raises:
+        BrokerError: The broker could not be asked; the journal is left as it was.
+    """
+    lines: list[str] = []
+    pending = records.unresolved_orders(
+        journal, account_id, exclude_run=exclude_run, only_run=only_run
+    )
+    for run in pending:
+        found = await client.get_orders_by_ref(account_id, run.run_id, since=run.started_at)
+        resolutions, unknown = resolve_orders([trade for _, trade in run.orders], found)
+        for (seq, _), resolution in zip(run.orders, resolutions, strict=True):
+            line = resolution.describe()
+            records.resolve_order(journal, seq, resolution.after, note=line, final=resolution.final)
+            lines.append(f"run {run.run_id}: {line}")
+        for record in unknown:
+            lines.append(
+                f"run {run.run_id}: the broker has order {record.order_id} (perm id "
+                f"{record.perm_id}) {record.quantity} {record.symbol}, {record.status}, "
+                f"{record.filled_quantity} filled, which the journal does not know"
+            )
+    for line in lines:
+        logger.warning("Reconciled with the broker: %s", line)
+    return lines
+
+
+async def check_positions(
+    client: BrokerClient, journal: Journal, account_id: str
+) -> tuple[dict[str, Decimal], list[PositionDifference]]:
+    """Compare the broker's positions with the last check's plus the fills journalled since.
+
+    The positions seen are recorded as the next check's starting point, so a change made
+    outside the daemon is reported once, not at every check.
+
+    Returns:
+        The positions seen and the differences (empty at the first check).
+    """
+    snapshot = await client.get_account_snapshot(account_id, use_cached_prices=True)
+    held = {p.symbol: p.quantity for p in snapshot.positions}
+    baseline = records.position_baseline(journal, account_id)
+    differences: list[PositionDifference] = []
+    if baseline is not None:
+        reconciler = PositionReconciler()
+        expected = dict(baseline.positions)
+        for symbol, filled in records.fills_since(journal, account_id, baseline.checked_at).items():
+            expected[symbol] = expected.get(symbol, Decimal(0)) + filled
+        differences = reconciler.differences(expected, held)
+    records.record_position_check(
+        journal,
+        account_id,
+        kind="periodic",
+        positions=held,
+        differences=differences,
+        notified=bool(differences),
+    )
+    if differences:
+        logger.warning(
+            "Positions of %s changed outside the daemon: %s",
+            account_id,
+            "; ".join(d.describe() for d in differences),
+        )
+    return held, differences
