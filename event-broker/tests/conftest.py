@@ -291,13 +291,34 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """Both stand-ins with the demo scenarios, fake Ably, and the repo's accounts files."""
+def stack_scenario() -> Scenario:
+    """The simulator's scenario for ``stack`` (override in a test module for another)."""
+    return Scenario.from_yaml(DEMO_SCENARIO)
+
+
+@pytest.fixture
+def stack_allocations() -> Path:
+    """The ``file://`` allocations directory for ``stack`` (override in a test module)."""
+    return DEMO_ALLOCATIONS
+
+
+@pytest.fixture
+def stack_accounts() -> Path:
+    """The accounts file for ``stack`` (override in a test module)."""
+    return REPO / "accounts.yaml"
+
+
+@pytest.fixture
+async def stack(
+    tmp_path: Path, stack_scenario: Scenario, stack_allocations: Path, stack_accounts: Path
+) -> AsyncIterator[Stack]:
+    """Both stand-ins with the demo scenarios, fake Ably, and the repo's accounts files (unless
+    a test module overrides ``stack_scenario``, ``stack_allocations``, ``stack_accounts``)."""
     ensure_loopback_bypasses_proxy()
     workdir = tmp_path / "work"
     workdir.mkdir()
     async with (
-        GatewaySimulator(Scenario.from_yaml(DEMO_SCENARIO)) as sim,
+        GatewaySimulator(stack_scenario) as sim,
         AlpacaApiSimulator(AlpacaScenario.from_yaml(DEMO_ALPACA_SCENARIO)) as alpaca,
         FakeAblyServer(api_key=ABLY_TEST_KEY) as ably,
     ):
@@ -316,9 +337,9 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 "ALPACA_API_KEY_ID": key_id,
                 "ALPACA_API_SECRET_KEY": secret,
                 "ALPACA_BASE_URL": alpaca.base_url,
-                "ALLOCATIONS_API_URL": DEMO_ALLOCATIONS.as_uri(),
+                "ALLOCATIONS_API_URL": stack_allocations.as_uri(),
                 "DATA_DIR": str(tmp_path / "data"),
-                "ACCOUNTS_FILE": str(REPO / "accounts.yaml"),
+                "ACCOUNTS_FILE": str(stack_accounts),
                 "REPLACEMENT_SETS_FILE": str(REPO / "replacement-sets.yaml"),
                 "LOG_LEVEL": "INFO",
                 "REBALANCE_TARGET": "local",
@@ -383,6 +404,20 @@ class Daemon:
         except TimeoutError:
             raise AssertionError(f"no log line with {text!r}:\n" + "\n".join(self.log)) from None
         return next(line for line in self.log if text in line)
+
+    async def wait_for_count(self, text: str, count: int, *, timeout_secs: float = 60) -> None:
+        """Wait until ``count`` log lines contain ``text``."""
+
+        def found() -> bool:
+            return sum(text in line for line in self.log) >= count
+
+        try:
+            async with asyncio.timeout(timeout_secs), self._log_changed:
+                await self._log_changed.wait_for(found)
+        except TimeoutError:
+            raise AssertionError(
+                f"fewer than {count} log lines with {text!r}:\n" + "\n".join(self.log)
+            ) from None
 
     async def wait_exit(self, *, timeout_secs: float = 30) -> int:
         """Wait for the daemon to exit by itself; its exit code."""

@@ -306,8 +306,16 @@ class TradingExecutor:
             # at the broker. Ask it before the run's end is journalled and told.
             found = await self.reconciler.reconcile_locked(account)
             notes.extend(found.notes if found.success else [f"reconciliation: {found.error}"])
-            differences = [*result.position_differences, *found.position_differences]
-            result = result.model_copy(update={"position_differences": differences})
+            update = {
+                # The run's orders as the journal now has them (the broker's word where the
+                # worker did not live to record it).
+                "trades": self.journal.run_trades(request.run_id),
+                "position_differences": [
+                    *result.position_differences,
+                    *found.position_differences,
+                ],
+            }
+            result = result.model_copy(update=update)
         if notes:
             result = result.model_copy(update={"notes": [*notes, *result.notes]})
         flow = self.journal.finish_run(run_id=request.run_id, result=result)

@@ -373,6 +373,11 @@ class Journal:
                 for run in runs
             ]
 
+    def run_trades(self, run_id: str) -> list[Trade]:
+        """The orders of ``run_id`` as last recorded, as the trades they were journalled from."""
+        rows = self._read("SELECT trade_json FROM orders WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [Trade.model_validate_json(row["trade_json"]) for row in rows]
+
     def run_orders(self, run_id: str) -> tuple[JournalOrder, ...]:
         """The orders of ``run_id`` as last recorded, in the order they were journalled."""
         with self._lock:

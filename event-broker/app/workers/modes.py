@@ -24,13 +24,13 @@ from broker_connector_base import (
 )
 from broker_connector_base.types import NEW_YORK
 
+import app.store.reconciliation as records
 from app.models import AccountExecutionResult
 from app.snapshots.take import snapshot_after_run, take_snapshot
-from app.store import reconciliation as records
 from app.store.journal import Journal
 from app.trading.broker_factory import create_allocation_source, create_rebalancer
 from app.trading.gateway_wait import RetryBudget, connect_within
-from app.trading.reconcile import check_positions, reconcile_orders
+from app.trading.reconcile import check_positions, reconcile_orders, settle_earlier_orders
 from app.workers.protocol import WorkerRequest
 from app.workers.results import result_of
 
@@ -38,8 +38,11 @@ __all__ = ["BrokerUnreachable", "preview", "rebalance", "reconcile", "snapshot"]
 
 logger = logging.getLogger("app.worker.run")
 
+_SETTLE_SECS = 30.0
+"""How long cancelling earlier orders, and positions catching up with their fills, may take."""
 
-class BrokerUnreachable(Exception):  # noqa: N818 (a state, not an error of the code)
+
+class BrokerUnreachable(Exception):
     """The run could not connect to its broker at all (after waiting for it where the mode
     waits): the daemon's gateway breaker counts these, apart from a connection lost mid-run."""
 
@@ -78,7 +81,10 @@ async def rebalance(
     account_id = request.account.account_id
     budget = RetryBudget(request.gateway_retry_secs)
     await _connect_first(client, budget, _what(request))
-    notes = await reconcile_orders(client, journal, account_id, exclude_run=request.run_id)
+    settle_secs = _SETTLE_SECS
+    notes = await settle_earlier_orders(
+        client, journal, account_id, timeout_secs=settle_secs, exclude_run=request.run_id
+    )
     rebalancer = create_rebalancer(
         request,
         client,
@@ -96,17 +102,17 @@ async def rebalance(
         except BrokerError as exc:
             notes.append(f"the broker stayed unreachable: {exc}")
             break
-        own = await reconcile_orders(client, journal, account_id, only_run=request.run_id)
+        own = await settle_earlier_orders(
+            client, journal, account_id, timeout_secs=settle_secs, only_run=request.run_id
+        )
         notes.append(f"connection lost during the run ({done.error}); it went on once back")
         notes.extend(own)
         earlier.extend(_after_reconciliation(done.orders, journal, request.run_id))
         done = await rebalancer.rebalance_account(request.account)
     if client.is_connected():
-        # Orders of earlier runs that were still working when this run began: the run
-        # cancelled them first, so their end is known now.
-        notes.extend(
-            await reconcile_orders(client, journal, account_id, exclude_run=request.run_id)
-        )
+        # Anything of earlier runs still unresolved (the broker could not say at the start).
+        later = await reconcile_orders(client, journal, account_id, exclude_run=request.run_id)
+        notes.extend(later.lines)
     _record_after_run(journal, request, done)
     snapshot, snapshot_notes = await snapshot_after_run(client, done)
     return result_of(
@@ -171,7 +177,7 @@ async def reconcile(
     """Resolve the account's unresolved orders, then check its positions; places nothing."""
     account_id = request.account.account_id
     await _connect_first(client, RetryBudget(request.gateway_retry_secs), _what(request))
-    notes = await reconcile_orders(client, journal, account_id)
+    notes = (await reconcile_orders(client, journal, account_id)).lines
     held, differences = await check_positions(client, journal, account_id)
     logger.info(
         "Reconciled %s: %d orders resolved, %d positions, %d differences",

@@ -11,9 +11,10 @@ Test-only stop points (``REBALANCER_TEST_STOP_AT``, never set in production): th
 and ``bench/crash_recovery.py`` must stop a worker between two broker calls of one run (after
 the first sell is placed, after the sells filled, between two buys). From outside, the journal
 and the broker only show such a point after the worker has gone past it, so a kill from the
-test would race the run. The value is ``<point>:<action>``: ``kill`` sends SIGKILL to the
-worker itself at the point; ``pause`` writes ``<DATA_DIR>/test-stop-<point>`` and blocks, so
-the test can SIGKILL the daemon (or the worker) while the run stands exactly there.
+test would race the run. The value is ``<point>:<action>``: at the point the worker writes
+``<DATA_DIR>/test-stop-<point>`` (its pid), then ``kill`` sends SIGKILL to itself and
+``pause`` blocks, so the test can SIGKILL the daemon while the run stands exactly there. It
+happens once per ``DATA_DIR``: while that file exists, later runs go past the point.
 """
 
 from __future__ import annotations
@@ -51,12 +52,13 @@ def _stop_point(trade: Trade) -> str | None:
 def _stop_here(point: str, data_dir: Path) -> None:
     """Act on ``REBALANCER_TEST_STOP_AT`` when it names ``point``."""
     wanted, _, action = os.environ.get(STOP_AT_VARIABLE, "").partition(":")
-    if wanted != point:
+    marker = data_dir / f"test-stop-{point}"
+    if wanted != point or marker.exists():
         return
     logger.warning("Test stop point %s reached (%s)", point, action)
+    marker.write_text(str(os.getpid()), encoding="utf-8")
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-    (data_dir / f"test-stop-{point}").write_text(str(os.getpid()), encoding="utf-8")
     while True:  # the test kills this process or the daemon now
         time.sleep(3600)
 

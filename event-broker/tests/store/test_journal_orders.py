@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import app.store.reconciliation as records
 import pytest
-from app.store import reconciliation as records
 from app.store.files import JOURNAL_FILE, PDT_STATE_FILE, PDT_STATE_IMPORTED_FILE
 from app.store.journal import Journal
 from app.store.legacy import import_legacy_pdt_state
