@@ -8,7 +8,7 @@ A rebalance can sell what an earlier rebalance that day bought, so accounts with
 (``print-rebalance``) place no orders and are never restricted.
 
 The day is recorded by the run's first order, in the journal, in the same transaction as that
-order's row, written before the order is sent (``app.store.order_rows``): whichever process
+order's row, written before the order is sent (``app.store.orders``): whichever process
 dies later, the journal says the account traded that day. A run that placed no order does not
 use up the day.
 
@@ -37,7 +37,7 @@ from broker_connector_base.types import NEW_YORK, trading_day
 
 from app.models import PDTCheckResult, PDTExecutionInfo
 from app.store.journal import Journal
-from app.store.order_rows import record_trading_day
+from app.store.orders import record_trading_day
 
 __all__ = [
     "NEW_YORK",

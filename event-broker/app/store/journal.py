@@ -291,10 +291,6 @@ class Journal:
             (account_id, _iso(since)),
         )
         return int(rows[0][0])
-            run = self._require_open_run(conn, run_id)
-            upsert_order(conn, run_id, trade)
-            if run["mode"] == "rebalance":
-                record_trading_day(conn, run["account_id"], run_id, datetime.now(UTC))
 
     @staticmethod
     def _require_open_run(conn: sqlite3.Connection, run_id: str) -> sqlite3.Row:

@@ -259,8 +259,8 @@ def test_journal_order_row_stores_its_strategy_attribution_and_summary_shows_it(
     ]
     text = journal.summary()
     assert "BUY 10 SPY @ 100.50 (order 17) -> FILLED for growth 60% / income 40%" in text
-    assert "BUY 3 QQQ @ 100.50 for growth 100%" in text
-    assert "SELL 2 GLD @ 100.50 for no strategy" in text
+    assert "BUY 3 QQQ @ 100.50 (about to be sent) for growth 100%" in text
+    assert "SELL 2 GLD @ 100.50 (about to be sent) for no strategy" in text
 
 
 def test_journal_summary_leaves_out_attribution_of_a_one_strategy_run(journal: Journal) -> None:

@@ -72,7 +72,16 @@ def test_v1_journal_when_opened_then_migrated_to_current_version_with_every_row_
         (SCHEMA_VERSION,),
     ]
     assert _content(v1_file) == before
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
+    # Version 6: no order has a perm id or a reconciliation yet, the PDT days and position
+    # checks are new and empty, and order ids are no longer a unique key.
+    assert _rows(v1_file, "SELECT COUNT(*) FROM orders WHERE perm_id IS NOT NULL") == [(0,)]
+    assert _rows(v1_file, "SELECT COUNT(*) FROM orders WHERE reconciled_at IS NOT NULL") == [(0,)]
+    assert _rows(v1_file, "SELECT COUNT(*) FROM pdt_days") == [(0,)]
+    assert _rows(v1_file, "SELECT COUNT(*) FROM position_checks") == [(0,)]
+    indexes = {str(row[1]) for row in _rows(v1_file, "PRAGMA index_list(orders)")}
+    assert {"orders_by_order_id", "orders_planned"}.isdisjoint(indexes)
+    assert {"orders_by_perm_id", "orders_about_to_be_sent"} <= indexes
     # Version 5's execution report tables are there, empty (no run of v1 had a report).
     assert _rows(v1_file, "SELECT COUNT(*) FROM executions") == [(0,)]
     assert _rows(v1_file, "SELECT COUNT(*) FROM order_executions") == [(0,)]

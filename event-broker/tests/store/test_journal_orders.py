@@ -14,6 +14,7 @@ import app.store.reconciliation as records
 import pytest
 from app.store.files import JOURNAL_FILE, PDT_STATE_FILE, PDT_STATE_IMPORTED_FILE
 from app.store.journal import Journal
+from app.store.journal_schema import SCHEMA_VERSION
 from app.store.legacy import import_legacy_pdt_state
 from broker_connector_base import InvalidInputError, OrderStatus, PositionDifference, Trade
 from broker_connector_base.types import trading_day
@@ -70,7 +71,7 @@ def _orders(journal: Journal) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows]
 
 
-def test_version_2_file_is_migrated_keeping_its_orders_and_order_ids_may_repeat(
+def test_version_2_file_is_migrated_to_current_keeping_its_orders_and_order_ids_may_repeat(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / JOURNAL_FILE
@@ -83,7 +84,7 @@ def test_version_2_file_is_migrated_keeping_its_orders_and_order_ids_may_repeat(
         journal.record_order(run_id="old-run", trade=trade(order_id="5", perm_id="901"))
         versions = journal.query("SELECT MAX(version) FROM schema_version")
 
-        assert tuple(versions[0]) == (3,)
+        assert tuple(versions[0]) == (SCHEMA_VERSION,)
         assert _orders(journal) == [
             ("5", None, "SPY", "WORKING", None),
             ("5", "901", "SPY", None, None),
