@@ -8,6 +8,8 @@ The stop points are the worker's test-only hook (``REBALANCER_TEST_STOP_AT``, se
 sent). ``kill`` makes the worker SIGKILL itself there; ``pause`` holds it there so the test
 SIGKILLs the daemon (the worker then ends through its stdin lifeline).
 
+A gateway restart right after the sells fill (order ids start again) runs on the same scenario.
+
 The account (PDT protection on) holds SPY, TLT and GLD; its strategy wants SPY, QQQ and AGG:
 a run sells 3 symbols (SPY in part) and buys 2.
 """
@@ -227,4 +229,34 @@ async def test_daemon_killed_at_point_is_reconciled_at_restart_and_completed_onc
     await _signal(stack, restarted, 3, handled=2)
     (_, second), (_, third) = _runs(stack)[1:]
     assert (second, third) == ("succeeded", "refused")
+    await _assert_finished_plan_without_duplicates(stack)
+
+
+async def test_gateway_restart_after_the_sells_is_waited_for_and_the_run_finishes_once(
+    stack: Stack, daemon: DaemonFactory
+) -> None:
+    # IB's nightly restart as soon as every sell has filled: connections refused for 2 s, then
+    # order ids start low again (every order of the first session is done), so the journal
+    # can only tell the buys from the sells by perm id.
+    stack.sim.set_faults(refuse_connections_secs=2)
+    running = await daemon(gateway_retry_secs="60")
+    await stack.ably.publish(STRATEGY, {"exec": "rebalance"}, id="signal-1:0")
+
+    def sells_filled() -> bool:
+        sells = [o for o in stack.sim.orders() if o.action == "SELL"]
+        return len(sells) == 3 and all(o.status == "Filled" for o in sells)
+
+    await stack.sim.wait_for(sells_filled, timeout_secs=60)
+    stack.sim.restart()
+    await running.wait_for_count("done: ran 1 accounts", 1)
+
+    [(status, result)] = stack.journal_rows("SELECT status, result_json FROM runs")
+    assert status == "succeeded", "\n".join(running.log)
+    assert "connection lost during the run" in str(result)
+    orders = stack.sim.orders()
+    sells = [o.order_id for o in orders if o.action == "SELL"]
+    buys = [o.order_id for o in orders if o.action == "BUY"]
+    assert max(buys) < min(sells), orders  # the id sequence started again
+    journalled = stack.journal_rows("SELECT perm_id FROM orders WHERE perm_id IS NOT NULL")
+    assert sorted(int(str(p)) for (p,) in journalled) == sorted(o.perm_id for o in orders)
     await _assert_finished_plan_without_duplicates(stack)

@@ -1,7 +1,7 @@
 """The gateway misbehaving under the real stack (daemon or CLI, workers with real ``ib_async``,
-the simulator's faults): nightly restarts that reuse order ids, refused connections, pacing
-errors, a cancel that loses the race to its fill; and the position check noticing a change
-made outside the daemon.
+the simulator's faults): refused connections, pacing errors, a cancel that loses the race to
+its fill; and the position check noticing a change made outside the daemon. (A restart in
+the middle of a run, reusing order ids: ``test_crash_recovery``.)
 
 The demo scenario's ``DUM959247`` (strategy etf-blend-301-20) only buys: SPY, QQQ, TLT, GLD,
 DBC.
@@ -9,7 +9,6 @@ DBC.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -56,28 +55,6 @@ def _assert_bought_once_and_journal_resolved(stack: Stack) -> None:
     assert unresolved == []
 
 
-async def test_gateway_restart_mid_run_reusing_order_ids_is_waited_for_and_run_once(
-    stack: Stack, daemon: DaemonFactory
-) -> None:
-    # The nightly restart after the second order: connections refused for 2 s, then order
-    # ids start low again, so new orders carry the ids of orders placed before it.
-    stack.sim.set_faults(restart_after_orders=2, refuse_connections_secs=2)
-    running = await daemon(gateway_retry_secs="60")
-
-    await _signal(stack, running)
-
-    [(status, error, result)] = _run_statuses(stack)
-    assert (status, error) == ("succeeded", None)
-    assert "connection lost during the run" in str(result)
-    orders = [o for o in stack.sim.orders() if o.account == ACCOUNT]
-    ids = Counter(o.order_id for o in orders)
-    assert max(ids.values()) > 1, (ids, "\n".join(running.log))  # an order id used twice
-    assert len({o.perm_id for o in orders}) == len(orders)
-    journalled = stack.journal_rows("SELECT perm_id FROM orders WHERE perm_id IS NOT NULL")
-    assert sorted(int(str(p)) for (p,) in journalled) == sorted(o.perm_id for o in orders)
-    _assert_bought_once_and_journal_resolved(stack)
-
-
 async def test_gateway_refusing_connections_at_the_signal_is_waited_for_then_run_once(
     stack: Stack, daemon: DaemonFactory
 ) -> None:
@@ -116,8 +93,9 @@ async def test_pacing_errors_slow_the_runs_down_instead_of_failing_them(stack: S
 
     assert out.code == 0, out.stdout + out.stderr
     assert "slowing this client" in out.stderr
-    statuses = stack.journal_rows("SELECT account_id, status FROM runs ORDER BY account_id")
-    assert statuses == [("DU789012", "succeeded"), ("DUM959247", "succeeded")]
+    statuses = dict(stack.journal_rows("SELECT account_id, status FROM runs"))
+    assert {"DU789012", "DUM959247"} <= set(statuses), statuses
+    assert set(statuses.values()) == {"succeeded"}, statuses
     _assert_bought_once_and_journal_resolved(stack)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -81,6 +81,20 @@ async def bounded(ib: IB, awaitable: Awaitable[_T], timeout_secs: float, context
         ) from None
     except Exception as exc:
         raise exception_from_python(exc, context=context) from exc
+
+
+async def sent_bounded(
+    ib: IB, send: Callable[[], Awaitable[_T]], timeout_secs: float, context: str
+) -> _T:
+    """``bounded`` for a request ib_async writes before it returns the awaitable (its
+    ``req...Async`` methods that are not coroutines): a socket that closed since the last
+    check raises from ``send()`` itself, and that too is a ``BrokerConnectionError``."""
+    require_connected(ib, context)
+    try:
+        pending = send()
+    except ConnectionError as exc:
+        raise BrokerConnectionError(f"{context}: {exc}") from exc
+    return await bounded(ib, pending, timeout_secs, context)
 
 
 async def contract_details(

@@ -51,7 +51,7 @@ class OrderHistory:
         """One bounded gateway request, sent again after pacing errors."""
         timeout = self.config.request_timeout_secs
         return await self.pacing.run(
-            self.ib, context, lambda: _gateway.bounded(self.ib, send(), timeout, context)
+            self.ib, context, lambda: _gateway.sent_bounded(self.ib, send, timeout, context)
         )
 
     async def open_orders(self, context: str) -> list[IBTrade]:

@@ -177,12 +177,12 @@ class MarketData:
     async def gateway_time(self) -> dt.datetime:
         """The gateway's clock (aware): what exchange sessions and days are judged by."""
         async with self._time_lock:  # keyed by name in ib_async, like positions
-            now = await self.pacing.run(
+            now: dt.datetime = await self.pacing.run(
                 self.ib,
                 "reading the gateway time",
-                lambda: _gateway.bounded(
+                lambda: _gateway.sent_bounded(
                     self.ib,
-                    self.ib.reqCurrentTimeAsync(),
+                    self.ib.reqCurrentTimeAsync,
                     self.config.request_timeout_secs,
                     "reading the gateway time",
                 ),

@@ -253,9 +253,9 @@ class IBKRClient(BrokerClient):
             return await self.pacing.run(
                 self.ib,
                 f"requesting positions of {account_id}",
-                lambda: _gateway.bounded(
+                lambda: _gateway.sent_bounded(
                     self.ib,
-                    self.ib.reqPositionsAsync(),
+                    self.ib.reqPositionsAsync,
                     self.config.request_timeout_secs,
                     f"positions of {account_id}",
                 ),
