@@ -18,13 +18,9 @@ import argparse
 import asyncio
 import logging
 import os
-import sqlite3
 import sys
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from broker_connector_base import BrokerClient, BrokerError, InvalidInputError
 
