@@ -1,6 +1,7 @@
 """The gateway misbehaving under the real stack (daemon or CLI, workers with real ``ib_async``,
-the simulator's faults): refused connections, a cancel that loses the race to its fill; and the position check noticing a change made outside the daemon. (A restart in
-the middle of a run, reusing order ids: ``test_crash_recovery``.)
+the simulator's faults): refused connections, a cancel that loses the race to its fill; and
+the position check noticing a change made outside the daemon. (A restart in the middle of a
+run: ``test_crash_recovery``; pacing: ``test_gateway_pacing_daemon``.)
 
 The demo scenario's ``DUM959247`` (strategy etf-blend-301-20) only buys: SPY, QQQ, TLT, GLD,
 DBC.
