@@ -261,8 +261,9 @@ async def test_timed_out_rebalance_that_placed_orders_allows_one_completion_run(
     account: AccountFactory,
     tmp_path: Path,
 ) -> None:
+    # The first run hangs until its timeout; the others need a worker start's time under load.
     config = make_config(
-        account("DU100009", pdt_protection_enabled=True), account_run_timeout_secs="1"
+        account("DU100009", pdt_protection_enabled=True), account_run_timeout_secs="5"
     )
     attempts = tmp_path / "attempts.txt"
     executor = make_executor(
