@@ -2,8 +2,8 @@
 
 Run from the repository root with the project venv::
 
-    .venv/bin/python bench/backtest.py             # best of 3 rounds
-    .venv/bin/python bench/backtest.py --rounds 1
+    .venv/bin/python bench/backtest.py             # best of 5 rounds, then the sweep
+    .venv/bin/python bench/backtest.py --rounds 1 --no-sweep
 
 Data: 10 years of NYSE sessions (2015-2024), 12 symbols, fixed-seed random-walk closes to the
 cent; a new allocation document on each month's first session (120 documents, weights rotating
@@ -14,7 +14,8 @@ over the 12 symbols); the engine checks the account every session (daily preview
 * ``band 0.5 %, IBKR Pro fixed``: what the repository's ``accounts.yaml`` account runs with
   (drift band 0.5 %, an ``ibkr`` account's default commissions): the realistic one.
 
-Figures (wall time and CPU time of this process, best of ``--rounds``, median in brackets):
+Figures (wall time and CPU time of this process, best of ``--rounds``, median in brackets; the
+rounds of ours and bt's take turns, so that both meet the shared machine's load alike):
 
 * one backtest through ``run_backtest`` (the daemon's Rebalancer and calculator, every
   session), prices and allocations already loaded, for each setting;
@@ -155,15 +156,31 @@ def _one(settings: BacktestSettings) -> tuple[Decimal, float]:
     return result.final_equity, time.process_time() - cpu
 
 
-def _timed(function: Callable[[], object], rounds: int) -> tuple[float, float, float, Any]:
-    """Best wall time, its median, the best CPU time of this process, and the last value."""
-    walls, cpus, value = [], [], None
-    for _ in range(rounds):
+class _Times:
+    """Wall and CPU times of repeated calls: the best, and the median wall time."""
+
+    def __init__(self) -> None:
+        self.walls: list[float] = []
+        self.cpus: list[float] = []
+
+    def time(self, function: Callable[[], Any]) -> Any:
         started, cpu = time.perf_counter(), time.process_time()
         value = function()
-        walls.append(time.perf_counter() - started)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), statistics.median(walls), min(cpus), value
+        self.walls.append(time.perf_counter() - started)
+        self.cpus.append(time.process_time() - cpu)
+        return value
+
+    @property
+    def best(self) -> float:
+        return min(self.walls)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        return min(self.cpus)
 
 
 def _ibkr_fixed(quantity: float, price: float) -> float:
@@ -216,35 +233,42 @@ def _bt_backtest(
 
 
 def _one_backtest(name: str, settings: BacktestSettings, rounds: int) -> None:
+    """Ours and bt's backtest of ``settings``, their rounds taking turns so both meet the
+    machine's load alike."""
     prices, history = _data()
-    best, median, cpu, result = _timed(lambda: run_backtest(settings, prices, history), rounds)
-    assert isinstance(result, BacktestResult)
-    print(
-        f"{name}: one backtest {best:.2f} s ({median:.2f}), CPU {cpu:.2f} s; {result.runs} "
-        f"rebalances, {result.checks} checks, {len(result.trades)} trades, commissions "
-        f"{result.commissions:,.2f}, final equity {result.final_equity:,.2f}"
-    )
     try:
-        bt_run = _bt_backtest(
-            prices,
-            history,
-            float(settings.account.drift_band_percent) / 100,
-            BT_COMMISSIONS[name],
+        band = float(settings.account.drift_band_percent) / 100
+        bt_run: Callable[[], float] | None = _bt_backtest(
+            prices, history, band, BT_COMMISSIONS[name]
         )
     except ImportError:
+        bt_run = None
+    ours, theirs = _Times(), _Times()
+    result, bt_final = None, 0.0
+    for _ in range(rounds):
+        result = ours.time(lambda: run_backtest(settings, prices, history))
+        if bt_run is not None:
+            bt_final = theirs.time(bt_run)
+    assert isinstance(result, BacktestResult)
+    print(
+        f"{name}: one backtest {ours.best:.2f} s ({ours.median:.2f}), CPU {ours.cpu:.2f} s; "
+        f"{result.runs} rebalances, {result.checks} checks, {len(result.trades)} trades, "
+        f"commissions {result.commissions:,.2f}, final equity {result.final_equity:,.2f}"
+    )
+    if bt_run is None:
         print("  bt: not installed (pip install bt); no baseline")
         return
-    bt_best, bt_median, bt_cpu, bt_final = _timed(bt_run, rounds)
     print(
-        f"  bt, the same backtest: {bt_best:.2f} s ({bt_median:.2f}), CPU {bt_cpu:.2f} s; "
-        f"final equity {bt_final:,.2f}; ratio ours / bt: {best / bt_best:.2f} (CPU "
-        f"{cpu / bt_cpu:.2f})"
+        f"  bt, the same backtest: {theirs.best:.2f} s ({theirs.median:.2f}), CPU "
+        f"{theirs.cpu:.2f} s; final equity {bt_final:,.2f}; ratio ours / bt: "
+        f"{ours.best / theirs.best:.2f} (CPU {ours.cpu / theirs.cpu:.2f})"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of each one backtest")
+    parser.add_argument("--no-sweep", action="store_true", help="the one backtests only")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     started = time.perf_counter()
@@ -255,10 +279,18 @@ def main() -> None:
     )
     for name, settings in SETTINGS.items():
         _one_backtest(name, settings, args.rounds)
+    if not args.no_sweep:
+        _sweep()
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
+def _sweep() -> None:
     workers = os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(_one, GRID[:workers]))  # warm the workers (imports, data)
-        sweep, _, _, outcomes = _timed(lambda: list(pool.map(_one, GRID)), 1)
+        times = _Times()
+        outcomes = times.time(lambda: list(pool.map(_one, GRID)))
+    sweep = times.best
     finals = sorted(f for f, _ in outcomes)
     cpu = sum(c for _, c in outcomes)
     print(
@@ -266,7 +298,6 @@ def main() -> None:
         f"{sweep / len(GRID):.2f} s per backtest (CPU {cpu:.1f} s in all, {cpu / len(GRID):.2f} "
         f"s per backtest); final equity {finals[0]:,.2f} .. {finals[-1]:,.2f}"
     )
-    print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":
