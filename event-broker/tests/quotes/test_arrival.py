@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 from app.quotes.arrival import RecordedArrivalQuotes
 from app.quotes.store import QuoteReader, QuoteWriter
+from app.trading.broker_factory import create_rebalancer
+from app.workers.protocol import WorkerRequest
 from broker_connector_base import ContractPrice, QuoteTick
 from broker_connector_base.fake import FakeExchange, InMemoryBroker
+from rebalance_engine import Rebalancer
 from rebalance_engine.quotes import TimedQuote
 
 NOW = dt.datetime(2026, 12, 3, 15, 0, tzinfo=dt.UTC)
@@ -78,3 +82,23 @@ async def test_a_young_plan_quote_wins_and_no_recorder_file_means_the_broker(
 
     assert quotes["AGG"] is plan
     assert (quotes["SPY"].source, quotes["SPY"].price.bid) == ("broker", Decimal("589.10"))
+
+
+async def test_worker_rebalancer_reads_the_recorder_file_only_when_the_recorder_is_on(
+    make_request: Callable[..., WorkerRequest],
+) -> None:
+    broker = InMemoryBroker(FakeExchange())
+    on = make_request("DU111111", quote_recorder_enabled="true")
+    off = make_request("DU111111")
+
+    recorded = create_rebalancer(on, broker, on_order=lambda _: None)
+    plain = create_rebalancer(off, broker, on_order=lambda _: None)
+    assert isinstance(recorded, Rebalancer)
+    assert isinstance(plain, Rebalancer)
+
+    assert on.quotes_file is not None
+    assert on.quotes_file.name == "quotes.sqlite3"
+    assert isinstance(recorded.arrival_quotes, RecordedArrivalQuotes)
+    assert recorded.arrival_quotes.reader.path == on.quotes_file
+    assert off.quotes_file is None
+    assert plain.arrival_quotes is None
