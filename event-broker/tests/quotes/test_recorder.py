@@ -177,3 +177,47 @@ def test_regular_hours_next_open_skips_weekends_and_holidays() -> None:
     assert HOURS.next_open(_ny(2026, 12, 3, 9, 30)) == _ny(2026, 12, 4, 9, 30)
     assert HOURS.next_open(_ny(2026, 12, 24, 17, 0)) == _ny(2026, 12, 28, 9, 30)
     assert HOURS.next_open(_ny(2026, 12, 24, 17, 0).astimezone(dt.UTC)) == _ny(2026, 12, 28, 9, 30)
+
+
+class _ClosesSoon:
+    """One session that closes ``secs`` after it is first asked about, none after it."""
+
+    def __init__(self, secs: float) -> None:
+        self.secs = secs
+        self.closes: dt.datetime | None = None
+
+    def session(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime] | None:
+        if self.closes is None:
+            self.closes = now + dt.timedelta(seconds=self.secs)
+        return (now - dt.timedelta(hours=1), self.closes) if now < self.closes else None
+
+    def next_open(self, now: dt.datetime) -> dt.datetime:
+        return now + dt.timedelta(days=1)
+
+
+async def test_recorder_is_stopped_at_the_close_with_its_ticks_written(
+    stack: Stack, until: Until
+) -> None:
+    request = build_recorder_request(_config(stack))
+    assert request is not None
+    # Long enough for the recorder to start and stream on a loaded machine (its ticks are
+    # checked), short enough for a test.
+    sessions = _ClosesSoon(secs=12.0)
+    supervisor = QuoteRecorderSupervisor(request, sessions)
+    task = asyncio.create_task(supervisor.run())
+    try:
+        await until(lambda: supervisor.process is not None, "the recorder started")
+        process = supervisor.process
+        assert process is not None
+        await asyncio.wait_for(process.wait(), 30)
+
+        assert process.returncode == 0  # stopped by SIGTERM at the close, not crashed
+        assert sessions.closes is not None
+        assert dt.datetime.now(NEW_YORK) >= sessions.closes
+        symbols = _rows(stack.data_dir / "quotes.sqlite3", "SELECT DISTINCT symbol FROM quotes")
+        assert {str(row[0]) for row in symbols} == DEMO_SYMBOLS
+        assert not task.done()  # waiting for the next session
+        assert supervisor.starts == 1
+    finally:
+        await supervisor.stop()
+        await asyncio.wait_for(task, 30)
