@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -108,7 +109,11 @@ async def record(request: RecorderRequest, stop: asyncio.Event) -> int:
         logger.warning("Quote recorder: the strategies target no symbol; nothing to record")
         await stop.wait()
         return EXIT_STOPPED
-    writer = QuoteWriter(request.quotes_file)
+    try:
+        writer = QuoteWriter(request.quotes_file)
+    except (OSError, sqlite3.Error) as exc:
+        logger.error("Quote recorder: cannot use %s: %s", request.quotes_file, exc)
+        return EXIT_FAILED
     client = _client(request)
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -127,7 +132,7 @@ async def record(request: RecorderRequest, stop: asyncio.Event) -> int:
             if task.done() and not task.cancelled() and (error := task.exception()) is not None:
                 raise error
         return EXIT_STOPPED
-    except (BrokerError, OSError) as exc:
+    except (BrokerError, OSError, sqlite3.Error) as exc:
         logger.error("Quote recorder stopped: %s", exc)
         return EXIT_FAILED
     finally:

@@ -221,3 +221,24 @@ async def test_recorder_is_stopped_at_the_close_with_its_ticks_written(
     finally:
         await supervisor.stop()
         await asyncio.wait_for(task, 30)
+
+
+async def test_recorder_that_cannot_use_its_file_says_so_and_exits_1(stack: Stack) -> None:
+    request = build_recorder_request(_config(stack))
+    assert request is not None
+    unusable = stack.data_dir / "quotes-is-a-directory"
+    unusable.mkdir(parents=True)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.quotes.recorder",
+        cwd=REPO / "event-broker",
+        stdin=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    line = encode_recorder(request.model_copy(update={"quotes_file": unusable}))
+    _, err = await asyncio.wait_for(process.communicate(line), 30)
+
+    assert process.returncode == 1
+    assert f"Quote recorder: cannot use {unusable}" in err.decode()
+    assert "Traceback" not in err.decode()
