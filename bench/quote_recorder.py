@@ -49,10 +49,14 @@ from app.quotes.store import QuoteWriter  # noqa: E402
 from broker_connector_base import QuoteTick  # noqa: E402
 
 EMISSION = 100
-_INSERT = "INSERT INTO quotes (at, symbol, bid, ask, bid_size, ask_size) VALUES (?, ?, ?, ?, ?, ?)"
+# The baselines write the recorder's table and rows.
+_INSERT = (
+    "INSERT INTO quotes (at, symbol, bid, ask, bid_size, ask_size, delayed)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _SCHEMA = (
     "CREATE TABLE quotes (at REAL NOT NULL, symbol TEXT NOT NULL, bid TEXT, ask TEXT,"
-    " bid_size INTEGER, ask_size INTEGER)",
+    " bid_size INTEGER, ask_size INTEGER, delayed INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX quotes_by_time ON quotes (at)",
 )
 
@@ -130,7 +134,7 @@ def run_writer(
 def _row(t: QuoteTick) -> tuple[object, ...]:
     bid = None if t.bid is None else str(t.bid)
     ask = None if t.ask is None else str(t.ask)
-    return (t.at, t.symbol, bid, ask, t.bid_size, t.ask_size)
+    return (t.at, t.symbol, bid, ask, t.bid_size, t.ask_size, int(t.delayed))
 
 
 def per_tick_commit(path: Path, ticks: Sequence[QuoteTick]) -> float:

@@ -34,13 +34,16 @@ logger = logging.getLogger(__name__)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS quotes (at REAL NOT NULL, symbol TEXT NOT NULL, bid TEXT,"
-    " ask TEXT, bid_size INTEGER, ask_size INTEGER)",
+    " ask TEXT, bid_size INTEGER, ask_size INTEGER, delayed INTEGER NOT NULL DEFAULT 0)",
     # By time only: ticks arrive in time order, so the index grows at its end (an index on
     # (symbol, time) takes every tick at a scattered place: half the write rate, measured);
     # every read is of a recent window, and the retention deletes by time.
     "CREATE INDEX IF NOT EXISTS quotes_by_time ON quotes (at)",
 )
-_INSERT = "INSERT INTO quotes (at, symbol, bid, ask, bid_size, ask_size) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT = (
+    "INSERT INTO quotes (at, symbol, bid, ask, bid_size, ask_size, delayed)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _BUSY_TIMEOUT_SECS = 10.0
 
 
@@ -49,7 +52,8 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def _row(tick: QuoteTick) -> tuple[object, ...]:
-    return (tick.at, tick.symbol, _text(tick.bid), _text(tick.ask), tick.bid_size, tick.ask_size)
+    bid, ask = _text(tick.bid), _text(tick.ask)
+    return (tick.at, tick.symbol, bid, ask, tick.bid_size, tick.ask_size, int(tick.delayed))
 
 
 class QuoteWriter:
@@ -176,14 +180,15 @@ class QuoteReader:
             conn.close()
 
     def latest(self, symbols: Iterable[str], since: float) -> dict[str, RecordedQuote]:
-        """The newest tick of each symbol that has one since ``since`` (Unix seconds)."""
+        """The newest live tick of each symbol that has one since ``since`` (Unix seconds;
+        delayed ticks are as old as their delay, whatever their time)."""
         wanted = list(dict.fromkeys(symbols))
         if not wanted:
             return {}
         marks = ", ".join("?" * len(wanted))
         rows = self._rows(
             f"SELECT symbol, at, bid, ask FROM quotes WHERE at >= ? AND symbol IN ({marks})"
-            " ORDER BY at",
+            " AND delayed = 0 ORDER BY at",
             [since, *wanted],
         )
         # In time order: each symbol's newest tick is the last one kept.

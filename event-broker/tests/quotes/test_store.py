@@ -83,3 +83,25 @@ def test_reader_gives_each_symbols_newest_tick_since_a_time_and_nothing_without_
     assert reader.latest(["SPY", "QQQ"], since=16.0) == {
         "SPY": RecordedQuote(30.0, Decimal("3.00"), Decimal("589.14"))
     }
+
+
+def test_reader_never_gives_a_delayed_tick_as_the_latest_quote(tmp_path: Path) -> None:
+    path = tmp_path / "quotes.sqlite3"
+    writer = QuoteWriter(path)
+    writer.add(
+        [
+            _tick(10.0, bid="1.00"),
+            QuoteTick(20.0, "SPY", Decimal("2.00"), Decimal("2.02"), 1, 1, delayed=True),
+            QuoteTick(30.0, "QQQ", Decimal("3.00"), Decimal("3.02"), 1, 1, delayed=True),
+        ]
+    )
+    writer.close()
+
+    assert QuoteReader(path).latest(["SPY", "QQQ"], since=0) == {
+        "SPY": RecordedQuote(10.0, Decimal("1.00"), Decimal("589.14"))
+    }
+    assert _rows(path, "SELECT symbol, delayed FROM quotes ORDER BY at") == [
+        ("SPY", 0),
+        ("SPY", 1),
+        ("QQQ", 1),
+    ]

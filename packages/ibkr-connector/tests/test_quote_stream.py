@@ -10,6 +10,7 @@ import pytest
 from broker_connector_base import BrokerConnectionError, QuoteTick
 from ib_gateway_sim import GatewaySimulator
 from ibkr_connector import IBKRClient, stream_quotes
+from ibkr_connector.testing import MakeClient
 
 
 async def _next(stream: AsyncGenerator[list[QuoteTick], None]) -> list[QuoteTick]:
@@ -55,3 +56,28 @@ async def test_stream_ends_with_a_connection_error_when_the_gateway_drops_it(
 
     with pytest.raises(BrokerConnectionError, match="lost while streaming"):
         await drain()
+
+
+async def test_stream_marks_delayed_quotes_where_the_login_has_no_live_data(
+    make_client: MakeClient, sim: GatewaySimulator
+) -> None:
+    sim.set_faults(delayed_market_data_only=True)
+    client = await make_client()
+    stream = stream_quotes(client, ["TLT"])
+
+    ticks = await _next(stream)
+
+    assert [(t.symbol, t.delayed) for t in ticks][-1] == ("TLT", True)
+    await stream.aclose()
+
+
+async def test_stream_marks_live_quotes_as_not_delayed(make_client: MakeClient) -> None:
+    # Live data asked for as such: the simulator answers type 3 (live where subscribed) with
+    # delayed data even for a login that has live data; IB sends live data there.
+    client = await make_client(market_data_type=1)
+    stream = stream_quotes(client, ["TLT"])
+
+    ticks = await _next(stream)
+
+    assert [(t.symbol, t.delayed) for t in ticks][-1] == ("TLT", False)
+    await stream.aclose()

@@ -2,7 +2,9 @@
 
 A plain named tuple, not a pydantic model: a recorder takes tens of thousands of them a
 second. Prices stay exact (``Decimal``, from the broker's number through its shortest text);
-sizes are whole shares; ``at`` is when the update arrived (Unix seconds, UTC).
+sizes are whole shares; ``at`` is when the update arrived (Unix seconds, UTC); ``delayed`` marks
+a broker's delayed quote (IB sends those where the login has no live data): as old as the
+delay, whatever ``at`` says.
 """
 
 from __future__ import annotations
@@ -22,3 +24,4 @@ class QuoteTick(NamedTuple):
     ask: Decimal | None
     bid_size: int | None
     ask_size: int | None
+    delayed: bool = False

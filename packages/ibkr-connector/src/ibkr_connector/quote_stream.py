@@ -24,6 +24,9 @@ from ibkr_connector.translation import ib_price
 
 __all__ = ["stream_quotes"]
 
+_DELAYED = frozenset({3, 4})
+"""IB's market data types of delayed quotes (delayed, delayed frozen)."""
+
 
 def _size(value: float | Decimal | None) -> int | None:
     if value is None:
@@ -47,6 +50,7 @@ def _ticks(tickers: Iterable[Ticker], wanted: dict[int, str]) -> list[QuoteTick]
                 ib_price(ticker.ask),
                 _size(ticker.bidSize),
                 _size(ticker.askSize),
+                ticker.marketDataType in _DELAYED,
             )
         )
     return out
