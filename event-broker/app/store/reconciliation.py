@@ -23,6 +23,7 @@ __all__ = [
     "PendingRun",
     "PositionBaseline",
     "fills_since",
+    "perm_ids",
     "position_baseline",
     "record_position_check",
     "resolve_order",
@@ -84,6 +85,14 @@ def unresolved_orders(
         PendingRun(run_id, account_id, started, tuple(orders))
         for run_id, (started, orders) in runs.items()
     ]
+
+
+def perm_ids(journal: Journal, run_id: str) -> set[str]:
+    """The broker's permanent ids of the orders ``run_id`` journalled (resolved or not)."""
+    rows = journal.query(
+        "SELECT perm_id FROM orders WHERE run_id = ? AND perm_id IS NOT NULL", (run_id,)
+    )
+    return {str(row["perm_id"]) for row in rows}
 
 
 def resolve_order(journal: Journal, seq: int, trade: Trade, *, note: str, final: bool) -> None:

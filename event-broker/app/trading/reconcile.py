@@ -84,7 +84,10 @@ async def reconcile_orders(
             after = resolution.after
             if (after.filled_quantity or 0) != (resolution.before.filled_quantity or 0):
                 found.expected[after.symbol] = after.current_shares + (after.filled_quantity or 0)
-        for record in unknown:
+        # Orders of the run already final in the journal are not asked about again, so the
+        # broker's records of them are not news.
+        journalled = records.perm_ids(journal, run.run_id)
+        for record in (r for r in unknown if r.perm_id not in journalled):
             found.lines.append(
                 f"run {run.run_id}: the broker has order {record.order_id} (perm id "
                 f"{record.perm_id}) {record.quantity} {record.symbol}, {record.status}, "
