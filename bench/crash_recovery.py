@@ -403,7 +403,9 @@ async def _bench(iterations: int, seed: int, *, show_log: bool) -> None:
         accounts = root / "accounts.yaml"
         accounts.write_text(
             f"accounts:\n  - {{account_id: {ACCOUNT}, type: paper, strategy_name: {STRATEGY},"
-            " pdt_protection_enabled: false}\n",
+            " pdt_protection_enabled: false,"
+            # The simulator's days pass in seconds; the journal counts orders per real day.
+            " risk_limits: {max_orders_per_day: 100000}}\n",
             encoding="utf-8",
         )
         async with (
