@@ -50,7 +50,7 @@ class MarketData:
         self.pacing = pacing
         self.details: dict[str, ContractDetails] = {}
         self.pinned: dict[str, ContractDetails] = {}
-        self._time_lock = asyncio.Lock()
+        self._time_request: asyncio.Future[dt.datetime] | None = None
         path = config.data_dir / "contract_cache.sqlite3" if config.data_dir else None
         self.cache = ContractCache(path, config.contract_cache_ttl_secs)
         # Shared: a plan's quotes and the hours check look up the same symbols at once.
@@ -175,18 +175,36 @@ class MarketData:
         return (await self.contracts([symbol]))[symbol]
 
     async def gateway_time(self) -> dt.datetime:
-        """The gateway's clock (aware): what exchange sessions and days are judged by."""
-        async with self._time_lock:  # keyed by name in ib_async, like positions
-            now: dt.datetime = await self.pacing.run(
+        """The gateway's clock (aware): what exchange sessions and days are judged by.
+
+        Callers that ask while a request is under way share its answer: ib_async keys the
+        request by name (two at once would lose one), and a run's hours check and its
+        today's-buys check ask at the same moment; one message less against IB's rate.
+        """
+        pending = self._time_request
+        if pending is None:
+            pending = self._time_request = asyncio.ensure_future(self._read_gateway_time())
+            pending.add_done_callback(self._time_answered)
+        # Shielded: one caller cancelled (its run stopped) does not cancel the others' answer.
+        return await asyncio.shield(pending)
+
+    def _time_answered(self, request: asyncio.Future[dt.datetime]) -> None:
+        if self._time_request is request:
+            self._time_request = None  # the next caller asks again: a clock is not cached
+        if not request.cancelled():
+            request.exception()  # retrieved here too: every caller may have been cancelled
+
+    async def _read_gateway_time(self) -> dt.datetime:
+        now: dt.datetime = await self.pacing.run(
+            self.ib,
+            "reading the gateway time",
+            lambda: _gateway.sent_bounded(
                 self.ib,
+                self.ib.reqCurrentTimeAsync,
+                self.config.request_timeout_secs,
                 "reading the gateway time",
-                lambda: _gateway.sent_bounded(
-                    self.ib,
-                    self.ib.reqCurrentTimeAsync,
-                    self.config.request_timeout_secs,
-                    "reading the gateway time",
-                ),
-            )
+            ),
+        )
         return now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
 
     async def trading_hours(self, symbols: Sequence[str]) -> TradingHoursStatus:

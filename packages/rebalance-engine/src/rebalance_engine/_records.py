@@ -30,6 +30,10 @@ class RunRecord:
     """Every order sent, against the quotes it met (the execution report's lines)."""
     goal: Goal | None = None
     """What the account should hold (the drift after the run is measured against it)."""
+    settled: tuple[AccountSnapshot, int] | None = None
+    """The snapshot of the plan that ended the run with nothing left to do, and how many
+    orders the run had then: while there are still that many, it is the account as the
+    run left it (read after the last fills settled)."""
 
 
 @dataclass(frozen=True)

@@ -293,13 +293,23 @@ class Rebalancer(BaseRebalancer):
         """The account as the run left it, and the post-trade position check.
 
         Expected: the shares when the run planned plus its fills. The wait lets the broker's
-        positions catch up with the fills first (IB reports fills before positions).
+        positions catch up with the fills first (IB reports fills before positions). The
+        snapshot of the plan that ended the run serves instead of a new one when no order
+        followed it and it shows what is expected.
         """
         filled = [t for t in run.orders if t.filled_quantity]
         expected: dict[str, Decimal] = {}
         if run.plan and filled:
             before = {line.symbol: line.current_qty for line in run.plan}
             expected = self.reconciler.expected_after(before, filled)
+        settled = _settled_snapshot(run)
+        if settled is not None:
+            held = {p.symbol: p.quantity for p in settled.positions}
+            if not expected or not self.reconciler.differences(expected, held):
+                # The last plan read the account after the last fills settled and nothing was
+                # placed since: reading it again would only cost requests (IB's rate).
+                return settled, []
+        if expected:
             await self.broker.wait_for_positions(
                 account, expected, timeout_secs=self.settle_timeout_secs
             )
@@ -357,8 +367,10 @@ class Rebalancer(BaseRebalancer):
                 # account on target instead of trading again.
                 plan = await self._plan(config, goal, use_cache=False, no_sell=run.no_sell)
                 run.snapshot = plan.snapshot
-                if not plan.trades:
-                    return None
+            if not plan.trades:
+                run.settled = (plan.snapshot, len(run.orders))
+                return None
+            if round_number:
                 self.logger.info(
                     "Rebalancing %s (run %s), round %d: %d trades with what the fills left",
                     config.account_id,
@@ -412,3 +424,11 @@ class Rebalancer(BaseRebalancer):
             return f"buys not completed: {failed}"
         await settle(self.broker, account, done, self.settle_timeout_secs, self.logger)
         return None
+
+
+def _settled_snapshot(run: RunRecord) -> AccountSnapshot | None:
+    """The snapshot of the plan that found nothing left to do, if no order followed it."""
+    if run.settled is None:
+        return None
+    snapshot, orders = run.settled
+    return snapshot if orders == len(run.orders) else None
