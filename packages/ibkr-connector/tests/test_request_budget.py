@@ -25,6 +25,7 @@ pytestmark = pytest.mark.timeout(30)
 REQ_MKT_DATA = "1"
 REQ_CONTRACT_DETAILS = "9"
 REQ_ALL_OPEN_ORDERS = "16"
+REQ_CURRENT_TIME = "49"
 REQ_POSITIONS = "61"
 SUB_ACCOUNT_UPDATES = "76"
 
@@ -114,6 +115,21 @@ async def test_cold_hours_check_and_quotes_at_once_look_up_each_contract_once(
         client.get_multiple_market_prices(["QQQ", "AGG", "IEF"]),
     )
     assert sent[REQ_CONTRACT_DETAILS] == 3
+
+
+async def test_hours_check_and_todays_buys_at_once_read_the_gateway_time_once(
+    client: IBKRClient,
+) -> None:
+    sent = _count_requests(client)
+    hours, bought = await asyncio.gather(
+        client.get_trading_hours_status(["SPY"]),
+        client.get_symbols_bought_today(ACCOUNT),
+    )
+    assert hours.is_open
+    assert bought == frozenset()
+    assert sent[REQ_CURRENT_TIME] == 1
+    await client.get_trading_hours_status(["SPY"])
+    assert sent[REQ_CURRENT_TIME] == 2  # a later call asks again: the clock is not cached
 
 
 async def test_snapshot_reads_streamed_positions_without_a_positions_request(

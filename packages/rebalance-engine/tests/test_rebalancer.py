@@ -237,6 +237,27 @@ async def test_run_result_carries_the_final_snapshot_its_totals_come_from(
     assert {p.symbol for p in final.positions} == {"SPY", "AGG", "QQQ", "IEF"}
 
 
+async def test_run_of_an_account_on_target_reads_it_once_and_ends_on_that_snapshot(
+    broker: InMemoryBroker,
+) -> None:
+    first = await _rebalancer(broker).rebalance_account(account_config())
+    assert first.success, first.error
+    broker.calls.clear()
+
+    again = await _rebalancer(broker).rebalance_account(account_config())
+
+    assert again.success, again.error
+    assert again.orders == []
+    # The first plan has nothing to do: no second plan, no final read (each one is a
+    # request against the broker's rate limit).
+    assert broker.calls["get_account_snapshot"] == 1
+    assert again.final_snapshot is not None
+    assert first.final_snapshot is not None
+    assert {p.symbol: p.quantity for p in again.final_snapshot.positions} == {
+        p.symbol: p.quantity for p in first.final_snapshot.positions
+    }
+
+
 async def test_run_of_a_strategy_the_source_does_not_know_fails_naming_it_and_places_nothing(
     broker: InMemoryBroker, exchange: FakeExchange
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from broker_connector_base import OrderRecord, OrderStatus, PositionDifference, Trade
 from broker_connector_base.fake import FakeExchange, InMemoryBroker
 from rebalance_engine import PositionReconciler, Rebalancer, StaticAllocationSource, resolve_orders
+from rebalance_engine._records import RunRecord
 from rebalance_engine.testing import ACCOUNT, account_config
 
 pytestmark = pytest.mark.timeout(30)
@@ -177,3 +178,26 @@ async def test_run_whose_fills_show_reports_no_difference(broker: InMemoryBroker
     assert result.success, result.error
     assert result.orders
     assert result.position_differences == []
+
+
+async def test_final_check_reads_again_when_the_closing_snapshot_lags_the_fills(
+    broker: InMemoryBroker,
+) -> None:
+    # The snapshot the last plan took before a fill showed: the final state must not be it.
+    rebalancer = Rebalancer(
+        broker,
+        allocation_source=StaticAllocationSource({"etf-blend": {"SPY": "1"}}),
+        settle_timeout_secs=2,
+    )
+    preview = await rebalancer.calculate_rebalance(account_config())
+    stale = await broker.get_account_snapshot(ACCOUNT)
+    placed = await broker.place_order(ACCOUNT, "SPY", -10)
+    fill = await broker.wait_for_order(placed.order_id, timeout_secs=2)
+    sold = _trade("SPY", -10, order_id=placed.order_id, status=fill.status, filled_quantity=-10)
+    run = RunRecord(orders=[sold], plan=preview.plan, settled=(stale, 1))
+
+    final, differences = await rebalancer._final_state(ACCOUNT, run)
+
+    assert {p.symbol: p.quantity for p in stale.positions}["SPY"] == 50
+    assert {p.symbol: p.quantity for p in final.positions}["SPY"] == 40
+    assert differences == []
