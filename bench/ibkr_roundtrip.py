@@ -20,9 +20,10 @@ run from the scenario's starting state, each one connecting a fresh client:
 Each run's client has a cold, in-memory price cache (no ``data_dir``): nothing carries over
 between runs, so every run asks the gateway for every quote; within one preview the quotes the
 snapshot fetched for held symbols are reused, as in the daemon. Both sides keep ib_async's
-default request pacing (45 requests/s, below IB's 50 messages/s limit): the raw execute already
-needs about one pacing window, and ours (hours check, a fresh snapshot and quotes after the
-sells, a final snapshot) about two, which is what the execute ratio shows. Figures are printed,
+default request pacing (45 messages/s, below IB's 50 messages/s limit): the raw execute (52
+messages) already waits for a second pacing window, and ours (91: the hours check, a fresh
+snapshot and quotes after the sells and for each further round) fits in the same two windows;
+a run that needed one more message would wait a whole further second. Figures are printed,
 never asserted.
 """
 
