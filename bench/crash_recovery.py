@@ -50,10 +50,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _daemon_process import DaemonProcess, alive, poll
 from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
 from ib_gateway_sim import GatewaySimulator, Scenario
 
@@ -66,7 +66,6 @@ FINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
 FILL_DELAY_SECS = 0.3
 ROUNDING = 0.02
 """A run's later rounds may buy up to this fraction of a planned buy more (or one share)."""
-POLL_SECS = 0.02
 
 
 def _scenario() -> Scenario:
@@ -104,88 +103,6 @@ def _write_allocations(root: Path, number: int) -> None:
     folder = root / "allocations" / STRATEGY
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "allocations.json").write_text(json.dumps(document), encoding="utf-8")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (killed, not yet reaped by its parent) counts as gone.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(") ", 1)[1][:1] != "Z"
-
-
-async def _poll(done: Callable[[], bool], timeout_secs: float = 120) -> bool:
-    """Wait until ``done()`` (a state of other processes), looking every ``POLL_SECS``;
-    ``False`` when ``timeout_secs`` passed first."""
-    deadline = time.monotonic() + timeout_secs
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(POLL_SECS)
-    return True
-
-
-class DaemonProcess:
-    """The daemon as a child process; lines of its log are waited on."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env = env
-        self.cwd = cwd
-        self.lines: list[str] = []
-        self.changed = asyncio.Condition()
-        self.process: asyncio.subprocess.Process | None = None
-        self.reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "app.main",
-            env=self.env,
-            cwd=self.cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process is not None
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            async with self.changed:
-                self.lines.append(raw.decode(errors="replace"))
-                self.changed.notify_all()
-
-    def found(self, text: str, start: int = 0) -> str | None:
-        return next((line for line in self.lines[start:] if text in line), None)
-
-    async def wait_for(self, text: str, *, start: int = 0, timeout_secs: float = 180) -> str:
-        try:
-            async with asyncio.timeout(timeout_secs), self.changed:
-                await self.changed.wait_for(lambda: self.found(text, start) is not None)
-        except TimeoutError:
-            tail = "".join(self.lines[-40:])
-            raise SystemExit(f"no log line with {text!r} in {timeout_secs} s:\n{tail}") from None
-        line = self.found(text, start)
-        assert line is not None
-        return line
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-        if self.reader is not None:
-            await self.reader
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
-        if self.reader is not None:
-            await self.reader
 
 
 @dataclass
@@ -271,7 +188,7 @@ class Bench:
         Raises:
             SystemExit: Not reconciled within two minutes (what is left is printed).
         """
-        if not await _poll(lambda: not self.unresolved(asked=True)):
+        if not await poll(lambda: not self.unresolved(asked=True)):
             rows = self._rows(
                 "SELECT o.run_id, o.symbol, o.status, o.reconciliation, r.status FROM orders o"
                 " JOIN runs r ON r.run_id = o.run_id WHERE o.reconciled_at IS NULL"
@@ -286,7 +203,7 @@ class Bench:
         await self.daemon.kill()
         if worker_line is not None:
             worker = int(worker_line.split("Worker pid ", 1)[1].split()[0])
-            if not await _poll(lambda: not _alive(worker)):  # it stops through its lifeline
+            if not await poll(lambda: not alive(worker)):  # it stops through its lifeline
                 raise SystemExit(f"worker pid {worker} still alive 120 s after the daemon")
         restarted = time.monotonic()
         await self.start_daemon()
