@@ -70,7 +70,7 @@ demo-backtest: $(STAMP)
 	$(PY) tools/demo_backtest.py
 
 bench: $(STAMP)
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+	@set -e; for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b; done
 
 container-test: $(STAMP)
 	bash tools/container-test.sh
