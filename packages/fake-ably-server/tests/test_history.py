@@ -102,8 +102,10 @@ async def test_history_pages_keep_the_end_of_the_first_request(
         for i in range(3):
             await fake_ably.publish("c", f"m{i}", id=f"m{i}", timestamp_ms=now_ms() - 1000)
         channel = rest.channels.get("c")
-        page = await channel.history(direction="forwards", limit=2)
-        await fake_ably.publish("c", "later", id="later")
+        page = await channel.history(direction="forwards", limit=2, end=now_ms() - 500)
+        # After the first request's end, before the second request's now: only the end the
+        # first page's link keeps leaves it out of the second page.
+        await fake_ably.publish("c", "later", id="later", timestamp_ms=now_ms() - 200)
         second = await page.next()
         again = await channel.history(direction="forwards")
     assert (ids(page), ids(second)) == (["m0", "m1"], ["m2"])
