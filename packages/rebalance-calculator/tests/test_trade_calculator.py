@@ -414,6 +414,53 @@ def test_a_dropped_symbol_bought_today_is_kept_until_tomorrow_without_needing_a_
     )
 
 
+# -- symbols sold earlier in the same run -------------------------------------------------------
+
+
+def test_symbols_the_run_sold_are_not_bought_back_and_the_cash_goes_elsewhere() -> None:
+    # AAA and BBB are both 20 shares under target, with cash for both: a symbol the run sold
+    # is bounded above by what is held; the cash buys the other.
+    snapshot = _snapshot("400", ("AAA", "80", "10"), ("BBB", "80", "10"))
+    quotes = [_quote(s, "9.99", "10.01") for s in ("AAA", "BBB")]
+    allocations = _allocations(AAA="0.5", BBB="0.5")
+
+    free = _run(snapshot, allocations, quotes)
+    held_back = TradeCalculator().calculate_trades(
+        account_snapshot=snapshot,
+        target_allocations=allocations,
+        market_prices=quotes,
+        account_config=_config(),
+        no_buy_symbols={"AAA"},
+    )
+
+    assert {t.symbol for t in free.trades if t.quantity > 0} == {"AAA", "BBB"}
+    assert [(t.symbol, t.action) for t in held_back.trades] == [("BBB", "BUY")]
+
+
+def test_symbols_the_run_sold_may_still_be_sold_and_need_no_ask() -> None:
+    # AAA is over target, BBB and CCC under; the run sold AAA and BBB. BBB has no ask (it would
+    # be an error to plan buying it), but it is not to be bought: AAA funds CCC alone.
+    snapshot = _snapshot("0", ("AAA", "30", "10"), ("BBB", "5", "10"), ("CCC", "5", "10"))
+    quotes = [
+        _quote("AAA", "9.99", "10.01"),
+        ContractPrice(symbol="BBB", bid=Decimal("9.99")),
+        _quote("CCC", "9.99", "10.01"),
+    ]
+    allocations = _allocations(AAA="0.4", BBB="0.3", CCC="0.3")
+
+    with pytest.raises(InvalidInputError, match="BBB: must buy about 7 share"):
+        _run(snapshot, allocations, quotes)
+    result = TradeCalculator().calculate_trades(
+        account_snapshot=snapshot,
+        target_allocations=allocations,
+        market_prices=quotes,
+        account_config=_config(),
+        no_buy_symbols={"AAA", "BBB"},
+    )
+
+    assert [(t.symbol, t.action) for t in result.trades] == [("AAA", "SELL"), ("CCC", "BUY")]
+
+
 # -- warnings ---------------------------------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ Input errors and warnings:
   liquidations of symbols without a target, which are always closed.
 * ``no_sell_symbols`` (bought earlier the same trading day) are never sold, even when the
   strategy dropped them; a warning names each that is over its target by a share or more.
+* ``no_buy_symbols`` (sold earlier in the same rebalance run) are never bought: their trade
+  is bounded above by 0, so a later round cannot buy back what the run just sold.
 * Symbols within the drift band (``drift_band_percent`` of ``V``) are left alone, silently:
   that is what the band is for.
 * Orders are priced with a commission schedule (:mod:`.commissions`): the argument, else the
@@ -69,6 +71,7 @@ class TradeCalculator:
         account_config: AccountConfig,
         no_sell_symbols: Collection[str] = (),
         commission_schedule: CommissionScheduleName | None = None,
+        no_buy_symbols: Collection[str] = (),
     ) -> TradeCalculationResult:
         """Whole-share trades moving ``account_snapshot`` towards ``target_allocations``.
 
@@ -85,6 +88,9 @@ class TradeCalculator:
                 were bought earlier the same trading day (a day trade; in a cash account a
                 good-faith violation). They may still be bought; a warning names any that
                 is over its target by a share or more.
+            no_buy_symbols: Symbols that must not be bought now, because the same rebalance
+                run sold them (buying them back pays the spread and commissions twice). They
+                may still be sold; a missing ask is then no error.
             commission_schedule: The schedule orders are priced with; ``None`` takes
                 ``account_config.commission_schedule``, else the broker's default
                 (``rebalance_calculator.default_commission_schedule``).
@@ -106,6 +112,7 @@ class TradeCalculator:
                 account_config=account_config,
                 no_sell_symbols=no_sell_symbols,
                 commission_schedule=commission_schedule,
+                no_buy_symbols=no_buy_symbols,
             )
             warnings = list(problem.warnings)
             warnings.extend(_allocation_sum_warning(target_allocations))

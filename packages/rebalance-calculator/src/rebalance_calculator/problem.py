@@ -92,6 +92,8 @@ class ProblemLine(NamedTuple):
         no_sell: True when the held shares must not be sold now (bought earlier the same
             trading day: selling them would be a day trade, or a good-faith violation in a
             cash account). The symbol may still be bought.
+        no_buy: True when the symbol must not be bought now (the same rebalance run sold it:
+            buying it back only pays the spread and commissions twice). It may still be sold.
     """
 
     symbol: str
@@ -103,6 +105,7 @@ class ProblemLine(NamedTuple):
     max_sell: int
     frozen: bool = False
     no_sell: bool = False
+    no_buy: bool = False
 
     @property
     def current_value(self) -> Decimal:
@@ -127,8 +130,14 @@ class ProblemLine(NamedTuple):
 
     @property
     def can_buy(self) -> bool:
-        """True when the symbol may be bought (a positive ask, a target, not frozen)."""
-        return not self.frozen and self.buy_price is not None and self.target_value > 0
+        """True when the symbol may be bought (a positive ask, a target, not frozen or
+        ``no_buy``)."""
+        return (
+            not self.frozen
+            and not self.no_buy
+            and self.buy_price is not None
+            and self.target_value > 0
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +229,7 @@ class _Inputs:
     positions: dict[str, AccountPosition]
     quotes: dict[str, ContractPrice]
     no_sell: frozenset[str]
+    no_buy: frozenset[str]
 
 
 def _line(symbol: str, inputs: _Inputs, errors: list[str]) -> ProblemLine | None:
@@ -249,7 +259,7 @@ def _line(symbol: str, inputs: _Inputs, errors: list[str]) -> ProblemLine | None
                 f"{symbol}: must sell about {-needed} share(s) but bid is "
                 f"{_field(quote, 'bid')}; a positive bid is required"
             )
-        if needed > 0 and ask is None:
+        if needed > 0 and ask is None and symbol not in inputs.no_buy:
             errors.append(
                 f"{symbol}: must buy about {needed} share(s) but ask is "
                 f"{_field(quote, 'ask')}; a positive ask is required"
@@ -264,6 +274,7 @@ def _line(symbol: str, inputs: _Inputs, errors: list[str]) -> ProblemLine | None
         max_sell=max_sell,
         frozen=frozen,
         no_sell=no_sell,
+        no_buy=symbol in inputs.no_buy,
     )
 
 
@@ -287,10 +298,12 @@ def build_problem(
     account_config: AccountConfig,
     no_sell_symbols: Collection[str] = (),
     commission_schedule: CommissionScheduleName | None = None,
+    no_buy_symbols: Collection[str] = (),
 ) -> RebalanceProblem:
     """Validate the inputs and build the integer problem.
 
-    ``no_sell_symbols`` are held symbols that must not be sold now (see ``ProblemLine.no_sell``).
+    ``no_sell_symbols`` are held symbols that must not be sold now (see ``ProblemLine.no_sell``),
+    ``no_buy_symbols`` symbols that must not be bought now (``ProblemLine.no_buy``).
     Orders are priced with ``commission_schedule``, else the account's, else its broker's
     default (:func:`.commissions.resolve_commission_schedule`).
 
@@ -319,6 +332,7 @@ def build_problem(
         positions={p.symbol: p for p in account_snapshot.positions if p.quantity != 0},
         quotes=quotes,
         no_sell=frozenset(no_sell_symbols),
+        no_buy=frozenset(no_buy_symbols),
     )
     errors: list[str] = []
     lines = []
