@@ -1,7 +1,7 @@
 """The daemon as a child process of a bench, and waiting on other processes (bench helper).
 
-``bench/crash_recovery.py`` kills and restarts it; the bench scripts run as files, so this
-module is found beside them on ``sys.path``.
+``bench/crash_recovery.py`` kills and restarts it, ``bench/signal_latency.py`` times it; the
+bench scripts run as files, so this module is found beside them on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -51,11 +51,17 @@ class DaemonProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.reader: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, *, fork_server: bool = True) -> None:
+        """Start it; ``fork_server=False``: its workers are new interpreters."""
+        command = ["-m", "app.main"]
+        if not fork_server:
+            command = [
+                "-c",
+                "import sys; from app.main import main; sys.exit(main(fork_server=False))",
+            ]
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "app.main",
+            *command,
             env=self.env,
             cwd=self.cwd,
             stdin=asyncio.subprocess.DEVNULL,

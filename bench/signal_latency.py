@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _daemon_process import DaemonProcess
 from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
 from ib_gateway_sim import GatewaySimulator, Scenario
 
@@ -140,55 +141,6 @@ class OrderClock:
             self.task.cancel()
 
 
-class DaemonProcess:
-    """The daemon as a child process; lines of its log are waited on."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env = env
-        self.cwd = cwd
-        self.lines: list[str] = []
-        self.changed = asyncio.Condition()
-        self.process: asyncio.subprocess.Process | None = None
-        self.reader: asyncio.Task[None] | None = None
-
-    async def start(self, workers: str) -> None:
-        command = ["-m", "app.main"]
-        if workers == "exec":
-            command = [
-                "-c",
-                "import sys; from app.main import main; sys.exit(main(fork_server=False))",
-            ]
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *command,
-            env=self.env,
-            cwd=self.cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process is not None
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            async with self.changed:
-                self.lines.append(raw.decode(errors="replace"))
-                self.changed.notify_all()
-
-    async def wait_for(self, text: str, timeout_secs: float = 120) -> None:
-        async with asyncio.timeout(timeout_secs), self.changed:
-            await self.changed.wait_for(lambda: any(text in line for line in self.lines))
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
-        if self.reader is not None:
-            await self.reader
-
-
 async def _round(
     ably: FakeAblyServer,
     daemon: DaemonProcess,
@@ -233,7 +185,7 @@ async def _measure(
     rounds, first, day = plan
     allocations = root / "allocations"
     daemon = DaemonProcess({**env, "DATA_DIR": str(root / f"data-{workers}")}, root)
-    await daemon.start(workers)
+    await daemon.start(fork_server=workers == "fork")
     try:
         await daemon.wait_for("Subscribed to Ably channels", timeout_secs=60)
         assert daemon.process is not None
