@@ -12,9 +12,11 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["connect_wal", "enable_wal"]
+__all__ = ["connect_wal", "enable_wal", "transaction"]
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -77,3 +79,24 @@ def connect_wal(
         conn.close()
         raise
     return conn
+
+
+@contextmanager
+def transaction(path: Path, *, timeout_secs: float) -> Iterator[sqlite3.Connection]:
+    """A connection to ``path`` for one transaction: committed when the block ends normally,
+    rolled back when it raises, closed either way.
+
+    Args:
+        path: The SQLite file (already in WAL mode when several processes share it:
+            :func:`connect_wal` once at start-up).
+        timeout_secs: The busy timeout.
+
+    Raises:
+        sqlite3.Error: The file cannot be opened, or a statement of the block failed.
+    """
+    db = sqlite3.connect(path, timeout=timeout_secs)
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()

@@ -15,13 +15,13 @@ import contextlib
 import datetime as dt
 import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from broker_connector_base import DailyBar
-from broker_connector_base.sqlite_files import connect_wal
+from broker_connector_base.sqlite_files import connect_wal, transaction
 
 __all__ = ["BarCache", "CachedSeries"]
 
@@ -178,12 +178,6 @@ class BarCache:
         except sqlite3.Error as exc:
             logger.warning("Bar cache %s not updated: %s", self.path, exc)
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         assert self.path is not None
-        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECS)
-        try:
-            with db:  # one transaction, committed on success
-                yield db
-        finally:
-            db.close()
+        return transaction(self.path, timeout_secs=_BUSY_TIMEOUT_SECS)

@@ -15,12 +15,12 @@ import contextlib
 import datetime as dt
 import logging
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from broker_connector_base import InvalidInputError
-from broker_connector_base.sqlite_files import connect_wal
+from broker_connector_base.sqlite_files import connect_wal, transaction
 from ib_async import Contract, ContractDetails
 
 from ibkr_connector.translation import exchange_zone
@@ -129,15 +129,9 @@ class ContractCache:
         except sqlite3.Error as exc:
             logger.warning("Contract cache %s not updated: %s", self.path, exc)
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         assert self.path is not None
-        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECS)
-        try:
-            with db:  # one transaction, committed on success
-                yield db
-        finally:
-            db.close()
+        return transaction(self.path, timeout_secs=_BUSY_TIMEOUT_SECS)
 
 
 def _row(symbol: str, details: ContractDetails, fetched_at: dt.datetime) -> tuple[object, ...]:

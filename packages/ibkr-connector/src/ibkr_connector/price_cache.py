@@ -11,12 +11,12 @@ import contextlib
 import datetime as dt
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 from broker_connector_base import ContractPrice
-from broker_connector_base.sqlite_files import connect_wal
+from broker_connector_base.sqlite_files import connect_wal, transaction
 
 from ibkr_connector.models import CachedPrice
 
@@ -105,15 +105,9 @@ class PriceCache:
             )
         return result
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         assert self.path is not None
-        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECS)
-        try:
-            with db:  # one transaction, committed on success
-                yield db
-        finally:
-            db.close()
+        return transaction(self.path, timeout_secs=_BUSY_TIMEOUT_SECS)
 
 
 def _text(value: Decimal | None) -> str | None:
