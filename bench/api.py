@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _daemon_process import DaemonProcess
 from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
 from ib_gateway_sim import GatewaySimulator
 from signal_latency import (
@@ -52,7 +53,6 @@ from signal_latency import (
     ONE,
     PAUSE_SECS,
     REPO,
-    DaemonProcess,
     OrderClock,
     _accounts_yaml,
     _round,
@@ -233,7 +233,7 @@ class Bench:
         env["ABLY_ENDPOINT"] = ably.endpoint
         env["API_ENABLED"] = "true" if api else "false"
         daemon = DaemonProcess(env, self.root)
-        await daemon.start("fork")
+        await daemon.start()
         await daemon.wait_for("Subscribed to Ably channels", timeout_secs=60)
         await asyncio.sleep(PAUSE_SECS)  # the fork server finishes its imports
         return daemon
