@@ -247,8 +247,8 @@ class Bench:
             self.day += dt.timedelta(days=1)
             self.sim.set_clock(self.day)
             await asyncio.sleep(PAUSE_SECS)  # signals come minutes apart
-            ack, _, _ = await _round(self.ably, daemon, orders, ONE, f"api-bench-{self.round}:0")
-            latencies.append(ack)
+            done = await _round(self.ably, daemon, orders, ONE, f"api-bench-{self.round}:0")
+            latencies.append(done.ack)
             self.round += 1
         return latencies
 

@@ -20,6 +20,13 @@ included).
 Targets: 1 account <= 1.5 s, 10 accounts <= 4 s on 2 cores, idle RSS <= 150 MB. It prints
 figures; it never fails on them.
 
+Every IB worker on one gateway shares one message window (``IB_GATEWAY_MESSAGES_PER_SEC``,
+IB's limit counts the login's messages, not one connection's), so a round's messages set a
+floor no code can beat: the simulator counts what it receives, and each case prints the
+messages sent until the round's last order, the pacing floor they imply
+((messages - rate) / rate seconds: the window lets ``rate`` through at once, then ``rate`` a
+second) and the measured time over that floor.
+
 The same rounds run twice: with workers forked from the daemon's fork server (what it does),
 then with every worker started as a new interpreter (``main(fork_server=False)``), the
 baseline that says whether the fork server pays for itself (``--workers fork`` or ``exec``
@@ -40,13 +47,21 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from _daemon_process import DaemonProcess
 from fake_ably_server import FakeAblyServer, ensure_loopback_bypasses_proxy
 from ib_gateway_sim import GatewaySimulator, Scenario
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "event-broker"))
+from app.config.settings import Settings  # noqa: E402  (the daemon's own default)
+
+MESSAGES_PER_SEC = int(
+    os.environ.get(
+        "IB_GATEWAY_MESSAGES_PER_SEC",
+        Settings.model_fields["ib_gateway_messages_per_sec"].default,
+    )
+)
 ABLY_KEY = "benchapp.benchkey:not-a-secret"
 SYMBOLS = ("SPY", "QQQ", "IWM", "EFA", "EEM", "VNQ", "TLT", "IEF", "LQD", "HYG", "GLD", "DBC")
 ONE, TEN = "bench-one", "bench-ten"
@@ -111,7 +126,8 @@ def _children(pid: int) -> list[int]:
 
 
 class OrderClock:
-    """When (real clock) the simulator acknowledged each order.
+    """When (real clock) the simulator acknowledged each order, and how many API messages it
+    had received by then.
 
     ``SimOrder.created_at`` follows the simulator's clock, which the bench moves a day per
     round and freezes; so arrival is timed here, in the simulator's event loop.
@@ -120,14 +136,17 @@ class OrderClock:
     def __init__(self, sim: GatewaySimulator) -> None:
         self.sim = sim
         self.times: list[float] = []
+        self.messages: list[int] = []
         self.task: asyncio.Task[None] | None = None
 
     async def _watch(self) -> None:
         while True:
             await self.sim.wait_for(self._new_order, timeout_secs=86400)
             now = time.time()
-            seen = len(self.times)
-            self.times.extend([now] * (len(self.sim.orders()) - seen))
+            received = sum(self.sim.received.values())
+            added = len(self.sim.orders()) - len(self.times)
+            self.times.extend([now] * added)
+            self.messages.extend([received] * added)
 
     def _new_order(self) -> bool:
         return len(self.sim.orders()) > len(self.times)
@@ -141,14 +160,27 @@ class OrderClock:
             self.task.cancel()
 
 
+@dataclass(frozen=True)
+class Round:
+    """One round: seconds from the signal to the last order acknowledged and to the event
+    done (fills included), orders placed, API messages the gateway received until the last
+    order (every account's)."""
+
+    ack: float
+    done: float
+    orders: int
+    messages: int
+
+
 async def _round(
     ably: FakeAblyServer,
     daemon: DaemonProcess,
     orders: OrderClock,
     strategy: str,
     message_id: str,
-) -> tuple[float, float, int]:
+) -> Round:
     before = len(orders.times)
+    received = sum(orders.sim.received.values())
     started = time.time()
     await ably.publish(strategy, {"exec": "rebalance"}, id=message_id)
     await daemon.wait_for(f"Event {message_id} on {strategy} done")
@@ -156,10 +188,10 @@ async def _round(
     new = orders.times[before:]
     if not new:
         raise SystemExit(f"round {message_id} placed no orders:\n{''.join(daemon.lines[-30:])}")
-    return max(new) - started, done, len(new)
+    return Round(max(new) - started, done, len(new), orders.messages[-1] - received)
 
 
-Rounds = dict[str, list[tuple[float, float, int]]]
+Rounds = dict[str, list[Round]]
 
 
 @dataclass(frozen=True)
@@ -266,22 +298,35 @@ async def _bench(rounds: int, modes: list[str], *, show_log: bool) -> None:
     print(f"cpus available: {len(os.sched_getaffinity(0))}")
 
 
-def _median_ack(rows: list[tuple[float, float, int]]) -> float:
-    return statistics.median(r[0] for r in rows)
+def _median_ack(rows: list[Round]) -> float:
+    return statistics.median(r.ack for r in rows)
+
+
+def _pacing_floor(messages: float) -> float:
+    """The least time ``messages`` can take through the gateway's shared window."""
+    return max(0.0, (messages - MESSAGES_PER_SEC) / MESSAGES_PER_SEC)
 
 
 def _report(workers: str, figures: Figures, rounds: int) -> None:
     how = "forked from the fork server" if workers == "fork" else "new interpreters (exec)"
     print(f"workers {how}: signal -> all orders acknowledged (median of {rounds} rounds)")
     for strategy, accounts, target in ((ONE, 1, 1.5), (TEN, 10, 4.0)):
-        rows: list[Any] = figures.rounds[strategy]
+        rows = figures.rounds[strategy]
         ack = _median_ack(rows)
-        done = statistics.median(r[1] for r in rows)
-        orders = statistics.median(r[2] for r in rows)
+        done = statistics.median(r.done for r in rows)
+        orders = statistics.median(r.orders for r in rows)
+        messages = statistics.median(r.messages for r in rows)
+        floor = _pacing_floor(messages)
         print(
             f"  {accounts:2d} account(s), 12 symbols: {ack:.2f} s (target {target} s, "
             f"ratio {ack / target:.2f}); event done incl. fills {done:.2f} s; "
-            f"{orders:.0f} orders/round; rounds {', '.join(f'{r[0]:.2f}' for r in rows)}"
+            f"{orders:.0f} orders/round; rounds {', '.join(f'{r.ack:.2f}' for r in rows)}"
+        )
+        print(
+            f"     {messages:.0f} messages to the gateway until the last order "
+            f"({messages / accounts:.0f} per account), pacing floor at {MESSAGES_PER_SEC}/s "
+            f"{floor:.2f} s; measured over floor {ack - floor:+.2f} s; the orders alone "
+            f"need {_pacing_floor(orders):.2f} s"
         )
     total = figures.idle + sum(figures.helpers.values())
     parts = ", ".join(f"pid {pid} {rss:.0f} MB" for pid, rss in figures.helpers.items()) or "none"

@@ -186,3 +186,19 @@ async def test_third_open_account_summary_subscription_gets_322(
     await asyncio.wait_for(futures[3], 5)
 
     assert [(r, c) for r, c, _ in errors] == [(req_ids[2], 322)]
+
+
+async def test_received_counts_each_clients_messages_by_message_id(
+    sim: GatewaySimulator, connect: Connect
+) -> None:
+    first = await connect(client_id=7)
+    second = await connect(client_id=8)
+    before = dict(sim.received)
+
+    await first.reqCurrentTimeAsync()
+    await first.reqCurrentTimeAsync()
+    await second.reqCurrentTimeAsync()
+
+    sent = {key: n - before.get(key, 0) for key, n in sim.received.items()}
+    assert {key: n for key, n in sent.items() if n} == {(7, 49): 2, (8, 49): 1}
+    assert sim.received[None, 71] == 2  # one startApi per connection

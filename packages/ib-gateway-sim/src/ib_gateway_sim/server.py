@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from types import TracebackType
@@ -74,6 +75,10 @@ class GatewaySimulator:
         self.pacer = MessagePacer()
         self.paced_out = 0
         """Messages answered with pacing error 100 (and dropped) since the start."""
+        self.received: Counter[tuple[int | None, int]] = Counter()
+        """API messages received since the start, by (client id, message id): what a client
+        costs in IB's message window. startApi counts under client id ``None``; the handshake
+        and unparseable frames are not counted, paced-out messages are."""
         self.history_pacer = HistoryPacer()
         self._server: asyncio.Server | None = None
         self._control: Any = None

@@ -151,6 +151,7 @@ class Session(RequestsMixin, asyncio.Protocol):
         if msg_id != 71 and self.client_id is None:
             logger.warning("request %s before startApi ignored", msg_id)
             return
+        self.sim.received[self.client_id, msg_id] += 1
         if self._paced_out(msg_id, fields):
             return
         handler = self._handlers.get(msg_id)
