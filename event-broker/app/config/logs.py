@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
 from pydantic import SecretStr
 
-from app.config.settings import AppConfig
+if TYPE_CHECKING:
+    from app.config.settings import AppConfig
 
 __all__ = [
     "WORKER_LINE_SEPARATOR",

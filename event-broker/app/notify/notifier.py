@@ -14,14 +14,13 @@ handler sees the line.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
-import apprise
-from apprise.manager_plugins import NotificationManager
 from broker_connector_base import InvalidInputError
 from pydantic import SecretStr
 
@@ -41,19 +40,6 @@ logger = logging.getLogger(__name__)
 
 NotificationLevel = Literal["info", "success", "warning", "failure"]
 
-# Apprise loads its plugins lazily on first use; its e-mail plugin imports the stdlib
-# ``imghdr`` module, which warns DeprecationWarning on Python 3.11/3.12 (apprise shims it on
-# 3.13). Load them once here, with that warning silenced, instead of inside a notification.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    NotificationManager().load_modules()  # type: ignore[no-untyped-call]
-
-_NOTIFY_TYPES: dict[str, Any] = {
-    "info": apprise.NotifyType.INFO,
-    "success": apprise.NotifyType.SUCCESS,
-    "warning": apprise.NotifyType.WARNING,
-    "failure": apprise.NotifyType.FAILURE,
-}
 _THIRD_PARTY_LOGGERS = ("apprise", "urllib3.connectionpool")
 _URL_PARTS = re.compile(r"[/:@?&=#,;]+")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -91,6 +77,25 @@ class _RedactSecrets(logging.Filter):
 _REDACTOR = _RedactSecrets()
 
 
+@functools.cache
+def _load_apprise() -> None:
+    """Import Apprise and load all its plugins, once, when a notification URL is configured.
+
+    Not at import: Apprise and its plugins (with ``requests`` and ``oauthlib``) hold about
+    18 MB, which a daemon without ``NOTIFICATION_URLS`` would carry idle for nothing. With
+    URLs they are loaded at start-up, by ``check_notification_urls`` (before anything trades)
+    or the ``NotificationService``, never first inside a notification: Apprise loads its
+    plugins on first use, and its e-mail plugin imports the stdlib ``imghdr`` module, which
+    warns DeprecationWarning on Python 3.11/3.12 (apprise shims it on 3.13); the warning is
+    silenced here, where they are loaded.
+    """
+    from apprise.manager_plugins import NotificationManager
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        NotificationManager().load_modules()  # type: ignore[no-untyped-call]
+
+
 def _install_redaction(urls: Sequence[SecretStr]) -> None:
     for url in urls:
         _RedactSecrets.fragments |= _secret_fragments(url.get_secret_value())
@@ -108,6 +113,11 @@ def check_notification_urls(urls: Sequence[SecretStr]) -> None:
             URL carries credentials).
     """
     _install_redaction(urls)
+    if not urls:
+        return  # nothing to check: Apprise is not loaded at all
+    _load_apprise()
+    import apprise  # loaded above (see _load_apprise)
+
     bad = []
     for number, url in enumerate(urls, start=1):
         scheme, separator, _ = url.get_secret_value().partition("://")
@@ -221,6 +231,8 @@ class NotificationService:
         self.timeout_secs = timeout_secs
         self._banner = banner
         _install_redaction(self._urls)
+        if self._urls:
+            _load_apprise()  # now, not in the first notification's thread
 
     def __repr__(self) -> str:
         return f"NotificationService({len(self._urls)} target(s), timeout {self.timeout_secs}s)"
@@ -246,7 +258,7 @@ class NotificationService:
             title, body = f"[HALTED] {title}", f"{banner}\n\n{body}"
         try:
             return await asyncio.wait_for(
-                asyncio.to_thread(self._send, title, body, _NOTIFY_TYPES[level]),
+                asyncio.to_thread(self._send, title, body, level),
                 timeout=self.timeout_secs,
             )
         except TimeoutError:
@@ -267,8 +279,11 @@ class NotificationService:
         title, body, level = format_reconciliation(result, why)
         return await self.notify(title=title, body=body, level=level)
 
-    def _send(self, title: str, body: str, notify_type: Any) -> bool:
+    def _send(self, title: str, body: str, level: NotificationLevel) -> bool:
         """Deliver to each target in turn (runs in a worker thread)."""
+        import apprise  # loaded by __init__ (see _load_apprise)
+
+        notify_type = apprise.NotifyType(level)  # our levels are its values
         delivered = 0
         for number, url in enumerate(self._urls, start=1):
             scheme = url.get_secret_value().partition("://")[0] or "?"
