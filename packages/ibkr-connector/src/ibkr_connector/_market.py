@@ -22,6 +22,7 @@ from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
 from ibkr_connector.contract_cache import ContractCache
+from ibkr_connector.shared_quotes import Quote, SharedQuotes, shared_quote_paths
 from ibkr_connector.translation import (
     has_any_price,
     ib_price,
@@ -53,20 +54,33 @@ class MarketData:
         self._time_request: asyncio.Future[dt.datetime] | None = None
         path = config.data_dir / "contract_cache.sqlite3" if config.data_dir else None
         self.cache = ContractCache(path, config.contract_cache_ttl_secs)
+        self.shared = _shared_quotes(config)
         # Shared: a plan's quotes and the hours check look up the same symbols at once.
         self._lookups = SharedRequests(self._look_up)
 
     async def fetch_quotes(self, symbols: list[str]) -> dict[str, ContractPrice]:
-        """Fresh snapshot quotes of ``symbols``, requested together.
+        """Fresh snapshot quotes of ``symbols``, requested together (or, with sharing on, a
+        sibling process's newer quotes of the last ``shared_quote_max_age_secs``).
 
         Raises:
             BrokerAPIError: A symbol is unknown or has no usable price; the message names it.
         """
         contracts = await self.contracts(symbols)
         started = time.monotonic()
+        if self.shared is None:
+            quotes = await self._request_quotes(contracts)
+        else:
+            quotes = await self.shared.fetch(contracts, self._request_quotes)
+        delayed = [s for s, q in quotes.items() if q.data_type in (3, 4)]
+        if delayed:
+            # IB sends delayed quotes only where the login has no live subscription.
+            self.logger.info("Delayed (not live) quotes for %s", ", ".join(delayed))
+        self.logger.debug("Quoted %d symbols in %.3f s", len(quotes), time.monotonic() - started)
+        return {symbol: quote.price for symbol, quote in quotes.items()}
+
+    async def _request_quotes(self, contracts: dict[str, Contract]) -> dict[str, Quote]:
         tickers = await _gateway.snapshots(self.ib, contracts, self.config.request_timeout_secs)
-        quotes: dict[str, ContractPrice] = {}
-        delayed: list[str] = []
+        quotes: dict[str, Quote] = {}
         for symbol, ticker in tickers.items():
             if isinstance(ticker, RateLimitError):
                 raise ticker  # the caller paces and asks again
@@ -83,13 +97,7 @@ class MarketData:
             )
             if not has_any_price(price):
                 raise BrokerAPIError(f"no usable price for {symbol} (no bid, ask, last or close)")
-            if ticker.marketDataType in (3, 4):
-                delayed.append(symbol)
-            quotes[symbol] = price
-        if delayed:
-            # IB sends delayed quotes only where the login has no live subscription.
-            self.logger.info("Delayed (not live) quotes for %s", ", ".join(delayed))
-        self.logger.debug("Quoted %d symbols in %.3f s", len(quotes), time.monotonic() - started)
+            quotes[symbol] = Quote(price, ticker.marketDataType)
         return quotes
 
     async def resolve(self, refs: Sequence[InstrumentRef]) -> None:
@@ -246,6 +254,20 @@ class MarketData:
             next_open=max(opens).astimezone(dt.UTC) if closed and opens else None,
             closes_at=min(closes).astimezone(dt.UTC) if closes and not closed else None,
         )
+
+
+def _shared_quotes(config: IBKRConnectionConfig) -> SharedQuotes | None:
+    """The gateway's shared quotes, unless there is no data directory or sharing is off."""
+    if config.data_dir is None or config.shared_quote_max_age_secs <= 0:
+        return None
+    path, lock_path = shared_quote_paths(config.data_dir, config.host, config.effective_port)
+    return SharedQuotes(
+        path,
+        lock_path,
+        max_age_secs=config.shared_quote_max_age_secs,
+        data_type=config.market_data_type,
+        lock_timeout_secs=config.request_timeout_secs,
+    )
 
 
 def _smart(contract: Contract) -> Contract:

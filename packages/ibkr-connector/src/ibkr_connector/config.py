@@ -31,6 +31,11 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     ``pacing_file`` shares one message window among every client of the same gateway session,
     in any process (``gateway_pacing``): at most ``gateway_messages_per_sec`` messages per
     second from all of them together; ``None`` leaves each client to ib_async's own throttle.
+    ``shared_quote_max_age_secs``: a fresh quote another client of the same gateway (same
+    host, port and ``data_dir``, any process) took at most this long ago, and after this
+    client's own previous quote of that contract, serves instead of a new snapshot request;
+    concurrent fetches on the gateway take turns, so one snapshot serves them all
+    (``shared_quotes``). 0 turns sharing off; so does ``data_dir`` ``None``.
     ``market_data_type`` 3 asks for live quotes where subscribed and delayed ones otherwise
     (IB sends live data whenever it can).
     """
@@ -52,6 +57,7 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     market_data_type: Literal[1, 2, 3, 4] = 3
     pacing_file: Path | None = None
     gateway_messages_per_sec: Annotated[int, Field(ge=1, le=50)] = 40
+    shared_quote_max_age_secs: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 1.0
 
     @property
     def effective_port(self) -> int:
