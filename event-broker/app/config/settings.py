@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     fill_timeout_secs: _Seconds = 120
     price_cache_ttl_secs: Annotated[float, Field(ge=0, le=_DAY_SECS, allow_inf_nan=False)] = 60
     ib_gateway_messages_per_sec: Annotated[int, Field(ge=1, le=50)] = 40
+    # A fresh quote another worker on the gateway took this recently serves an execution
+    # round instead of a new snapshot request (ibkr_connector.shared_quotes); 0 is off.
+    ib_shared_quote_max_age_secs: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 1.0
     gateway_breaker_failures: Annotated[int, Field(ge=1, le=100)] = 3
     gateway_breaker_cooldown_secs: _Seconds = 300
     alpaca_api_key_id: SecretStr | None = None

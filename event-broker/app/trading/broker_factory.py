@@ -88,6 +88,7 @@ def create_broker_client(request: WorkerRequest) -> BrokerClient:
                 price_cache_ttl_secs=connection.price_cache_ttl_secs,
                 pacing_file=connection.pacing_file,
                 gateway_messages_per_sec=connection.messages_per_sec,
+                shared_quote_max_age_secs=connection.shared_quote_max_age_secs,
             )
         )
     if isinstance(connection, AlpacaWorkerConnection):

@@ -55,6 +55,8 @@ class IBKRWorkerConnection(BaseModel):
         price_cache_ttl_secs: How long a cached preview price is used.
         pacing_file: The message window shared by every process on this gateway.
         messages_per_sec: The gateway-wide rate (``IB_GATEWAY_MESSAGES_PER_SEC``).
+        shared_quote_max_age_secs: How old another worker's fresh quote may be to serve this
+            run's rounds (``IB_SHARED_QUOTE_MAX_AGE_SECS``; 0: every run requests its own).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,6 +69,7 @@ class IBKRWorkerConnection(BaseModel):
     price_cache_ttl_secs: Annotated[float, Field(ge=0)] = 60.0
     pacing_file: Path | None = None
     messages_per_sec: Annotated[int, Field(ge=1, le=50)] = 40
+    shared_quote_max_age_secs: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 1.0
 
     def api_client_id(self) -> int:
         """The client id the journal records for the run."""
@@ -141,6 +144,7 @@ def _ibkr(settings: Settings, account: AccountConfig) -> IBKRWorkerConnection:
             settings.data_dir, settings.ib_gateway_host, settings.gateway_port
         ),
         messages_per_sec=settings.ib_gateway_messages_per_sec,
+        shared_quote_max_age_secs=settings.ib_shared_quote_max_age_secs,
     )
 
 

@@ -229,6 +229,27 @@ def test_load_settings_duration_not_finite_positive_and_at_most_a_day_is_refused
     assert f"{variable}: '{value}'" in str(caught.value)
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "-0.5", "10.5", "1e308", "soon"])
+def test_load_settings_shared_quote_max_age_not_finite_between_0_and_10_is_refused(
+    value: str,
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        load_settings(env_file=None, environ={**BASE_ENV, "IB_SHARED_QUOTE_MAX_AGE_SECS": value})
+
+    assert f"IB_SHARED_QUOTE_MAX_AGE_SECS: '{value}'" in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 1.0), ("0", 0.0), ("10", 10.0)])
+def test_load_settings_shared_quote_max_age_defaults_to_1_and_accepts_0_to_10(
+    value: str | None, expected: float
+) -> None:
+    extra = {} if value is None else {"IB_SHARED_QUOTE_MAX_AGE_SECS": value}
+
+    settings = load_settings(env_file=None, environ={**BASE_ENV, **extra})
+
+    assert settings.ib_shared_quote_max_age_secs == expected
+
+
 def test_load_settings_env_file_bad_line_names_file_and_line_never_the_value(
     tmp_path: Path,
 ) -> None:

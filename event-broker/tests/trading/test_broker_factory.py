@@ -22,7 +22,11 @@ def test_create_broker_client_for_ibkr_account_uses_the_request_connection_disco
     make_request: RequestFactory,
 ) -> None:
     request = make_request(
-        "DU424242", ib_gateway_host="gw.example", ib_gateway_port="4999", trading_mode="paper"
+        "DU424242",
+        ib_gateway_host="gw.example",
+        ib_gateway_port="4999",
+        trading_mode="paper",
+        ib_shared_quote_max_age_secs="0.25",
     )
 
     client = create_broker_client(request)
@@ -35,6 +39,7 @@ def test_create_broker_client_for_ibkr_account_uses_the_request_connection_disco
     )
     assert client.config.trading_mode == "paper"
     assert client.config.data_dir == request.journal_path.parent  # DATA_DIR
+    assert client.config.shared_quote_max_age_secs == 0.25
     assert not client.is_connected()
 
 

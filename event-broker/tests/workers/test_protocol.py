@@ -24,6 +24,7 @@ def test_request_carries_the_ib_settings_in_its_ibkr_connection_only(
         ib_gateway_host="gw.internal",
         ib_gateway_port="4010",
         price_cache_ttl_secs="15",
+        ib_shared_quote_max_age_secs="0",
     )
 
     payload = json.loads(encode_request(request))
@@ -38,6 +39,7 @@ def test_request_carries_the_ib_settings_in_its_ibkr_connection_only(
         "price_cache_ttl_secs": 15.0,
         "pacing_file": str(request.connection.data_dir / "ib-pacing-gw.internal-4010"),
         "messages_per_sec": 40,
+        "shared_quote_max_age_secs": 0.0,
     }
     assert {"client_id", "gateway_host", "gateway_port", "data_dir"}.isdisjoint(payload)
     assert decode_request(encode_request(request)) == request
