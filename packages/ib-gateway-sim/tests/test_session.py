@@ -85,22 +85,6 @@ async def test_several_clients_with_distinct_ids_connect_at_once(
     assert sim.client_ids() == [1, 2, 3]
 
 
-async def test_received_counts_each_connections_requests_by_message_id(
-    connect: Connect, sim: GatewaySimulator
-) -> None:
-    first = await connect(client_id=1)
-    second = await connect(client_id=2)
-
-    await first.reqCurrentTimeAsync()
-    await first.reqCurrentTimeAsync()
-    await second.reqCurrentTimeAsync()
-
-    received = {s.client_id: s.received for s in sim.sessions}
-    assert received[1][49] == 2  # reqCurrentTime
-    assert received[2][49] == 1
-    assert received[1][1] == received[2][1] == 0  # no reqMktData
-
-
 async def test_duplicate_client_id_is_refused_with_326(
     connect: Connect, sim: GatewaySimulator, allowed_ib_errors: list[str]
 ) -> None:

@@ -3,7 +3,7 @@
 Two ``IBKRClient``s with two client ids and one ``data_dir`` stand for two worker processes:
 the lock and the cache are files, and ``flock`` locks belong to open files, so two clients of
 one process exclude each other exactly as two processes do. What each client really sent is
-counted by the simulator per connection (``Session.received``; message id 1 = reqMktData).
+counted by the simulator per client id (``sim.received``; message id 1 = reqMktData).
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ REQ_MKT_DATA = 1
 
 def _snapshot_requests(sim: GatewaySimulator, client: IBKRClient) -> int:
     """reqMktData messages the simulator received from ``client``'s connection."""
-    [session] = [s for s in sim.sessions if s.client_id == client.config.client_id]
-    return session.received[REQ_MKT_DATA]
+    return sim.received[client.config.client_id, REQ_MKT_DATA]
 
 
 def _shared(client: IBKRClient, clock: float) -> SharedQuotes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -56,9 +55,6 @@ class Session(RequestsMixin, asyncio.Protocol):
         self._decoder = FrameDecoder()
         self._handshaken = False
         self.pacer = MessagePacer()
-        # Requests received on this connection by message id (1 = reqMktData, 3 = placeOrder):
-        # what tests count to see which requests a client really sent.
-        self.received: Counter[int] = Counter()
         self._handlers: dict[int, Callable[[list[str]], None]] = self.request_handlers()
 
     # -- asyncio.Protocol ----------------------------------------------------------------
@@ -152,7 +148,6 @@ class Session(RequestsMixin, asyncio.Protocol):
         except (ValueError, IndexError):
             logger.warning("unparseable message %r", fields[:3])
             return
-        self.received[msg_id] += 1
         if msg_id != 71 and self.client_id is None:
             logger.warning("request %s before startApi ignored", msg_id)
             return
