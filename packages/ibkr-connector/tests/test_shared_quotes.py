@@ -171,7 +171,7 @@ async def test_concurrent_fetches_of_the_same_symbols_request_each_snapshot_once
 async def test_lock_held_past_the_request_timeout_fetches_without_sharing(
     make_client: MakeClient, sim: GatewaySimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = await make_client(client_id=21, request_timeout_secs=1.0)
+    client = await make_client(client_id=21, request_timeout_secs=2.0)
     _, lock_path = shared_quote_paths(tmp_path / "data", "127.0.0.1", sim.port)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT)
     try:
@@ -182,7 +182,7 @@ async def test_lock_held_past_the_request_timeout_fetches_without_sharing(
 
     assert _bid_ask(prices) == SIM_PRICES
     assert _snapshot_requests(sim, client) == len(SYMBOLS)
-    assert "held the lock for over 1 s" in caplog.text
+    assert "held the lock for over 2 s" in caplog.text
 
 
 @pytest.mark.parametrize("broken", ["corrupt cache file", "lock path is a directory"])
