@@ -16,6 +16,9 @@
 ``locks/<account>.lock``               one run per account at a time (``app.runs.locks``)
 ``ib-pacing-<host>-<port>``            the message window every process shares for one IB
                                        gateway (``ibkr_connector.gateway_pacing``)
+``ib-quotes-<host>-<port>.sqlite3``    fresh quotes one IB gateway's workers share, and the
+``ib-quotes-<host>-<port>.lock``       lock that lets one of them fetch at a time
+                                       (``ibkr_connector.shared_quotes``)
 ``quotes.sqlite3``                     streamed bid/ask of the strategies' symbols, written by
                                        the quote recorder (``app.quotes``), read for arrival
                                        prices and spreads
