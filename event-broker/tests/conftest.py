@@ -351,6 +351,10 @@ async def stack(
                 # A daemon started after 16:10 New York on a trading day would take the day's
                 # snapshot at once: runs no test asked for. The snapshot tests turn it on.
                 "SNAPSHOTS_ENABLED": "false",
+                # Likewise a daemon started in NYSE regular hours checks positions at once: a
+                # reconcile run holding the account's lock when a test's signal comes. The
+                # position check tests turn it on.
+                "POSITION_CHECK_INTERVAL_SECS": "0",
                 # Any free port: daemons of parallel tests (and a developer's own) never clash.
                 "API_PORT": "0",
             }

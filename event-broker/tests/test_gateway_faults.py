@@ -58,9 +58,7 @@ def _assert_bought_once_and_journal_resolved(stack: Stack) -> None:
 async def test_gateway_refusing_connections_at_the_signal_is_waited_for_then_run_once(
     stack: Stack, daemon: DaemonFactory
 ) -> None:
-    # No position check: in NYSE regular hours its first one, at start-up, would take the
-    # account's lock and meet the refusing gateway in the signal's run's place.
-    running = await daemon(gateway_retry_secs="60", position_check_interval_secs="0")
+    running = await daemon(gateway_retry_secs="60")
     # Longer than the connector's own connect retries (1 + 2 + 4 s): the run waits on.
     stack.sim.restart(refuse_secs=10)  # the gateway restarts just as the signal comes
 
@@ -75,7 +73,7 @@ async def test_gateway_refusing_connections_at_the_signal_is_waited_for_then_run
 async def test_gateway_down_past_the_retry_budget_fails_the_run_saying_so(
     stack: Stack, daemon: DaemonFactory
 ) -> None:
-    running = await daemon(gateway_retry_secs="2", position_check_interval_secs="0")
+    running = await daemon(gateway_retry_secs="2")
     stack.sim.restart(refuse_secs=60)
 
     await _signal(stack, running)
