@@ -133,6 +133,9 @@ def make_config(tmp_path: Path) -> ConfigFactory:
             "ACCOUNT_RUN_TIMEOUT_SECS": "30",
             # A worker's kill timeout is the run timeout plus this wait for its broker.
             "GATEWAY_RETRY_SECS": "0",
+            # No position check at start-up in NYSE regular hours: reconcile runs no test
+            # asked for (the position check tests turn it on).
+            "POSITION_CHECK_INTERVAL_SECS": "0",
             **{key.upper(): value for key, value in environ.items()},
         }
         settings = load_settings(env_file=None, environ=env)
