@@ -15,11 +15,13 @@ import sys
 from pathlib import Path
 
 # Loaded by the daemon only when it needs them: Apprise and its plugins (with requests) when
-# a notification URL is set, the web stack when the HTTP API is on, numpy through the
-# performance reports of the API; the connectors and matplotlib never.
+# a notification URL is set, the web stack when the HTTP API is on, numpy with the first
+# performance report; aiohttp (the workers fetch allocations), the connectors and matplotlib
+# never.
 DAEMON_LAZY = (
     "apprise",
     "requests",
+    "aiohttp",
     "fastapi",
     "uvicorn",
     "numpy",
@@ -44,6 +46,21 @@ config = load_app_config(env_file=None, environ=json.loads(sys.argv[1]))
 runtime = Runtime(config, fork_server=False)
 runtime.close()
 print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set({watched!r}))))
+"""
+
+_API = """
+import json, sys
+from app.api.app import create_app
+import app.api.server
+from app.config.settings import load_app_config
+from app.runtime import Runtime
+
+config = load_app_config(env_file=None, environ=json.loads(sys.argv[1]))
+runtime = Runtime(config, fork_server=False)
+create_app(runtime)
+loaded = {{m.split(".")[0] for m in sys.modules}} & set({watched!r})
+runtime.close()
+print(json.dumps(sorted(loaded)))
 """
 
 _FORK_SERVER = """
@@ -105,7 +122,22 @@ def test_daemon_with_a_notification_url_loads_apprise_at_start_up_to_check_it(
     assert loaded == ["apprise", "requests"]
 
 
+def test_daemon_with_the_http_api_loads_the_web_stack_but_not_numpy_until_a_report(
+    tmp_path: Path,
+) -> None:
+    code = _API.format(watched=("fastapi", "uvicorn", "numpy", "portfolio_analytics", "aiohttp"))
+
+    assert _loaded(code, _environ(tmp_path)) == ["fastapi", "portfolio_analytics", "uvicorn"]
+
+
 def test_fork_server_imports_hold_none_of_the_daemons_own_libraries() -> None:
     code = _FORK_SERVER.format(watched=(*WORKER_UNUSED, "ib_async"))
 
     assert _loaded(code, "ibkr") == ["ib_async"]
+
+
+def test_fork_server_of_either_broker_preloads_aiohttp_for_the_allocations_fetch() -> None:
+    # Workers fetch the allocations over aiohttp: imported before the fork, not in each run.
+    code = _FORK_SERVER.format(watched=("aiohttp",))
+
+    assert (_loaded(code, "ibkr"), _loaded(code, "alpaca")) == (["aiohttp"], ["aiohttp"])

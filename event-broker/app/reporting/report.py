@@ -19,7 +19,7 @@ from typing import Protocol
 
 from broker_connector_base import InvalidInputError
 from broker_connector_base.types import to_cents
-from portfolio_analytics import PerformanceMetrics, performance_metrics
+from portfolio_analytics import PerformanceMetrics
 
 from app.reporting.model import (
     AccountReport,
@@ -122,6 +122,10 @@ def _metrics(
     benchmark: list[tuple[date, Decimal]] | None,
     risk_free_rate: float,
 ) -> PerformanceMetrics:
+    # Imported here, with numpy: the daemon imports this module for its HTTP API and keeps
+    # numpy's ~16 MB out of its idle memory until a report is asked for.
+    from portfolio_analytics import performance_metrics
+
     try:
         return performance_metrics(
             [(v.trading_date, v.total_value) for v in daily],

@@ -55,7 +55,7 @@ def preload_connector(broker: str | None) -> None:
     Raises:
         InvalidInputError: ``broker`` has no connector.
     """
-    import rebalance_engine  # noqa: F401
+    import rebalance_engine.allocation_service  # noqa: F401  (the engine, with aiohttp)
 
     if broker == "ibkr":
         import ibkr_connector  # noqa: F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import rebalance_engine
 
 
@@ -25,3 +26,22 @@ def test_import_loads_no_broker_library_connector_or_test_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_import_loads_aiohttp_only_with_the_allocation_service() -> None:
+    # The daemon imports the engine but fetches no allocations: aiohttp stays out of it.
+    code = (
+        "import sys, rebalance_engine\n"
+        "before = 'aiohttp' in sys.modules\n"
+        "service = rebalance_engine.AllocationService\n"
+        "print(before, 'aiohttp' in sys.modules, service.__module__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["False", "True", "rebalance_engine.allocation_service"]
+
+
+def test_unknown_name_is_an_attribute_error_naming_it() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        _ = rebalance_engine.NoSuchName  # type: ignore[attr-defined]

@@ -5,7 +5,14 @@ Allocation sources (HTTP/``file://`` ``AllocationService``, ``StaticAllocationSo
 replacement sets are injected; several strategies per account are blended by weight and every
 plan line and trade is attributed to its strategies. ``rebalance_engine.conformance`` is the
 pytest suite that checks the engine on a connector's broker.
+
+``AllocationService`` (and aiohttp with it) is imported on first use: the daemon uses the
+engine's parsers and values but fetches no allocations itself (its workers and the quote
+recorder do), and aiohttp would cost it ~11 MB of idle memory.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from broker_connector_base import (
     PositionDelta,
@@ -19,7 +26,6 @@ from rebalance_engine.allocation_document import (
     AllocationsDocument,
     parse_allocations,
 )
-from rebalance_engine.allocation_service import AllocationService, AllocationServiceError
 from rebalance_engine.halt import HaltSwitch
 from rebalance_engine.models import StrategyAllocations
 from rebalance_engine.planning import calculator_targets
@@ -34,6 +40,9 @@ from rebalance_engine.replacement_service import Replacement, ReplacementService
 from rebalance_engine.risk import RiskUsage, Violation, check_plan, plan_violations
 from rebalance_engine.sources import AllocationSource, StaticAllocationSource
 from rebalance_engine.targets import AccountTargets, fetch_targets
+
+if TYPE_CHECKING:
+    from rebalance_engine.allocation_service import AllocationService, AllocationServiceError
 
 __version__ = "1.0.0"
 
@@ -67,3 +76,14 @@ __all__ = [
     "plan_violations",
     "resolve_orders",
 ]
+
+_AIOHTTP_PARTS = ("AllocationService", "AllocationServiceError")
+
+
+def __getattr__(name: str) -> Any:
+    """The HTTP allocation source, imported when first asked for (PEP 562)."""
+    if name not in _AIOHTTP_PARTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.allocation_service"), name)
+    globals()[name] = value  # asked once: later lookups find it directly
+    return value
