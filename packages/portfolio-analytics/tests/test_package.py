@@ -32,4 +32,4 @@ def test_import_of_the_models_loads_numpy_only_with_the_functions() -> None:
 
 def test_unknown_name_is_an_attribute_error_naming_it() -> None:
     with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
-        _ = portfolio_analytics.NoSuchName  # type: ignore[attr-defined]
+        _ = portfolio_analytics.NoSuchName

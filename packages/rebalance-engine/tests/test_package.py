@@ -44,4 +44,4 @@ def test_import_loads_aiohttp_only_with_the_allocation_service() -> None:
 
 def test_unknown_name_is_an_attribute_error_naming_it() -> None:
     with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
-        _ = rebalance_engine.NoSuchName  # type: ignore[attr-defined]
+        _ = rebalance_engine.NoSuchName
