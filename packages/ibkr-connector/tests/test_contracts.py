@@ -4,6 +4,7 @@ against a simulator that lists SPY twice."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from broker_connector_base import (
@@ -16,9 +17,12 @@ from broker_connector_base import (
 from ib_gateway_sim import GatewaySimulator, Scenario
 from ib_gateway_sim.scenario import SymbolSpec
 from ibkr_connector import IBKRClient
+from ibkr_connector.contract_cache import ContractCache
 from ibkr_connector.contracts import by_con_id, by_isin, for_instrument, stock
-from ibkr_connector.testing import ACCOUNT, OTHER_ACCOUNT
+from ibkr_connector.testing import ACCOUNT, OTHER_ACCOUNT, MakeClient
 from rebalance_engine import Rebalancer, StaticAllocationSource, StrategyAllocations
+
+REQ_CONTRACT_DETAILS = 9
 
 _SECOND_SPY = SymbolSpec(
     con_id=9_000_001,
@@ -177,3 +181,22 @@ async def test_holding_the_other_listing_of_a_pinned_symbol_fails_before_any_ord
         result.error
     )
     assert sim.orders() == []
+
+
+async def test_pinned_symbol_is_never_shared_with_other_clients_of_the_gateway(
+    sim: GatewaySimulator, make_client: MakeClient, tmp_path: Path
+) -> None:
+    pinned = await make_client(client_id=21)
+    await pinned.resolve_instruments([InstrumentRef(symbol="SPY", con_id=9_000_001)])
+    assert (await pinned.get_trading_hours_status(["SPY", "AGG"])).is_open
+    other = await make_client(client_id=22)
+
+    # Another strategy on the gateway, without the pin: its own lookup finds SPY ambiguous.
+    with pytest.raises(BrokerAPIError, match="symbol SPY is ambiguous at IB"):
+        await other.get_trading_hours_status(["SPY"])
+
+    assert sim.received[22, REQ_CONTRACT_DETAILS] == 1
+    stored = ContractCache(tmp_path / "data" / "contract_cache.sqlite3", ttl_secs=60).get(
+        ["SPY", "AGG"]
+    )
+    assert list(stored) == ["AGG"]

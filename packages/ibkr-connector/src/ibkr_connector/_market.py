@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from broker_connector_base import (
     BrokerAPIError,
+    BrokerError,
     ContractPrice,
     InstrumentRef,
     RateLimitError,
@@ -18,6 +19,7 @@ from broker_connector_base import (
 from ib_async import IB, Contract, ContractDetails
 
 from ibkr_connector import _gateway, contracts
+from ibkr_connector._gateway_lock import gateway_file
 from ibkr_connector._pacing import Pacing
 from ibkr_connector._shared import SharedRequests
 from ibkr_connector.config import IBKRConnectionConfig
@@ -52,8 +54,7 @@ class MarketData:
         self.details: dict[str, ContractDetails] = {}
         self.pinned: dict[str, ContractDetails] = {}
         self._time_request: asyncio.Future[dt.datetime] | None = None
-        path = config.data_dir / "contract_cache.sqlite3" if config.data_dir else None
-        self.cache = ContractCache(path, config.contract_cache_ttl_secs)
+        self.cache = _contract_cache(config)
         self.shared = _shared_quotes(config)
         # Shared: a plan's quotes and the hours check look up the same symbols at once.
         self._lookups = SharedRequests(self._look_up)
@@ -143,16 +144,35 @@ class MarketData:
             out[symbol] = contract
         return out
 
-    async def _look_up(self, symbols: list[str]) -> dict[str, ContractDetails]:
+    async def _look_up(
+        self, symbols: list[str], now: dt.datetime | None = None
+    ) -> dict[str, ContractDetails]:
+        """Details of un-pinned ``symbols``, looked up once across the gateway's processes.
+
+        ``now`` is the gateway's clock (asked for when not given): entries are stamped with it
+        and judged by it, so details a sibling stored today serve whatever this process's
+        clock says (a simulator's clock may be days off the local one).
+        """
+        if now is None:
+            now = await self._gateway_time_or_local()
+        return await self.cache.look_up(symbols, now, self._request_details)
+
+    async def _request_details(self, symbols: list[str]) -> dict[str, ContractDetails]:
         lookups = {s: contracts.stock(s) for s in symbols}
         found = await self.pacing.run(
             self.ib,
             f"looking up {', '.join(symbols)}",
             lambda: _gateway.contract_details(self.ib, lookups, self.config.request_timeout_secs),
         )
-        fetched = {s: contracts.single_match(s, found[s]) for s in symbols}
-        self.cache.put(fetched, dt.datetime.now(dt.UTC))
-        return fetched
+        return {s: contracts.single_match(s, found[s]) for s in symbols}
+
+    async def _gateway_time_or_local(self) -> dt.datetime:
+        try:
+            return await self.gateway_time()
+        except BrokerError as exc:
+            # Only the stamp of cached details depends on it: a wrong day costs a lookup.
+            self.logger.warning("Gateway time unknown (%s): contract lookup by local time", exc)
+            return dt.datetime.now(dt.UTC)
 
     def check_held(self, account_id: str, symbol: str, contract: Contract) -> None:
         """Refuse a position whose ticker is pinned to another security.
@@ -229,10 +249,11 @@ class MarketData:
         )
         missing = [s for s in wanted if s not in details]
         if missing:
-            # Fetched now, so valid for today whoever started the lookup (stored with the
-            # local clock's time, which may differ from the gateway's: the entry then only
-            # serves again after the next lookup).
-            details.update(await self._lookups.get(missing))
+            # A lookup under way (quotes of the same run) serves too: whoever started it, its
+            # details are same-day ones by the gateway's clock.
+            details.update(
+                await self._lookups.get(missing, lambda symbols: self._look_up(symbols, now))
+            )
         self.details.update(details)
         closed: list[str] = []
         opens: list[dt.datetime] = []
@@ -254,6 +275,22 @@ class MarketData:
             next_open=max(opens).astimezone(dt.UTC) if closed and opens else None,
             closes_at=min(closes).astimezone(dt.UTC) if closes and not closed else None,
         )
+
+
+def _contract_cache(config: IBKRConnectionConfig) -> ContractCache:
+    """The contract cache of ``data_dir``; lookups for missing details take turns on the
+    gateway (one lock per host and port, bounded by the request timeout)."""
+    if config.data_dir is None:
+        return ContractCache(None, config.contract_cache_ttl_secs)
+    lock_path = gateway_file(
+        config.data_dir, "contracts", config.host, config.effective_port, ".lock"
+    )
+    return ContractCache(
+        config.data_dir / "contract_cache.sqlite3",
+        config.contract_cache_ttl_secs,
+        lock_path=lock_path,
+        lock_timeout_secs=config.request_timeout_secs,
+    )
 
 
 def _shared_quotes(config: IBKRConnectionConfig) -> SharedQuotes | None:

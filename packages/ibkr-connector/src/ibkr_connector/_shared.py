@@ -28,13 +28,23 @@ class SharedRequests(Generic[_V]):
         self._fetch = fetch
         self._in_flight: dict[str, asyncio.Task[dict[str, _V]]] = {}
 
-    async def get(self, symbols: list[str]) -> dict[str, _V]:
-        """The values of ``symbols``, fetched now or by a fetch already under way."""
+    async def get(
+        self,
+        symbols: list[str],
+        fetch: Callable[[list[str]], Awaitable[dict[str, _V]]] | None = None,
+    ) -> dict[str, _V]:
+        """The values of ``symbols``, fetched now or by a fetch already under way.
+
+        Args:
+            symbols: The symbols wanted.
+            fetch: Fetches the symbols no fetch under way covers, instead of the default one
+                (what it returns must serve every caller that may join it).
+        """
         joined = {s: self._in_flight[s] for s in symbols if s in self._in_flight}
         own = [s for s in dict.fromkeys(symbols) if s not in joined]
         task: asyncio.Task[dict[str, _V]] | None = None
         if own:
-            task = asyncio.ensure_future(self._fetch(own))
+            task = asyncio.ensure_future((fetch or self._fetch)(own))
             for symbol in own:
                 self._in_flight[symbol] = task
             # Forgotten as soon as it ends (before anyone awaiting it resumes), so a retry
@@ -52,7 +62,7 @@ class SharedRequests(Generic[_V]):
         if task is not None:
             found.update(await task)
         if retry:
-            found.update(await self.get(retry))
+            found.update(await self.get(retry, fetch))
         return found
 
     def _forget(self, task: asyncio.Task[dict[str, _V]]) -> None:

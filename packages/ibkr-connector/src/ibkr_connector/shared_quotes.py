@@ -25,14 +25,11 @@ the wall clock (``time.time``), compared only between processes of one machine.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import fcntl
 import logging
-import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -41,15 +38,13 @@ from broker_connector_base import ContractPrice
 from broker_connector_base.sqlite_files import connect_wal, transaction
 from ib_async import Contract
 
+from ibkr_connector._gateway_lock import LockUnavailable, gateway_file, holding
+
 __all__ = ["Quote", "SharedQuotes", "shared_quote_paths"]
 
 logger = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_SECS = 2.0
-# Polling the lock: the holder is waiting for a network answer (tens to hundreds of ms).
-_FIRST_POLL_SECS = 0.002
-_MAX_POLL_SECS = 0.02
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quotes (
     con_id INTEGER NOT NULL,
@@ -85,9 +80,10 @@ RequestQuotes = Callable[[dict[str, Contract]], Awaitable[dict[str, Quote]]]
 
 def shared_quote_paths(data_dir: Path, host: str, port: int) -> tuple[Path, Path]:
     """The shared quote file and its lock file of the gateway at ``host``:``port``."""
-    safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
-    stem = f"ib-quotes-{safe}-{port}"
-    return data_dir / f"{stem}.sqlite3", data_dir / f"{stem}.lock"
+    return (
+        gateway_file(data_dir, "quotes", host, port, ".sqlite3"),
+        gateway_file(data_dir, "quotes", host, port, ".lock"),
+    )
 
 
 class SharedQuotes:
@@ -138,9 +134,9 @@ class SharedQuotes:
             Whatever ``request`` raises (nothing is stored then).
         """
         try:
-            async with self._locked():
+            async with holding(self.lock_path, self.lock_timeout_secs):
                 return await self._fetch(contracts, request)
-        except _LockUnavailable as exc:
+        except LockUnavailable as exc:
             logger.warning(
                 "Shared quotes of %s not used (%s): requesting %d quotes without them",
                 self.path,
@@ -232,47 +228,6 @@ class SharedQuotes:
                 )
         except sqlite3.Error as exc:
             logger.warning("Shared quote cache %s not updated: %s", self.path, exc)
-
-    @contextlib.asynccontextmanager
-    async def _locked(self) -> AsyncIterator[None]:
-        """Hold the gateway's fetch lock (polled: ``flock`` would block the event loop).
-
-        Raises:
-            _LockUnavailable: Not obtained within ``lock_timeout_secs``, or the lock file
-                cannot be opened or locked.
-        """
-        try:
-            # A descriptor of its own per fetch: flock locks belong to the open file, so two
-            # fetches of one process (or two clients) exclude each other as two processes do.
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise _LockUnavailable(f"lock file not opened: {exc}") from exc
-        try:
-            await self._acquire(fd)
-            yield
-        finally:
-            os.close(fd)  # releases the lock too
-
-    async def _acquire(self, fd: int) -> None:
-        deadline = time.monotonic() + self.lock_timeout_secs
-        delay = _FIRST_POLL_SECS
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise _LockUnavailable(
-                        f"another fetch held the lock for over {self.lock_timeout_secs:g} s"
-                    ) from None
-            except OSError as exc:
-                raise _LockUnavailable(f"lock not taken: {exc}") from exc
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _MAX_POLL_SECS)
-
-
-class _LockUnavailable(Exception):
-    """The fetch lock could not be taken (in time): fetch without sharing."""
 
 
 def _text(value: Decimal | None) -> str | None:
