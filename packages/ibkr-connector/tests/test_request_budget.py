@@ -185,6 +185,17 @@ def test_cached_contract_serves_hours_only_on_the_exchange_day_it_was_fetched() 
     assert not entry.same_exchange_day(fetched - dt.timedelta(days=1))
 
 
+def test_cached_contract_serves_a_lookup_same_day_within_ttl_either_side_of_now() -> None:
+    now = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
+    # A sibling read the gateway's clock a moment after us and stamped its lookup with it.
+    assert CachedContract(_details(), now + dt.timedelta(seconds=2)).serves_lookup(60, now)
+    assert CachedContract(_details(), now - dt.timedelta(seconds=59)).serves_lookup(60, now)
+    assert not CachedContract(_details(), now - dt.timedelta(seconds=61)).serves_lookup(60, now)
+    # Within the TTL but fetched the exchange day before: liquid hours are per day.
+    yesterday = now - dt.timedelta(hours=16)
+    assert not CachedContract(_details(), yesterday).serves_lookup(86_400, now)
+
+
 def test_cached_contract_with_unknown_zone_never_serves_hours() -> None:
     fetched = dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.UTC)
     assert not CachedContract(_details("Mars/Olympus"), fetched).same_exchange_day(fetched)

@@ -25,7 +25,9 @@ class IBKRConnectionConfig(BrokerConnectionConfig):
     ``data_dir`` holds the price and contract caches (SQLite); ``None`` keeps them in memory
     only. Cached contract details serve quotes and orders for ``contract_cache_ttl_secs``
     (0 disables that cache) and the liquid-hours check only on the exchange day they were
-    fetched.
+    fetched; lookups of details missing there take turns among the gateway's clients (any
+    process with the same host, port and ``data_dir``), each waiting at most
+    ``request_timeout_secs`` (``contract_cache``).
     ``commission_report_timeout_secs`` is how long ``wait_for_order`` waits, once an order is
     final, for the commission reports IB sends after each execution.
     ``pacing_file`` shares one message window among every client of the same gateway session,
