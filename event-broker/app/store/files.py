@@ -19,6 +19,9 @@
 ``ib-quotes-<host>-<port>.sqlite3``    fresh quotes one IB gateway's workers share, and the
 ``ib-quotes-<host>-<port>.lock``       lock that lets one of them fetch at a time
                                        (``ibkr_connector.shared_quotes``)
+``ib-contracts-<host>-<port>.lock``    lets one of a gateway's workers look contracts up at a
+                                       time, the others then read them from the contract cache
+                                       (``ibkr_connector.contract_cache``)
 ``quotes.sqlite3``                     streamed bid/ask of the strategies' symbols, written by
                                        the quote recorder (``app.quotes``), read for arrival
                                        prices and spreads
