@@ -477,7 +477,8 @@ def load_app_config(
         InvalidInputError: Any problem in the settings or the files that makes them unusable
             as a whole (a bad accounts entry is reported in ``invalid_accounts`` instead).
     """
-    # Imported here: apprise loads its plugins on import, which only the daemon needs.
+    # Imported here: of this module's users only loading the whole configuration needs the
+    # notifier (which loads Apprise and its plugins, ~18 MB, only when URLs are set).
     from app.notify.notifier import check_notification_urls
 
     settings = load_settings(
