@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             _kill_switch(env, work)
             if args.serve_secs > 0:
                 _serve_dashboard(env, work, args.serve_secs)
+            _step("Preview once more, trading resumed: still on target", ["-all"], env, work)
     print("\nDemo finished; the stand-ins are stopped and the temp state removed.")
     return 0
 
