@@ -93,7 +93,7 @@ class AlpacaApiSimulator:
 
     async def start(self) -> None:
         """Bind the port and start the clock watcher."""
-        app = web.Application(middlewares=[error_middleware])
+        app = web.Application(middlewares=[self._unanswered_while_refusing, error_middleware])
         app[SIM_KEY] = self
         add_api_routes(app)
         add_control_routes(app)
@@ -358,6 +358,21 @@ class AlpacaApiSimulator:
         if trading_blocked is not None:
             account.trading_blocked = bool(trading_blocked)
         self.notify_changed()
+
+    @web.middleware
+    async def _unanswered_while_refusing(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        """A connection being accepted as ``drop_connections`` closed the others can outlive
+        the drop; while connections are refused, a request on it gets its connection aborted,
+        not an answer (the control routes under ``/sim/`` still answer)."""
+        refusing = self._runner is not None and self._site is None
+        if refusing and not request.path.startswith("/sim/"):
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)  # never reaches the client: its connection is gone
+        response: web.StreamResponse = await handler(request)
+        return response
 
     def drop_connections(self, refuse_secs: float | None = 0.0) -> None:
         """Close every open connection; with ``refuse_secs`` also refuse new ones that long
