@@ -15,6 +15,13 @@ def test_version_is_1_0_0_and_all_names_resolve() -> None:
         assert getattr(rebalance_engine, name) is not None, name
 
 
+def _fresh_interpreter(code: str) -> str:
+    """What ``code`` prints in a new interpreter (imports not shared with this test run)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
 def test_import_loads_no_broker_library_connector_or_test_framework() -> None:
     code = (
         "import sys, rebalance_engine\n"
@@ -22,10 +29,7 @@ def test_import_loads_no_broker_library_connector_or_test_framework() -> None:
         "banned = {'ib_async', 'ibkr_connector', 'alpaca', 'pytest', 'ib_gateway_sim'}\n"
         "print(sorted(roots & banned))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == "[]"
+    assert _fresh_interpreter(code).strip() == "[]"
 
 
 def test_import_loads_aiohttp_only_with_the_allocation_service() -> None:
@@ -36,10 +40,11 @@ def test_import_loads_aiohttp_only_with_the_allocation_service() -> None:
         "service = rebalance_engine.AllocationService\n"
         "print(before, 'aiohttp' in sys.modules, service.__module__)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.split() == ["False", "True", "rebalance_engine.allocation_service"]
+    assert _fresh_interpreter(code).split() == [
+        "False",
+        "True",
+        "rebalance_engine.allocation_service",
+    ]
 
 
 def test_unknown_name_is_an_attribute_error_naming_it() -> None:
